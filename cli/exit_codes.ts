@@ -1,0 +1,16 @@
+/**
+ * Exit codes of the fts executable, distinct so that scripts can branch on them.
+ *
+ * @module
+ */
+
+/** Everything asked for was done. */
+export const EXIT_OK = 0;
+/** The server (or the local file system) refused an operation: not found, exists, bad name, … */
+export const EXIT_OPERATION_FAILED = 1;
+/** The command line was wrong. */
+export const EXIT_USAGE = 2;
+/** No server could be reached, or the connection broke or spoke a different protocol. */
+export const EXIT_CONNECTION = 3;
+/** A transfer's SHA-256 did not match: nothing was published. */
+export const EXIT_INTEGRITY = 4;

@@ -1,0 +1,380 @@
+/**
+ * A client's connection to an fts server: the handshake, then one typed
+ * method per operation. Every reply is validated; every transfer is verified
+ * by SHA-256 computed while streaming.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { basename, dirname, join } from "node:path";
+import { FtsError, ProtocolError } from "../protocol/errors.ts";
+import { encodeFrame, FrameReader, type Message, writeAll } from "../protocol/frames.ts";
+import {
+  DATA_CHUNK_BYTES,
+  MAX_CONTROL_BYTES,
+  PROTOCOL_VERSION,
+  SOFTWARE_VERSION,
+} from "../protocol/limits.ts";
+import {
+  decodeError,
+  decodeHello,
+  type Entry,
+  field,
+  SHA256_HEX,
+  sizeField,
+} from "../protocol/messages.ts";
+import { formatAddress } from "./address.ts";
+
+/** The connection could not be made, broke, or the server spoke another protocol. */
+export class ConnectionError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ConnectionError";
+  }
+}
+
+/** An error the server replied with; the session goes on. */
+export class RemoteError extends FtsError {
+  constructor(code: FtsError["code"], message: string) {
+    super(code, message);
+    this.name = "RemoteError";
+  }
+}
+
+/** What a finished transfer reports. */
+export interface TransferResult {
+  size: number;
+  sha256: string;
+}
+
+/** Options for a transfer. */
+export interface TransferOptions {
+  /**
+   * Replace an existing file at the destination.
+   * @default {false}
+   */
+  overwrite?: boolean;
+}
+
+/** One session with a server. */
+export class FtsConnection {
+  /** The server's software, from its hello, such as `fts/0.1.0`. */
+  readonly serverSoftware: string;
+  /** The largest file the server accepts. */
+  readonly maxFileBytes: number;
+  readonly #conn: Deno.TcpConn;
+  readonly #reader: FrameReader;
+  #nextId = 1;
+
+  private constructor(
+    conn: Deno.TcpConn,
+    reader: FrameReader,
+    serverSoftware: string,
+    maxFileBytes: number,
+  ) {
+    this.#conn = conn;
+    this.#reader = reader;
+    this.serverSoftware = serverSoftware;
+    this.maxFileBytes = maxFileBytes;
+  }
+
+  /** Connects and completes the handshake. */
+  static async open(hostname: string, port: number): Promise<FtsConnection> {
+    const where = formatAddress(hostname, port);
+    let conn: Deno.TcpConn;
+    try {
+      conn = await Deno.connect({ hostname, port });
+    } catch (err) {
+      const reason = err instanceof Deno.errors.ConnectionRefused
+        ? "connection refused (is `fts serve` running there?)"
+        : err instanceof Error
+        ? err.message
+        : String(err);
+      throw new ConnectionError(`cannot connect to ${where}: ${reason}`, { cause: err });
+    }
+    conn.setNoDelay(true);
+    const reader = new FrameReader(conn, { maxControlBytes: MAX_CONTROL_BYTES });
+    try {
+      const hello = await reader.readMessage();
+      if (hello === null) throw new ConnectionError(`${where} closed the connection at once`);
+      const server = decodeHello(hello);
+      const limits = field(hello, "limits", "object");
+      const maxFileBytes = sizeField(limits, "maxFileBytes");
+      await writeAll(
+        conn,
+        encodeFrame({
+          type: "hello",
+          protocol: PROTOCOL_VERSION,
+          software: `fts/${SOFTWARE_VERSION}`,
+        }),
+      );
+      if (server.protocol !== PROTOCOL_VERSION) {
+        throw new ConnectionError(
+          `${where} speaks fts protocol ${server.protocol} (${server.software}); this client speaks ${PROTOCOL_VERSION}`,
+        );
+      }
+      const connection = new FtsConnection(conn, reader, server.software, maxFileBytes);
+      await connection.#finalReply(0);
+      return connection;
+    } catch (err) {
+      conn.close();
+      if (err instanceof RemoteError) throw new ConnectionError(`${where}: ${err.message}`);
+      throw asConnectionError(err);
+    }
+  }
+
+  /** Lists a directory ("" for the root), or describes one file. */
+  async list(name: string): Promise<Entry[]> {
+    const id = await this.#request({ op: "list", name });
+    const entries: Entry[] = [];
+    while (true) {
+      const message = await this.#next(id);
+      if (message.type !== "entries") {
+        this.#checkFinal(message, id);
+        return entries;
+      }
+      const batch = message.entries;
+      if (!Array.isArray(batch)) throw new ProtocolError("entries message without entries");
+      entries.push(...(batch as Entry[]));
+    }
+  }
+
+  /**
+   * Uploads a local file: exactly its size in bytes, hashed as they are read,
+   * then a trailer with the SHA-256, which the server checks before publishing.
+   */
+  async upload(
+    localPath: string,
+    remoteName: string,
+    options: TransferOptions = {},
+  ): Promise<TransferResult> {
+    const file = await openLocalFile(localPath);
+    try {
+      const size = (await file.stat()).size;
+      const id = await this.#request({
+        op: "upload",
+        name: remoteName,
+        size,
+        overwrite: options.overwrite === true,
+      });
+      const goAhead = await this.#next(id);
+      if (goAhead.type !== "continue") {
+        this.#checkFinal(goAhead, id);
+        throw new ProtocolError("server accepted an upload without asking for its data");
+      }
+      const hash = createHash("sha256");
+      const buffer = new Uint8Array(Math.max(1, Math.min(size, DATA_CHUNK_BYTES)));
+      let remaining = size;
+      while (remaining > 0) {
+        const n = await file.read(buffer.subarray(0, Math.min(remaining, buffer.length)));
+        if (n === null) {
+          // The server is counting bytes we no longer have: the session cannot go on.
+          this.close();
+          throw new FtsError("INTEGRITY", `${localPath} shrank while it was being uploaded`);
+        }
+        const chunk = buffer.subarray(0, n);
+        hash.update(chunk);
+        await writeAll(this.#conn, chunk);
+        remaining -= n;
+      }
+      const sha256 = hash.digest("hex");
+      await this.#send({ type: "trailer", id, sha256 });
+      const reply = await this.#finalReply(id);
+      if (reply.sha256 !== sha256) {
+        throw new FtsError(
+          "INTEGRITY",
+          `server stored SHA-256 ${reply.sha256}, expected ${sha256}`,
+        );
+      }
+      return { size, sha256 };
+    } finally {
+      file.close();
+    }
+  }
+
+  /**
+   * Downloads into a hidden temporary file beside `localPath`, verifies its
+   * SHA-256 against the server's, then renames it onto `localPath`: an
+   * interrupted or corrupt download never appears under the real name.
+   */
+  async download(
+    remoteName: string,
+    localPath: string,
+    options: TransferOptions = {},
+  ): Promise<TransferResult> {
+    if (!options.overwrite && await localExists(localPath)) {
+      throw new FtsError(
+        "EXISTS",
+        `local file ${localPath} already exists (use --force to overwrite)`,
+      );
+    }
+    const id = await this.#request({ op: "download", name: remoteName });
+    const header = await this.#next(id);
+    if (header.type !== "data") {
+      this.#checkFinal(header, id);
+      throw new ProtocolError("server answered a download without data");
+    }
+    const size = sizeField(header, "size");
+    const tmpPath = join(
+      dirname(localPath),
+      `.${basename(localPath)}.fts-partial-${crypto.randomUUID().slice(0, 8)}`,
+    );
+    let file: Deno.FsFile | null = null;
+    let writeFailure: unknown = null;
+    try {
+      file = await Deno.open(tmpPath, { write: true, createNew: true }).catch((err) => {
+        writeFailure = err;
+        return null;
+      });
+      const hash = createHash("sha256");
+      // A local write failure still reads the rest, so the session stays in step.
+      await this.#reader.readData(size, async (chunk) => {
+        hash.update(chunk);
+        if (writeFailure !== null || file === null) return;
+        try {
+          await writeAll(file, chunk);
+        } catch (err) {
+          writeFailure = err;
+        }
+      });
+      const reply = await this.#finalReply(id);
+      if (writeFailure !== null) throw writeFailure;
+      const sha256 = hash.digest("hex");
+      if (reply.sha256 !== sha256) {
+        throw new FtsError(
+          "INTEGRITY",
+          `received data has SHA-256 ${sha256}, the server sent ${reply.sha256}; nothing was saved`,
+        );
+      }
+      await file!.sync();
+      file!.close();
+      file = null;
+      await Deno.rename(tmpPath, localPath);
+      return { size, sha256 };
+    } catch (err) {
+      file?.close();
+      await Deno.remove(tmpPath).catch(() => {});
+      throw err;
+    }
+  }
+
+  /** Deletes a file or an empty directory. */
+  async delete(name: string): Promise<void> {
+    await this.#finalReply(await this.#request({ op: "delete", name }));
+  }
+
+  /** Asks the server to shut down. */
+  async terminate(): Promise<void> {
+    await this.#finalReply(await this.#request({ op: "terminate" }));
+  }
+
+  /** Ends the session politely, then closes the connection. */
+  async logout(): Promise<void> {
+    try {
+      await this.#finalReply(await this.#request({ op: "logout" }));
+    } finally {
+      this.close();
+    }
+  }
+
+  /** Closes the connection. */
+  close(): void {
+    try {
+      this.#conn.close();
+    } catch {
+      // Already closed.
+    }
+  }
+
+  async #request(fields: Message): Promise<number> {
+    const id = this.#nextId++;
+    await this.#send({ type: "request", id, ...fields });
+    return id;
+  }
+
+  async #send(message: Message): Promise<void> {
+    try {
+      await writeAll(this.#conn, encodeFrame(message));
+    } catch (err) {
+      throw asConnectionError(err);
+    }
+  }
+
+  /** Reads the next message for request `id`; a fatal message or a close is a {@link ConnectionError}. */
+  async #next(id: number): Promise<Message> {
+    let message: Message | null;
+    try {
+      message = await this.#reader.readMessage();
+    } catch (err) {
+      throw asConnectionError(err);
+    }
+    if (message === null) throw new ConnectionError("the server closed the connection");
+    if (message.type === "fatal") {
+      const { code, message: text } = decodeError(message);
+      throw new ConnectionError(`the server ended the session: ${code}: ${text}`);
+    }
+    if (message.id !== id) {
+      throw new ConnectionError(`reply for request ${String(message.id)} while waiting for ${id}`);
+    }
+    return message;
+  }
+
+  /** Reads the final reply of `id`: its fields on success, a {@link RemoteError} otherwise. */
+  async #finalReply(id: number): Promise<Message> {
+    const message = await this.#next(id);
+    this.#checkFinal(message, id);
+    return message;
+  }
+
+  #checkFinal(message: Message, id: number): void {
+    if (message.type !== "reply") {
+      throw new ConnectionError(`unexpected '${String(message.type)}' message for request ${id}`);
+    }
+    if (message.ok !== true) {
+      const { code, message: text } = decodeError(message);
+      throw new RemoteError(code, text);
+    }
+    if ("sha256" in message && !SHA256_HEX.test(String(message.sha256))) {
+      throw new ConnectionError("reply carries a malformed sha256");
+    }
+  }
+}
+
+async function openLocalFile(path: string): Promise<Deno.FsFile> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { read: true });
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) {
+      throw new FtsError("NOT_FOUND", `no such local file: ${path}`);
+    }
+    throw err;
+  }
+  const info = await file.stat();
+  if (!info.isFile) {
+    file.close();
+    throw new FtsError("WRONG_TYPE", `${path} is not a regular file`);
+  }
+  return file;
+}
+
+async function localExists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return false;
+    throw err;
+  }
+}
+
+function asConnectionError(err: unknown): unknown {
+  if (
+    err instanceof ConnectionError || err instanceof FtsError && !(err instanceof ProtocolError)
+  ) {
+    return err;
+  }
+  const reason = err instanceof Error ? err.message : String(err);
+  return new ConnectionError(`connection lost: ${reason}`, { cause: err });
+}

@@ -1,0 +1,188 @@
+/**
+ * Framing: the only code that knows where TCP chunk boundaries fall.
+ *
+ * A control frame is a 4-byte big-endian body length followed by that many
+ * bytes of UTF-8 JSON (one object). File data is not framed: a control message
+ * declares its length and exactly that many raw bytes follow.
+ *
+ * @module
+ */
+
+import { ProtocolError } from "./errors.ts";
+import { DATA_CHUNK_BYTES, FRAME_HEADER_BYTES, MAX_CONTROL_BYTES } from "./limits.ts";
+
+/** Anything bytes can be read from, such as a `Deno.Conn` or `Deno.FsFile`. */
+export interface ByteSource {
+  read(buffer: Uint8Array): Promise<number | null>;
+}
+
+/** Anything bytes can be written to, such as a `Deno.Conn` or `Deno.FsFile`. */
+export interface ByteSink {
+  write(bytes: Uint8Array): Promise<number>;
+}
+
+/** A decoded control message: a JSON object. */
+export type Message = Record<string, unknown>;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Encodes one control message as a frame.
+ *
+ * @example
+ * ```ts
+ * import { encodeFrame } from "./frames.ts";
+ * const frame = encodeFrame({ type: "request", id: 1, op: "list", name: "" });
+ * console.assert(new DataView(frame.buffer).getUint32(0) === frame.length - 4);
+ * ```
+ */
+export function encodeFrame(message: Message, maxControlBytes = MAX_CONTROL_BYTES): Uint8Array {
+  const body = encoder.encode(JSON.stringify(message));
+  if (body.length > maxControlBytes) {
+    throw new ProtocolError(
+      `control message of ${body.length} bytes exceeds the limit of ${maxControlBytes}`,
+      "TOO_LARGE",
+    );
+  }
+  const frame = new Uint8Array(FRAME_HEADER_BYTES + body.length);
+  new DataView(frame.buffer).setUint32(0, body.length);
+  frame.set(body, FRAME_HEADER_BYTES);
+  return frame;
+}
+
+/** Writes every byte, however many calls the sink needs. */
+export async function writeAll(sink: ByteSink, bytes: Uint8Array): Promise<void> {
+  let written = 0;
+  while (written < bytes.length) {
+    written += await sink.write(bytes.subarray(written));
+  }
+}
+
+/** Options for {@link FrameReader}. */
+export interface FrameReaderOptions {
+  /**
+   * Largest control frame body accepted; a larger declared length is a
+   * protocol error, raised before anything is allocated.
+   * @default {MAX_CONTROL_BYTES}
+   */
+  maxControlBytes?: number;
+}
+
+/**
+ * Reads whole control messages and exact runs of raw data from a byte stream.
+ *
+ * @example
+ * ```ts
+ * import { encodeFrame, FrameReader } from "./frames.ts";
+ * const frame = encodeFrame({ type: "hello" });
+ * let sent = false;
+ * const reader = new FrameReader({
+ *   read(buffer) {
+ *     if (sent) return Promise.resolve(null);
+ *     sent = true;
+ *     buffer.set(frame);
+ *     return Promise.resolve(frame.length);
+ *   },
+ * });
+ * console.assert((await reader.readMessage())?.type === "hello");
+ * ```
+ */
+export class FrameReader {
+  readonly #source: ByteSource;
+  readonly #maxControlBytes: number;
+  #buffer = new Uint8Array(4096);
+  #start = 0;
+  #end = 0;
+
+  constructor(source: ByteSource, options: FrameReaderOptions = {}) {
+    this.#source = source;
+    this.#maxControlBytes = options.maxControlBytes ?? MAX_CONTROL_BYTES;
+  }
+
+  /**
+   * Reads the next control message. Returns `null` when the peer closed the
+   * connection cleanly between frames; a close inside a frame is a protocol error.
+   */
+  async readMessage(): Promise<Message | null> {
+    if (!await this.#fill(FRAME_HEADER_BYTES, true)) return null;
+    const view = new DataView(this.#buffer.buffer, this.#buffer.byteOffset + this.#start);
+    const length = view.getUint32(0);
+    if (length > this.#maxControlBytes) {
+      throw new ProtocolError(
+        `control frame of ${length} bytes exceeds the limit of ${this.#maxControlBytes}`,
+        "TOO_LARGE",
+      );
+    }
+    await this.#fill(FRAME_HEADER_BYTES + length, false);
+    const body = this.#buffer.subarray(
+      this.#start + FRAME_HEADER_BYTES,
+      this.#start + FRAME_HEADER_BYTES + length,
+    );
+    this.#start += FRAME_HEADER_BYTES + length;
+    let message: unknown;
+    try {
+      message = JSON.parse(decoder.decode(body));
+    } catch {
+      throw new ProtocolError("control frame is not valid UTF-8 JSON");
+    }
+    if (typeof message !== "object" || message === null || Array.isArray(message)) {
+      throw new ProtocolError("control frame is not a JSON object");
+    }
+    return message as Message;
+  }
+
+  /**
+   * Reads exactly `size` raw bytes, handing them on in chunks as they arrive.
+   * The chunk is only valid until `onChunk` returns (or its promise settles).
+   */
+  async readData(
+    size: number,
+    onChunk: (chunk: Uint8Array) => void | Promise<void>,
+  ): Promise<void> {
+    let remaining = size;
+    const buffered = Math.min(remaining, this.#end - this.#start);
+    if (buffered > 0) {
+      const chunk = this.#buffer.subarray(this.#start, this.#start + buffered);
+      this.#start += buffered;
+      remaining -= buffered;
+      await onChunk(chunk);
+    }
+    if (remaining === 0) return;
+    // Past the buffered bytes, read straight into a data buffer, never asking
+    // for more than remains so that the next frame stays in the socket.
+    const dataBuffer = new Uint8Array(Math.min(remaining, DATA_CHUNK_BYTES));
+    while (remaining > 0) {
+      const n = await this.#source.read(
+        dataBuffer.subarray(0, Math.min(remaining, dataBuffer.length)),
+      );
+      if (n === null) {
+        throw new ProtocolError(`connection closed with ${remaining} bytes of data still due`);
+      }
+      remaining -= n;
+      await onChunk(dataBuffer.subarray(0, n));
+    }
+  }
+
+  /** Ensures `count` bytes are buffered; false at a clean end of stream when `eofAllowed` and nothing is buffered. */
+  async #fill(count: number, eofAllowed: boolean): Promise<boolean> {
+    if (this.#end - this.#start >= count) return true;
+    if (this.#buffer.length - this.#start < count) {
+      const size = Math.max(this.#buffer.length, count);
+      const grown = size > this.#buffer.length ? new Uint8Array(size) : this.#buffer;
+      grown.set(this.#buffer.subarray(this.#start, this.#end));
+      this.#end -= this.#start;
+      this.#start = 0;
+      this.#buffer = grown;
+    }
+    while (this.#end - this.#start < count) {
+      const n = await this.#source.read(this.#buffer.subarray(this.#end));
+      if (n === null) {
+        if (eofAllowed && this.#end === this.#start) return false;
+        throw new ProtocolError("connection closed in the middle of a frame");
+      }
+      this.#end += n;
+    }
+    return true;
+  }
+}

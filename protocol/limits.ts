@@ -1,0 +1,46 @@
+/**
+ * Protocol constants and limits shared by client and server.
+ *
+ * Each side announces its limits in the handshake; a peer uses the smaller of
+ * its own and the other side's.
+ *
+ * @module
+ */
+
+/** Version of the wire protocol; both sides must speak the same one. */
+export const PROTOCOL_VERSION = 1;
+
+/** Version of the fts software, reported in the handshake and by `--version`. */
+export const SOFTWARE_VERSION = "0.1.0";
+
+/**
+ * Largest control frame body in bytes. A request carries at most one 4096-byte
+ * name; 64 KiB leaves room for that with any escaping, and for batched list
+ * entries, while bounding what a peer can make us buffer.
+ */
+export const MAX_CONTROL_BYTES = 64 * 1024;
+
+/** Largest file size in bytes: the largest integer a JSON number carries exactly. */
+export const MAX_FILE_BYTES = Number.MAX_SAFE_INTEGER;
+
+/** Largest name in bytes (UTF-8), the common PATH_MAX. */
+export const MAX_NAME_BYTES = 4096;
+
+/** Largest single path segment in bytes (UTF-8), the common NAME_MAX. */
+export const MAX_SEGMENT_BYTES = 255;
+
+/**
+ * Size of the buffer file data moves through, in bytes. Large enough that a
+ * syscall moves plenty of data, small enough that hundreds of concurrent
+ * transfers stay within a modest memory budget.
+ */
+export const DATA_CHUNK_BYTES = 256 * 1024;
+
+/**
+ * Budget in bytes for the entries carried by one `entries` frame, well under
+ * {@link MAX_CONTROL_BYTES} so that the frame's envelope always fits.
+ */
+export const LIST_FRAME_BUDGET_BYTES = 48 * 1024;
+
+/** Length in bytes of a frame header: the body length as a big-endian uint32. */
+export const FRAME_HEADER_BYTES = 4;

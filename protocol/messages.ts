@@ -1,0 +1,206 @@
+/**
+ * The control messages of the fts protocol, and their validation. Every
+ * message is a JSON object with a `type`; unknown fields are ignored, so that
+ * later versions can add fields (a token, an offset, mtime and mode) without a
+ * version change. protocol/README.md is the specification.
+ *
+ * @module
+ */
+
+import { type ErrorCode, isErrorCode, ProtocolError } from "./errors.ts";
+import type { Message } from "./frames.ts";
+
+/** The operations a client can request. */
+export const OPS = ["list", "upload", "download", "delete", "terminate", "logout"] as const;
+
+/** One of {@link OPS}. */
+export type Op = typeof OPS[number];
+
+/** Limits a side announces in its hello. */
+export interface Limits {
+  maxControlBytes: number;
+  maxFileBytes: number;
+  maxNameBytes: number;
+}
+
+/** First message on a connection, from the server. */
+export interface ServerHello {
+  type: "hello";
+  protocol: number;
+  software: string;
+  limits: Limits;
+  /** Optional capabilities, by name; empty in protocol version 1 as released. */
+  features: string[];
+}
+
+/** The client's answer to the server's hello. */
+export interface ClientHello {
+  type: "hello";
+  protocol: number;
+  software: string;
+}
+
+/** A request for one operation. */
+export type Request =
+  | { type: "request"; id: number; op: "list"; name: string }
+  | { type: "request"; id: number; op: "upload"; name: string; size: number; overwrite: boolean }
+  | { type: "request"; id: number; op: "download"; name: string }
+  | { type: "request"; id: number; op: "delete"; name: string }
+  | { type: "request"; id: number; op: "terminate" }
+  | { type: "request"; id: number; op: "logout" };
+
+/** Sent by the uploader right after the file data: the SHA-256 of what it sent. */
+export interface Trailer {
+  type: "trailer";
+  id: number;
+  sha256: string;
+}
+
+/** The server's go-ahead for an upload's data. */
+export interface Continue {
+  type: "continue";
+  id: number;
+}
+
+/** One directory entry in a listing. */
+export interface Entry {
+  name: string;
+  type: "file" | "dir" | "link" | "other";
+  size: number;
+  /** Modification time, milliseconds since the Unix epoch. */
+  mtime: number;
+}
+
+/** A batch of listing entries; any number precede a list's final reply. */
+export interface Entries {
+  type: "entries";
+  id: number;
+  entries: Entry[];
+}
+
+/** Announces a download's raw data, `size` bytes, which follow it at once. */
+export interface DataHeader {
+  type: "data";
+  id: number;
+  size: number;
+  mtime: number;
+  mode: number;
+}
+
+/** The final reply to a request: success with its fields, or an error. */
+export type Reply =
+  | { type: "reply"; id: number; ok: true; [field: string]: unknown }
+  | { type: "reply"; id: number; ok: false; error: { code: ErrorCode; message: string } };
+
+/** A protocol violation; the sender closes the connection right after it. */
+export interface Fatal {
+  type: "fatal";
+  code: ErrorCode;
+  message: string;
+}
+
+/** A SHA-256 digest as the wire carries it: 64 lowercase hex digits. */
+export const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+/** Reads a required field of the given JSON type, or throws a protocol error. */
+export function field<T extends "string" | "number" | "boolean" | "object">(
+  message: Message,
+  key: string,
+  kind: T,
+): T extends "string" ? string
+  : T extends "number" ? number
+  : T extends "boolean" ? boolean
+  : Message {
+  const value = message[key];
+  if (typeof value !== kind || value === null) {
+    throw new ProtocolError(`'${String(message.type)}' message needs ${kind} field '${key}'`);
+  }
+  // deno-lint-ignore no-explicit-any
+  return value as any;
+}
+
+/** Reads a field that must be a non-negative safe integer. */
+export function sizeField(message: Message, key: string): number {
+  const value = field(message, key, "number");
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new ProtocolError(`field '${key}' must be a non-negative integer, got ${value}`);
+  }
+  return value;
+}
+
+/** Validates a client's request message. */
+export function decodeRequest(message: Message): Request {
+  if (message.type !== "request") {
+    throw new ProtocolError(`expected a request, got '${String(message.type)}'`);
+  }
+  const id = sizeField(message, "id");
+  const op = field(message, "op", "string");
+  switch (op) {
+    case "list":
+    case "download":
+    case "delete":
+      return { type: "request", id, op, name: field(message, "name", "string") };
+    case "upload":
+      return {
+        type: "request",
+        id,
+        op,
+        name: field(message, "name", "string"),
+        size: sizeField(message, "size"),
+        overwrite: message.overwrite === true,
+      };
+    case "terminate":
+    case "logout":
+      return { type: "request", id, op };
+    default:
+      throw new UnknownOpError(id, op);
+  }
+}
+
+/** A well-formed request for an operation this server does not know: answered, not fatal. */
+export class UnknownOpError extends ProtocolError {
+  readonly id: number;
+  constructor(id: number, op: string) {
+    super(`unknown operation '${op.slice(0, 40)}'`, "UNSUPPORTED");
+    this.id = id;
+  }
+}
+
+/** Validates an upload trailer for request `id`. */
+export function decodeTrailer(message: Message, id: number): Trailer {
+  if (message.type !== "trailer" || message.id !== id) {
+    throw new ProtocolError(`expected the trailer of request ${id}`);
+  }
+  const sha256 = field(message, "sha256", "string");
+  if (!SHA256_HEX.test(sha256)) throw new ProtocolError("trailer sha256 is not 64 hex digits");
+  return { type: "trailer", id, sha256 };
+}
+
+/** Validates a hello (either side's), returning its protocol version and software. */
+export function decodeHello(message: Message): { protocol: number; software: string } {
+  if (message.type !== "hello") {
+    throw new ProtocolError(`expected hello, got '${String(message.type)}'`);
+  }
+  return {
+    protocol: field(message, "protocol", "number"),
+    software: field(message, "software", "string"),
+  };
+}
+
+/** Builds an error reply. */
+export function errorReply(id: number, code: ErrorCode, message: string): Reply {
+  return { type: "reply", id, ok: false, error: { code, message } };
+}
+
+/** Reads the error out of an error reply or a fatal message, tolerating unknown codes. */
+export function decodeError(message: Message): { code: ErrorCode; message: string } {
+  const body = message.type === "fatal" ? message : message.error;
+  if (typeof body !== "object" || body === null) {
+    throw new ProtocolError("error reply has no error");
+  }
+  const { code, message: text } = body as Record<string, unknown>;
+  return {
+    code: isErrorCode(code) ? code : "INTERNAL",
+    message: typeof text === "string" ? text : "unknown error",
+  };
+}

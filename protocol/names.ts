@@ -1,0 +1,73 @@
+/**
+ * The rules for names on the wire: relative paths inside the served root,
+ * separated by `/`.
+ *
+ * @module
+ */
+
+import { FtsError } from "./errors.ts";
+import { MAX_NAME_BYTES, MAX_SEGMENT_BYTES } from "./limits.ts";
+
+/** Top-level entry of the root where the server keeps its own state; never listed, never addressable. */
+export const STATE_DIR_NAME = ".fts";
+
+const encoder = new TextEncoder();
+
+// C0 controls, DEL and C1 controls: invisible in listings and unsafe in terminals.
+// deno-lint-ignore no-control-regex
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
+
+/**
+ * Checks a name and returns its segments, or throws `BAD_NAME`.
+ *
+ * Refused: empty names, absolute paths, empty, `.` or `..` segments, NUL and
+ * other control characters, backslashes, segments over 255 bytes, names over
+ * 4096 bytes, and the server's own state directory.
+ *
+ * @example
+ * ```ts
+ * import { parseName } from "./names.ts";
+ * console.assert(parseName("reports/2026/q1.csv").length === 3);
+ * ```
+ */
+export function parseName(name: string): string[] {
+  if (name.length === 0) throw badName(name, "the name is empty");
+  const bytes = encoder.encode(name).length;
+  if (bytes > MAX_NAME_BYTES) {
+    throw badName(name, `the name is ${bytes} bytes, over the limit of ${MAX_NAME_BYTES}`);
+  }
+  if (name.startsWith("/")) throw badName(name, "absolute paths are not allowed");
+  if (CONTROL_CHARACTERS.test(name)) throw badName(name, "control characters are not allowed");
+  if (name.includes("\\")) throw badName(name, "backslashes are not allowed");
+  const segments = name.split("/");
+  for (const segment of segments) {
+    if (segment === "") throw badName(name, "empty path segments are not allowed");
+    if (segment === "." || segment === "..") {
+      throw badName(name, "'.' and '..' segments are not allowed");
+    }
+    const segmentBytes = encoder.encode(segment).length;
+    if (segmentBytes > MAX_SEGMENT_BYTES) {
+      throw badName(
+        name,
+        `a segment is ${segmentBytes} bytes, over the limit of ${MAX_SEGMENT_BYTES}`,
+      );
+    }
+  }
+  if (segments[0] === STATE_DIR_NAME) {
+    throw badName(name, `'${STATE_DIR_NAME}' is reserved for the server`);
+  }
+  return segments;
+}
+
+/**
+ * Like {@link parseName}, for a directory: the empty name means the root and
+ * gives no segments.
+ */
+export function parseDirectoryName(name: string): string[] {
+  return name === "" ? [] : parseName(name);
+}
+
+function badName(name: string, reason: string): FtsError {
+  const shown = name.length > 80 ? `${name.slice(0, 80)}…` : name;
+  return new FtsError("BAD_NAME", `bad name ${JSON.stringify(shown)}: ${reason}`);
+}

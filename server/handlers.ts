@@ -1,0 +1,165 @@
+/**
+ * The handler table: one row per operation, named as in protocol/README.md.
+ * Policy (who may run what) is checked by the dispatcher from each row's
+ * flags; handlers only do their operation.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { FtsError, ProtocolError } from "../protocol/errors.ts";
+import { type FrameReader, type Message, writeAll } from "../protocol/frames.ts";
+import { DATA_CHUNK_BYTES, LIST_FRAME_BUDGET_BYTES } from "../protocol/limits.ts";
+import { decodeTrailer, type Entry, type Op, type Request } from "../protocol/messages.ts";
+import { parseDirectoryName, parseName } from "../protocol/names.ts";
+import type { Storage } from "./storage.ts";
+
+/** What a handler works with: the connection's framing and the served root. */
+export interface HandlerContext {
+  readonly reader: FrameReader;
+  readonly conn: Deno.Conn;
+  readonly storage: Storage;
+  readonly maxFileBytes: number;
+  send(message: Message): Promise<void>;
+  /**
+   * Set once raw data has started to flow to the peer: an error after that
+   * point cannot be a reply (the peer is counting bytes), so it closes the connection.
+   */
+  midStream: boolean;
+}
+
+/** What a successful handler returns. */
+export interface HandlerResult {
+  /** Fields for the final ok reply. */
+  fields?: Record<string, unknown>;
+  /** File bytes moved, for the log. */
+  bytes?: number;
+  /** What the session does after replying. */
+  then?: "close" | "terminate";
+}
+
+/** One row of the table. */
+export interface Handler<O extends Op> {
+  handle(request: Extract<Request, { op: O }>, context: HandlerContext): Promise<HandlerResult>;
+  /** Only a client on the same host may run this (until authentication exists). */
+  loopbackOnly: boolean;
+}
+
+/** The handler for every operation. */
+export const HANDLERS: { [O in Op]: Handler<O> } = {
+  list: { handle: handleList, loopbackOnly: false },
+  upload: { handle: handleUpload, loopbackOnly: false },
+  download: { handle: handleDownload, loopbackOnly: false },
+  delete: { handle: handleDelete, loopbackOnly: false },
+  terminate: { handle: () => Promise.resolve({ then: "terminate" }), loopbackOnly: true },
+  logout: { handle: () => Promise.resolve({ then: "close" }), loopbackOnly: false },
+};
+
+const encoder = new TextEncoder();
+
+async function handleList(
+  request: Extract<Request, { op: "list" }>,
+  context: HandlerContext,
+): Promise<HandlerResult> {
+  const entries = await context.storage.list(parseDirectoryName(request.name));
+  // Batch entries so that every frame stays well under the control limit.
+  let batch: Entry[] = [];
+  let batchBytes = 0;
+  for (const entry of entries) {
+    const entryBytes = encoder.encode(JSON.stringify(entry)).length + 1;
+    if (batch.length > 0 && batchBytes + entryBytes > LIST_FRAME_BUDGET_BYTES) {
+      await context.send({ type: "entries", id: request.id, entries: batch });
+      batch = [];
+      batchBytes = 0;
+    }
+    batch.push(entry);
+    batchBytes += entryBytes;
+  }
+  if (batch.length > 0) await context.send({ type: "entries", id: request.id, entries: batch });
+  return { fields: { count: entries.length } };
+}
+
+async function handleUpload(
+  request: Extract<Request, { op: "upload" }>,
+  context: HandlerContext,
+): Promise<HandlerResult> {
+  const segments = parseName(request.name);
+  if (request.size > context.maxFileBytes) {
+    throw new FtsError(
+      "TOO_LARGE",
+      `file of ${request.size} bytes exceeds the server's limit of ${context.maxFileBytes}`,
+    );
+  }
+  const pending = await context.storage.beginUpload(segments, request.overwrite);
+  try {
+    await context.send({ type: "continue", id: request.id });
+    // name → temp file → exactly `size` bytes through SHA-256 → trailer →
+    // compare → fsync → rename → reply. A write failure (a full disk) still
+    // reads the rest of the data, so that the stream stays in step.
+    const hash = createHash("sha256");
+    let writeFailure: unknown = null;
+    await context.reader.readData(request.size, async (chunk) => {
+      hash.update(chunk);
+      if (writeFailure !== null) return;
+      try {
+        await pending.write(chunk);
+      } catch (err) {
+        writeFailure = err;
+      }
+    });
+    const trailerMessage = await context.reader.readMessage();
+    if (trailerMessage === null) throw new ProtocolError("connection closed before the trailer");
+    const trailer = decodeTrailer(trailerMessage, request.id);
+    if (writeFailure !== null) throw writeFailure;
+    const sha256 = hash.digest("hex");
+    if (sha256 !== trailer.sha256) {
+      throw new FtsError(
+        "INTEGRITY",
+        `SHA-256 of the received data (${sha256}) differs from the sender's (${trailer.sha256}); nothing was saved`,
+      );
+    }
+    await pending.publish();
+    return { fields: { size: request.size, sha256 }, bytes: request.size };
+  } catch (err) {
+    await pending.discard();
+    throw err;
+  }
+}
+
+async function handleDownload(
+  request: Extract<Request, { op: "download" }>,
+  context: HandlerContext,
+): Promise<HandlerResult> {
+  const { file, size, mtime, mode } = await context.storage.openForDownload(
+    parseName(request.name),
+  );
+  try {
+    await context.send({ type: "data", id: request.id, size, mtime, mode });
+    context.midStream = true;
+    // The open handle is a snapshot: a concurrent upload publishes by rename
+    // and a delete unlinks, so this file's bytes stay whole to the end.
+    const hash = createHash("sha256");
+    const buffer = new Uint8Array(Math.max(1, Math.min(size, DATA_CHUNK_BYTES)));
+    let remaining = size;
+    while (remaining > 0) {
+      const n = await file.read(buffer.subarray(0, Math.min(remaining, buffer.length)));
+      if (n === null) throw new Error(`file shrank by ${remaining} bytes while being sent`);
+      const chunk = buffer.subarray(0, n);
+      hash.update(chunk);
+      await writeAll(context.conn, chunk);
+      remaining -= n;
+    }
+    context.midStream = false;
+    return { fields: { size, sha256: hash.digest("hex") }, bytes: size };
+  } finally {
+    file.close();
+  }
+}
+
+async function handleDelete(
+  request: Extract<Request, { op: "delete" }>,
+  context: HandlerContext,
+): Promise<HandlerResult> {
+  await context.storage.remove(parseName(request.name));
+  return {};
+}

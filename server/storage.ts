@@ -1,0 +1,286 @@
+/**
+ * The only code that touches the served root. Every path it opens is built
+ * from validated segments and checked to resolve inside the root: Deno's
+ * permissions stop anything outside root by path, and these checks stop links
+ * inside root that lead out of it.
+ *
+ * @module
+ */
+
+import { join, sep } from "node:path";
+import { FtsError } from "../protocol/errors.ts";
+import type { Entry } from "../protocol/messages.ts";
+import { STATE_DIR_NAME } from "../protocol/names.ts";
+
+/** Where uploads are written until they are published: inside root, never listed. */
+const TMP_DIR = join(STATE_DIR_NAME, "tmp");
+
+/** How many entries a listing stats at once: enough to overlap the syscalls, few enough to stay light. */
+const LIST_STAT_CONCURRENCY = 64;
+
+/** Reports whether `path` is `root` or lies beneath it. Both must be resolved paths. */
+export function isInside(root: string, path: string): boolean {
+  return path === root || path.startsWith(root.endsWith(sep) ? root : root + sep);
+}
+
+/** An open file ready to be streamed to a client. */
+export interface FileForDownload {
+  file: Deno.FsFile;
+  size: number;
+  mtime: number;
+  mode: number;
+}
+
+/** Access to one served root. */
+export class Storage {
+  /** The root, as a resolved absolute path. */
+  readonly root: string;
+  readonly #tmpDir: string;
+
+  private constructor(root: string) {
+    this.root = root;
+    this.#tmpDir = join(root, TMP_DIR);
+  }
+
+  /**
+   * Opens a root given as a resolved absolute path, creating its state
+   * directory and removing temporaries a crash left behind.
+   */
+  static async open(root: string): Promise<Storage> {
+    const storage = new Storage(root);
+    await Deno.remove(storage.#tmpDir, { recursive: true }).catch((err) => {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+    });
+    await Deno.mkdir(storage.#tmpDir, { recursive: true });
+    return storage;
+  }
+
+  /** Lists a directory (or describes one file), hiding the server's state directory. */
+  async list(segments: string[]): Promise<Entry[]> {
+    const real = await this.#resolveExisting(segments);
+    const info = await Deno.stat(real);
+    if (!info.isDirectory) return [entryOf(segments.at(-1) ?? "", info)];
+    const names: string[] = [];
+    for await (const entry of Deno.readDir(real)) {
+      if (real === this.root && entry.name === STATE_DIR_NAME) continue;
+      names.push(entry.name);
+    }
+    names.sort();
+    const entries: Entry[] = [];
+    for (let i = 0; i < names.length; i += LIST_STAT_CONCURRENCY) {
+      const batch = names.slice(i, i + LIST_STAT_CONCURRENCY);
+      const infos = await Promise.allSettled(batch.map((name) => Deno.lstat(join(real, name))));
+      infos.forEach((result, j) => {
+        // An entry deleted between readDir and lstat is simply gone.
+        if (result.status === "fulfilled") entries.push(entryOf(batch[j]!, result.value));
+      });
+    }
+    return entries;
+  }
+
+  /**
+   * Opens a regular file for reading. The handle is checked to be the file the
+   * resolved name leads to, so a link swapped in meanwhile is refused.
+   */
+  async openForDownload(segments: string[]): Promise<FileForDownload> {
+    const real = await this.#resolveExisting(segments);
+    if (!(await Deno.stat(real)).isFile) throw wrongType(segments, "is not a regular file");
+    const file = await Deno.open(real, { read: true });
+    try {
+      const opened = await file.stat();
+      const now = await Deno.stat(real);
+      if (!opened.isFile || opened.ino !== now.ino || opened.dev !== now.dev) {
+        throw new FtsError("DENIED", `${quote(segments)} changed while it was opened`);
+      }
+      return {
+        file,
+        size: opened.size,
+        mtime: opened.mtime?.getTime() ?? 0,
+        mode: (opened.mode ?? 0) & 0o7777,
+      };
+    } catch (err) {
+      file.close();
+      throw err;
+    }
+  }
+
+  /**
+   * Starts an upload: creates the parent directories and a temporary file in
+   * the state directory. Nothing is visible under `segments` until
+   * {@link PendingUpload.publish}.
+   */
+  async beginUpload(segments: string[], overwrite: boolean): Promise<PendingUpload> {
+    const parent = await this.#makeDirectories(segments.slice(0, -1));
+    const target = join(parent, segments.at(-1)!);
+    const existing = await lstatOrNull(target);
+    if (existing?.isDirectory) throw wrongType(segments, "is a directory");
+    if (existing && !overwrite) {
+      throw new FtsError("EXISTS", `${quote(segments)} already exists (use --force to overwrite)`);
+    }
+    const tmpPath = join(this.#tmpDir, crypto.randomUUID());
+    const file = await Deno.open(tmpPath, { write: true, createNew: true, mode: 0o644 });
+    return new PendingUpload(this, file, tmpPath, parent, target, segments, overwrite);
+  }
+
+  /** Removes a file, a link, or an empty directory. */
+  async remove(segments: string[]): Promise<void> {
+    const parent = await this.#resolveExisting(segments.slice(0, -1));
+    const target = join(parent, segments.at(-1)!);
+    await Deno.lstat(target);
+    await Deno.remove(target);
+    await syncDirectory(parent);
+  }
+
+  /** Checks, just before publishing, that a directory still resolves inside root. */
+  async assertInside(directory: string, segments: string[]): Promise<void> {
+    if (!isInside(this.root, await Deno.realPath(directory))) {
+      throw new FtsError("DENIED", `${quote(segments)} leads outside the served directory`);
+    }
+  }
+
+  /** Syncs the temporary directory, so that a removed temporary stays removed. */
+  syncTmpDirectory(): Promise<void> {
+    return syncDirectory(this.#tmpDir);
+  }
+
+  async #resolveExisting(segments: string[]): Promise<string> {
+    const real = await Deno.realPath(join(this.root, ...segments));
+    if (!isInside(this.root, real)) {
+      throw new FtsError("DENIED", `${quote(segments)} leads outside the served directory`);
+    }
+    return real;
+  }
+
+  /** Creates the directories along `segments` as needed; returns the last one, resolved. */
+  async #makeDirectories(segments: string[]): Promise<string> {
+    let current = this.root;
+    for (const [i, segment] of segments.entries()) {
+      const next = join(current, segment);
+      try {
+        await Deno.mkdir(next);
+      } catch (err) {
+        if (!(err instanceof Deno.errors.AlreadyExists)) throw err;
+      }
+      const real = await Deno.realPath(next);
+      if (!isInside(this.root, real)) {
+        throw new FtsError(
+          "DENIED",
+          `${quote(segments.slice(0, i + 1))} leads outside the served directory`,
+        );
+      }
+      if (!(await Deno.stat(real)).isDirectory) {
+        throw wrongType(segments.slice(0, i + 1), "is not a directory");
+      }
+      current = real;
+    }
+    return current;
+  }
+}
+
+/** An upload being written to a temporary file. */
+export class PendingUpload {
+  readonly #storage: Storage;
+  readonly #file: Deno.FsFile;
+  readonly #tmpPath: string;
+  readonly #parent: string;
+  readonly #target: string;
+  readonly #segments: string[];
+  readonly #overwrite: boolean;
+  #closed = false;
+
+  constructor(
+    storage: Storage,
+    file: Deno.FsFile,
+    tmpPath: string,
+    parent: string,
+    target: string,
+    segments: string[],
+    overwrite: boolean,
+  ) {
+    this.#storage = storage;
+    this.#file = file;
+    this.#tmpPath = tmpPath;
+    this.#parent = parent;
+    this.#target = target;
+    this.#segments = segments;
+    this.#overwrite = overwrite;
+  }
+
+  /** Appends a chunk of file data. */
+  async write(chunk: Uint8Array): Promise<void> {
+    let written = 0;
+    while (written < chunk.length) written += await this.#file.write(chunk.subarray(written));
+  }
+
+  /**
+   * Makes the upload durable and visible: fsync the data, move it onto its name
+   * (atomically: readers see the old file or the new one, never a mixture),
+   * fsync the directory. Without overwrite, a name that appeared meanwhile is
+   * refused with EXISTS rather than replaced.
+   */
+  async publish(): Promise<void> {
+    await this.#file.sync();
+    this.#close();
+    await this.#storage.assertInside(this.#parent, this.#segments);
+    if (this.#overwrite) {
+      await Deno.rename(this.#tmpPath, this.#target);
+    } else {
+      // link() fails if the name exists, where rename() would replace it.
+      try {
+        await Deno.link(this.#tmpPath, this.#target);
+      } catch (err) {
+        if (err instanceof Deno.errors.AlreadyExists) {
+          throw new FtsError("EXISTS", `${quote(this.#segments)} already exists`);
+        }
+        throw err;
+      }
+      await Deno.remove(this.#tmpPath);
+    }
+    await syncDirectory(this.#parent);
+  }
+
+  /** Throws the upload away; safe to call more than once and after a failed publish. */
+  async discard(): Promise<void> {
+    this.#close();
+    await Deno.remove(this.#tmpPath).catch(() => {});
+  }
+
+  #close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#file.close();
+  }
+}
+
+/** Fsyncs a directory, so that a rename or unlink in it survives a crash. */
+export async function syncDirectory(path: string): Promise<void> {
+  if (Deno.build.os === "windows") return; // Windows has no directory fsync.
+  const directory = await Deno.open(path, { read: true });
+  try {
+    await directory.sync();
+  } finally {
+    directory.close();
+  }
+}
+
+async function lstatOrNull(path: string): Promise<Deno.FileInfo | null> {
+  try {
+    return await Deno.lstat(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return null;
+    throw err;
+  }
+}
+
+function entryOf(name: string, info: Deno.FileInfo): Entry {
+  const type = info.isFile ? "file" : info.isDirectory ? "dir" : info.isSymlink ? "link" : "other";
+  return { name, type, size: info.size, mtime: info.mtime?.getTime() ?? 0 };
+}
+
+function wrongType(segments: string[], what: string): FtsError {
+  return new FtsError("WRONG_TYPE", `${quote(segments)} ${what}`);
+}
+
+function quote(segments: string[]): string {
+  return JSON.stringify(segments.join("/"));
+}
