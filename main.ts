@@ -7,7 +7,7 @@
 
 import { EXIT_OK } from "./cli/exit_codes.ts";
 import { UsageError } from "./cli/usage_error.ts";
-import { connect, CONNECT_HELP } from "./client/connect.ts";
+import { connect } from "./client/connect.ts";
 import { reportError } from "./client/report_error.ts";
 import { SOFTWARE_VERSION } from "./protocol/limits.ts";
 import { serve } from "./server/serve.ts";

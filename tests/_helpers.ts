@@ -1,0 +1,269 @@
+/**
+ * Test helpers: start the real server process, run the real client process,
+ * and open raw connections for hostile input. Loopback only; every wait is
+ * bounded.
+ */
+
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import { encodeFrame, FrameReader, type Message, writeAll } from "../protocol/frames.ts";
+import { PROTOCOL_VERSION } from "../protocol/limits.ts";
+import { ftsTaskFlags } from "../scripts/compile.ts";
+
+/** The project's top directory. */
+export const PROJECT_DIR = new URL("..", import.meta.url).pathname;
+const MAIN = join(PROJECT_DIR, "main.ts");
+
+/** The permission flags of the `fts` task in deno.json: tests run fts exactly as users do. */
+export const FTS_RUN_FLAGS: string[] = ftsTaskFlags();
+
+/** How long a test waits for the server to say it is listening. */
+const SERVER_START_TIMEOUT_MS = 30_000;
+
+/** A running `fts serve` process. */
+export interface RunningServer {
+  /** A temporary directory holding `root/`, `port` and whatever the test adds. */
+  dir: string;
+  root: string;
+  portFile: string;
+  port: number;
+  process: Deno.ChildProcess;
+  /** Everything the server wrote to stderr so far (its log). */
+  log(): string;
+  /** Sends SIGTERM if still running and waits for exit; returns the exit code. */
+  stop(): Promise<number>;
+  /** Resolves with the exit code when the process ends. */
+  exited: Promise<number>;
+}
+
+/** Starts `fts serve` in a new temporary directory and waits for its "serving" line. */
+export async function startServer(extraArgs: string[] = []): Promise<RunningServer> {
+  const dir = await Deno.makeTempDir({ prefix: "fts-test-" });
+  const root = join(dir, "root");
+  const portFile = join(dir, "port");
+  const process = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      ...FTS_RUN_FLAGS,
+      MAIN,
+      "serve",
+      "--root",
+      root,
+      "--port-file",
+      portFile,
+      ...extraArgs,
+    ],
+    cwd: dir,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let stderrText = "";
+  const stderrDone = (async () => {
+    const decoder = new TextDecoder();
+    for await (const chunk of process.stderr) stderrText += decoder.decode(chunk, { stream: true });
+  })();
+  const stdoutReader = process.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let stdoutText = "";
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`server did not start: ${stdoutText} ${stderrText}`)),
+      SERVER_START_TIMEOUT_MS,
+    );
+  });
+  const port = await Promise.race([
+    (async () => {
+      while (true) {
+        const { value, done } = await stdoutReader.read();
+        if (done) throw new Error(`server exited before listening: ${stderrText}`);
+        stdoutText += value;
+        const match = /fts: serving .* on .*:(\d+)\n/.exec(stdoutText);
+        if (match) return Number(match[1]);
+      }
+    })(),
+    timeout,
+  ]).finally(() => clearTimeout(timer));
+  // Keep draining stdout so the server never blocks on a full pipe.
+  const stdoutDone = (async () => {
+    while (!(await stdoutReader.read()).done) { /* drain */ }
+  })();
+  const exited = (async () => {
+    const status = await process.status;
+    await Promise.all([stderrDone, stdoutDone]);
+    return status.code;
+  })();
+  let running = true;
+  exited.then(() => running = false);
+  return {
+    dir,
+    root,
+    portFile,
+    port,
+    process,
+    log: () => stderrText,
+    exited,
+    async stop() {
+      if (running) {
+        try {
+          process.kill("SIGTERM");
+        } catch {
+          // Already gone.
+        }
+      }
+      const code = await exited;
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      return code;
+    },
+  };
+}
+
+/** What a finished client process produced. */
+export interface ClientRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Options for {@link runClient}. */
+export interface ClientOptions {
+  cwd?: string;
+  stdin?: string;
+  env?: Record<string, string>;
+}
+
+/** Runs `fts connect ARGS...` to completion. */
+export async function runClient(args: string[], options: ClientOptions = {}): Promise<ClientRun> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...FTS_RUN_FLAGS, MAIN, "connect", ...args],
+    cwd: options.cwd,
+    env: options.env,
+    stdin: options.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (options.stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(options.stdin));
+    await writer.close();
+  }
+  const output = await child.output();
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
+
+/** Runs `fts connect 127.0.0.1:PORT ARGS...` against a running server. */
+export function runCommand(
+  server: RunningServer,
+  args: string[],
+  options: ClientOptions = {},
+): Promise<ClientRun> {
+  return runClient([`127.0.0.1:${server.port}`, ...args], { cwd: server.dir, ...options });
+}
+
+/** A raw protocol connection that sends exactly what a test tells it to. */
+export class RawClient {
+  readonly conn: Deno.TcpConn;
+  readonly reader: FrameReader;
+  #nextId = 1;
+
+  private constructor(conn: Deno.TcpConn) {
+    this.conn = conn;
+    this.reader = new FrameReader(conn);
+  }
+
+  /** Connects and reads the server's hello; with `handshake`, also answers it. */
+  static async open(port: number, handshake = true): Promise<RawClient> {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    conn.setNoDelay(true);
+    const client = new RawClient(conn);
+    const hello = await client.reader.readMessage();
+    if (hello?.type !== "hello") throw new Error(`expected hello, got ${JSON.stringify(hello)}`);
+    if (handshake) {
+      await client.send({ type: "hello", protocol: PROTOCOL_VERSION, software: "raw-test" });
+      const reply = await client.reader.readMessage();
+      if (reply?.ok !== true) throw new Error(`handshake refused: ${JSON.stringify(reply)}`);
+    }
+    return client;
+  }
+
+  send(message: Message): Promise<void> {
+    return writeAll(this.conn, encodeFrame(message));
+  }
+
+  sendBytes(bytes: Uint8Array): Promise<void> {
+    return writeAll(this.conn, bytes);
+  }
+
+  /** Sends a request and returns the next message (the reply, or the first of several). */
+  async request(fields: Message): Promise<Message | null> {
+    await this.send({ type: "request", id: this.#nextId++, ...fields });
+    return await this.reader.readMessage();
+  }
+
+  close(): void {
+    try {
+      this.conn.close();
+    } catch {
+      // Already closed.
+    }
+  }
+}
+
+/** SHA-256 of a file, hex. */
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  using file = await Deno.open(path);
+  for await (const chunk of file.readable) hash.update(chunk);
+  return hash.digest("hex");
+}
+
+/** Writes `size` random bytes to `path`, in chunks, and returns their SHA-256. */
+export async function writeRandomFile(path: string, size: number): Promise<string> {
+  const hash = createHash("sha256");
+  using file = await Deno.open(path, { write: true, create: true, truncate: true });
+  const chunk = new Uint8Array(Math.min(size, 1 << 20));
+  let remaining = size;
+  while (remaining > 0) {
+    const part = chunk.subarray(0, Math.min(remaining, chunk.length));
+    // getRandomValues fills at most 64 KiB per call.
+    for (let i = 0; i < part.length; i += 65536) {
+      crypto.getRandomValues(part.subarray(i, Math.min(i + 65536, part.length)));
+    }
+    hash.update(part);
+    await writeAll(file, part);
+    remaining -= part.length;
+  }
+  return hash.digest("hex");
+}
+
+/** Lists every path under `dir`, relative, sorted; directories end in `/`. */
+export async function listTree(dir: string): Promise<string[]> {
+  const paths: string[] = [];
+  async function walk(relative: string) {
+    for await (const entry of Deno.readDir(join(dir, relative))) {
+      const path = relative ? `${relative}/${entry.name}` : entry.name;
+      paths.push(entry.isDirectory ? `${path}/` : path);
+      if (entry.isDirectory) await walk(path);
+    }
+  }
+  await walk("");
+  return paths.sort();
+}
+
+/** Polls `condition` every 20 ms until it holds or `timeoutMs` passes; returns whether it held. */
+export async function waitFor(
+  condition: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await condition()) return true;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return await condition();
+}

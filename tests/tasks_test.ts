@@ -1,0 +1,36 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { compileArgs, EMBEDDED_MODULES, ftsTaskFlags, TARGETS } from "../scripts/compile.ts";
+import { PROJECT_DIR } from "./_helpers.ts";
+
+const config = JSON.parse(await Deno.readTextFile(join(PROJECT_DIR, "deno.json")));
+
+Deno.test("compile gives every binary exactly the permission flags of the fts task", () => {
+  const runFlags = ftsTaskFlags();
+  assert.ok(runFlags.includes("--unstable-worker-options"));
+  assert.ok(runFlags.includes("--no-prompt"));
+  assert.ok(!runFlags.some((flag) => /^--allow-(all|run|ffi)\b|^-A$/.test(flag)));
+  assert.equal(TARGETS.length, 5);
+  for (const { target, output } of TARGETS) {
+    const args = compileArgs(target, output);
+    const permissionFlags = args.filter((arg) =>
+      arg.startsWith("--allow-") || arg.startsWith("--unstable") || arg === "--no-prompt"
+    );
+    assert.deepEqual(permissionFlags, runFlags.filter((flag) => flag.startsWith("--")));
+    for (const module of EMBEDDED_MODULES) {
+      assert.ok(args.includes(module), `${target} embeds ${module}`);
+    }
+    assert.equal(args.at(-1), "main.ts");
+  }
+});
+
+Deno.test("deno.json has the tasks the README names", () => {
+  for (const task of ["fts", "serve", "test", "ci", "compile"]) {
+    assert.equal(typeof config.tasks[task], "string", task);
+  }
+  assert.equal(config.tasks.serve, "deno task fts serve");
+  assert.match(config.tasks.compile, /scripts\/compile\.ts/);
+  for (const step of ["deno fmt --check", "deno lint", "deno task check", "deno task test"]) {
+    assert.ok(config.tasks.ci.includes(step), step);
+  }
+});
