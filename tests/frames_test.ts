@@ -1,0 +1,110 @@
+import assert from "node:assert/strict";
+import { ProtocolError } from "../protocol/errors.ts";
+import { type ByteSource, encodeFrame, FrameReader } from "../protocol/frames.ts";
+import { MAX_CONTROL_BYTES } from "../protocol/limits.ts";
+
+/** A source that hands out `bytes` in pieces of the given sizes (cycling), like TCP might. */
+function chunkedSource(bytes: Uint8Array, pieces: number[]): ByteSource {
+  let offset = 0;
+  let turn = 0;
+  return {
+    read(buffer) {
+      if (offset >= bytes.length) return Promise.resolve(null);
+      const size = Math.min(pieces[turn++ % pieces.length]!, buffer.length, bytes.length - offset);
+      buffer.set(bytes.subarray(offset, offset + size));
+      offset += size;
+      return Promise.resolve(size);
+    },
+  };
+}
+
+function concat(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
+Deno.test("FrameReader reads messages and data split at every possible boundary", async () => {
+  const data = new Uint8Array(3000);
+  crypto.getRandomValues(data);
+  data[0] = 0; // A NUL at the start, like croc's regression test.
+  const stream = concat(
+    encodeFrame({ type: "data", size: data.length, name: "ü/\u00e9" }),
+    data,
+    encodeFrame({ type: "reply", ok: true }),
+  );
+  for (const pieces of [[1], [2, 3], [4], [7, 1, 1000], [stream.length]]) {
+    const reader = new FrameReader(chunkedSource(stream, pieces));
+    const header = await reader.readMessage();
+    assert.deepEqual(header, { type: "data", size: 3000, name: "ü/é" });
+    const received: number[] = [];
+    await reader.readData(data.length, (chunk) => {
+      received.push(...chunk);
+    });
+    assert.deepEqual(new Uint8Array(received), data, `pieces ${pieces}`);
+    assert.deepEqual(await reader.readMessage(), { type: "reply", ok: true });
+    assert.equal(await reader.readMessage(), null);
+  }
+});
+
+Deno.test("FrameReader round-trips a single NUL byte and an empty run of data", async () => {
+  const stream = concat(encodeFrame({ n: 1 }), new Uint8Array([0]), encodeFrame({ n: 2 }));
+  const reader = new FrameReader(chunkedSource(stream, [1]));
+  await reader.readMessage();
+  const bytes: number[] = [];
+  await reader.readData(1, (chunk) => {
+    bytes.push(...chunk);
+  });
+  assert.deepEqual(bytes, [0]);
+  await reader.readData(0, () => assert.fail("no chunk for an empty run"));
+  assert.deepEqual(await reader.readMessage(), { n: 2 });
+});
+
+Deno.test("FrameReader refuses an oversized length before reading the body", async () => {
+  const header = new Uint8Array(4);
+  new DataView(header.buffer).setUint32(0, MAX_CONTROL_BYTES + 1);
+  let reads = 0;
+  const source: ByteSource = {
+    read(buffer) {
+      reads += 1;
+      if (reads > 1) throw new Error("read past the header");
+      buffer.set(header);
+      return Promise.resolve(4);
+    },
+  };
+  const error = await new FrameReader(source).readMessage().catch((err) => err);
+  assert.ok(error instanceof ProtocolError);
+  assert.equal(error.code, "TOO_LARGE");
+  assert.match(error.message, /exceeds the limit of 65536/);
+});
+
+Deno.test("FrameReader rejects truncated frames, truncated data and non-objects", async () => {
+  const frame = encodeFrame({ type: "hello" });
+  await assert.rejects(
+    new FrameReader(chunkedSource(frame.subarray(0, 2), [1])).readMessage(),
+    /middle of a frame/,
+  );
+  await assert.rejects(
+    new FrameReader(chunkedSource(frame.subarray(0, frame.length - 1), [3])).readMessage(),
+    /middle of a frame/,
+  );
+  await assert.rejects(
+    new FrameReader(chunkedSource(new Uint8Array(10), [10])).readData(20, () => {}),
+    /10 bytes of data still due/,
+  );
+  for (const body of ["[1,2]", "42", "null", "not json", '"text"']) {
+    const bytes = new TextEncoder().encode(body);
+    const raw = concat(new Uint8Array([0, 0, 0, bytes.length]), bytes);
+    await assert.rejects(new FrameReader(chunkedSource(raw, [100])).readMessage(), ProtocolError);
+  }
+  const invalidUtf8 = new Uint8Array([0, 0, 0, 3, 0x22, 0xff, 0x22]);
+  await assert.rejects(new FrameReader(chunkedSource(invalidUtf8, [7])).readMessage(), /UTF-8/);
+});
+
+Deno.test("encodeFrame() refuses a message over the control limit", () => {
+  assert.throws(() => encodeFrame({ name: "x".repeat(MAX_CONTROL_BYTES) }), /exceeds the limit/);
+});
