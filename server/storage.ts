@@ -15,6 +15,9 @@ import { STATE_DIR_NAME } from "../protocol/names.ts";
 /** Where uploads are written until they are published: inside root, never listed. */
 const TMP_DIR = join(STATE_DIR_NAME, "tmp");
 
+/** Held locked (flock) while a server serves the root, so that two servers never share one. */
+const LOCK_FILE = join(STATE_DIR_NAME, "lock");
+
 /** How many entries a listing stats at once: enough to overlap the syscalls, few enough to stay light. */
 const LIST_STAT_CONCURRENCY = 64;
 
@@ -44,10 +47,18 @@ export class Storage {
 
   /**
    * Opens a root given as a resolved absolute path, creating its state
-   * directory and removing temporaries a crash left behind.
+   * directory and removing temporaries a crash left behind. Refuses a root
+   * that another server is serving: its uploads in flight live in the same
+   * temporary directory. The lock lasts as long as the process.
    */
   static async open(root: string): Promise<Storage> {
     const storage = new Storage(root);
+    await Deno.mkdir(join(root, STATE_DIR_NAME), { recursive: true });
+    const lock = await Deno.open(join(root, LOCK_FILE), { write: true, create: true });
+    if (!await lock.tryLock(true)) {
+      lock.close();
+      throw new Error(`another fts server is already serving ${root}`);
+    }
     await Deno.remove(storage.#tmpDir, { recursive: true }).catch((err) => {
       if (!(err instanceof Deno.errors.NotFound)) throw err;
     });

@@ -267,3 +267,6 @@ export async function waitFor(
   }
   return await condition();
 }
+
+/** What `listTree()` shows of a root that holds no user files: the server's own state. */
+export const EMPTY_ROOT = [".fts/", ".fts/lock", ".fts/tmp/"];
