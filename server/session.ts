@@ -134,6 +134,7 @@ export class Session {
       } catch (err) {
         if (!(err instanceof UnknownOpError)) throw err;
         await this.#context.send(errorReply(err.id, err.code, err.message));
+        logEvent({ peer: this.#peer, op: "request", result: err.code, detail: err.message });
         continue;
       }
       const then = await this.#dispatch(request);

@@ -38,10 +38,12 @@ export interface FileForDownload {
 export class Storage {
   /** The root, as a resolved absolute path. */
   readonly root: string;
+  readonly #stateDir: string;
   readonly #tmpDir: string;
 
   private constructor(root: string) {
     this.root = root;
+    this.#stateDir = join(root, STATE_DIR_NAME);
     this.#tmpDir = join(root, TMP_DIR);
   }
 
@@ -53,7 +55,7 @@ export class Storage {
    */
   static async open(root: string): Promise<Storage> {
     const storage = new Storage(root);
-    await Deno.mkdir(join(root, STATE_DIR_NAME), { recursive: true });
+    await Deno.mkdir(storage.#stateDir, { recursive: true });
     const lock = await Deno.open(join(root, LOCK_FILE), { write: true, create: true });
     if (!await lock.tryLock(true)) {
       lock.close();
@@ -121,16 +123,15 @@ export class Storage {
    * {@link PendingUpload.publish}.
    */
   async beginUpload(segments: string[], overwrite: boolean): Promise<PendingUpload> {
-    const parent = await this.#makeDirectories(segments.slice(0, -1));
-    const target = join(parent, segments.at(-1)!);
-    const existing = await lstatOrNull(target);
+    const parent = await this.#existingParent(segments);
+    const existing = parent === null ? null : await lstatOrNull(join(parent, segments.at(-1)!));
     if (existing?.isDirectory) throw wrongType(segments, "is a directory");
     if (existing && !overwrite) {
       throw new FtsError("EXISTS", `${quote(segments)} already exists (use --force to overwrite)`);
     }
     const tmpPath = join(this.#tmpDir, crypto.randomUUID());
     const file = await Deno.open(tmpPath, { write: true, createNew: true, mode: 0o644 });
-    return new PendingUpload(this, file, tmpPath, parent, target, segments, overwrite);
+    return new PendingUpload(this, file, tmpPath, segments, overwrite);
   }
 
   /** Removes a file, a link, or an empty directory. */
@@ -142,24 +143,52 @@ export class Storage {
     await syncDirectory(parent);
   }
 
-  /** Checks, just before publishing, that a directory still resolves inside root. */
-  async assertInside(directory: string, segments: string[]): Promise<void> {
-    if (!isInside(this.root, await Deno.realPath(directory))) {
-      throw new FtsError("DENIED", `${quote(segments)} leads outside the served directory`);
-    }
-  }
-
-  /** Syncs the temporary directory, so that a removed temporary stays removed. */
-  syncTmpDirectory(): Promise<void> {
-    return syncDirectory(this.#tmpDir);
+  /**
+   * Creates the directories an upload's name needs, at publish time so that a
+   * failed upload leaves nothing behind; returns the parent, resolved.
+   */
+  makeParentDirectories(segments: string[]): Promise<string> {
+    return this.#makeDirectories(segments.slice(0, -1));
   }
 
   async #resolveExisting(segments: string[]): Promise<string> {
     const real = await Deno.realPath(join(this.root, ...segments));
-    if (!isInside(this.root, real)) {
+    this.#assertServed(real, segments);
+    return real;
+  }
+
+  /**
+   * The containment rule: a resolved path must lie inside the root and
+   * outside the server's state directory (a link inside root may point at either).
+   */
+  #assertServed(real: string, segments: string[]): void {
+    if (!isInside(this.root, real) || isInside(this.#stateDir, real)) {
       throw new FtsError("DENIED", `${quote(segments)} leads outside the served directory`);
     }
-    return real;
+  }
+
+  /**
+   * Resolves the parent directory of an upload's name if it exists (checking
+   * each existing step like {@link #makeDirectories}), or null if some
+   * directory along the way is still to be created.
+   */
+  async #existingParent(segments: string[]): Promise<string | null> {
+    let current = this.root;
+    for (const [i, segment] of segments.slice(0, -1).entries()) {
+      let real: string;
+      try {
+        real = await Deno.realPath(join(current, segment));
+      } catch (err) {
+        if (err instanceof Deno.errors.NotFound) return null;
+        throw err;
+      }
+      this.#assertServed(real, segments.slice(0, i + 1));
+      if (!(await Deno.stat(real)).isDirectory) {
+        throw wrongType(segments.slice(0, i + 1), "is not a directory");
+      }
+      current = real;
+    }
+    return current;
   }
 
   /** Creates the directories along `segments` as needed; returns the last one, resolved. */
@@ -173,12 +202,7 @@ export class Storage {
         if (!(err instanceof Deno.errors.AlreadyExists)) throw err;
       }
       const real = await Deno.realPath(next);
-      if (!isInside(this.root, real)) {
-        throw new FtsError(
-          "DENIED",
-          `${quote(segments.slice(0, i + 1))} leads outside the served directory`,
-        );
-      }
+      this.#assertServed(real, segments.slice(0, i + 1));
       if (!(await Deno.stat(real)).isDirectory) {
         throw wrongType(segments.slice(0, i + 1), "is not a directory");
       }
@@ -193,8 +217,6 @@ export class PendingUpload {
   readonly #storage: Storage;
   readonly #file: Deno.FsFile;
   readonly #tmpPath: string;
-  readonly #parent: string;
-  readonly #target: string;
   readonly #segments: string[];
   readonly #overwrite: boolean;
   #closed = false;
@@ -203,16 +225,12 @@ export class PendingUpload {
     storage: Storage,
     file: Deno.FsFile,
     tmpPath: string,
-    parent: string,
-    target: string,
     segments: string[],
     overwrite: boolean,
   ) {
     this.#storage = storage;
     this.#file = file;
     this.#tmpPath = tmpPath;
-    this.#parent = parent;
-    this.#target = target;
     this.#segments = segments;
     this.#overwrite = overwrite;
   }
@@ -232,13 +250,14 @@ export class PendingUpload {
   async publish(): Promise<void> {
     await this.#file.sync();
     this.#close();
-    await this.#storage.assertInside(this.#parent, this.#segments);
+    const parent = await this.#storage.makeParentDirectories(this.#segments);
+    const target = join(parent, this.#segments.at(-1)!);
     if (this.#overwrite) {
-      await Deno.rename(this.#tmpPath, this.#target);
+      await Deno.rename(this.#tmpPath, target);
     } else {
       // link() fails if the name exists, where rename() would replace it.
       try {
-        await Deno.link(this.#tmpPath, this.#target);
+        await Deno.link(this.#tmpPath, target);
       } catch (err) {
         if (err instanceof Deno.errors.AlreadyExists) {
           throw new FtsError("EXISTS", `${quote(this.#segments)} already exists`);
@@ -247,7 +266,7 @@ export class PendingUpload {
       }
       await Deno.remove(this.#tmpPath);
     }
-    await syncDirectory(this.#parent);
+    await syncDirectory(parent);
   }
 
   /** Throws the upload away; safe to call more than once and after a failed publish. */
