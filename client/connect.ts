@@ -5,43 +5,64 @@
  * @module
  */
 
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { EXIT_OK } from "../cli/exit_codes.ts";
 import { UsageError } from "../cli/usage_error.ts";
+import { normalizeFingerprint } from "../protocol/fingerprint.ts";
 import { type Address, DEFAULT_CONNECT_HOST, parseAddress } from "./address.ts";
 import { commandsHelp, findCommand, runCommand } from "./commands.ts";
-import { ConnectionError, FtsConnection } from "./connection.ts";
+import { type ConnectOptions, FtsConnection } from "./connection.ts";
 import { runShell } from "./shell.ts";
+import { ConnectionError, type TlsTrust } from "./transport.ts";
 
 /** Port file read when no port is given. */
 export const DEFAULT_PORT_FILE = "port";
 
-export const CONNECT_HELP = `Usage: fts connect [HOST[:PORT]] [--port-file FILE] [COMMAND [ARG...]]
+export const CONNECT_HELP = `Usage: fts connect [HOST[:PORT]] [OPTIONS] [COMMAND [ARG...]]
 
 Connect to an fts server. HOST defaults to ${DEFAULT_CONNECT_HOST}; without a PORT the
 port is read from the port file (default: ./${DEFAULT_PORT_FILE}), which \`fts serve\`
-writes in the directory it is started in.
+writes in the directory it is started in. Through the port file, the token
+and TLS fingerprint come from FILE.json beside it: no other flags needed.
 
 With a COMMAND, run it once and exit (0 on success). Without one, read
 commands from a prompt (on a terminal) or one per line from standard input,
 stopping at the first failure. Words are split as a POSIX shell splits them.
 
-Options:
-  --port-file FILE   where to read the port from (default: ./${DEFAULT_PORT_FILE})
-  -h, --help         show this help
+Options (before the COMMAND):
+  --port-file FILE     where to read the port from (default: ./${DEFAULT_PORT_FILE})
+  --token TOKEN        access token (also: FTS_TOKEN)
+  --tls                use TLS; trust the server's certificate on first use and
+                       refuse it if it later changes (known hosts: $XDG_CONFIG_HOME/fts/known_hosts
+                       or ~/.config/fts/known_hosts)
+  --fingerprint SHA256 use TLS and accept only this certificate fingerprint
+  --ca FILE            use TLS and verify the server against this CA certificate (PEM)
+  -h, --help           show this help
 
 ${commandsHelp()}
 
-Exit codes: 0 success, 1 operation failed, 2 usage error, 3 connection failed,
-4 integrity check failed.
+Exit codes: 0 success, 1 operation failed, 2 usage error, 3 connection or
+authentication failed, 4 integrity check failed.
 `;
 
 interface ConnectArgs {
   address?: Address;
   portFile: string;
+  token?: string;
+  tls: boolean;
+  fingerprint?: string;
+  caFile?: string;
   command: string[];
   help: boolean;
 }
+
+/** The options that take a value, and where each goes. */
+const VALUE_OPTIONS = {
+  "--port-file": "portFile",
+  "--token": "token",
+  "--fingerprint": "fingerprint",
+  "--ca": "caFile",
+} as const;
 
 /** Runs `fts connect`; resolves with the exit code. */
 export async function connect(args: string[]): Promise<number> {
@@ -50,12 +71,17 @@ export async function connect(args: string[]): Promise<number> {
     console.log(CONNECT_HELP);
     return EXIT_OK;
   }
-  const hostname = parsed.address?.hostname ?? DEFAULT_CONNECT_HOST;
-  const port = parsed.address?.port ?? await portFromFile(parsed.portFile);
   if (parsed.command.length > 0 && !findCommand(parsed.command[0]!)) {
     throw new UsageError(`unknown command '${parsed.command[0]}'`);
   }
-  const connection = await FtsConnection.open(hostname, port);
+  const hostname = parsed.address?.hostname ?? DEFAULT_CONNECT_HOST;
+  const local = parsed.address?.port === undefined ? await readPortFiles(parsed.portFile) : null;
+  const port = parsed.address?.port ?? local!.port;
+  const options: ConnectOptions = {
+    token: parsed.token ?? Deno.env.get("FTS_TOKEN") ?? local?.token ?? undefined,
+    tls: await tlsTrust(parsed, local?.fingerprint ?? null),
+  };
+  const connection = await FtsConnection.open(hostname, port, options);
   if (parsed.command.length > 0) {
     try {
       const outcome = await runCommand(connection, parsed.command);
@@ -74,15 +100,20 @@ export async function connect(args: string[]): Promise<number> {
  * to it. The first word that is not a command name is the address.
  */
 function parseConnectArgs(args: string[]): ConnectArgs {
-  const parsed: ConnectArgs = { portFile: DEFAULT_PORT_FILE, command: [], help: false };
+  const parsed: ConnectArgs = { portFile: DEFAULT_PORT_FILE, command: [], help: false, tls: false };
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
-    if (arg === "--help" || arg === "-h") {
+    const [flag, inlineValue] = arg.startsWith("--") && arg.includes("=")
+      ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)]
+      : [arg, undefined];
+    if (flag === "--help" || flag === "-h") {
       parsed.help = true;
-    } else if (arg === "--port-file" || arg.startsWith("--port-file=")) {
-      const value = arg.includes("=") ? arg.slice(arg.indexOf("=") + 1) : args[++i];
-      if (!value) throw new UsageError("--port-file needs a file name");
-      parsed.portFile = value;
+    } else if (flag === "--tls") {
+      parsed.tls = true;
+    } else if (flag in VALUE_OPTIONS) {
+      const value = inlineValue ?? args[++i];
+      if (!value) throw new UsageError(`${flag} needs a value`);
+      parsed[VALUE_OPTIONS[flag as keyof typeof VALUE_OPTIONS]] = value;
     } else if (arg.startsWith("-")) {
       throw new UsageError(`unknown option '${arg}'`);
     } else if (parsed.address === undefined && !findCommand(arg)) {
@@ -95,7 +126,39 @@ function parseConnectArgs(args: string[]): ConnectArgs {
   return parsed;
 }
 
-async function portFromFile(path: string): Promise<number> {
+/** How to verify the server, from the flags or the port file's companion; null for plain TCP. */
+async function tlsTrust(
+  parsed: ConnectArgs,
+  localFingerprint: string | null,
+): Promise<TlsTrust | null> {
+  if (parsed.caFile !== undefined) {
+    return { kind: "ca", caCert: await Deno.readTextFile(resolve(parsed.caFile)) };
+  }
+  const pinned = parsed.fingerprint ?? localFingerprint;
+  if (pinned !== null && pinned !== undefined) {
+    const fingerprint = normalizeFingerprint(pinned);
+    if (fingerprint === null) {
+      throw new UsageError("--fingerprint must be a SHA-256 fingerprint: 64 hex digits");
+    }
+    return { kind: "fingerprint", fingerprint };
+  }
+  if (!parsed.tls) return null;
+  return { kind: "known-hosts", file: knownHostsFile() };
+}
+
+/** `$XDG_CONFIG_HOME/fts/known_hosts`, or `~/.config/fts/known_hosts`. */
+function knownHostsFile(): string {
+  const xdg = Deno.env.get("XDG_CONFIG_HOME");
+  const home = Deno.env.get("HOME") ?? Deno.env.get("USERPROFILE");
+  if (xdg) return join(xdg, "fts", "known_hosts");
+  if (home) return join(home, ".config", "fts", "known_hosts");
+  throw new UsageError("--tls needs a home directory for its known-hosts file (set HOME)");
+}
+
+/** The port file and its companion: the port, and the token and fingerprint a local client needs. */
+async function readPortFiles(
+  path: string,
+): Promise<{ port: number; token: string | null; fingerprint: string | null }> {
   let text: string;
   try {
     text = (await Deno.readTextFile(resolve(path))).trim();
@@ -111,5 +174,15 @@ async function portFromFile(path: string): Promise<number> {
   if (!/^\d+$/.test(text) || port < 1 || port > 65535) {
     throw new ConnectionError(`port file ${path} does not hold a port number`);
   }
-  return port;
+  let local: { token?: unknown; tls?: { fingerprint?: unknown } | null } = {};
+  try {
+    local = JSON.parse(await Deno.readTextFile(resolve(`${path}.json`)));
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound) && !(err instanceof SyntaxError)) throw err;
+  }
+  return {
+    port,
+    token: typeof local.token === "string" ? local.token : null,
+    fingerprint: typeof local.tls?.fingerprint === "string" ? local.tls.fingerprint : null,
+  };
 }

@@ -25,14 +25,9 @@ import {
   sizeField,
 } from "../protocol/messages.ts";
 import { formatAddress } from "./address.ts";
+import { ConnectionError, openTransport, type TlsTrust } from "./transport.ts";
 
-/** The connection could not be made, broke, or the server spoke another protocol. */
-export class ConnectionError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "ConnectionError";
-  }
-}
+export { ConnectionError };
 
 /** An error the server replied with; the session goes on. */
 export class RemoteError extends FtsError {
@@ -40,6 +35,17 @@ export class RemoteError extends FtsError {
     super(code, message);
     this.name = "RemoteError";
   }
+}
+
+/** How long the client waits for the server's hello: a TLS server waits for us and says nothing. */
+export const SERVER_HELLO_TIMEOUT_MS = 10_000;
+
+/** How to reach and prove ourselves to a server. */
+export interface ConnectOptions {
+  /** The access token, for servers with authentication. */
+  token?: string;
+  /** TLS and how to verify the server; plain TCP when absent. */
+  tls?: TlsTrust | null;
 }
 
 /** What a finished transfer reports. */
@@ -63,12 +69,12 @@ export class FtsConnection {
   readonly serverSoftware: string;
   /** The largest file the server accepts. */
   readonly maxFileBytes: number;
-  readonly #conn: Deno.TcpConn;
+  readonly #conn: Deno.Conn;
   readonly #reader: FrameReader;
   #nextId = 1;
 
   private constructor(
-    conn: Deno.TcpConn,
+    conn: Deno.Conn,
     reader: FrameReader,
     serverSoftware: string,
     maxFileBytes: number,
@@ -79,34 +85,43 @@ export class FtsConnection {
     this.maxFileBytes = maxFileBytes;
   }
 
-  /** Connects and completes the handshake. */
-  static async open(hostname: string, port: number): Promise<FtsConnection> {
+  /** Connects and completes the handshake, presenting `options.token` if the server asks for one. */
+  static async open(
+    hostname: string,
+    port: number,
+    options: ConnectOptions = {},
+  ): Promise<FtsConnection> {
     const where = formatAddress(hostname, port);
-    let conn: Deno.TcpConn;
-    try {
-      conn = await Deno.connect({ hostname, port });
-    } catch (err) {
-      const reason = err instanceof Deno.errors.ConnectionRefused
-        ? "connection refused (is `fts serve` running there?)"
-        : err instanceof Error
-        ? err.message
-        : String(err);
-      throw new ConnectionError(`cannot connect to ${where}: ${reason}`, { cause: err });
-    }
-    conn.setNoDelay(true);
+    const conn = await openTransport(hostname, port, options.tls ?? null);
     const reader = new FrameReader(conn, { maxControlBytes: MAX_CONTROL_BYTES });
+    let silent = false;
+    const helloTimer = setTimeout(() => {
+      silent = true;
+      conn.close();
+    }, SERVER_HELLO_TIMEOUT_MS);
     try {
-      const hello = await reader.readMessage();
+      const hello = await reader.readMessage().finally(() => clearTimeout(helloTimer));
       if (hello === null) throw new ConnectionError(`${where} closed the connection at once`);
+      if (hello.type === "fatal") {
+        const { code, message } = decodeError(hello);
+        throw new ConnectionError(`${where} refused the connection: ${code}: ${message}`);
+      }
       const server = decodeHello(hello);
       const limits = field(hello, "limits", "object");
       const maxFileBytes = sizeField(limits, "maxFileBytes");
+      if (hello.auth === "token" && options.token === undefined) {
+        throw new ConnectionError(
+          `${where} needs a token: give --token or FTS_TOKEN (on the server's host, ` +
+            "connecting through its port file finds it)",
+        );
+      }
       await writeAll(
         conn,
         encodeFrame({
           type: "hello",
           protocol: PROTOCOL_VERSION,
           software: `fts/${SOFTWARE_VERSION}`,
+          ...(hello.auth === "token" ? { token: options.token } : {}),
         }),
       );
       if (server.protocol !== PROTOCOL_VERSION) {
@@ -118,7 +133,17 @@ export class FtsConnection {
       await connection.#finalReply(0);
       return connection;
     } catch (err) {
-      conn.close();
+      if (silent) {
+        throw new ConnectionError(
+          `${where} sent no greeting within ${SERVER_HELLO_TIMEOUT_MS / 1000} s; ` +
+            "if the server uses TLS, connect with --tls",
+        );
+      }
+      try {
+        conn.close();
+      } catch {
+        // Already closed.
+      }
       if (err instanceof RemoteError) throw new ConnectionError(`${where}: ${err.message}`);
       throw asConnectionError(err);
     }

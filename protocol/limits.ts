@@ -44,3 +44,6 @@ export const LIST_FRAME_BUDGET_BYTES = 48 * 1024;
 
 /** Length in bytes of a frame header: the body length as a big-endian uint32. */
 export const FRAME_HEADER_BYTES = 4;
+
+/** Longest access token accepted in a hello: far above any sane token, far below a frame. */
+export const MAX_TOKEN_CHARS = 512;

@@ -9,6 +9,7 @@
 
 import { type ErrorCode, isErrorCode, ProtocolError } from "./errors.ts";
 import type { Message } from "./frames.ts";
+import { MAX_TOKEN_CHARS } from "./limits.ts";
 
 /** The operations a client can request. */
 export const OPS = ["list", "upload", "download", "delete", "terminate", "logout"] as const;
@@ -23,12 +24,25 @@ export interface Limits {
   maxNameBytes: number;
 }
 
+/** What a client may do, each role including the ones before it. */
+export const ROLES = ["read", "write", "admin"] as const;
+
+/** One of {@link ROLES}. */
+export type Role = typeof ROLES[number];
+
+/** Reports whether `held` includes everything `needed` allows. */
+export function roleAllows(held: Role, needed: Role): boolean {
+  return ROLES.indexOf(held) >= ROLES.indexOf(needed);
+}
+
 /** First message on a connection, from the server. */
 export interface ServerHello {
   type: "hello";
   protocol: number;
   software: string;
   limits: Limits;
+  /** "token" when the client must present a token in its hello, "none" otherwise. */
+  auth: "token" | "none";
   /** Optional capabilities, by name; empty in protocol version 1 as released. */
   features: string[];
 }
@@ -38,6 +52,8 @@ export interface ClientHello {
   type: "hello";
   protocol: number;
   software: string;
+  /** The access token, when the server's hello says `auth: "token"`. */
+  token?: string;
 }
 
 /** A request for one operation. */
@@ -176,15 +192,25 @@ export function decodeTrailer(message: Message, id: number): Trailer {
   return { type: "trailer", id, sha256 };
 }
 
-/** Validates a hello (either side's), returning its protocol version and software. */
-export function decodeHello(message: Message): { protocol: number; software: string } {
+/** Validates a hello (either side's): its protocol version, software, and the client's token if any. */
+export function decodeHello(
+  message: Message,
+): { protocol: number; software: string; token?: string } {
   if (message.type !== "hello") {
     throw new ProtocolError(`expected hello, got '${String(message.type)}'`);
   }
-  return {
+  const hello: { protocol: number; software: string; token?: string } = {
     protocol: field(message, "protocol", "number"),
-    software: field(message, "software", "string"),
+    software: field(message, "software", "string").slice(0, 100),
   };
+  if (message.token !== undefined) {
+    const token = field(message, "token", "string");
+    if (token.length > MAX_TOKEN_CHARS) {
+      throw new ProtocolError(`token longer than ${MAX_TOKEN_CHARS} characters`);
+    }
+    hello.token = token;
+  }
+  return hello;
 }
 
 /** Builds an error reply. */

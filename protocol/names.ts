@@ -13,6 +13,10 @@ export const STATE_DIR_NAME = ".fts";
 
 const encoder = new TextEncoder();
 
+// Device names Windows reserves in every directory, with or without an extension:
+// refused everywhere, so that any tree fts stores can be downloaded to any system.
+const WINDOWS_DEVICE_NAME = /^(con|prn|aux|nul|com[1-9]|lpt[1-9])(\..*)?$/i;
+
 // C0 controls, DEL and C1 controls: invisible in listings and unsafe in terminals.
 // deno-lint-ignore no-control-regex
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
@@ -21,8 +25,9 @@ const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
  * Checks a name and returns its segments, or throws `BAD_NAME`.
  *
  * Refused: empty names, absolute paths, empty, `.` or `..` segments, NUL and
- * other control characters, backslashes, segments over 255 bytes, names over
- * 4096 bytes, and the server's own state directory.
+ * other control characters, backslashes, Windows device names (`CON`,
+ * `nul.txt`, `COM1`, …), segments over 255 bytes, names over 4096 bytes, and
+ * the server's own state directory.
  *
  * @example
  * ```ts
@@ -44,6 +49,9 @@ export function parseName(name: string): string[] {
     if (segment === "") throw badName(name, "empty path segments are not allowed");
     if (segment === "." || segment === "..") {
       throw badName(name, "'.' and '..' segments are not allowed");
+    }
+    if (WINDOWS_DEVICE_NAME.test(segment)) {
+      throw badName(name, `'${segment}' is a device name reserved on Windows`);
     }
     const segmentBytes = encoder.encode(segment).length;
     if (segmentBytes > MAX_SEGMENT_BYTES) {

@@ -8,16 +8,23 @@
 
 import { createHash } from "node:crypto";
 import { FtsError, ProtocolError } from "../protocol/errors.ts";
-import { type FrameReader, type Message, writeAll } from "../protocol/frames.ts";
+import { type ByteSink, type FrameReader, type Message, writeAll } from "../protocol/frames.ts";
 import { DATA_CHUNK_BYTES, LIST_FRAME_BUDGET_BYTES } from "../protocol/limits.ts";
-import { decodeTrailer, type Entry, type Op, type Request } from "../protocol/messages.ts";
+import {
+  decodeTrailer,
+  type Entry,
+  type Op,
+  type Request,
+  type Role,
+} from "../protocol/messages.ts";
 import { parseDirectoryName, parseName } from "../protocol/names.ts";
 import type { Storage } from "./storage.ts";
 
 /** What a handler works with: the connection's framing and the served root. */
 export interface HandlerContext {
   readonly reader: FrameReader;
-  readonly conn: Deno.Conn;
+  /** Where raw file data is written: the connection, with the idle timeout applied. */
+  readonly conn: ByteSink;
   readonly storage: Storage;
   readonly maxFileBytes: number;
   send(message: Message): Promise<void>;
@@ -41,18 +48,24 @@ export interface HandlerResult {
 /** One row of the table. */
 export interface Handler<O extends Op> {
   handle(request: Extract<Request, { op: O }>, context: HandlerContext): Promise<HandlerResult>;
-  /** Only a client on the same host may run this (until authentication exists). */
-  loopbackOnly: boolean;
+  /** The least role that may run it. */
+  role: Role;
+  /** It changes the root: refused when the server is read-only. */
+  mutates: boolean;
 }
 
-/** The handler for every operation. */
+/** The handler for every operation, with the policy the dispatcher applies to it. */
 export const HANDLERS: { [O in Op]: Handler<O> } = {
-  list: { handle: handleList, loopbackOnly: false },
-  upload: { handle: handleUpload, loopbackOnly: false },
-  download: { handle: handleDownload, loopbackOnly: false },
-  delete: { handle: handleDelete, loopbackOnly: false },
-  terminate: { handle: () => Promise.resolve({ then: "terminate" }), loopbackOnly: true },
-  logout: { handle: () => Promise.resolve({ then: "close" }), loopbackOnly: false },
+  list: { handle: handleList, role: "read", mutates: false },
+  upload: { handle: handleUpload, role: "write", mutates: true },
+  download: { handle: handleDownload, role: "read", mutates: false },
+  delete: { handle: handleDelete, role: "write", mutates: true },
+  terminate: {
+    handle: () => Promise.resolve({ then: "terminate" }),
+    role: "admin",
+    mutates: false,
+  },
+  logout: { handle: () => Promise.resolve({ then: "close" }), role: "read", mutates: false },
 };
 
 const encoder = new TextEncoder();
@@ -90,7 +103,7 @@ async function handleUpload(
       `file of ${request.size} bytes exceeds the server's limit of ${context.maxFileBytes}`,
     );
   }
-  const pending = await context.storage.beginUpload(segments, request.overwrite);
+  const pending = await context.storage.beginUpload(segments, request.overwrite, request.size);
   try {
     await context.send({ type: "continue", id: request.id });
     // name → temp file → exactly `size` bytes through SHA-256 → trailer →

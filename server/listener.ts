@@ -1,20 +1,27 @@
 /**
  * The accept loop: every connection becomes its own {@link Session} task, so
- * a slow, stuck or failing client never delays another.
+ * a slow, stuck or failing client never delays another. Connections past the
+ * limits (in all, or from one peer address) get BUSY at once.
  *
  * @module
  */
 
+import { encodeFrame, writeAll } from "../protocol/frames.ts";
+import { formatAddress, logEvent } from "./log.ts";
 import { Session, type SessionOptions } from "./session.ts";
+
+/** How long a refused connection gets to receive its BUSY message. */
+const BUSY_WRITE_TIMEOUT_MS = 2_000;
 
 /** Serves sessions from one listener until shut down. */
 export class FtsServer {
-  readonly #listener: Deno.TcpListener;
+  readonly #listener: Deno.Listener;
   readonly #options: SessionOptions;
   readonly #sessions = new Map<Session, Promise<void>>();
+  readonly #perPeer = new Map<string, number>();
   #accepting: Promise<void> | null = null;
 
-  constructor(listener: Deno.TcpListener, options: SessionOptions) {
+  constructor(listener: Deno.Listener, options: SessionOptions) {
     this.#listener = listener;
     this.#options = options;
   }
@@ -45,8 +52,9 @@ export class FtsServer {
   }
 
   async #acceptLoop(): Promise<void> {
+    const { maxConnections, maxConnectionsPerPeer } = this.#options.limits;
     while (true) {
-      let conn: Deno.TcpConn;
+      let conn: Deno.Conn;
       try {
         conn = await this.#listener.accept();
       } catch (err) {
@@ -59,13 +67,54 @@ export class FtsServer {
         continue;
       }
       try {
-        conn.setNoDelay(true);
+        (conn as Partial<Deno.TcpConn>).setNoDelay?.(true);
       } catch {
         // The peer already left; the session will notice.
       }
+      const peer = (conn.remoteAddr as Deno.NetAddr).hostname ?? "";
+      const fromPeer = this.#perPeer.get(peer) ?? 0;
+      if (this.#sessions.size >= maxConnections) {
+        void refuseBusy(conn, `the server is at its limit of ${maxConnections} connections`);
+        continue;
+      }
+      if (fromPeer >= maxConnectionsPerPeer) {
+        void refuseBusy(
+          conn,
+          `this address already has ${fromPeer} connections, the server's limit per peer`,
+        );
+        continue;
+      }
+      this.#perPeer.set(peer, fromPeer + 1);
       const session = new Session(conn, this.#options);
-      const done = session.run().finally(() => this.#sessions.delete(session));
+      const done = session.run().finally(() => {
+        this.#sessions.delete(session);
+        const left = (this.#perPeer.get(peer) ?? 1) - 1;
+        if (left === 0) this.#perPeer.delete(peer);
+        else this.#perPeer.set(peer, left);
+      });
       this.#sessions.set(session, done);
     }
+  }
+}
+
+/** Tells a connection over the limits that the server is busy, then closes it. */
+async function refuseBusy(conn: Deno.Conn, reason: string): Promise<void> {
+  const timer = setTimeout(() => close(conn), BUSY_WRITE_TIMEOUT_MS);
+  try {
+    await writeAll(conn, encodeFrame({ type: "fatal", code: "BUSY", message: reason }));
+  } catch {
+    // The peer is gone, or its TLS handshake failed: nothing more to tell it.
+  } finally {
+    clearTimeout(timer);
+    close(conn);
+    logEvent({ peer: formatAddress(conn.remoteAddr), op: "connect", result: "BUSY" });
+  }
+}
+
+function close(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // Already closed.
   }
 }

@@ -1,22 +1,41 @@
 /**
- * The port file: the port number, digits and a newline, which `fts connect`
- * reads to find a server started in the same directory.
+ * The port file, which `fts connect` reads to find a server started in the
+ * same directory: the port number, digits and a newline. Beside it,
+ * `FILE.json` (readable by the owner only) carries what a local client needs
+ * to connect without flags: a token, and the TLS certificate's fingerprint.
  *
  * @module
  */
 
-/** Writes the port file atomically: readers see the old content or the new, never a torn one. */
-export async function writePortFile(path: string, port: number): Promise<void> {
-  const tmpPath = `${path}.${Deno.pid}.tmp`;
-  await Deno.writeTextFile(tmpPath, `${port}\n`);
-  await Deno.rename(tmpPath, path);
+/** What `FILE.json` holds. */
+export interface LocalConnectInfo {
+  token: string | null;
+  tls: { fingerprint: string } | null;
 }
 
-/** Removes the port file if it still names `port` (another server may have replaced it since). */
-export async function removePortFile(path: string, port: number): Promise<void> {
+/** Writes the port file and its companion atomically: readers see old or new, never torn. */
+export async function writePortFiles(
+  path: string,
+  port: number,
+  local: LocalConnectInfo,
+): Promise<void> {
+  await writeAtomically(`${path}.json`, JSON.stringify(local) + "\n", 0o600);
+  await writeAtomically(path, `${port}\n`, 0o644);
+}
+
+/** Removes the port file and its companion if they still name `port` (another server may have replaced them). */
+export async function removePortFiles(path: string, port: number): Promise<void> {
   try {
-    if ((await Deno.readTextFile(path)).trim() === String(port)) await Deno.remove(path);
+    if ((await Deno.readTextFile(path)).trim() !== String(port)) return;
+    await Deno.remove(path);
+    await Deno.remove(`${path}.json`);
   } catch (err) {
     if (!(err instanceof Deno.errors.NotFound)) throw err;
   }
+}
+
+async function writeAtomically(path: string, text: string, mode: number): Promise<void> {
+  const tmpPath = `${path}.${Deno.pid}.tmp`;
+  await Deno.writeTextFile(tmpPath, text, { mode });
+  await Deno.rename(tmpPath, path);
 }

@@ -16,7 +16,7 @@ export function sandboxPermissions(root: string, hostname: string): Deno.Permiss
     env: false,
     run: false,
     ffi: false,
-    sys: false,
+    sys: ["statfs"],
     import: false,
   };
 }

@@ -1,84 +1,45 @@
 /**
  * `fts serve`: resolves the root, starts the sandboxed server worker, writes
- * the port file, and turns signals and `terminate` into a clean shutdown.
+ * the port files, and turns signals and `terminate` into a clean shutdown.
  * Runs on the main thread, which never reads from the network.
  *
  * @module
  */
 
-import { parseArgs } from "node:util";
-import { resolve } from "node:path";
-import { MAX_FILE_BYTES } from "../protocol/limits.ts";
-import { removePortFile, writePortFile } from "./port_file.ts";
+import { parseServeArgs, SERVE_HELP, type ServeSetup } from "./config.ts";
+import { removePortFiles, writePortFiles } from "./port_file.ts";
 import { startSandboxedWorker } from "./sandbox.ts";
-import { UsageError } from "../cli/usage_error.ts";
+import { isLoopback } from "./session.ts";
+import { loadTls } from "./tls_identity.ts";
 import type { FromWorker, ToWorker } from "./worker.ts";
-
-/** Served directory when `--root` is not given. */
-export const DEFAULT_ROOT = "uploads";
-/** Listen address when `--host` is not given: this host only, until authentication exists. */
-export const DEFAULT_HOST = "127.0.0.1";
-/** Port file when `--port-file` is not given. */
-export const DEFAULT_PORT_FILE = "port";
-/** How long transfers in flight may take to finish once shutdown starts. */
-export const SHUTDOWN_GRACE_MS = 10_000;
-
-export const SERVE_HELP = `Usage: fts serve [--root DIR] [--host HOST] [--port N] [--port-file FILE]
-
-Serve one directory to any number of fts clients.
-
-Options:
-  --root DIR         directory to serve, created if missing (default: ./${DEFAULT_ROOT})
-  --host HOST        address to listen on (default: ${DEFAULT_HOST}, this host only)
-  --port N           port to listen on; 0 lets the system choose (default: 0)
-  --port-file FILE   where to write the port number (default: ./${DEFAULT_PORT_FILE})
-  -h, --help         show this help
-
-The server prints "fts: serving DIR on HOST:PORT" once it listens, and removes
-the port file when it stops (on terminate, Ctrl-C or SIGTERM).
-`;
 
 /** Runs `fts serve` with its arguments; resolves with the exit code. */
 export async function serve(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      root: { type: "string", default: DEFAULT_ROOT },
-      host: { type: "string", default: DEFAULT_HOST },
-      port: { type: "string", default: "0" },
-      "port-file": { type: "string", default: DEFAULT_PORT_FILE },
-      help: { type: "boolean", short: "h" },
-    },
-    strict: true,
-    allowPositionals: false,
-  });
-  if (values.help) {
+  const setup = await parseServeArgs(args, Deno.env);
+  if (setup === "help") {
     console.log(SERVE_HELP);
     return 0;
   }
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new UsageError(`--port must be a number from 0 to 65535, got '${values.port}'`);
+  const { config } = setup;
+  await Deno.mkdir(config.root, { recursive: true });
+  config.root = await Deno.realPath(config.root);
+  const tls = await loadTls(setup.tlsSource, setup.stateDir);
+  config.tls = tls ? { cert: tls.cert, key: tls.key } : null;
+  if (tls) console.log(`fts: TLS certificate SHA-256 fingerprint ${tls.fingerprint}`);
+  if (config.tokens === null && !isLoopback(config.hostname)) {
+    console.error(
+      `fts: warning: authentication is off (--no-auth) and ${config.hostname} is reachable from other machines`,
+    );
   }
-  const hostname = values.host.replace(/^\[(.*)\]$/, "$1");
-  await Deno.mkdir(resolve(values.root), { recursive: true });
-  const root = await Deno.realPath(resolve(values.root));
-  const portFile = resolve(values["port-file"]);
-  return await runWorker({
-    type: "start",
-    root,
-    hostname,
-    port,
-    maxFileBytes: MAX_FILE_BYTES,
-    graceMs: SHUTDOWN_GRACE_MS,
-  }, portFile);
+  return await runWorker(setup, tls?.fingerprint ?? null);
 }
 
-function runWorker(start: Extract<ToWorker, { type: "start" }>, portFile: string): Promise<number> {
+function runWorker(setup: ServeSetup, fingerprint: string | null): Promise<number> {
+  const { config, portFile } = setup;
   const worker = startSandboxedWorker(
     new URL("./worker.ts", import.meta.url),
-    start.root,
-    start.hostname,
+    config.root,
+    config.hostname,
   );
   return new Promise((done) => {
     let port = 0;
@@ -95,7 +56,7 @@ function runWorker(start: Extract<ToWorker, { type: "start" }>, portFile: string
 
     const finish = async (code: number) => {
       for (const name of signalNames) Deno.removeSignalListener(name, onSignal);
-      if (port !== 0) await removePortFile(portFile, port).catch(() => {});
+      if (port !== 0) await removePortFiles(portFile, port).catch(() => {});
       worker.terminate();
       done(code);
     };
@@ -105,11 +66,23 @@ function runWorker(start: Extract<ToWorker, { type: "start" }>, portFile: string
       switch (message.type) {
         case "listening": {
           port = message.port;
-          await writePortFile(portFile, port);
+          await writePortFiles(portFile, port, {
+            token: setup.localToken,
+            tls: fingerprint ? { fingerprint } : null,
+          });
           const shown = message.hostname.includes(":")
             ? `[${message.hostname}]:${port}`
             : `${message.hostname}:${port}`;
-          console.log(`fts: serving ${start.root} on ${shown}`);
+          console.log(`fts: serving ${config.root} on ${shown}`);
+          if (setup.showToken) {
+            const host = message.hostname === "0.0.0.0" || message.hostname === "::"
+              ? "THIS-HOST"
+              : shown.replace(/:\d+$/, "");
+            const tlsFlag = fingerprint ? ` --fingerprint ${fingerprint}` : "";
+            console.log(
+              `fts: connect with: fts connect ${host}:${port} --token ${setup.localToken}${tlsFlag}`,
+            );
+          }
           break;
         }
         case "failed":
@@ -127,6 +100,6 @@ function runWorker(start: Extract<ToWorker, { type: "start" }>, portFile: string
       console.error(`fts: server failed: ${event.message}`);
       void finish(1);
     };
-    worker.postMessage(start satisfies ToWorker);
+    worker.postMessage({ type: "start", config } satisfies ToWorker);
   });
 }

@@ -1,38 +1,46 @@
 /**
- * One client connection: the handshake, then a read → dispatch → reply loop.
- * Nothing a peer sends can throw past this connection: a protocol violation
- * closes it, an operation error is a reply and the session goes on.
+ * One client connection: the handshake and authentication, then a read →
+ * dispatch → reply loop. Nothing a peer sends can throw past this connection:
+ * a protocol violation closes it, an operation error is a reply and the
+ * session goes on. Policy (roles, read-only) is checked here, at dispatch.
  *
  * @module
  */
 
 import { FtsError, ProtocolError } from "../protocol/errors.ts";
-import { encodeFrame, FrameReader, type Message, writeAll } from "../protocol/frames.ts";
 import {
-  MAX_CONTROL_BYTES,
-  MAX_NAME_BYTES,
-  PROTOCOL_VERSION,
-  SOFTWARE_VERSION,
-} from "../protocol/limits.ts";
+  type ByteSink,
+  type ByteSource,
+  encodeFrame,
+  FrameReader,
+  type Message,
+  writeAll,
+} from "../protocol/frames.ts";
+import { MAX_NAME_BYTES, PROTOCOL_VERSION, SOFTWARE_VERSION } from "../protocol/limits.ts";
 import {
   decodeHello,
   decodeRequest,
   errorReply,
   type Request,
+  roleAllows,
   UnknownOpError,
 } from "../protocol/messages.ts";
+import type { AuthThrottle } from "./auth_throttle.ts";
+import type { ServerLimits } from "./config.ts";
 import { toFtsError } from "./error_codes.ts";
 import { type HandlerContext, type HandlerResult, HANDLERS } from "./handlers.ts";
 import { formatAddress, logEvent } from "./log.ts";
 import type { Storage } from "./storage.ts";
-
-/** How long a new connection has to complete the handshake: a silent peer cannot hold a slot. */
-export const HANDSHAKE_TIMEOUT_MS = 10_000;
+import type { Identity, TokenVerifier } from "./tokens.ts";
 
 /** What a session needs from the server it belongs to. */
 export interface SessionOptions {
   storage: Storage;
-  maxFileBytes: number;
+  limits: ServerLimits;
+  /** Null when authentication is off. */
+  verifier: TokenVerifier | null;
+  throttle: AuthThrottle;
+  readOnly: boolean;
   /** Called when a permitted client asks the server to terminate. */
   onTerminate(): void;
 }
@@ -44,6 +52,7 @@ export class Session {
   readonly #peer: string;
   readonly #peerHostname: string;
   readonly #context: HandlerContext;
+  #identity: Identity | null = null;
   #idle = true;
   #stopping = false;
 
@@ -52,15 +61,20 @@ export class Session {
     this.#options = options;
     this.#peer = formatAddress(conn.remoteAddr);
     this.#peerHostname = (conn.remoteAddr as Deno.NetAddr).hostname ?? "";
-    const send = (message: Message) => writeAll(conn, encodeFrame(message));
+    const timed = idleTimed(conn, options.limits.idleTimeoutMs, () => this.#close());
     this.#context = {
-      reader: new FrameReader(conn, { maxControlBytes: MAX_CONTROL_BYTES }),
-      conn,
+      reader: new FrameReader(timed, { maxControlBytes: options.limits.maxControlBytes }),
+      conn: timed,
       storage: options.storage,
-      maxFileBytes: options.maxFileBytes,
-      send,
+      maxFileBytes: options.limits.maxFileBytes,
+      send: (message: Message) => writeAll(timed, encodeFrame(message)),
       midStream: false,
     };
+  }
+
+  /** The name of the token this session authenticated with, for the log; none without authentication. */
+  get #tokenName(): string | undefined {
+    return this.#options.verifier ? this.#identity?.name : undefined;
   }
 
   /** Serves the connection until it ends. Never throws. */
@@ -73,7 +87,7 @@ export class Session {
       result = await this.#failConnection(err);
     } finally {
       this.#close();
-      logEvent({ peer: this.#peer, op: "disconnect", result });
+      logEvent({ peer: this.#peer, token: this.#tokenName, op: "disconnect", result });
     }
   }
 
@@ -91,18 +105,21 @@ export class Session {
     this.#close();
   }
 
+  /** Hello, version check, authentication; all within the handshake deadline. */
   async #handshake(): Promise<boolean> {
-    const deadline = setTimeout(() => this.#close(), HANDSHAKE_TIMEOUT_MS);
+    const { limits, verifier } = this.#options;
+    const deadline = setTimeout(() => this.#close(), limits.handshakeTimeoutMs);
     try {
       await this.#context.send({
         type: "hello",
         protocol: PROTOCOL_VERSION,
         software: `fts/${SOFTWARE_VERSION}`,
         limits: {
-          maxControlBytes: MAX_CONTROL_BYTES,
-          maxFileBytes: this.#options.maxFileBytes,
+          maxControlBytes: limits.maxControlBytes,
+          maxFileBytes: limits.maxFileBytes,
           maxNameBytes: MAX_NAME_BYTES,
         },
+        auth: verifier ? "token" : "none",
         features: [],
       });
       const message = await this.#context.reader.readMessage();
@@ -115,7 +132,29 @@ export class Session {
         logEvent({ peer: this.#peer, op: "hello", result: "VERSION", detail: hello.software });
         return false;
       }
-      await this.#context.send({ type: "reply", id: 0, ok: true });
+      const identity = verifier
+        ? verifier.verify(hello.token)
+        // Without authentication, only this host may administer (terminate).
+        : { name: "-", role: isLoopback(this.#peerHostname) ? "admin" as const : "write" as const };
+      if (identity === null) {
+        const delayMs = this.#options.throttle.recordFailure(this.#peerHostname);
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+        const text = hello.token === undefined
+          ? "this server needs a token (--token, FTS_TOKEN)"
+          : "the token was not accepted";
+        await this.#context.send(errorReply(0, "DENIED", text));
+        logEvent({
+          peer: this.#peer,
+          op: "auth",
+          result: "DENIED",
+          detail: `delayed ${delayMs}ms`,
+        });
+        return false;
+      }
+      if (verifier) this.#options.throttle.recordSuccess(this.#peerHostname);
+      this.#identity = identity;
+      await this.#context.send({ type: "reply", id: 0, ok: true, role: identity.role });
+      logEvent({ peer: this.#peer, token: this.#tokenName, op: "auth", result: identity.role });
       return true;
     } finally {
       clearTimeout(deadline);
@@ -147,9 +186,19 @@ export class Session {
     const started = performance.now();
     const name = "name" in request ? request.name : undefined;
     const handler = HANDLERS[request.op];
+    const identity = this.#identity!;
+    const logged = { peer: this.#peer, token: this.#tokenName, op: request.op, name };
     try {
-      if (handler.loopbackOnly && !isLoopback(this.#peerHostname)) {
-        throw new FtsError("DENIED", `only a client on the server's own host may ${request.op}`);
+      if (!roleAllows(identity.role, handler.role)) {
+        throw new FtsError(
+          "DENIED",
+          this.#options.verifier
+            ? `${request.op} needs the ${handler.role} role; this token has ${identity.role}`
+            : `only a client on the server's own host may ${request.op}`,
+        );
+      }
+      if (handler.mutates && this.#options.readOnly) {
+        throw new FtsError("DENIED", `this server is read-only: ${request.op} is refused`);
       }
       // The table's rows are typed per operation; `request.op` selects the matching one.
       const result = await (handler.handle as (
@@ -158,9 +207,7 @@ export class Session {
       ) => Promise<HandlerResult>)(request, this.#context);
       await this.#context.send({ type: "reply", id: request.id, ok: true, ...result.fields });
       logEvent({
-        peer: this.#peer,
-        op: request.op,
-        name,
+        ...logged,
         bytes: result.bytes,
         durationMs: performance.now() - started,
         result: "ok",
@@ -173,9 +220,7 @@ export class Session {
       const error = toFtsError(err, name ?? request.op);
       await this.#context.send(errorReply(request.id, error.code, error.message));
       logEvent({
-        peer: this.#peer,
-        op: request.op,
-        name,
+        ...logged,
         durationMs: performance.now() - started,
         result: error.code,
         detail: error.code === "INTERNAL" ? String(err) : undefined,
@@ -207,16 +252,38 @@ export class Session {
   }
 }
 
+/**
+ * The connection with the idle timeout applied to every read and write: a
+ * peer that stops sending (between requests or in the middle of a transfer)
+ * or stops reading is closed after `idleMs`, so it cannot hold a slot.
+ */
+function idleTimed(conn: Deno.Conn, idleMs: number, onIdle: () => void): ByteSource & ByteSink {
+  const timed = async <T>(operation: Promise<T>): Promise<T> => {
+    const timer = setTimeout(onIdle, idleMs);
+    try {
+      return await operation;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  return {
+    read: (buffer) => timed(conn.read(buffer)),
+    write: (bytes) => timed(conn.write(bytes)),
+  };
+}
+
 /** Reports whether an address is on this host: 127.0.0.0/8, ::1, or IPv4-mapped loopback. */
 export function isLoopback(hostname: string): boolean {
   return hostname === "::1" || hostname.startsWith("127.") || hostname.startsWith("::ffff:127.");
 }
 
-function isConnectionError(err: unknown): boolean {
+/** Errors that mean the peer went away (or was closed by us): not the server's fault. */
+export function isConnectionError(err: unknown): boolean {
   return err instanceof Deno.errors.BrokenPipe ||
     err instanceof Deno.errors.ConnectionReset ||
     err instanceof Deno.errors.ConnectionAborted ||
     err instanceof Deno.errors.BadResource ||
     err instanceof Deno.errors.Interrupted ||
-    err instanceof Deno.errors.NotConnected;
+    err instanceof Deno.errors.NotConnected ||
+    err instanceof Deno.errors.InvalidData; // A TLS handshake that failed.
 }

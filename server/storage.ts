@@ -11,6 +11,7 @@ import { join, sep } from "node:path";
 import { FtsError } from "../protocol/errors.ts";
 import type { Entry } from "../protocol/messages.ts";
 import { STATE_DIR_NAME } from "../protocol/names.ts";
+import { SpaceBudget, type SpaceLimits, type SpaceReservation } from "./space.ts";
 
 /** Where uploads are written until they are published: inside root, never listed. */
 const TMP_DIR = join(STATE_DIR_NAME, "tmp");
@@ -40,11 +41,17 @@ export class Storage {
   readonly root: string;
   readonly #stateDir: string;
   readonly #tmpDir: string;
+  #space: SpaceBudget | null = null;
 
   private constructor(root: string) {
     this.root = root;
     this.#stateDir = join(root, STATE_DIR_NAME);
     this.#tmpDir = join(root, TMP_DIR);
+  }
+
+  /** The root's space budget. */
+  get space(): SpaceBudget {
+    return this.#space!;
   }
 
   /**
@@ -53,7 +60,7 @@ export class Storage {
    * that another server is serving: its uploads in flight live in the same
    * temporary directory. The lock lasts as long as the process.
    */
-  static async open(root: string): Promise<Storage> {
+  static async open(root: string, limits: SpaceLimits): Promise<Storage> {
     const storage = new Storage(root);
     await Deno.mkdir(storage.#stateDir, { recursive: true });
     const lock = await Deno.open(join(root, LOCK_FILE), { write: true, create: true });
@@ -65,6 +72,7 @@ export class Storage {
       if (!(err instanceof Deno.errors.NotFound)) throw err;
     });
     await Deno.mkdir(storage.#tmpDir, { recursive: true });
+    storage.#space = await SpaceBudget.open(root, limits, storage.#stateDir);
     return storage;
   }
 
@@ -122,24 +130,35 @@ export class Storage {
    * the state directory. Nothing is visible under `segments` until
    * {@link PendingUpload.publish}.
    */
-  async beginUpload(segments: string[], overwrite: boolean): Promise<PendingUpload> {
+  async beginUpload(
+    segments: string[],
+    overwrite: boolean,
+    size: number,
+  ): Promise<PendingUpload> {
     const parent = await this.#existingParent(segments);
     const existing = parent === null ? null : await lstatOrNull(join(parent, segments.at(-1)!));
     if (existing?.isDirectory) throw wrongType(segments, "is a directory");
     if (existing && !overwrite) {
       throw new FtsError("EXISTS", `${quote(segments)} already exists (use --force to overwrite)`);
     }
-    const tmpPath = join(this.#tmpDir, crypto.randomUUID());
-    const file = await Deno.open(tmpPath, { write: true, createNew: true, mode: 0o644 });
-    return new PendingUpload(this, file, tmpPath, segments, overwrite);
+    const reservation = await this.space.reserve(size);
+    try {
+      const tmpPath = join(this.#tmpDir, crypto.randomUUID());
+      const file = await Deno.open(tmpPath, { write: true, createNew: true, mode: 0o644 });
+      return new PendingUpload(this, file, tmpPath, segments, overwrite, reservation);
+    } catch (err) {
+      reservation.release();
+      throw err;
+    }
   }
 
   /** Removes a file, a link, or an empty directory. */
   async remove(segments: string[]): Promise<void> {
     const parent = await this.#resolveExisting(segments.slice(0, -1));
     const target = join(parent, segments.at(-1)!);
-    await Deno.lstat(target);
+    const info = await Deno.lstat(target);
     await Deno.remove(target);
+    if (info.isFile) this.space.freed(info.size);
     await syncDirectory(parent);
   }
 
@@ -219,6 +238,7 @@ export class PendingUpload {
   readonly #tmpPath: string;
   readonly #segments: string[];
   readonly #overwrite: boolean;
+  readonly #reservation: SpaceReservation;
   #closed = false;
 
   constructor(
@@ -227,8 +247,10 @@ export class PendingUpload {
     tmpPath: string,
     segments: string[],
     overwrite: boolean,
+    reservation: SpaceReservation,
   ) {
     this.#storage = storage;
+    this.#reservation = reservation;
     this.#file = file;
     this.#tmpPath = tmpPath;
     this.#segments = segments;
@@ -253,7 +275,9 @@ export class PendingUpload {
     const parent = await this.#storage.makeParentDirectories(this.#segments);
     const target = join(parent, this.#segments.at(-1)!);
     if (this.#overwrite) {
+      const replaced = await lstatOrNull(target);
       await Deno.rename(this.#tmpPath, target);
+      this.#reservation.commit(replaced?.isFile ? replaced.size : 0);
     } else {
       // link() fails if the name exists, where rename() would replace it.
       try {
@@ -265,6 +289,7 @@ export class PendingUpload {
         throw err;
       }
       await Deno.remove(this.#tmpPath);
+      this.#reservation.commit(0);
     }
     await syncDirectory(parent);
   }
@@ -272,6 +297,7 @@ export class PendingUpload {
   /** Throws the upload away; safe to call more than once and after a failed publish. */
   async discard(): Promise<void> {
     this.#close();
+    this.#reservation.release();
     await Deno.remove(this.#tmpPath).catch(() => {});
   }
 

@@ -7,20 +7,17 @@
  * @module
  */
 
+import { AuthThrottle } from "./auth_throttle.ts";
+import type { ServerConfig } from "./config.ts";
 import { FtsServer } from "./listener.ts";
+import { setLogFormat } from "./log.ts";
 import { assertSandboxed } from "./sandbox.ts";
 import { Storage } from "./storage.ts";
+import { TokenVerifier } from "./tokens.ts";
 
 /** Messages from the main thread. */
 export type ToWorker =
-  | {
-    type: "start";
-    root: string;
-    hostname: string;
-    port: number;
-    maxFileBytes: number;
-    graceMs: number;
-  }
+  | { type: "start"; config: ServerConfig }
   | { type: "shutdown" };
 
 /** Messages to the main thread. */
@@ -46,15 +43,22 @@ async function stop(reason: "terminate" | "signal"): Promise<void> {
   post({ type: "stopped", reason });
 }
 
-async function start(message: Extract<ToWorker, { type: "start" }>): Promise<void> {
+async function start(config: ServerConfig): Promise<void> {
   try {
-    await assertSandboxed(message.root);
-    const storage = await Storage.open(message.root);
-    const listener = Deno.listen({ hostname: message.hostname, port: message.port });
-    graceMs = message.graceMs;
+    await assertSandboxed(config.root);
+    setLogFormat(config.logFormat);
+    const storage = await Storage.open(config.root, config.limits);
+    const address = { hostname: config.hostname, port: config.port };
+    const listener = config.tls
+      ? Deno.listenTls({ ...address, cert: config.tls.cert, key: config.tls.key })
+      : Deno.listen(address);
+    graceMs = config.graceMs;
     server = new FtsServer(listener, {
       storage,
-      maxFileBytes: message.maxFileBytes,
+      limits: config.limits,
+      verifier: config.tokens ? new TokenVerifier(config.tokens) : null,
+      throttle: new AuthThrottle(),
+      readOnly: config.readOnly,
       onTerminate: () => void stop("terminate"),
     });
     server.start();
@@ -67,6 +71,6 @@ async function start(message: Extract<ToWorker, { type: "start" }>): Promise<voi
 
 self.onmessage = (event: MessageEvent<ToWorker>) => {
   const message = event.data;
-  if (message.type === "start") void start(message);
+  if (message.type === "start") void start(message.config);
   else if (message.type === "shutdown") void stop("signal");
 };

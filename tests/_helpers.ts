@@ -27,6 +27,8 @@ export interface RunningServer {
   root: string;
   portFile: string;
   port: number;
+  /** The token in the port file's companion (null with `--no-auth`). */
+  token: string | null;
   process: Deno.ChildProcess;
   /** Everything the server wrote to stderr so far (its log). */
   log(): string;
@@ -36,8 +38,23 @@ export interface RunningServer {
   exited: Promise<number>;
 }
 
+/** Options for {@link startServer}. */
+export interface ServerOptions {
+  /**
+   * Serve with authentication on (fts's default, on 127.0.0.1 here); the
+   * token a local client uses is then in `RunningServer.token`. Otherwise the
+   * server runs with `--no-auth`.
+   * @default {false}
+   */
+  auth?: boolean;
+}
+
 /** Starts `fts serve` in a new temporary directory and waits for its "serving" line. */
-export async function startServer(extraArgs: string[] = []): Promise<RunningServer> {
+export async function startServer(
+  extraArgs: string[] = [],
+  options: ServerOptions = {},
+): Promise<RunningServer> {
+  const authArgs = options.auth ? ["--host", "127.0.0.1"] : ["--no-auth"];
   const dir = await Deno.makeTempDir({ prefix: "fts-test-" });
   const root = join(dir, "root");
   const portFile = join(dir, "port");
@@ -51,6 +68,7 @@ export async function startServer(extraArgs: string[] = []): Promise<RunningServ
       root,
       "--port-file",
       portFile,
+      ...authArgs,
       ...extraArgs,
     ],
     cwd: dir,
@@ -95,11 +113,13 @@ export async function startServer(extraArgs: string[] = []): Promise<RunningServ
   })();
   let running = true;
   exited.then(() => running = false);
+  const local = JSON.parse(await Deno.readTextFile(`${portFile}.json`));
   return {
     dir,
     root,
     portFile,
     port,
+    token: local.token,
     process,
     log: () => stderrText,
     exited,

@@ -204,7 +204,7 @@ Deno.test("server refuses hostile names for upload, download, delete and list wi
       assert.deepEqual(await listTree(server.root), emptyRoot);
       assert.deepEqual(
         [...Deno.readDirSync(server.dir)].map((e) => e.name).sort(),
-        ["port", "root"],
+        ["port", "port.json", "root"],
       );
       assert.deepEqual([...Deno.readDirSync(parent)].map((e) => e.name), [basename(server.dir)]);
       const appeared = [...Deno.readDirSync(outerParent)]

@@ -10,6 +10,11 @@ Deno.test("parseName() accepts relative names, spaces and non-ASCII", () => {
   assert.deepEqual(parseName("x".repeat(255)), ["x".repeat(255)]);
   assert.deepEqual(parseName(".fts-not-reserved"), [".fts-not-reserved"]);
   assert.deepEqual(parseName("sub/.fts"), ["sub", ".fts"]);
+  // Look-alikes and encodings are ordinary names: stored literally, inside root.
+  assert.deepEqual(parseName("%2e%2e/x"), ["%2e%2e", "x"]);
+  assert.deepEqual(parseName("\uff0e\uff0e/x"), ["\uff0e\uff0e", "x"]);
+  assert.deepEqual(parseName("console.txt"), ["console.txt"]);
+  assert.deepEqual(parseName("com10"), ["com10"]);
 });
 
 Deno.test("parseName() refuses every unsafe form with BAD_NAME", () => {
@@ -36,6 +41,11 @@ Deno.test("parseName() refuses every unsafe form with BAD_NAME", () => {
     `${"d/".repeat(2048)}x`, // over 4096 bytes
     ".fts",
     ".fts/tmp/x",
+    "CON",
+    "dir/nul.txt",
+    "Aux",
+    "com1.log",
+    "LPT9",
   ];
   for (const name of bad) {
     assert.throws(

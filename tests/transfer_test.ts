@@ -37,7 +37,7 @@ Deno.test("a file of NUL bytes and a file with CR/LF survive unchanged", async (
   try {
     const nul = new Uint8Array(1000); // All zeros.
     const crlf = new TextEncoder().encode("line\r\nline\n\r\x00end");
-    for (const [name, bytes] of [["nul.bin", nul], ["crlf.txt", crlf]] as const) {
+    for (const [name, bytes] of [["zeros.bin", nul], ["crlf.txt", crlf]] as const) {
       await Deno.writeFile(join(server.dir, name), bytes);
       assert.equal((await runCommand(server, ["put", name])).code, 0);
       assert.deepEqual(await Deno.readFile(join(server.root, name)), bytes);
