@@ -30,6 +30,8 @@ export interface RunningServer {
   /** The token in the port file's companion (null with `--no-auth`). */
   token: string | null;
   process: Deno.ChildProcess;
+  /** Everything the server wrote to stdout so far. */
+  stdout(): string;
   /** Everything the server wrote to stderr so far (its log). */
   log(): string;
   /** Sends SIGTERM if still running and waits for exit; returns the exit code. */
@@ -47,6 +49,8 @@ export interface ServerOptions {
    * @default {false}
    */
   auth?: boolean;
+  /** Extra environment variables for the server process. */
+  env?: Record<string, string>;
 }
 
 /** Starts `fts serve` in a new temporary directory and waits for its "serving" line. */
@@ -72,6 +76,7 @@ export async function startServer(
       ...extraArgs,
     ],
     cwd: dir,
+    env: options.env,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -104,7 +109,11 @@ export async function startServer(
   ]).finally(() => clearTimeout(timer));
   // Keep draining stdout so the server never blocks on a full pipe.
   const stdoutDone = (async () => {
-    while (!(await stdoutReader.read()).done) { /* drain */ }
+    while (true) {
+      const { value, done } = await stdoutReader.read();
+      if (done) return;
+      stdoutText += value;
+    }
   })();
   const exited = (async () => {
     const status = await process.status;
@@ -122,6 +131,7 @@ export async function startServer(
     token: local.token,
     process,
     log: () => stderrText,
+    stdout: () => stdoutText,
     exited,
     async stop() {
       if (running) {

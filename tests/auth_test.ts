@@ -1,0 +1,203 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { parseServeArgs } from "../server/config.ts";
+import { parseTokensFile, TokenVerifier } from "../server/tokens.ts";
+import { runClient, runCommand, startServer } from "./_helpers.ts";
+
+const TOKENS = {
+  reader: "read-token-0123456789abcdef",
+  writer: "write-token-0123456789abcdef",
+  boss: "admin-token-0123456789abcdef",
+};
+
+Deno.test("by default the server requires a token and local clients find it beside the port file", async () => {
+  const server = await startServer([], { auth: true });
+  try {
+    const info = await Deno.stat(`${server.portFile}.json`);
+    assert.equal(info.mode! & 0o777, 0o600);
+    assert.ok(server.token && server.token.length >= 32);
+
+    // Through the port file: no flags at all.
+    const local = await runClient(["ls"], { cwd: server.dir });
+    assert.equal(local.code, 0, local.stderr);
+
+    // An explicit address never reads the port file's secrets.
+    const anonymous = await runClient([`127.0.0.1:${server.port}`, "ls"]);
+    assert.equal(anonymous.code, 3);
+    assert.match(anonymous.stderr, /needs a token/);
+    const wrong = await runClient([`127.0.0.1:${server.port}`, "--token", "x".repeat(30), "ls"]);
+    assert.equal(wrong.code, 3);
+    assert.match(wrong.stderr, /token was not accepted/);
+    const right = await runClient([`127.0.0.1:${server.port}`, "--token", server.token!, "ls"]);
+    assert.equal(right.code, 0, right.stderr);
+    const fromEnv = await runClient([`127.0.0.1:${server.port}`, "ls"], {
+      env: { FTS_TOKEN: server.token! },
+    });
+    assert.equal(fromEnv.code, 0, fromEnv.stderr);
+
+    assert.ok(!server.log().includes(server.token!), "the token must never be logged");
+    assert.match(server.log(), /\[local\] list "" .*ok/);
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("the generated token is printed in a ready-to-paste connect line that works", async () => {
+  const server = await startServer([], { auth: true });
+  try {
+    const line = server.stdout().match(/fts: connect with: fts connect (\S+) --token (\S+)/);
+    assert.ok(line, server.stdout());
+    assert.equal(line[1], `127.0.0.1:${server.port}`);
+    assert.equal(line[2], server.token);
+    const run = await runClient([line[1]!, "--token", line[2]!, "ls"]);
+    assert.equal(run.code, 0, run.stderr);
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("roles: read lists and downloads, write also uploads and deletes, admin also terminates", async () => {
+  const dir = await Deno.makeTempDir();
+  const tokensFile = join(dir, "tokens");
+  await Deno.writeTextFile(
+    tokensFile,
+    `# role name token\nread  reader ${TOKENS.reader}\nwrite writer ${TOKENS.writer}\n` +
+      `admin boss   ${TOKENS.boss}  # the owner\n`,
+  );
+  const server = await startServer(["--tokens", tokensFile], { auth: true });
+  const as = (token: string, ...args: string[]) =>
+    runClient([`127.0.0.1:${server.port}`, "--token", token, ...args], { cwd: server.dir });
+  try {
+    await Deno.writeTextFile(join(server.dir, "f.txt"), "content");
+    const readerPut = await as(TOKENS.reader, "put", "f.txt");
+    assert.equal(readerPut.code, 1);
+    assert.match(readerPut.stderr, /DENIED: upload needs the write role; this token has read/);
+    assert.equal((await as(TOKENS.writer, "put", "f.txt")).code, 0);
+    assert.equal((await as(TOKENS.reader, "ls")).code, 0);
+    assert.equal((await as(TOKENS.reader, "get", "f.txt", "copy.txt")).code, 0);
+    assert.match((await as(TOKENS.reader, "rm", "f.txt")).stderr, /DENIED/);
+    const writerStop = await as(TOKENS.writer, "terminate");
+    assert.equal(writerStop.code, 1);
+    assert.match(writerStop.stderr, /DENIED: terminate needs the admin role/);
+    assert.equal((await as(TOKENS.writer, "rm", "f.txt")).code, 0);
+    assert.equal((await as(TOKENS.boss, "terminate")).code, 0);
+    assert.equal(await server.exited, 0);
+
+    const log = server.log();
+    for (const token of Object.values(TOKENS)) assert.ok(!log.includes(token), "token in log");
+    assert.match(log, /\[reader\] upload "f\.txt" .*DENIED/);
+    assert.match(log, /\[writer\] upload "f\.txt" \d+B .*ok/);
+    assert.match(log, /\[boss\] terminate .*ok/);
+  } finally {
+    await server.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("repeated authentication failures from one peer are slowed down, doubling", async () => {
+  const server = await startServer(["--token", TOKENS.boss], { auth: true });
+  try {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const run = await runClient([`127.0.0.1:${server.port}`, "--token", "y".repeat(20), "ls"]);
+      assert.equal(run.code, 3);
+    }
+    const delays = [...server.log().matchAll(/auth DENIED \(delayed (\d+)ms\)/g)].map((m) =>
+      Number(m[1])
+    );
+    assert.deepEqual(delays, [250, 500, 1000]);
+    // Success resets the count.
+    assert.equal(
+      (await runClient([`127.0.0.1:${server.port}`, "--token", TOKENS.boss, "ls"])).code,
+      0,
+    );
+    await runClient([`127.0.0.1:${server.port}`, "--token", "y".repeat(20), "ls"]);
+    assert.match(server.log(), /auth DENIED \(delayed 250ms\)\n(?![\s\S]*delayed)/);
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("--log-format json writes one audit record per line with the token's name", async () => {
+  const server = await startServer(["--token", TOKENS.boss, "--log-format", "json"], {
+    auth: true,
+  });
+  try {
+    await Deno.writeTextFile(join(server.dir, "a.txt"), "abc");
+    const run = await runClient([
+      `127.0.0.1:${server.port}`,
+      "--token",
+      TOKENS.boss,
+      "put",
+      "a.txt",
+    ], {
+      cwd: server.dir,
+    });
+    assert.equal(run.code, 0, run.stderr);
+    const records = server.log().trim().split("\n").map((line) => JSON.parse(line));
+    const upload = records.find((r) => r.op === "upload");
+    assert.deepEqual(Object.keys(upload).sort(), [
+      "bytes",
+      "detail",
+      "durationMs",
+      "name",
+      "op",
+      "peer",
+      "result",
+      "time",
+      "token",
+    ]);
+    assert.equal(upload.token, "admin");
+    assert.equal(upload.name, "a.txt");
+    assert.equal(upload.bytes, 3);
+    assert.equal(upload.result, "ok");
+    assert.match(upload.peer, /^127\.0\.0\.1:\d+$/);
+    assert.ok(!Number.isNaN(Date.parse(upload.time)));
+    assert.ok(!server.log().includes(TOKENS.boss));
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("parseServeArgs() listens everywhere with authentication, on loopback without", async () => {
+  const env = { get: (_: string) => undefined };
+  const secure = await parseServeArgs([], env);
+  assert.ok(secure !== "help");
+  assert.equal(secure.config.hostname, "0.0.0.0");
+  assert.equal(secure.showToken, true);
+  assert.equal(secure.config.tokens?.length, 1);
+  const open = await parseServeArgs(["--no-auth"], env);
+  assert.ok(open !== "help");
+  assert.equal(open.config.hostname, "127.0.0.1");
+  assert.equal(open.config.tokens, null);
+  const fromEnv = await parseServeArgs([], {
+    get: (n) => n === "FTS_TOKEN" ? TOKENS.boss : undefined,
+  });
+  assert.ok(fromEnv !== "help");
+  assert.equal(fromEnv.showToken, false);
+  assert.ok(fromEnv.config.tokens?.some((t) => t.token === TOKENS.boss && t.role === "admin"));
+  await assert.rejects(parseServeArgs(["--token", "short"], env), /at least 16 characters/);
+  await assert.rejects(
+    parseServeArgs(["--no-auth", "--token", TOKENS.boss], env),
+    /cannot be combined/,
+  );
+});
+
+Deno.test("tokens files are parsed strictly and tokens are checked without early exit", () => {
+  const tokens = parseTokensFile(`admin a ${TOKENS.boss}\n\n# c\nread b ${TOKENS.reader}\n`, "f");
+  assert.deepEqual(tokens.map((t) => [t.role, t.name]), [["admin", "a"], ["read", "b"]]);
+  assert.throws(() => parseTokensFile(`owner a ${TOKENS.boss}`, "f"), /f:1: role must be one of/);
+  assert.throws(() => parseTokensFile(`admin a`, "f"), /f:1: expected 'ROLE NAME TOKEN'/);
+  assert.throws(() => parseTokensFile(`read a shorttoken`, "f"), /at least 16/);
+  assert.throws(
+    () => parseTokensFile(`read a ${TOKENS.reader}\nread a ${TOKENS.boss}`, "f"),
+    /repeats/,
+  );
+  assert.throws(() => parseTokensFile("# nothing\n", "f"), /no tokens/);
+  const verifier = new TokenVerifier(tokens);
+  assert.deepEqual(verifier.verify(TOKENS.boss), { name: "a", role: "admin" });
+  assert.deepEqual(verifier.verify(TOKENS.reader), { name: "b", role: "read" });
+  assert.equal(verifier.verify(TOKENS.boss.slice(0, -1)), null);
+  assert.equal(verifier.verify(TOKENS.boss + "x"), null);
+  assert.equal(verifier.verify(""), null);
+  assert.equal(verifier.verify(undefined), null);
+});
