@@ -54,14 +54,18 @@ export class SpaceBudget {
     return this.#usedBytes;
   }
 
-  /** Claims `size` bytes for an upload, or throws NO_SPACE. */
-  async reserve(size: number): Promise<SpaceReservation> {
+  /**
+   * Claims `size` bytes for an upload that will replace a file of
+   * `replacingBytes` (0 for a new name), or throws NO_SPACE.
+   */
+  async reserve(size: number, replacingBytes: number): Promise<SpaceReservation> {
     const { quotaBytes, reserveBytes } = this.#limits;
-    if (quotaBytes !== null && this.#usedBytes + this.#reservedBytes + size > quotaBytes) {
+    const inUse = this.#usedBytes + this.#reservedBytes - replacingBytes;
+    if (quotaBytes !== null && inUse + size > quotaBytes) {
       throw new FtsError(
         "NO_SPACE",
         `an upload of ${size} bytes would exceed the quota of ${quotaBytes} bytes ` +
-          `(${this.#usedBytes + this.#reservedBytes} in use or in flight)`,
+          `(${inUse} in use or in flight)`,
       );
     }
     if (reserveBytes > 0 || size > 0) {

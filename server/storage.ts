@@ -141,7 +141,7 @@ export class Storage {
     if (existing && !overwrite) {
       throw new FtsError("EXISTS", `${quote(segments)} already exists (use --force to overwrite)`);
     }
-    const reservation = await this.space.reserve(size);
+    const reservation = await this.space.reserve(size, existing?.isFile ? existing.size : 0);
     try {
       const tmpPath = join(this.#tmpDir, crypto.randomUUID());
       const file = await Deno.open(tmpPath, { write: true, createNew: true, mode: 0o644 });
