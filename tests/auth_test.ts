@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parseServeArgs } from "../server/config.ts";
 import { parseTokensFile, TokenVerifier } from "../server/tokens.ts";
-import { runClient, runCommand, startServer } from "./_helpers.ts";
+import { runClient, startServer } from "./_helpers.ts";
 
 const TOKENS = {
   reader: "read-token-0123456789abcdef",
