@@ -140,6 +140,9 @@ export class FrameReader {
     size: number,
     onChunk: (chunk: Uint8Array) => void | Promise<void>,
   ): Promise<void> {
+    if (!Number.isSafeInteger(size) || size < 0) {
+      throw new ProtocolError(`a data length must be a non-negative integer, not ${size}`);
+    }
     let remaining = size;
     const buffered = Math.min(remaining, this.#end - this.#start);
     if (buffered > 0) {

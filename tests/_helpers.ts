@@ -186,13 +186,17 @@ export async function runClient(args: string[], options: ClientOptions = {}): Pr
   };
 }
 
-/** Runs `fts connect 127.0.0.1:PORT ARGS...` against a running server. */
+/** Runs `fts connect 127.0.0.1:PORT [--token T] ARGS...` against a running server. */
 export function runCommand(
   server: RunningServer,
   args: string[],
   options: ClientOptions = {},
 ): Promise<ClientRun> {
-  return runClient([`127.0.0.1:${server.port}`, ...args], { cwd: server.dir, ...options });
+  const token = server.token ? ["--token", server.token] : [];
+  return runClient([`127.0.0.1:${server.port}`, ...token, ...args], {
+    cwd: server.dir,
+    ...options,
+  });
 }
 
 /** A raw protocol connection that sends exactly what a test tells it to. */
@@ -206,15 +210,15 @@ export class RawClient {
     this.reader = new FrameReader(conn);
   }
 
-  /** Connects and reads the server's hello; with `handshake`, also answers it. */
-  static async open(port: number, handshake = true): Promise<RawClient> {
+  /** Connects and reads the server's hello; with `handshake`, also answers it (with `token`, if given). */
+  static async open(port: number, handshake = true, token?: string): Promise<RawClient> {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port });
     conn.setNoDelay(true);
     const client = new RawClient(conn);
     const hello = await client.reader.readMessage();
     if (hello?.type !== "hello") throw new Error(`expected hello, got ${JSON.stringify(hello)}`);
     if (handshake) {
-      await client.send({ type: "hello", protocol: PROTOCOL_VERSION, software: "raw-test" });
+      await client.send({ type: "hello", protocol: PROTOCOL_VERSION, software: "raw-test", token });
       const reply = await client.reader.readMessage();
       if (reply?.ok !== true) throw new Error(`handshake refused: ${JSON.stringify(reply)}`);
     }

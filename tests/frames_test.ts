@@ -108,3 +108,10 @@ Deno.test("FrameReader rejects truncated frames, truncated data and non-objects"
 Deno.test("encodeFrame() refuses a message over the control limit", () => {
   assert.throws(() => encodeFrame({ name: "x".repeat(MAX_CONTROL_BYTES) }), /exceeds the limit/);
 });
+
+Deno.test("FrameReader.readData() refuses lengths that are not whole bytes", async () => {
+  const reader = new FrameReader(chunkedSource(new Uint8Array(8), [8]));
+  for (const size of [1.5, -1, Number.NaN, 2 ** 53]) {
+    await assert.rejects(reader.readData(size, () => {}), ProtocolError, String(size));
+  }
+});
