@@ -12,7 +12,17 @@ import type { Message } from "./frames.ts";
 import { MAX_TOKEN_CHARS } from "./limits.ts";
 
 /** The operations a client can request. */
-export const OPS = ["list", "upload", "download", "delete", "terminate", "logout"] as const;
+export const OPS = [
+  "list",
+  "stat",
+  "upload",
+  "download",
+  "delete",
+  "mkdir",
+  "rename",
+  "terminate",
+  "logout",
+] as const;
 
 /** One of {@link OPS}. */
 export type Op = typeof OPS[number];
@@ -59,11 +69,30 @@ export interface ClientHello {
 /** A request for one operation. */
 export type Request =
   | { type: "request"; id: number; op: "list"; name: string }
-  | { type: "request"; id: number; op: "upload"; name: string; size: number; overwrite: boolean }
-  | { type: "request"; id: number; op: "download"; name: string }
+  | { type: "request"; id: number; op: "stat"; name: string }
+  | UploadRequest
+  | { type: "request"; id: number; op: "download"; name: string; offset: number }
   | { type: "request"; id: number; op: "delete"; name: string }
+  | { type: "request"; id: number; op: "mkdir"; name: string }
+  | { type: "request"; id: number; op: "rename"; name: string; to: string; overwrite: boolean }
   | { type: "request"; id: number; op: "terminate" }
   | { type: "request"; id: number; op: "logout" };
+
+/** An upload request. */
+export interface UploadRequest {
+  type: "request";
+  id: number;
+  op: "upload";
+  name: string;
+  size: number;
+  overwrite: boolean;
+  /** Modification time to give the file, ms since the epoch; the server's clock when absent. */
+  mtime?: number;
+  /** Keep what arrived if the connection breaks, so that a later upload can resume. */
+  resumable: boolean;
+  /** Continue from what a broken resumable upload of the same name and size left. */
+  resume: boolean;
+}
 
 /** Sent by the uploader right after the file data: the SHA-256 of what it sent. */
 export interface Trailer {
@@ -72,10 +101,12 @@ export interface Trailer {
   sha256: string;
 }
 
-/** The server's go-ahead for an upload's data. */
+/** The server's go-ahead for an upload's data: send the file from byte `offset` on. */
 export interface Continue {
   type: "continue";
   id: number;
+  /** Bytes the server already holds from a resumed upload; 0 otherwise. */
+  offset: number;
 }
 
 /** One directory entry in a listing. */
@@ -94,11 +125,14 @@ export interface Entries {
   entries: Entry[];
 }
 
-/** Announces a download's raw data, `size` bytes, which follow it at once. */
+/** Announces a download's raw data, `size - offset` bytes, which follow it at once. */
 export interface DataHeader {
   type: "data";
   id: number;
+  /** The whole file's size. */
   size: number;
+  /** Where the data starts: the download request's offset. */
+  offset: number;
   mtime: number;
   mode: number;
 }
@@ -153,9 +187,27 @@ export function decodeRequest(message: Message): Request {
   const op = field(message, "op", "string");
   switch (op) {
     case "list":
-    case "download":
+    case "stat":
     case "delete":
+    case "mkdir":
       return { type: "request", id, op, name: field(message, "name", "string") };
+    case "download":
+      return {
+        type: "request",
+        id,
+        op,
+        name: field(message, "name", "string"),
+        offset: message.offset === undefined ? 0 : sizeField(message, "offset"),
+      };
+    case "rename":
+      return {
+        type: "request",
+        id,
+        op,
+        name: field(message, "name", "string"),
+        to: field(message, "to", "string"),
+        overwrite: message.overwrite === true,
+      };
     case "upload":
       return {
         type: "request",
@@ -164,6 +216,9 @@ export function decodeRequest(message: Message): Request {
         name: field(message, "name", "string"),
         size: sizeField(message, "size"),
         overwrite: message.overwrite === true,
+        mtime: message.mtime === undefined ? undefined : sizeField(message, "mtime"),
+        resumable: message.resumable === true,
+        resume: message.resume === true,
       };
     case "terminate":
     case "logout":

@@ -57,9 +57,12 @@ export interface Handler<O extends Op> {
 /** The handler for every operation, with the policy the dispatcher applies to it. */
 export const HANDLERS: { [O in Op]: Handler<O> } = {
   list: { handle: handleList, role: "read", mutates: false },
+  stat: { handle: handleStat, role: "read", mutates: false },
   upload: { handle: handleUpload, role: "write", mutates: true },
   download: { handle: handleDownload, role: "read", mutates: false },
   delete: { handle: handleDelete, role: "write", mutates: true },
+  mkdir: { handle: handleMkdir, role: "write", mutates: true },
+  rename: { handle: handleRename, role: "write", mutates: true },
   terminate: {
     handle: () => Promise.resolve({ then: "terminate" }),
     role: "admin",
@@ -92,6 +95,28 @@ async function handleList(
   return { fields: { count: entries.length } };
 }
 
+/** Describes one entry; for a file also its SHA-256, read from disk now. */
+async function handleStat(
+  request: Extract<Request, { op: "stat" }>,
+  context: HandlerContext,
+): Promise<HandlerResult> {
+  const segments = parseName(request.name);
+  const entry = await context.storage.stat(segments);
+  if (entry.type !== "file") return { fields: { entry } };
+  const { file, size, mtime, mode } = await context.storage.openForDownload(segments);
+  try {
+    const hash = createHash("sha256");
+    for await (const chunk of file.readable) hash.update(chunk);
+    return { fields: { entry: { ...entry, size, mtime, mode, sha256: hash.digest("hex") } } };
+  } finally {
+    try {
+      file.close();
+    } catch {
+      // The readable stream closed it.
+    }
+  }
+}
+
 async function handleUpload(
   request: Extract<Request, { op: "upload" }>,
   context: HandlerContext,
@@ -103,15 +128,19 @@ async function handleUpload(
       `file of ${request.size} bytes exceeds the server's limit of ${context.maxFileBytes}`,
     );
   }
-  const pending = await context.storage.beginUpload(segments, request.overwrite, request.size);
+  const pending = await context.storage.beginUpload(segments, request);
+  let dataComplete = false;
   try {
-    await context.send({ type: "continue", id: request.id });
-    // name → temp file → exactly `size` bytes through SHA-256 → trailer →
-    // compare → fsync → rename → reply. A write failure (a full disk) still
-    // reads the rest of the data, so that the stream stays in step.
+    const offset = pending.offset;
+    await context.send({ type: "continue", id: request.id, offset });
+    // name → temp file → exactly `size - offset` bytes through SHA-256 →
+    // trailer → compare → fsync → rename → reply. The hash covers the whole
+    // file, a resumed upload's held bytes first. A write failure (a full
+    // disk) still reads the rest of the data, so that the stream stays in step.
     const hash = createHash("sha256");
+    await pending.readHeld((chunk) => hash.update(chunk));
     let writeFailure: unknown = null;
-    await context.reader.readData(request.size, async (chunk) => {
+    await context.reader.readData(request.size - offset, async (chunk) => {
       hash.update(chunk);
       if (writeFailure !== null) return;
       try {
@@ -120,6 +149,7 @@ async function handleUpload(
         writeFailure = err;
       }
     });
+    dataComplete = true;
     const trailerMessage = await context.reader.readMessage();
     if (trailerMessage === null) throw new ProtocolError("connection closed before the trailer");
     const trailer = decodeTrailer(trailerMessage, request.id);
@@ -132,9 +162,11 @@ async function handleUpload(
       );
     }
     await pending.publish();
-    return { fields: { size: request.size, sha256 }, bytes: request.size };
+    return { fields: { size: request.size, sha256 }, bytes: request.size - offset };
   } catch (err) {
-    await pending.discard();
+    // Data cut off part-way is kept for a resume; anything else is thrown away.
+    if (dataComplete) await pending.discard();
+    else await pending.interrupted();
     throw err;
   }
 }
@@ -147,23 +179,27 @@ async function handleDownload(
     parseName(request.name),
   );
   try {
-    await context.send({ type: "data", id: request.id, size, mtime, mode });
+    const offset = Math.min(request.offset, size);
+    await context.send({ type: "data", id: request.id, size, offset, mtime, mode });
     context.midStream = true;
     // The open handle is a snapshot: a concurrent upload publishes by rename
-    // and a delete unlinks, so this file's bytes stay whole to the end.
+    // and a delete unlinks, so this file's bytes stay whole to the end. The
+    // hash covers the whole file; bytes before `offset` are hashed, not sent.
     const hash = createHash("sha256");
     const buffer = new Uint8Array(Math.max(1, Math.min(size, DATA_CHUNK_BYTES)));
-    let remaining = size;
-    while (remaining > 0) {
-      const n = await file.read(buffer.subarray(0, Math.min(remaining, buffer.length)));
-      if (n === null) throw new Error(`file shrank by ${remaining} bytes while being sent`);
+    let position = 0;
+    while (position < size) {
+      const n = await file.read(buffer.subarray(0, Math.min(size - position, buffer.length)));
+      if (n === null) throw new Error(`file shrank by ${size - position} bytes while being sent`);
       const chunk = buffer.subarray(0, n);
       hash.update(chunk);
-      await writeAll(context.conn, chunk);
-      remaining -= n;
+      if (position + n > offset) {
+        await writeAll(context.conn, chunk.subarray(Math.max(0, offset - position)));
+      }
+      position += n;
     }
     context.midStream = false;
-    return { fields: { size, sha256: hash.digest("hex") }, bytes: size };
+    return { fields: { size, sha256: hash.digest("hex") }, bytes: size - offset };
   } finally {
     file.close();
   }
@@ -174,5 +210,21 @@ async function handleDelete(
   context: HandlerContext,
 ): Promise<HandlerResult> {
   await context.storage.remove(parseName(request.name));
+  return {};
+}
+
+async function handleMkdir(
+  request: Extract<Request, { op: "mkdir" }>,
+  context: HandlerContext,
+): Promise<HandlerResult> {
+  await context.storage.mkdir(parseName(request.name));
+  return {};
+}
+
+async function handleRename(
+  request: Extract<Request, { op: "rename" }>,
+  context: HandlerContext,
+): Promise<HandlerResult> {
+  await context.storage.rename(parseName(request.name), parseName(request.to), request.overwrite);
   return {};
 }

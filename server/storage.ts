@@ -7,6 +7,7 @@
  * @module
  */
 
+import { createHash } from "node:crypto";
 import { join, sep } from "node:path";
 import { FtsError } from "../protocol/errors.ts";
 import type { Entry } from "../protocol/messages.ts";
@@ -15,6 +16,12 @@ import { SpaceBudget, type SpaceLimits, type SpaceReservation } from "./space.ts
 
 /** Where uploads are written until they are published: inside root, never listed. */
 const TMP_DIR = join(STATE_DIR_NAME, "tmp");
+
+/** Where broken resumable uploads wait to be resumed: inside root, never listed. */
+const PARTIAL_DIR = join(STATE_DIR_NAME, "partial");
+
+/** How long a broken upload's data is kept for resuming: a day covers a lost connection or a reboot. */
+export const PARTIAL_EXPIRY_MS = 24 * 60 * 60 * 1000;
 
 /** Held locked (flock) while a server serves the root, so that two servers never share one. */
 const LOCK_FILE = join(STATE_DIR_NAME, "lock");
@@ -41,12 +48,14 @@ export class Storage {
   readonly root: string;
   readonly #stateDir: string;
   readonly #tmpDir: string;
+  readonly #partialDir: string;
   #space: SpaceBudget | null = null;
 
   private constructor(root: string) {
     this.root = root;
     this.#stateDir = join(root, STATE_DIR_NAME);
     this.#tmpDir = join(root, TMP_DIR);
+    this.#partialDir = join(root, PARTIAL_DIR);
   }
 
   /** The root's space budget. */
@@ -72,6 +81,8 @@ export class Storage {
       if (!(err instanceof Deno.errors.NotFound)) throw err;
     });
     await Deno.mkdir(storage.#tmpDir, { recursive: true });
+    await Deno.mkdir(storage.#partialDir, { recursive: true });
+    await storage.removeExpiredPartials();
     storage.#space = await SpaceBudget.open(root, limits, storage.#stateDir);
     return storage;
   }
@@ -97,6 +108,12 @@ export class Storage {
       });
     }
     return entries;
+  }
+
+  /** Describes one entry, without following a final link. */
+  async stat(segments: string[]): Promise<Entry> {
+    const parent = await this.#resolveExisting(segments.slice(0, -1));
+    return entryOf(segments.at(-1)!, await Deno.lstat(join(parent, segments.at(-1)!)));
   }
 
   /**
@@ -126,30 +143,89 @@ export class Storage {
   }
 
   /**
-   * Starts an upload: creates the parent directories and a temporary file in
-   * the state directory. Nothing is visible under `segments` until
-   * {@link PendingUpload.publish}.
+   * Starts an upload into a temporary file in the state directory; with
+   * `resume`, from the data a broken upload of the same name and size left.
+   * Nothing is visible under `segments` until {@link PendingUpload.publish}.
    */
-  async beginUpload(
-    segments: string[],
-    overwrite: boolean,
-    size: number,
-  ): Promise<PendingUpload> {
+  async beginUpload(segments: string[], options: UploadOptions): Promise<PendingUpload> {
     const parent = await this.#existingParent(segments);
     const existing = parent === null ? null : await lstatOrNull(join(parent, segments.at(-1)!));
     if (existing?.isDirectory) throw wrongType(segments, "is a directory");
-    if (existing && !overwrite) {
+    if (existing && !options.overwrite) {
       throw new FtsError("EXISTS", `${quote(segments)} already exists (use --force to overwrite)`);
     }
-    const reservation = await this.space.reserve(size, existing?.isFile ? existing.size : 0);
+    const reservation = await this.space.reserve(
+      options.size,
+      existing?.isFile ? existing.size : 0,
+    );
     try {
       const tmpPath = join(this.#tmpDir, crypto.randomUUID());
-      const file = await Deno.open(tmpPath, { write: true, createNew: true, mode: 0o644 });
-      return new PendingUpload(this, file, tmpPath, segments, overwrite, reservation);
+      const partialPath = join(this.#partialDir, partialKey(segments, options.size));
+      let offset = 0;
+      if (options.resume) {
+        // Take the partial data over (a rename, so two resumers never share it).
+        offset = await Deno.rename(partialPath, tmpPath).then(
+          async () => (await Deno.stat(tmpPath)).size,
+          () => 0,
+        );
+        if (offset > options.size) {
+          await Deno.remove(tmpPath);
+          offset = 0;
+        }
+      }
+      const file = await Deno.open(tmpPath, {
+        write: true,
+        create: true,
+        append: offset > 0,
+        mode: 0o644,
+      });
+      return new PendingUpload(this, file, {
+        ...options,
+        tmpPath,
+        partialPath,
+        segments,
+        reservation,
+        offset,
+      });
     } catch (err) {
       reservation.release();
       throw err;
     }
+  }
+
+  /** Removes broken uploads' data older than {@link PARTIAL_EXPIRY_MS}. */
+  async removeExpiredPartials(nowMs = Date.now()): Promise<void> {
+    for await (const entry of Deno.readDir(this.#partialDir)) {
+      const path = join(this.#partialDir, entry.name);
+      const info = await Deno.lstat(path).catch(() => null);
+      if (info && nowMs - (info.mtime?.getTime() ?? 0) > PARTIAL_EXPIRY_MS) {
+        await Deno.remove(path).catch(() => {});
+      }
+    }
+  }
+
+  /** Creates a directory, and any missing parents; EXISTS if the name is taken. */
+  async mkdir(segments: string[]): Promise<void> {
+    const parent = await this.#makeDirectories(segments.slice(0, -1));
+    await Deno.mkdir(join(parent, segments.at(-1)!));
+    await syncDirectory(parent);
+  }
+
+  /** Renames within the root; EXISTS if `to` is taken and `overwrite` is not set. */
+  async rename(from: string[], to: string[], overwrite: boolean): Promise<void> {
+    const fromParent = await this.#resolveExisting(from.slice(0, -1));
+    const toParent = await this.#resolveExisting(to.slice(0, -1));
+    const source = join(fromParent, from.at(-1)!);
+    const target = join(toParent, to.at(-1)!);
+    await Deno.lstat(source);
+    const existing = await lstatOrNull(target);
+    if (existing && !overwrite) {
+      throw new FtsError("EXISTS", `${quote(to)} already exists (use --force to overwrite)`);
+    }
+    if (existing?.isFile) this.space.freed(existing.size);
+    await Deno.rename(source, target);
+    await syncDirectory(toParent);
+    if (toParent !== fromParent) await syncDirectory(fromParent);
   }
 
   /** Removes a file, a link, or an empty directory. */
@@ -231,30 +307,51 @@ export class Storage {
   }
 }
 
+/** How an upload is to be stored. */
+export interface UploadOptions {
+  size: number;
+  overwrite: boolean;
+  /** Keep the data as a partial if the upload breaks. */
+  resumable: boolean;
+  /** Start from a partial a broken upload left, if there is one. */
+  resume: boolean;
+  /** Modification time for the published file, ms since the epoch. */
+  mtime?: number;
+}
+
+/** Everything a pending upload knows about itself. */
+interface UploadState extends UploadOptions {
+  tmpPath: string;
+  partialPath: string;
+  segments: string[];
+  reservation: SpaceReservation;
+  /** Bytes already held from a resumed upload. */
+  offset: number;
+}
+
 /** An upload being written to a temporary file. */
 export class PendingUpload {
   readonly #storage: Storage;
   readonly #file: Deno.FsFile;
-  readonly #tmpPath: string;
-  readonly #segments: string[];
-  readonly #overwrite: boolean;
-  readonly #reservation: SpaceReservation;
+  readonly #state: UploadState;
   #closed = false;
 
-  constructor(
-    storage: Storage,
-    file: Deno.FsFile,
-    tmpPath: string,
-    segments: string[],
-    overwrite: boolean,
-    reservation: SpaceReservation,
-  ) {
+  constructor(storage: Storage, file: Deno.FsFile, state: UploadState) {
     this.#storage = storage;
-    this.#reservation = reservation;
     this.#file = file;
-    this.#tmpPath = tmpPath;
-    this.#segments = segments;
-    this.#overwrite = overwrite;
+    this.#state = state;
+  }
+
+  /** Bytes already held from a resumed upload: the client sends the rest. */
+  get offset(): number {
+    return this.#state.offset;
+  }
+
+  /** Feeds the bytes already held (a resumed upload's first part) to `sink`, in order. */
+  async readHeld(sink: (chunk: Uint8Array) => void): Promise<void> {
+    if (this.#state.offset === 0) return;
+    using file = await Deno.open(this.#state.tmpPath, { read: true });
+    for await (const chunk of file.readable) sink(chunk);
   }
 
   /** Appends a chunk of file data. */
@@ -270,26 +367,28 @@ export class PendingUpload {
    * refused with EXISTS rather than replaced.
    */
   async publish(): Promise<void> {
+    const { tmpPath, segments, reservation, mtime } = this.#state;
+    if (mtime !== undefined) await this.#file.utime(new Date(), new Date(mtime));
     await this.#file.sync();
     this.#close();
-    const parent = await this.#storage.makeParentDirectories(this.#segments);
-    const target = join(parent, this.#segments.at(-1)!);
-    if (this.#overwrite) {
+    const parent = await this.#storage.makeParentDirectories(segments);
+    const target = join(parent, segments.at(-1)!);
+    if (this.#state.overwrite) {
       const replaced = await lstatOrNull(target);
-      await Deno.rename(this.#tmpPath, target);
-      this.#reservation.commit(replaced?.isFile ? replaced.size : 0);
+      await Deno.rename(tmpPath, target);
+      reservation.commit(replaced?.isFile ? replaced.size : 0);
     } else {
       // link() fails if the name exists, where rename() would replace it.
       try {
-        await Deno.link(this.#tmpPath, target);
+        await Deno.link(tmpPath, target);
       } catch (err) {
         if (err instanceof Deno.errors.AlreadyExists) {
-          throw new FtsError("EXISTS", `${quote(this.#segments)} already exists`);
+          throw new FtsError("EXISTS", `${quote(segments)} already exists`);
         }
         throw err;
       }
-      await Deno.remove(this.#tmpPath);
-      this.#reservation.commit(0);
+      await Deno.remove(tmpPath);
+      reservation.commit(0);
     }
     await syncDirectory(parent);
   }
@@ -297,8 +396,19 @@ export class PendingUpload {
   /** Throws the upload away; safe to call more than once and after a failed publish. */
   async discard(): Promise<void> {
     this.#close();
-    this.#reservation.release();
-    await Deno.remove(this.#tmpPath).catch(() => {});
+    this.#state.reservation.release();
+    await Deno.remove(this.#state.tmpPath).catch(() => {});
+  }
+
+  /**
+   * The upload broke off: keep what arrived, out of sight, for a resume
+   * (a resumable upload), or throw it away.
+   */
+  async interrupted(): Promise<void> {
+    if (!this.#state.resumable) return await this.discard();
+    this.#close();
+    this.#state.reservation.release();
+    await Deno.rename(this.#state.tmpPath, this.#state.partialPath).catch(() => {});
   }
 
   #close(): void {
@@ -339,4 +449,9 @@ function wrongType(segments: string[], what: string): FtsError {
 
 function quote(segments: string[]): string {
   return JSON.stringify(segments.join("/"));
+}
+
+/** The partial file's name for an upload: one per name and size. */
+function partialKey(segments: string[], size: number): string {
+  return `${createHash("sha256").update(segments.join("/")).digest("hex")}-${size}`;
 }

@@ -303,4 +303,4 @@ export async function waitFor(
 }
 
 /** What `listTree()` shows of a root that holds no user files: the server's own state. */
-export const EMPTY_ROOT = [".fts/", ".fts/lock", ".fts/tmp/"];
+export const EMPTY_ROOT = [".fts/", ".fts/lock", ".fts/partial/", ".fts/tmp/"];

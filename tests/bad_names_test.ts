@@ -69,7 +69,7 @@ async function uploadOk(client: RawClient, id: number, name: string, bytes: Uint
     size: bytes.length,
     overwrite: false,
   });
-  assert.deepEqual(go, { type: "continue", id });
+  assert.deepEqual(go, { type: "continue", id, offset: 0 });
   await client.sendBytes(bytes);
   const sha256 = createHash("sha256").update(bytes).digest("hex");
   await client.send({ type: "trailer", id, sha256 });

@@ -161,7 +161,7 @@ function sha256Hex(bytes: Uint8Array): string {
 /** Starts an upload of `size` bytes as `name` and asserts the server asked for the data. */
 async function beginUpload(client: RawClient, id: number, name: string, size: number) {
   await client.send({ type: "request", id, op: "upload", name, size, overwrite: false });
-  assert.deepEqual(await readWithin(client), { type: "continue", id });
+  assert.deepEqual(await readWithin(client), { type: "continue", id, offset: 0 });
 }
 
 Deno.test("server refuses a client hello of another protocol version with VERSION, then closes", async () => {
