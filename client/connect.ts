@@ -6,13 +6,17 @@
  */
 
 import { join, resolve } from "node:path";
+import { Readable } from "node:stream";
 import { EXIT_OK } from "../cli/exit_codes.ts";
 import { UsageError } from "../cli/usage_error.ts";
 import { normalizeFingerprint } from "../protocol/fingerprint.ts";
 import { type Address, DEFAULT_CONNECT_HOST, parseAddress } from "./address.ts";
 import { commandsHelp, findCommand, runCommand } from "./commands.ts";
 import { type ConnectOptions, FtsConnection } from "./connection.ts";
-import { runShell } from "./shell.ts";
+import type { CommandContext } from "./context.ts";
+import { printFailure, printOutcome } from "./output.ts";
+import { historyFile, runShell } from "./shell.ts";
+import { styleFor } from "./style.ts";
 import { ConnectionError, type TlsTrust } from "./transport.ts";
 
 /** Port file read when no port is given. */
@@ -31,6 +35,10 @@ stopping at the first failure. Words are split as a POSIX shell splits them.
 
 Options (before the COMMAND):
   --port-file FILE     where to read the port from (default: ./${DEFAULT_PORT_FILE})
+  -b, --batch FILE     run the commands in FILE, one per line; a line starting with '-'
+                       may fail without stopping the batch
+  --json               print each command's result as one JSON document
+  -q, --quiet          no progress lines
   --token TOKEN        access token (also: FTS_TOKEN)
   --tls                use TLS; trust the server's certificate on first use and
                        refuse it if it later changes (known hosts: $XDG_CONFIG_HOME/fts/known_hosts
@@ -47,6 +55,9 @@ authentication failed, 4 integrity check failed.
 
 interface ConnectArgs {
   address?: Address;
+  batchFile?: string;
+  json: boolean;
+  quiet: boolean;
   portFile: string;
   token?: string;
   tls: boolean;
@@ -59,6 +70,8 @@ interface ConnectArgs {
 /** The options that take a value, and where each goes. */
 const VALUE_OPTIONS = {
   "--port-file": "portFile",
+  "--batch": "batchFile",
+  "-b": "batchFile",
   "--token": "token",
   "--fingerprint": "fingerprint",
   "--ca": "caFile",
@@ -82,17 +95,34 @@ export async function connect(args: string[]): Promise<number> {
     tls: await tlsTrust(parsed, local?.fingerprint ?? null),
   };
   const connection = await FtsConnection.open(hostname, port, options);
+  const context: CommandContext = {
+    connection,
+    remoteDir: "",
+    json: parsed.json,
+    progress: !parsed.quiet && !parsed.json && Deno.stderr.isTerminal(),
+    style: styleFor(Deno.stdout),
+  };
   if (parsed.command.length > 0) {
     try {
-      const outcome = await runCommand(connection, parsed.command);
-      if (outcome.output) console.log(outcome.output);
+      const outcome = await runCommand(context, parsed.command);
+      printOutcome(context, outcome);
       if (!outcome.endSession) await connection.logout();
       return EXIT_OK;
+    } catch (err) {
+      return printFailure(context, err);
     } finally {
       connection.close();
     }
   }
-  return await runShell(connection, { interactive: Deno.stdin.isTerminal() });
+  if (parsed.batchFile !== undefined) {
+    const batch = await Deno.open(resolve(parsed.batchFile));
+    return await runShell(context, { interactive: false, input: Readable.fromWeb(batch.readable) });
+  }
+  const interactive = Deno.stdin.isTerminal();
+  return await runShell(context, {
+    interactive,
+    historyFile: interactive ? historyFile() ?? undefined : undefined,
+  });
 }
 
 /**
@@ -100,7 +130,14 @@ export async function connect(args: string[]): Promise<number> {
  * to it. The first word that is not a command name is the address.
  */
 function parseConnectArgs(args: string[]): ConnectArgs {
-  const parsed: ConnectArgs = { portFile: DEFAULT_PORT_FILE, command: [], help: false, tls: false };
+  const parsed: ConnectArgs = {
+    portFile: DEFAULT_PORT_FILE,
+    command: [],
+    help: false,
+    tls: false,
+    json: false,
+    quiet: false,
+  };
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
     const [flag, inlineValue] = arg.startsWith("--") && arg.includes("=")
@@ -110,6 +147,10 @@ function parseConnectArgs(args: string[]): ConnectArgs {
       parsed.help = true;
     } else if (flag === "--tls") {
       parsed.tls = true;
+    } else if (flag === "--json") {
+      parsed.json = true;
+    } else if (flag === "--quiet" || flag === "-q") {
+      parsed.quiet = true;
     } else if (flag in VALUE_OPTIONS) {
       const value = inlineValue ?? args[++i];
       if (!value) throw new UsageError(`${flag} needs a value`);

@@ -52,6 +52,8 @@ export interface ConnectOptions {
 export interface TransferResult {
   size: number;
   sha256: string;
+  /** Bytes that were already there from an interrupted transfer, and not sent again. */
+  resumedFrom: number;
 }
 
 /** Options for a transfer. */
@@ -61,6 +63,18 @@ export interface TransferOptions {
    * @default {false}
    */
   overwrite?: boolean;
+  /**
+   * Continue an interrupted transfer from the bytes already transferred.
+   * @default {false}
+   */
+  resume?: boolean;
+  /**
+   * Give the destination the source's modification time.
+   * @default {false}
+   */
+  preserveMtime?: boolean;
+  /** Called as data moves, with the bytes of the file done so far. */
+  onProgress?: (doneBytes: number) => void;
 }
 
 /** One session with a server. */
@@ -167,7 +181,9 @@ export class FtsConnection {
 
   /**
    * Uploads a local file: exactly its size in bytes, hashed as they are read,
-   * then a trailer with the SHA-256, which the server checks before publishing.
+   * then a trailer with the SHA-256 of the whole file, which the server checks
+   * before publishing. With `resume`, bytes the server kept from a broken
+   * upload of the same name and size are hashed here but not sent again.
    */
   async upload(
     localPath: string,
@@ -176,23 +192,29 @@ export class FtsConnection {
   ): Promise<TransferResult> {
     const file = await openLocalFile(localPath);
     try {
-      const size = (await file.stat()).size;
+      const info = await file.stat();
+      const size = info.size;
       const id = await this.#request({
         op: "upload",
         name: remoteName,
         size,
         overwrite: options.overwrite === true,
+        resumable: true,
+        resume: options.resume === true,
+        ...(options.preserveMtime && info.mtime ? { mtime: info.mtime.getTime() } : {}),
       });
       const goAhead = await this.#next(id);
       if (goAhead.type !== "continue") {
         this.#checkFinal(goAhead, id);
         throw new ProtocolError("server accepted an upload without asking for its data");
       }
+      const offset = goAhead.offset === undefined ? 0 : sizeField(goAhead, "offset");
+      if (offset > size) throw new ProtocolError("server holds more of the file than it has");
       const hash = createHash("sha256");
       const buffer = new Uint8Array(Math.max(1, Math.min(size, DATA_CHUNK_BYTES)));
-      let remaining = size;
-      while (remaining > 0) {
-        const n = await file.read(buffer.subarray(0, Math.min(remaining, buffer.length)));
+      let position = 0;
+      while (position < size) {
+        const n = await file.read(buffer.subarray(0, Math.min(size - position, buffer.length)));
         if (n === null) {
           // The server is counting bytes we no longer have: the session cannot go on.
           this.close();
@@ -200,8 +222,11 @@ export class FtsConnection {
         }
         const chunk = buffer.subarray(0, n);
         hash.update(chunk);
-        await writeAll(this.#conn, chunk);
-        remaining -= n;
+        if (position + n > offset) {
+          await writeAll(this.#conn, chunk.subarray(Math.max(0, offset - position)));
+        }
+        position += n;
+        options.onProgress?.(position);
       }
       const sha256 = hash.digest("hex");
       await this.#send({ type: "trailer", id, sha256 });
@@ -212,16 +237,18 @@ export class FtsConnection {
           `server stored SHA-256 ${reply.sha256}, expected ${sha256}`,
         );
       }
-      return { size, sha256 };
+      return { size, sha256, resumedFrom: offset };
     } finally {
       file.close();
     }
   }
 
   /**
-   * Downloads into a hidden temporary file beside `localPath`, verifies its
-   * SHA-256 against the server's, then renames it onto `localPath`: an
-   * interrupted or corrupt download never appears under the real name.
+   * Downloads into a hidden partial file beside `localPath`
+   * (`.NAME.fts-partial`), verifies its SHA-256 against the server's, then
+   * renames it onto `localPath`: an interrupted or corrupt download never
+   * appears under the real name. An interrupted download leaves the partial
+   * file, which `resume` continues from.
    */
   async download(
     remoteName: string,
@@ -234,54 +261,92 @@ export class FtsConnection {
         `local file ${localPath} already exists (use --force to overwrite)`,
       );
     }
-    const id = await this.#request({ op: "download", name: remoteName });
+    const partialPath = downloadPartialPath(localPath);
+    const held = options.resume ? await localSize(partialPath) : 0;
+    const id = await this.#request({ op: "download", name: remoteName, offset: held });
     const header = await this.#next(id);
     if (header.type !== "data") {
       this.#checkFinal(header, id);
       throw new ProtocolError("server answered a download without data");
     }
     const size = sizeField(header, "size");
-    const tmpPath = join(
-      dirname(localPath),
-      `.${basename(localPath)}.fts-partial-${crypto.randomUUID().slice(0, 8)}`,
-    );
+    const offset = header.offset === undefined ? 0 : sizeField(header, "offset");
+    if (offset > size || offset > held) throw new ProtocolError("download offset out of range");
     let file: Deno.FsFile | null = null;
     let writeFailure: unknown = null;
+    let dataComplete = false;
     try {
-      file = await Deno.open(tmpPath, { write: true, createNew: true }).catch((err) => {
-        writeFailure = err;
-        return null;
-      });
       const hash = createHash("sha256");
+      try {
+        file = await Deno.open(partialPath, { read: true, write: true, create: true });
+        // The held bytes count towards the whole file's hash; the rest is appended.
+        await hashPrefix(file, offset, hash);
+        await file.truncate(offset);
+        await file.seek(offset, Deno.SeekMode.Start);
+      } catch (err) {
+        writeFailure = err;
+      }
+      let position = offset;
       // A local write failure still reads the rest, so the session stays in step.
-      await this.#reader.readData(size, async (chunk) => {
+      await this.#reader.readData(size - offset, async (chunk) => {
         hash.update(chunk);
+        position += chunk.length;
+        options.onProgress?.(position);
         if (writeFailure !== null || file === null) return;
         try {
           await writeAll(file, chunk);
         } catch (err) {
           writeFailure = err;
         }
+      }).catch((err) => {
+        throw asConnectionError(err);
       });
+      dataComplete = true;
       const reply = await this.#finalReply(id);
       if (writeFailure !== null) throw writeFailure;
       const sha256 = hash.digest("hex");
       if (reply.sha256 !== sha256) {
         throw new FtsError(
           "INTEGRITY",
-          `received data has SHA-256 ${sha256}, the server sent ${reply.sha256}; nothing was saved`,
+          `received data has SHA-256 ${sha256}, the server sent ${reply.sha256}; nothing was saved` +
+            (offset > 0 ? " (the partial download was stale: retry without --resume)" : ""),
         );
+      }
+      if (options.preserveMtime) {
+        const mtime = sizeField(header, "mtime");
+        await file!.utime(new Date(), new Date(mtime));
       }
       await file!.sync();
       file!.close();
       file = null;
-      await Deno.rename(tmpPath, localPath);
-      return { size, sha256 };
+      await Deno.rename(partialPath, localPath);
+      return { size, sha256, resumedFrom: offset };
     } catch (err) {
       file?.close();
-      await Deno.remove(tmpPath).catch(() => {});
+      // Data cut off part-way stays for a resume; anything else is removed.
+      if (dataComplete || !(err instanceof ConnectionError)) {
+        await Deno.remove(partialPath).catch(() => {});
+      }
       throw err;
     }
+  }
+
+  /** Describes a file or directory; a file's description includes its SHA-256. */
+  async stat(name: string): Promise<Entry & { mode?: number; sha256?: string }> {
+    const reply = await this.#finalReply(await this.#request({ op: "stat", name }));
+    return field(reply, "entry", "object") as unknown as Entry & { sha256?: string };
+  }
+
+  /** Creates a directory (and missing parents). */
+  async mkdir(name: string): Promise<void> {
+    await this.#finalReply(await this.#request({ op: "mkdir", name }));
+  }
+
+  /** Renames a file or directory. */
+  async rename(name: string, to: string, options: { overwrite?: boolean } = {}): Promise<void> {
+    await this.#finalReply(
+      await this.#request({ op: "rename", name, to, overwrite: options.overwrite === true }),
+    );
   }
 
   /** Deletes a file or an empty directory. */
@@ -402,4 +467,34 @@ function asConnectionError(err: unknown): unknown {
   }
   const reason = err instanceof Error ? err.message : String(err);
   return new ConnectionError(`connection lost: ${reason}`, { cause: err });
+}
+
+/** The hidden partial file a download of `localPath` goes to: beside it, never under its name. */
+export function downloadPartialPath(localPath: string): string {
+  return join(dirname(localPath), `.${basename(localPath)}.fts-partial`);
+}
+
+async function localSize(path: string): Promise<number> {
+  try {
+    return (await Deno.stat(path)).size;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return 0;
+    throw err;
+  }
+}
+
+/** Feeds the first `bytes` of `file` to `hash`. */
+async function hashPrefix(
+  file: Deno.FsFile,
+  bytes: number,
+  hash: ReturnType<typeof createHash>,
+): Promise<void> {
+  const buffer = new Uint8Array(Math.max(1, Math.min(bytes, DATA_CHUNK_BYTES)));
+  let remaining = bytes;
+  while (remaining > 0) {
+    const n = await file.read(buffer.subarray(0, Math.min(remaining, buffer.length)));
+    if (n === null) throw new Error("partial download shrank while being read");
+    hash.update(buffer.subarray(0, n));
+    remaining -= n;
+  }
 }

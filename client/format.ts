@@ -1,34 +1,60 @@
 /**
- * How results look on a terminal: listings and transfer summaries.
+ * How results look on a terminal: listings and entries.
  *
  * @module
  */
 
+import { join } from "node:path";
 import type { Entry } from "../protocol/messages.ts";
-import type { TransferResult } from "./connection.ts";
+import type { Style } from "./style.ts";
+
+const PLAIN: Style = { red: (t) => t, green: (t) => t, blue: (t) => t, dim: (t) => t };
 
 /** Formats a listing: type, size in bytes, local modification time, name (directories end in `/`). */
-export function formatListing(entries: Entry[]): string {
+export function formatListing(entries: Entry[], style: Style = PLAIN): string {
   if (entries.length === 0) return "(empty)";
   const sizeWidth = Math.max(...entries.map((entry) => String(entry.size).length));
   return entries.map((entry) => {
     const size = entry.type === "dir" ? "-" : String(entry.size);
-    const name = entry.type === "dir" ? `${entry.name}/` : entry.name;
+    const name = entry.type === "dir" ? style.blue(`${entry.name}/`) : entry.name;
     return `${entry.type.padEnd(4)}  ${size.padStart(sizeWidth)}  ${
       formatTime(entry.mtime)
     }  ${name}`;
   }).join("\n");
 }
 
-/** Formats a finished transfer: `uploaded a.bin -> a.bin: 1.0 MiB (1048576 bytes), sha256 3f…, verified`. */
-export function formatTransfer(
-  verb: "uploaded" | "downloaded",
-  from: string,
-  to: string,
-  result: TransferResult,
-): string {
-  return `${verb} ${from} -> ${to}: ${formatBytes(result.size)} (${result.size} bytes), ` +
-    `sha256 ${result.sha256.slice(0, 16)}…, verified`;
+/** Formats one entry as `stat` shows it. */
+export function formatEntry(entry: Entry & { mode?: number; sha256?: string }): string {
+  const lines = [
+    `name:     ${entry.name}`,
+    `type:     ${entry.type}`,
+    `size:     ${entry.size} (${formatBytes(entry.size)})`,
+    `modified: ${new Date(entry.mtime).toISOString()}`,
+  ];
+  if (entry.mode !== undefined) lines.push(`mode:     ${entry.mode.toString(8).padStart(4, "0")}`);
+  if (entry.sha256) lines.push(`sha256:   ${entry.sha256}`);
+  return lines.join("\n");
+}
+
+/** Lists a local directory like a remote one. */
+export async function formatLocalListing(
+  dir: string,
+  style: Style = PLAIN,
+): Promise<{ text: string; entries: Entry[] }> {
+  const entries: Entry[] = [];
+  for await (const entry of Deno.readDir(dir)) {
+    const info = await Deno.lstat(join(dir, entry.name));
+    const type = info.isFile
+      ? "file"
+      : info.isDirectory
+      ? "dir"
+      : info.isSymlink
+      ? "link"
+      : "other";
+    entries.push({ name: entry.name, type, size: info.size, mtime: info.mtime?.getTime() ?? 0 });
+  }
+  entries.sort((a, b) => a.name < b.name ? -1 : 1);
+  return { text: formatListing(entries, style), entries };
 }
 
 /** Formats a byte count in binary units: `512 B`, `1.5 MiB`. */
@@ -40,7 +66,7 @@ export function formatBytes(bytes: number): string {
     value /= 1024;
     unit += 1;
   }
-  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
+  return unit === 0 ? `${Math.round(bytes)} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
 function formatTime(ms: number): string {

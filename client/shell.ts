@@ -1,77 +1,183 @@
 /**
- * Many commands on one connection: an interactive prompt on a terminal, or
- * one command per line from a pipe or file.
+ * Many commands on one connection: an interactive prompt on a terminal
+ * (line editing, history kept across sessions, tab completion of commands,
+ * local paths and remote names), or one command per line from a pipe or a
+ * batch file, stopping at the first failure unless the line starts with `-`.
  *
  * @module
  */
 
 import process from "node:process";
 import { createInterface } from "node:readline";
+import { dirname, join } from "node:path";
 import { EXIT_CONNECTION, EXIT_OK } from "../cli/exit_codes.ts";
-import { runCommand } from "./commands.ts";
-import { ConnectionError, type FtsConnection } from "./connection.ts";
-import { describeError } from "./report_error.ts";
+import { COMMANDS, findCommand, runCommand } from "./commands.ts";
+import type { CommandContext } from "./context.ts";
+import { printFailure, printOutcome } from "./output.ts";
+import { resolveRemote } from "./remote_path.ts";
 import { splitArgs } from "./split_args.ts";
+import { ConnectionError } from "./transport.ts";
 
-/** Lines of history the interactive prompt keeps. */
+/** Lines of history the interactive prompt keeps, in memory and in its file. */
 export const HISTORY_LINES = 1000;
 
 /** How the shell reads and what a failure means. */
 export interface ShellOptions {
   /** Prompt and keep going after errors (a terminal), or stop at the first failure (a script). */
   interactive: boolean;
+  /** Where commands come from; standard input when absent. */
+  input?: NodeJS.ReadableStream;
+  /** The history file, for the interactive prompt. */
+  historyFile?: string;
 }
 
 /**
- * Runs commands from standard input until `logout`, the end of input, or (in
- * a script) the first failure. Resolves with the exit code.
+ * Runs commands until `logout`, the end of input, or (in a script) the first
+ * failure of a line not marked with a leading `-`. Resolves with the exit code.
  */
-export async function runShell(connection: FtsConnection, options: ShellOptions): Promise<number> {
+export async function runShell(context: CommandContext, options: ShellOptions): Promise<number> {
+  const history = options.interactive && options.historyFile
+    ? await readHistory(options.historyFile)
+    : [];
   const lines = createInterface({
-    input: process.stdin,
+    input: options.input ?? process.stdin,
     output: options.interactive ? process.stdout : undefined,
     terminal: options.interactive,
     historySize: HISTORY_LINES,
+    completer: options.interactive
+      ? (line: string, callback: (err: null, result: [string[], string]) => void) => {
+        complete(context, line).then(
+          (result) => callback(null, result),
+          () => callback(null, [[], line]),
+        );
+      }
+      : undefined,
   });
   if (options.interactive) {
-    console.log(`connected to ${connection.serverSoftware}; type 'help' for commands`);
-    lines.setPrompt("fts> ");
+    // readline keeps history newest first.
+    (lines as unknown as { history: string[] }).history = history.slice().reverse();
+    console.log(`connected to ${context.connection.serverSoftware}; type 'help' for commands`);
+    lines.setPrompt(promptFor(context));
     lines.prompt();
   }
   let exitCode = EXIT_OK;
   let ended = false;
   try {
     for await (const line of lines) {
-      const words = splitLine(line);
+      if (options.interactive && options.historyFile && line.trim() !== "") {
+        await appendHistory(options.historyFile, line);
+      }
+      const trimmed = line.trim();
+      const mayFail = trimmed.startsWith("-");
+      const words = trimmed === "" || trimmed.startsWith("#")
+        ? []
+        : safeSplit(mayFail ? trimmed.slice(1) : trimmed);
       if (words.length > 0) {
         try {
-          const outcome = await runCommand(connection, words);
-          if (outcome.output) console.log(outcome.output);
+          const outcome = await runCommand(context, words);
+          printOutcome(context, outcome);
           if (outcome.endSession) {
             ended = true;
             break;
           }
         } catch (err) {
-          const { line: message, exitCode: code } = describeError(err);
-          console.error(`fts: ${message}`);
+          const code = printFailure(context, err);
           if (err instanceof ConnectionError) return EXIT_CONNECTION;
-          if (!options.interactive) {
+          if (!options.interactive && !mayFail) {
             exitCode = code;
             break;
           }
         }
       }
-      if (options.interactive) lines.prompt();
+      if (options.interactive) {
+        lines.setPrompt(promptFor(context));
+        lines.prompt();
+      }
     }
   } finally {
     lines.close();
   }
-  if (!ended) await connection.logout().catch(() => connection.close());
+  if (!ended) await context.connection.logout().catch(() => context.connection.close());
   return exitCode;
 }
 
-function splitLine(line: string): string[] {
-  const trimmed = line.trim();
-  if (trimmed === "" || trimmed.startsWith("#")) return [];
-  return splitArgs(trimmed);
+function promptFor(context: CommandContext): string {
+  return `fts:/${context.remoteDir}> `;
+}
+
+function safeSplit(line: string): string[] {
+  try {
+    return splitArgs(line);
+  } catch {
+    return line.split(/\s+/); // The command will report the usage error.
+  }
+}
+
+/** Completes the word under the cursor: a command, a local path, or a remote name. */
+export async function complete(context: CommandContext, line: string): Promise<[string[], string]> {
+  const words = line.split(/\s+/);
+  const current = words.at(-1) ?? "";
+  if (words.length <= 1) {
+    const names = COMMANDS.flatMap((command) => command.names);
+    return [names.filter((name) => name.startsWith(current.toLowerCase())), current];
+  }
+  const command = findCommand(words[0]!);
+  if (!command || current.startsWith("-")) return [[], current];
+  // A transfer's second argument names the other side.
+  const argumentIndex = words.slice(1, -1).filter((w) => !w.startsWith("-")).length;
+  let kind = command.completes;
+  if (
+    argumentIndex === 1 && (kind === "local" || kind === "remote") && command.names[0] !== "rename"
+  ) {
+    kind = kind === "local" ? "remote" : "local";
+  }
+  const slash = current.lastIndexOf("/");
+  const dirPart = slash < 0 ? "" : current.slice(0, slash + 1);
+  const prefix = current.slice(slash + 1);
+  let candidates: { name: string; dir: boolean }[] = [];
+  if (kind === "remote") {
+    const dir = resolveRemote(context.remoteDir, dirPart || ".");
+    candidates = (await context.connection.list(dir)).map((e) => ({
+      name: e.name,
+      dir: e.type === "dir",
+    }));
+  } else if (kind === "local") {
+    for await (const entry of Deno.readDir(dirPart || ".")) {
+      candidates.push({ name: entry.name, dir: entry.isDirectory });
+    }
+  } else if (kind === "command") {
+    candidates = COMMANDS.flatMap((c) => c.names).map((name) => ({ name, dir: false }));
+  }
+  const matches = candidates
+    .filter((c) => c.name.startsWith(prefix) && (prefix.startsWith(".") || !c.name.startsWith(".")))
+    .map((c) => dirPart + c.name + (c.dir ? "/" : ""))
+    .sort();
+  return [matches, current];
+}
+
+async function readHistory(file: string): Promise<string[]> {
+  try {
+    return (await Deno.readTextFile(file)).split("\n").filter((l) => l !== "").slice(
+      -HISTORY_LINES,
+    );
+  } catch {
+    return [];
+  }
+}
+
+async function appendHistory(file: string, line: string): Promise<void> {
+  try {
+    await Deno.mkdir(dirname(file), { recursive: true, mode: 0o700 });
+    await Deno.writeTextFile(file, line + "\n", { append: true, mode: 0o600 });
+  } catch {
+    // History is a comfort; a read-only home must not stop the session.
+  }
+}
+
+/** `$XDG_CONFIG_HOME/fts/history`, or `~/.config/fts/history`, or null without a home. */
+export function historyFile(): string | null {
+  const xdg = Deno.env.get("XDG_CONFIG_HOME");
+  const home = Deno.env.get("HOME") ?? Deno.env.get("USERPROFILE");
+  if (xdg) return join(xdg, "fts", "history");
+  return home ? join(home, ".config", "fts", "history") : null;
 }

@@ -37,7 +37,10 @@ Deno.test("connect runs every command once from the command line", async () => {
       assert.match(help.stdout, new RegExp(`\\b${word}\\b`));
     }
     const helpPut = await runCommand(server, ["help", "put"]);
-    assert.match(helpPut.stdout, /usage: upload \[--force\] LOCAL \[REMOTE\]/);
+    assert.match(
+      helpPut.stdout,
+      /usage: upload \[-f\] \[-r\] \[-p\] \[--resume\] LOCAL \[REMOTE\]/,
+    );
 
     for (const bye of ["logout", "quit", "exit", "bye"]) {
       const run = await runCommand(server, [bye]);
@@ -103,9 +106,12 @@ Deno.test("commands report errors with a code and a distinct exit status", async
     const missingLocal = await runCommand(server, ["put", "no-such-local-file"]);
     assert.equal(missingLocal.code, 1);
     assert.match(missingLocal.stderr, /no such local file/);
-    const bad = await runCommand(server, ["rm", "../etc"]);
+    const bad = await runCommand(server, ["rm", "a\\b"]);
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /^fts: BAD_NAME: /);
+    const above = await runCommand(server, ["rm", "../etc"]);
+    assert.equal(above.code, 2);
+    assert.match(above.stderr, /above the top of the served directory/);
     const usage = await runCommand(server, ["put"]);
     assert.equal(usage.code, 2);
     assert.match(usage.stderr, /usage: upload/);

@@ -1,19 +1,21 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { PARTIAL_EXPIRY_MS } from "../server/storage.ts";
 import {
   EMPTY_ROOT,
   FTS_RUN_FLAGS,
   listTree,
   PROJECT_DIR,
   runCommand,
+  sha256File,
   startServer,
   waitFor,
 } from "./_helpers.ts";
 
 /** Large enough that the upload is still running when the test notices it. */
-const BIG_FILE_BYTES = 2 * 1024 ** 3;
+const BIG_FILE_BYTES = 1024 ** 3;
 
-Deno.test("a client killed mid-upload leaves nothing visible and the server keeps serving", async () => {
+Deno.test("a client killed mid-upload leaves nothing visible, the server keeps serving, and --resume finishes it", async () => {
   const server = await startServer();
   try {
     const big = join(server.dir, "big.bin");
@@ -47,16 +49,46 @@ Deno.test("a client killed mid-upload leaves nothing visible and the server keep
     const status = await client.status;
     assert.notEqual(status.code, 0, "the upload finished before it could be interrupted");
 
-    const cleaned = await waitFor(async () =>
-      (await listTree(server.root)).join() === EMPTY_ROOT.join()
-    );
-    assert.ok(cleaned, `left behind: ${await listTree(server.root)}`);
-    assert.deepEqual(await listTree(server.root), EMPTY_ROOT);
+    // What arrived waits out of sight in .fts/partial; nothing is visible.
+    const parked = await waitFor(async () => {
+      const tree = await listTree(server.root);
+      return tree.length === EMPTY_ROOT.length + 1 &&
+        tree.filter((p) => p.startsWith(".fts/partial/")).length === 2;
+    });
+    assert.ok(parked, `left behind: ${await listTree(server.root)}`);
     const ls = await runCommand(server, ["ls"]);
     assert.equal(ls.code, 0, ls.stderr);
     assert.equal(ls.stdout.trim(), "(empty)");
+
+    // Retried with --resume, the upload continues where it stopped and is verified whole.
+    const resumed = await runCommand(server, ["upload", "--resume", big, "big.bin"]);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    const at = Number(resumed.stdout.match(/resumed at (\d+) bytes/)?.[1]);
+    assert.ok(at > 0 && at < BIG_FILE_BYTES, resumed.stdout);
+    assert.equal(await sha256File(join(server.root, "big.bin")), await sha256File(big));
+    assert.deepEqual(await listTree(server.root), [...EMPTY_ROOT, "big.bin"].sort());
   } finally {
     await server.stop();
+  }
+});
+
+Deno.test("partial uploads older than the expiry are removed when the server starts", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "fts-partial-" });
+  const root = join(dir, "root");
+  const partials = join(root, ".fts", "partial");
+  await Deno.mkdir(partials, { recursive: true });
+  const stale = join(partials, "stale-1");
+  const fresh = join(partials, "fresh-1");
+  await Deno.writeTextFile(stale, "old");
+  await Deno.writeTextFile(fresh, "new");
+  const longAgo = new Date(Date.now() - PARTIAL_EXPIRY_MS - 60_000);
+  await Deno.utime(stale, longAgo, longAgo);
+  const server = await startServer(["--root", root]);
+  try {
+    assert.deepEqual(await listTree(partials), ["fresh-1"]);
+  } finally {
+    await server.stop();
+    await Deno.remove(dir, { recursive: true });
   }
 });
 

@@ -1,0 +1,31 @@
+/**
+ * What every client command works with, and what it gives back.
+ *
+ * @module
+ */
+
+import type { FtsConnection } from "./connection.ts";
+import type { Style } from "./style.ts";
+
+/** The state of one client session, shared by its commands. */
+export interface CommandContext {
+  connection: FtsConnection;
+  /** The remote directory names are relative to: "" is the top of the served directory. */
+  remoteDir: string;
+  /** Print results as JSON documents instead of text. */
+  json: boolean;
+  /** Draw progress lines (stderr is a terminal and not --quiet). */
+  progress: boolean;
+  /** Colours for standard output. */
+  style: Style;
+}
+
+/** What running a command produced. */
+export interface CommandOutcome {
+  /** Text for standard output. */
+  output?: string;
+  /** The result as data, printed as one JSON document under --json. */
+  json?: unknown;
+  /** The session is over (logout or terminate). */
+  endSession?: boolean;
+}

@@ -1,0 +1,30 @@
+/**
+ * Printing results and failures: text for people, or one JSON document per
+ * command with --json.
+ *
+ * @module
+ */
+
+import { FtsError } from "../protocol/errors.ts";
+import type { CommandContext, CommandOutcome } from "./context.ts";
+import { describeError } from "./report_error.ts";
+
+/** Prints a command's result on stdout. */
+export function printOutcome(context: CommandContext, outcome: CommandOutcome): void {
+  if (context.json) {
+    if (outcome.json !== undefined) console.log(JSON.stringify(outcome.json));
+  } else if (outcome.output) {
+    console.log(outcome.output);
+  }
+}
+
+/** Prints a failure (one line on stderr; with --json also a document on stdout); returns its exit code. */
+export function printFailure(context: CommandContext, err: unknown): number {
+  const { line, exitCode } = describeError(err);
+  console.error(`fts: ${context.style.red(line)}`);
+  if (context.json) {
+    const code = err instanceof FtsError ? err.code : null;
+    console.log(JSON.stringify({ error: { code, message: line, exitCode } }));
+  }
+  return exitCode;
+}

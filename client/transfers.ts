@@ -1,0 +1,306 @@
+/**
+ * The upload and download commands: one file, a glob pattern's matches, or
+ * a whole tree (`-r`); each file verified by SHA-256; one progress line for
+ * the whole transfer.
+ *
+ * @module
+ */
+
+import { basename, join, relative } from "node:path";
+import { posix } from "node:path";
+import { parseArgs } from "node:util";
+import { UsageError } from "../cli/usage_error.ts";
+import { FtsError } from "../protocol/errors.ts";
+import type { CommandContext, CommandOutcome } from "./context.ts";
+import type { TransferResult } from "./connection.ts";
+import { formatBytes } from "./format.ts";
+import { globToRegExp, isGlob, splitPattern } from "./glob.ts";
+import { Progress } from "./progress.ts";
+import { remoteBase, resolveRemote } from "./remote_path.ts";
+
+/** The flags both transfer commands take. */
+interface TransferFlags {
+  force: boolean;
+  recursive: boolean;
+  preserve: boolean;
+  resume: boolean;
+  positionals: string[];
+}
+
+/** One file to move. */
+interface PlannedFile {
+  local: string;
+  remote: string;
+  size: number;
+}
+
+/** `upload [-f] [-r] [-p] [--resume] LOCAL [REMOTE]`. */
+export async function uploadCommand(
+  context: CommandContext,
+  args: string[],
+): Promise<CommandOutcome> {
+  const flags = transferFlags(args, "upload [-f] [-r] [-p] [--resume] LOCAL [REMOTE]");
+  const [local, remote] = flags.positionals;
+  const directories: string[] = [];
+  let files: PlannedFile[];
+  if (isGlob(local!)) {
+    const target = resolveRemote(context.remoteDir, remote ?? "");
+    files = (await expandLocalGlob(local!)).map((path) => ({
+      local: path.path,
+      remote: posix.join(target, basename(path.path)),
+      size: path.size,
+    }));
+    if (files.length === 0) throw new FtsError("NOT_FOUND", `no local files match ${local}`);
+  } else if (flags.recursive) {
+    const target = resolveRemote(context.remoteDir, remote ?? basename(local!));
+    files = [];
+    directories.push(target);
+    for await (const entry of walkLocal(local!)) {
+      const rel = relative(local!, entry.path).split("\\").join("/");
+      if (entry.isDirectory) directories.push(posix.join(target, rel));
+      else files.push({ local: entry.path, remote: posix.join(target, rel), size: entry.size });
+    }
+  } else {
+    const name = remote === undefined
+      ? basename(local!)
+      : remote.endsWith("/")
+      ? remote + basename(local!)
+      : remote;
+    files = [{ local: local!, remote: resolveRemote(context.remoteDir, name), size: -1 }];
+  }
+  for (const dir of directories) {
+    await context.connection.mkdir(dir).catch((err) => {
+      if (!(err instanceof FtsError && err.code === "EXISTS")) throw err;
+    });
+  }
+  return await transferAll(
+    context,
+    "uploaded",
+    files,
+    (file, onProgress) =>
+      context.connection.upload(file.local, file.remote, {
+        overwrite: flags.force,
+        resume: flags.resume,
+        preserveMtime: flags.preserve,
+        onProgress,
+      }),
+  );
+}
+
+/** `download [-f] [-r] [-p] [--resume] REMOTE [LOCAL]`. */
+export async function downloadCommand(
+  context: CommandContext,
+  args: string[],
+): Promise<CommandOutcome> {
+  const flags = transferFlags(args, "download [-f] [-r] [-p] [--resume] REMOTE [LOCAL]");
+  const [remote, local] = flags.positionals;
+  const connection = context.connection;
+  let files: PlannedFile[];
+  if (isGlob(remote!)) {
+    const { dir, last } = splitPattern(remote!);
+    const remoteDir = resolveRemote(context.remoteDir, dir);
+    const pattern = globToRegExp(last);
+    const localDir = local ?? ".";
+    files = (await connection.list(remoteDir))
+      .filter((entry) => entry.type === "file" && pattern.test(entry.name))
+      .map((entry) => ({
+        remote: posix.join(remoteDir, entry.name),
+        local: join(localDir, entry.name),
+        size: entry.size,
+      }));
+    if (files.length === 0) throw new FtsError("NOT_FOUND", `no remote files match ${remote}`);
+  } else if (flags.recursive) {
+    const remoteDir = resolveRemote(context.remoteDir, remote!);
+    const localDir = local ?? (remoteBase(remoteDir) || ".");
+    files = [];
+    await Deno.mkdir(localDir, { recursive: true });
+    for await (const entry of walkRemote(context, remoteDir)) {
+      const target = join(localDir, ...posix.relative(remoteDir, entry.name).split("/"));
+      if (entry.type === "dir") await Deno.mkdir(target, { recursive: true });
+      else if (entry.type === "file") {
+        files.push({ remote: entry.name, local: target, size: entry.size });
+      }
+    }
+  } else {
+    const name = resolveRemote(context.remoteDir, remote!);
+    files = [{ remote: name, local: await localTarget(name, local), size: -1 }];
+  }
+  return await transferAll(
+    context,
+    "downloaded",
+    files,
+    (file, onProgress) =>
+      connection.download(file.remote, file.local, {
+        overwrite: flags.force,
+        resume: flags.resume,
+        preserveMtime: flags.preserve,
+        onProgress,
+      }),
+  );
+}
+
+/** Moves every planned file in turn, with one progress line for them all. */
+async function transferAll(
+  context: CommandContext,
+  verb: "uploaded" | "downloaded",
+  files: PlannedFile[],
+  move: (file: PlannedFile, onProgress: (done: number) => void) => Promise<TransferResult>,
+): Promise<CommandOutcome> {
+  for (const file of files) {
+    if (file.size < 0 && verb === "uploaded") {
+      file.size = await Deno.stat(file.local).then((i) => i.size, () => 0);
+    }
+  }
+  const totalBytes = files.reduce((sum, file) => sum + Math.max(0, file.size), 0);
+  const label = files.length === 1 ? basename(files[0]!.local) : `${files.length} files`;
+  const progress = new Progress(label, totalBytes, context.progress);
+  const results: (TransferResult & { local: string; remote: string })[] = [];
+  let doneBefore = 0;
+  try {
+    for (const file of files) {
+      const result = await move(file, (done) => progress.update(doneBefore + done));
+      doneBefore += result.size;
+      results.push({ ...result, local: file.local, remote: file.remote });
+    }
+  } finally {
+    progress.clear();
+  }
+  const seconds = progress.elapsedSeconds;
+  const lines = results.map((r) =>
+    formatTransferLine(
+      context,
+      verb,
+      verb === "uploaded" ? r.local : r.remote,
+      verb === "uploaded" ? r.remote : r.local,
+      r,
+      files.length === 1 ? seconds : undefined,
+    )
+  );
+  if (files.length > 1) {
+    const bytes = results.reduce((sum, r) => sum + r.size, 0);
+    lines.push(
+      `${verb} ${files.length} files, ${formatBytes(bytes)} in ${seconds.toFixed(2)} s ` +
+        `(${formatBytes(bytes / Math.max(seconds, 1e-3))}/s), all ${
+          context.style.green("verified")
+        }`,
+    );
+  }
+  return {
+    output: lines.join("\n"),
+    json: {
+      op: verb === "uploaded" ? "upload" : "download",
+      files: results.map((r) => ({
+        local: r.local,
+        remote: r.remote,
+        size: r.size,
+        sha256: r.sha256,
+        resumedFrom: r.resumedFrom,
+        verified: true,
+      })),
+      bytes: results.reduce((sum, r) => sum + r.size, 0),
+      seconds: Math.round(seconds * 1000) / 1000,
+    },
+  };
+}
+
+/** `uploaded a.bin -> a.bin: 1.0 MiB in 0.12 s (8.3 MiB/s), sha256 3f…, verified`. */
+function formatTransferLine(
+  context: CommandContext,
+  verb: string,
+  from: string,
+  to: string,
+  result: TransferResult,
+  seconds: number | undefined,
+): string {
+  const timing = seconds === undefined
+    ? ""
+    : ` in ${seconds.toFixed(2)} s (${formatBytes(result.size / Math.max(seconds, 1e-3))}/s)`;
+  const resumed = result.resumedFrom > 0 ? `, resumed at ${result.resumedFrom} bytes` : "";
+  return `${verb} ${from} -> ${to}: ${formatBytes(result.size)}${timing}${resumed}, ` +
+    `sha256 ${result.sha256.slice(0, 16)}…, ${context.style.green("verified")}`;
+}
+
+function transferFlags(args: string[], usage: string): TransferFlags {
+  try {
+    const { values, positionals } = parseArgs({
+      args,
+      options: {
+        force: { type: "boolean", short: "f" },
+        recursive: { type: "boolean", short: "r" },
+        preserve: { type: "boolean", short: "p" },
+        resume: { type: "boolean" },
+      },
+      allowPositionals: true,
+      strict: true,
+    });
+    if (positionals.length < 1 || positionals.length > 2) throw new UsageError(`usage: ${usage}`);
+    return {
+      force: values.force === true,
+      recursive: values.recursive === true,
+      preserve: values.preserve === true,
+      resume: values.resume === true,
+      positionals,
+    };
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    throw new UsageError(`${(err as Error).message}; usage: ${usage}`);
+  }
+}
+
+/** Where a download lands: LOCAL, or inside LOCAL when it is a directory, or the remote base name here. */
+async function localTarget(remote: string, local: string | undefined): Promise<string> {
+  const name = remoteBase(remote);
+  if (local === undefined) return name;
+  try {
+    if ((await Deno.stat(local)).isDirectory) return join(local, name);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+  }
+  return local;
+}
+
+async function expandLocalGlob(pattern: string): Promise<{ path: string; size: number }[]> {
+  const { dir, last } = splitPattern(pattern);
+  const regexp = globToRegExp(last);
+  const matches: { path: string; size: number }[] = [];
+  for await (const entry of Deno.readDir(dir || ".")) {
+    if (!regexp.test(entry.name)) continue;
+    const path = dir ? join(dir, entry.name) : entry.name;
+    const info = await Deno.stat(path);
+    if (info.isFile) matches.push({ path, size: info.size });
+  }
+  return matches.sort((a, b) => a.path < b.path ? -1 : 1);
+}
+
+/** Every directory and file under `root`, parents first; links are not followed. */
+async function* walkLocal(
+  root: string,
+): AsyncGenerator<{ path: string; isDirectory: boolean; size: number }> {
+  if (!(await Deno.stat(root)).isDirectory) {
+    throw new FtsError("WRONG_TYPE", `${root} is not a directory (upload -r takes one)`);
+  }
+  const entries = [];
+  for await (const entry of Deno.readDir(root)) entries.push(entry);
+  entries.sort((a, b) => a.name < b.name ? -1 : 1);
+  for (const entry of entries) {
+    const path = join(root, entry.name);
+    if (entry.isDirectory) {
+      yield { path, isDirectory: true, size: 0 };
+      yield* walkLocal(path);
+    } else if (entry.isFile) {
+      yield { path, isDirectory: false, size: (await Deno.stat(path)).size };
+    }
+  }
+}
+
+/** Every entry under a remote directory, with full names, parents first. */
+async function* walkRemote(
+  context: CommandContext,
+  dir: string,
+): AsyncGenerator<{ name: string; type: string; size: number }> {
+  for (const entry of await context.connection.list(dir)) {
+    const name = posix.join(dir, entry.name);
+    yield { name, type: entry.type, size: entry.size };
+    if (entry.type === "dir") yield* walkRemote(context, name);
+  }
+}
