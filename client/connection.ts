@@ -73,8 +73,8 @@ export interface TransferOptions {
    * @default {false}
    */
   preserveMtime?: boolean;
-  /** Called as data moves, with the bytes of the file done so far. */
-  onProgress?: (doneBytes: number) => void;
+  /** Called as data moves, with the bytes of the file done so far and its size. */
+  onProgress?: (doneBytes: number, totalBytes: number) => void;
 }
 
 /** One session with a server. */
@@ -223,10 +223,10 @@ export class FtsConnection {
         const chunk = buffer.subarray(0, n);
         hash.update(chunk);
         if (position + n > offset) {
-          await writeAll(this.#conn, chunk.subarray(Math.max(0, offset - position)));
+          await this.#sendData(chunk.subarray(Math.max(0, offset - position)));
         }
         position += n;
-        options.onProgress?.(position);
+        options.onProgress?.(position, size);
       }
       const sha256 = hash.digest("hex");
       await this.#send({ type: "trailer", id, sha256 });
@@ -291,7 +291,7 @@ export class FtsConnection {
       await this.#reader.readData(size - offset, async (chunk) => {
         hash.update(chunk);
         position += chunk.length;
-        options.onProgress?.(position);
+        options.onProgress?.(position, size);
         if (writeFailure !== null || file === null) return;
         try {
           await writeAll(file, chunk);
@@ -381,6 +381,14 @@ export class FtsConnection {
     const id = this.#nextId++;
     await this.#send({ type: "request", id, ...fields });
     return id;
+  }
+
+  async #sendData(bytes: Uint8Array): Promise<void> {
+    try {
+      await writeAll(this.#conn, bytes);
+    } catch (err) {
+      throw asConnectionError(err);
+    }
   }
 
   async #send(message: Message): Promise<void> {

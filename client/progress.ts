@@ -18,7 +18,7 @@ const CLEAR_LINE = "\r\x1b[2K";
 /** One transfer's (or one batch's) progress line. */
 export class Progress {
   readonly #label: string;
-  readonly #totalBytes: number;
+  #totalBytes: number;
   readonly #enabled: boolean;
   readonly #startedMs = performance.now();
   #lastDrawMs = 0;
@@ -28,6 +28,11 @@ export class Progress {
     this.#label = label;
     this.#totalBytes = totalBytes;
     this.#enabled = enabled;
+  }
+
+  /** Sets the total, once it is known (a download learns its size from the server). */
+  set totalBytes(bytes: number) {
+    this.#totalBytes = bytes;
   }
 
   /** Records that `doneBytes` of the total are done; redraws if it is time. */

@@ -17,6 +17,7 @@ import { formatBytes } from "./format.ts";
 import { globToRegExp, isGlob, splitPattern } from "./glob.ts";
 import { Progress } from "./progress.ts";
 import { remoteBase, resolveRemote } from "./remote_path.ts";
+import { ConnectionError } from "./transport.ts";
 
 /** The flags both transfer commands take. */
 interface TransferFlags {
@@ -144,7 +145,10 @@ async function transferAll(
   context: CommandContext,
   verb: "uploaded" | "downloaded",
   files: PlannedFile[],
-  move: (file: PlannedFile, onProgress: (done: number) => void) => Promise<TransferResult>,
+  move: (
+    file: PlannedFile,
+    onProgress: (done: number, total: number) => void,
+  ) => Promise<TransferResult>,
 ): Promise<CommandOutcome> {
   for (const file of files) {
     if (file.size < 0 && verb === "uploaded") {
@@ -152,16 +156,34 @@ async function transferAll(
     }
   }
   const totalBytes = files.reduce((sum, file) => sum + Math.max(0, file.size), 0);
-  const label = files.length === 1 ? basename(files[0]!.local) : `${files.length} files`;
+  const single = files.length === 1;
+  const source = verb === "uploaded" ? files[0]!.local : files[0]!.remote;
+  const label = single ? basename(source) : `${files.length} files`;
   const progress = new Progress(label, totalBytes, context.progress);
   const results: (TransferResult & { local: string; remote: string })[] = [];
   let doneBefore = 0;
+  let current: PlannedFile | undefined;
   try {
     for (const file of files) {
-      const result = await move(file, (done) => progress.update(doneBefore + done));
+      current = file;
+      const result = await move(file, (done, total) => {
+        if (single) progress.totalBytes = total;
+        progress.update(doneBefore + done);
+      });
       doneBefore += result.size;
       results.push({ ...result, local: file.local, remote: file.remote });
     }
+  } catch (err) {
+    if (err instanceof ConnectionError && current) {
+      // Offer the way back: what arrived is kept for a resume on both sides.
+      const retry = verb === "uploaded"
+        ? `put --resume ${quoteWord(current.local)} ${quoteWord(current.remote)}`
+        : `get --resume ${quoteWord(current.remote)} ${quoteWord(current.local)}`;
+      throw new ConnectionError(`${err.message}; to continue where it stopped: ${retry}`, {
+        cause: err,
+      });
+    }
+    throw err;
   } finally {
     progress.clear();
   }
@@ -303,4 +325,9 @@ async function* walkRemote(
     yield { name, type: entry.type, size: entry.size };
     if (entry.type === "dir") yield* walkRemote(context, name);
   }
+}
+
+/** Quotes a word for the fts shell when it holds spaces or quotes. */
+function quoteWord(word: string): string {
+  return /^[\w./@%+=:,-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
 }

@@ -1,86 +1,143 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { FTS_RUN_FLAGS, PROJECT_DIR, startServer, waitFor } from "./_helpers.ts";
+import { sha256File, startServer, writeRandomFile } from "./_helpers.ts";
+import { HAS_TMUX, Terminal } from "./_tmux.ts";
 
-const HAS_TMUX = new Deno.Command("tmux", { args: ["-V"], stdout: "null", stderr: "null" })
-  .output().then((o) => o.success, () => false);
-
-async function tmux(...args: string[]): Promise<string> {
-  const output = await new Deno.Command("tmux", { args, stdout: "piped", stderr: "piped" })
-    .output();
-  const text = new TextDecoder().decode(output.stdout);
-  if (!output.success) {
-    throw new Error(`tmux ${args.join(" ")}: ${new TextDecoder().decode(output.stderr)}`);
-  }
-  return text;
-}
-
-function quote(word: string): string {
-  return `'${word.replaceAll("'", `'\\''`)}'`;
-}
+// CI installs tmux (.ci/run); elsewhere these tests say plainly that they did not run.
+const ignore = !HAS_TMUX && Deno.env.get("CI") !== "true";
 
 Deno.test({
   name: "the interactive prompt runs commands in a real terminal and recalls history",
-  // CI installs tmux (.ci/run); elsewhere the test says plainly why it did not run.
-  ignore: !(await HAS_TMUX) && Deno.env.get("CI") !== "true",
+  ignore,
   async fn() {
     const server = await startServer();
-    const session = `fts-test-${Deno.pid}-${Date.now()}`;
-    const screen = () => tmux("capture-pane", "-p", "-t", session);
+    const home = await Deno.makeTempDir();
+    const term = await Terminal.start(server.dir, [`127.0.0.1:${server.port}`], {
+      XDG_CONFIG_HOME: home,
+    });
     try {
       await Deno.writeTextFile(join(server.dir, "hello world.txt"), "hi");
-      const command = [Deno.execPath(), "run", ...FTS_RUN_FLAGS, join(PROJECT_DIR, "main.ts")]
-        .concat(["connect", `127.0.0.1:${server.port}`]).map(quote).join(" ");
-      await tmux(
-        "new-session",
-        "-d",
-        "-s",
-        session,
-        "-x",
-        "150",
-        "-y",
-        "40",
-        "-c",
-        server.dir,
-        `${command}; echo "exit status $?"; sleep 30`,
-      );
-      assert.ok(
-        await waitFor(async () => (await screen()).includes("fts>"), 20_000),
-        await screen(),
-      );
-
-      await tmux("send-keys", "-t", session, `put "hello world.txt" greeting.txt`, "Enter");
-      assert.ok(
-        await waitFor(async () => /uploaded .*greeting\.txt.*verified/.test(await screen())),
-        await screen(),
-      );
-      await tmux("send-keys", "-t", session, "get nothing-here", "Enter");
-      assert.ok(await waitFor(async () => (await screen()).includes("NOT_FOUND")), await screen());
-
-      await tmux("send-keys", "-t", session, "ls", "Enter");
-      assert.ok(
-        await waitFor(async () => /file\s+2 .* greeting\.txt/.test(await screen())),
-        await screen(),
-      );
+      assert.ok(await term.waitFor(/fts:\/>/), await term.screen());
+      await term.line(`put "hello world.txt" greeting.txt`);
+      assert.ok(await term.waitFor(/uploaded .*greeting\.txt.*verified/), await term.screen());
+      await term.line("get nothing-here");
+      assert.ok(await term.waitFor(/NOT_FOUND/), await term.screen());
+      await term.line("ls");
+      assert.ok(await term.waitFor(/file\s+2 .* greeting\.txt/), await term.screen());
       // History: Up recalls the previous line; Enter runs it again.
-      const lsLines = async () => (await screen()).match(/^fts> ls\s*$/gm)?.length ?? 0;
+      const lsLines = async () => (await term.screen()).match(/^fts:\/> ls\s*$/gm)?.length ?? 0;
       assert.equal(await lsLines(), 1);
-      await tmux("send-keys", "-t", session, "Up");
-      await tmux("send-keys", "-t", session, "Enter");
-      assert.ok(await waitFor(async () => await lsLines() === 2), await screen());
-      assert.ok(
-        await waitFor(async () => ((await screen()).match(/greeting\.txt$/gm)?.length ?? 0) >= 3),
-        await screen(),
-      );
-
-      await tmux("send-keys", "-t", session, "quit", "Enter");
-      assert.ok(
-        await waitFor(async () => (await screen()).includes("exit status 0")),
-        await screen(),
-      );
+      await term.keys("Up", "Enter");
+      assert.ok(await term.waitFor(/^fts:\/> ls\s*$[\s\S]*^fts:\/> ls\s*$/m), await term.screen());
+      await term.line("quit");
+      assert.ok(await term.waitFor(/exit status 0/), await term.screen());
     } finally {
-      await tmux("kill-session", "-t", session).catch(() => {});
+      await term.close();
       await server.stop();
+      await Deno.remove(home, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "tab completes commands and remote names; history survives the session; cd changes the prompt",
+  ignore,
+  async fn() {
+    const server = await startServer();
+    const home = await Deno.makeTempDir();
+    await Deno.mkdir(join(server.root, "reports"));
+    await Deno.writeTextFile(join(server.root, "reports", "quarterly-2026.csv"), "a,b\n");
+    const env = { XDG_CONFIG_HOME: home };
+    const first = await Terminal.start(server.dir, [`127.0.0.1:${server.port}`], env);
+    try {
+      assert.ok(await first.waitFor(/fts:\/>/), await first.screen());
+      await first.keys("dow", "Tab");
+      assert.ok(await first.waitFor(/fts:\/> download\s*$/m), await first.screen());
+      await first.keys(" rep", "Tab");
+      assert.ok(await first.waitFor(/download reports\/\s*$/m), await first.screen());
+      await first.keys("qu", "Tab");
+      assert.ok(
+        await first.waitFor(/download reports\/quarterly-2026\.csv\s*$/m),
+        await first.screen(),
+      );
+      await first.keys("Enter");
+      assert.ok(
+        await first.waitFor(/downloaded .*quarterly-2026\.csv.*verified/),
+        await first.screen(),
+      );
+      assert.equal(await Deno.readTextFile(join(server.dir, "quarterly-2026.csv")), "a,b\n");
+      await first.line("cd reports");
+      assert.ok(await first.waitFor(/fts:\/reports>/), await first.screen());
+      await first.line("pwd");
+      assert.ok(await first.waitFor(/^\/reports$/m), await first.screen());
+      await first.line("quit");
+      assert.ok(await first.waitFor(/exit status 0/), await first.screen());
+    } finally {
+      await first.close();
+    }
+    const second = await Terminal.start(server.dir, [`127.0.0.1:${server.port}`], env);
+    try {
+      assert.ok(await second.waitFor(/fts:\/>/), await second.screen());
+      await second.keys("Up", "Up", "Up");
+      assert.ok(await second.waitFor(/fts:\/> cd reports\s*$/m), await second.screen());
+    } finally {
+      await second.close();
+      await server.stop();
+      await Deno.remove(home, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "a large download shows a progress line, and resumes after the client is killed",
+  ignore,
+  async fn() {
+    const server = await startServer();
+    const home = await Deno.makeTempDir();
+    try {
+      const size = 768 << 20;
+      const sum = await writeRandomFile(join(server.root, "big.bin"), size);
+      const first = await Terminal.start(server.dir, [`127.0.0.1:${server.port}`], {
+        XDG_CONFIG_HOME: home,
+      });
+      try {
+        assert.ok(await first.waitFor(/fts:\/>/), await first.screen());
+        await first.line("get big.bin");
+        const progress =
+          /big\.bin {2}[\d.]+ (?:B|KiB|MiB|GiB) \/ 768\.0 MiB {2}\d+% {2}[\d.]+ (?:B|KiB|MiB|GiB)\/s {2}ETA \d+:\d\d/;
+        assert.ok(await first.waitFor(progress), await first.screen());
+        await first.killClient();
+        assert.ok(await first.waitFor(/exit status 137/), await first.screen());
+      } finally {
+        await first.close();
+      }
+      const partial = join(server.dir, ".big.bin.fts-partial");
+      const held = (await Deno.stat(partial)).size;
+      assert.ok(held > 0 && held < size, `partial holds ${held} bytes`);
+      await assert.rejects(Deno.stat(join(server.dir, "big.bin")), Deno.errors.NotFound);
+
+      const second = await Terminal.start(server.dir, [`127.0.0.1:${server.port}`], {
+        XDG_CONFIG_HOME: home,
+      });
+      try {
+        assert.ok(await second.waitFor(/fts:\/>/), await second.screen());
+        await second.line("get --resume big.bin");
+        assert.ok(
+          await second.waitFor(
+            /downloaded big\.bin -> big\.bin: 768\.0 MiB in .* resumed at \d+ bytes, .*verified/,
+            60_000,
+          ),
+          await second.screen(),
+        );
+      } finally {
+        await second.close();
+      }
+      assert.equal(await sha256File(join(server.dir, "big.bin")), sum);
+      await assert.rejects(Deno.stat(partial), Deno.errors.NotFound);
+    } finally {
+      await server.stop();
+      await Deno.remove(home, { recursive: true });
     }
   },
 });
