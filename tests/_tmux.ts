@@ -43,7 +43,9 @@ export class Terminal {
     const name = `fts-test-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
     const command = [Deno.execPath(), "run", ...FTS_RUN_FLAGS, join(PROJECT_DIR, "main.ts")]
       .concat(["connect", ...args]).map(quote).join(" ");
-    const exports = Object.entries(env).map(([k, v]) => `export ${k}=${quote(v)}; `).join("");
+    // The terminal starts from a clean slate: NO_COLOR only when a test asks for it.
+    const exports = "unset NO_COLOR; " +
+      Object.entries(env).map(([k, v]) => `export ${k}=${quote(v)}; `).join("");
     await tmux(
       "new-session",
       "-d",
@@ -60,9 +62,9 @@ export class Terminal {
     return new Terminal(name);
   }
 
-  /** The visible screen. */
-  screen(): Promise<string> {
-    return tmux("capture-pane", "-p", "-t", this.name);
+  /** The visible screen; with `escapes`, including colour codes. */
+  screen(escapes = false): Promise<string> {
+    return tmux("capture-pane", "-p", ...(escapes ? ["-e"] : []), "-t", this.name);
   }
 
   /** Types keys: text, or tmux key names such as "Enter", "Tab", "Up". */

@@ -141,3 +141,32 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "colour marks directories and verified transfers on a terminal, and NO_COLOR turns it off",
+  ignore,
+  async fn() {
+    const server = await startServer();
+    try {
+      await Deno.mkdir(join(server.root, "folder"));
+      const coloured = await Terminal.start(server.dir, [`127.0.0.1:${server.port}`, "ls"]);
+      try {
+        assert.ok(await coloured.waitFor(/exit status 0/), await coloured.screen());
+        assert.match(await coloured.screen(true), /\x1b\[34mfolder\//);
+      } finally {
+        await coloured.close();
+      }
+      const plain = await Terminal.start(server.dir, [`127.0.0.1:${server.port}`, "ls"], {
+        NO_COLOR: "1",
+      });
+      try {
+        assert.ok(await plain.waitFor(/exit status 0/), await plain.screen());
+        assert.doesNotMatch(await plain.screen(true), /\x1b\[34m/);
+      } finally {
+        await plain.close();
+      }
+    } finally {
+      await server.stop();
+    }
+  },
+});
