@@ -304,3 +304,62 @@ export async function waitFor(
 
 /** What `listTree()` shows of a root that holds no user files: the server's own state. */
 export const EMPTY_ROOT = [".fts/", ".fts/lock", ".fts/partial/", ".fts/tmp/"];
+
+/** How long a raw test read waits for the server. */
+export const RAW_READ_TIMEOUT_MS = 10_000;
+
+/** At most this many `entries` frames are read for one list in the raw tests. */
+const MAX_LIST_FRAMES = 100;
+
+/** Reads the next message, failing the test (and closing the connection) if none comes in time. */
+export async function readWithin(
+  client: RawClient,
+  ms = RAW_READ_TIMEOUT_MS,
+): Promise<Message | null> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      client.close();
+      reject(new Error(`no message from the server within ${ms} ms`));
+    }, ms);
+  });
+  try {
+    return await Promise.race([client.reader.readMessage(), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Lists `name` over a raw connection; returns the entries' names and the final reply. */
+export async function rawList(
+  client: RawClient,
+  id: number,
+  name = "",
+): Promise<{ names: string[]; reply: Message }> {
+  await client.send({ type: "request", id, op: "list", name });
+  const names: string[] = [];
+  for (let i = 0; i <= MAX_LIST_FRAMES; i++) {
+    const message = await readWithin(client);
+    if (message === null) throw new Error("connection closed during a list");
+    if (message.type === "entries") {
+      for (const entry of message.entries as { name: string }[]) names.push(entry.name);
+      continue;
+    }
+    return { names, reply: message };
+  }
+  throw new Error(`more than ${MAX_LIST_FRAMES} entries frames`);
+}
+
+/** Lists the root on a fresh raw connection; throws unless the list succeeds. */
+export async function assertFreshClientLists(server: RunningServer): Promise<string[]> {
+  const client = await RawClient.open(server.port, true, server.token ?? undefined);
+  try {
+    const { names, reply } = await rawList(client, 1);
+    if (reply.type !== "reply" || reply.ok !== true) {
+      throw new Error(`a fresh client could not list: ${JSON.stringify(reply)}`);
+    }
+    return names;
+  } finally {
+    client.close();
+  }
+}

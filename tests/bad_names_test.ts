@@ -9,55 +9,20 @@ import { strict as assert } from "node:assert";
 import { createHash } from "node:crypto";
 import { basename, dirname, join } from "node:path";
 import type { Message } from "../protocol/frames.ts";
-import { listTree, RawClient, type RunningServer, startServer } from "./_helpers.ts";
-
-/** How long any single read from the server may take. */
-const READ_TIMEOUT_MS = 10_000;
-
-/** At most this many `entries` frames precede a list's reply in these tests. */
-const MAX_LIST_FRAMES = 100;
-
-/** Reads the next message, failing the test (and closing the connection) if none comes in time. */
-async function readWithin(client: RawClient, ms = READ_TIMEOUT_MS): Promise<Message | null> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      client.close();
-      reject(new Error(`no message from the server within ${ms} ms`));
-    }, ms);
-  });
-  try {
-    return await Promise.race([client.reader.readMessage(), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+import {
+  assertFreshClientLists,
+  listTree,
+  RawClient,
+  rawList,
+  readWithin,
+  type RunningServer,
+  startServer,
+} from "./_helpers.ts";
 
 /** Sends a request with an explicit id and returns the next message, bounded in time. */
 async function requestWithin(client: RawClient, fields: Message): Promise<Message | null> {
   await client.send({ type: "request", ...fields });
   return await readWithin(client);
-}
-
-/** Lists `name` on `client`, returning the entries' names and the final reply. */
-async function list(
-  client: RawClient,
-  id: number,
-  name: string,
-): Promise<{ names: string[]; reply: Message }> {
-  await client.send({ type: "request", id, op: "list", name });
-  const names: string[] = [];
-  for (let i = 0; i <= MAX_LIST_FRAMES; i++) {
-    const message = await readWithin(client);
-    assert.ok(message !== null, "connection closed during a list");
-    if (message.type === "entries") {
-      assert.equal(message.id, id);
-      for (const entry of message.entries as { name: string }[]) names.push(entry.name);
-      continue;
-    }
-    return { names, reply: message };
-  }
-  throw new Error(`more than ${MAX_LIST_FRAMES} entries frames`);
 }
 
 /** Uploads `bytes` as `name` through the full sequence and asserts it was accepted. */
@@ -91,19 +56,6 @@ function assertRefused(reply: Message | null, id: number, code: string, what: st
   const error = reply.error as { code?: unknown; message?: unknown };
   assert.equal(error.code, code, `${what}: ${JSON.stringify(reply)}`);
   assert.equal(typeof error.message, "string", what);
-}
-
-/** Asserts that a fresh connection can list the root successfully. */
-async function assertFreshClientLists(server: RunningServer): Promise<string[]> {
-  const client = await RawClient.open(server.port);
-  try {
-    const { names, reply } = await list(client, 1, "");
-    assert.equal(reply.type, "reply");
-    assert.equal(reply.ok, true, JSON.stringify(reply));
-    return names;
-  } finally {
-    client.close();
-  }
 }
 
 /** A name over 4096 bytes made only of valid, short segments. */
@@ -300,7 +252,7 @@ Deno.test("server refuses links inside root that lead outside it with DENIED", a
       );
 
       // No stray bytes came after the refusals: the stream is still in step.
-      const { names, reply } = await list(client, 9, "");
+      const { names, reply } = await rawList(client, 9, "");
       assert.equal(reply.ok, true, JSON.stringify(reply));
       assert.deepEqual(names, ["filelink", "link", "state"]);
     } finally {

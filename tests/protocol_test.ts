@@ -8,13 +8,16 @@ import { strict as assert } from "node:assert";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import type { Message } from "../protocol/frames.ts";
-import { listTree, RawClient, type RunningServer, startServer, waitFor } from "./_helpers.ts";
-
-/** How long any single read from the server may take. */
-const READ_TIMEOUT_MS = 10_000;
-
-/** At most this many `entries` frames precede a list's reply in these tests. */
-const MAX_LIST_FRAMES = 100;
+import {
+  assertFreshClientLists,
+  listTree,
+  RawClient,
+  rawList,
+  readWithin,
+  type RunningServer,
+  startServer,
+  waitFor,
+} from "./_helpers.ts";
 
 /**
  * What each server's root holding no user files looks like: the server's
@@ -47,22 +50,6 @@ async function startClean(): Promise<RunningServer> {
 }
 
 const encoder = new TextEncoder();
-
-/** Reads the next message, failing the test (and closing the connection) if none comes in time. */
-async function readWithin(client: RawClient, ms = READ_TIMEOUT_MS): Promise<Message | null> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      client.close();
-      reject(new Error(`no message from the server within ${ms} ms`));
-    }, ms);
-  });
-  try {
-    return await Promise.race([client.reader.readMessage(), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** A frame whose body is exactly `body`, whatever it holds. */
 function rawFrame(body: Uint8Array | string): Uint8Array {
@@ -99,44 +86,13 @@ async function assertFatal(client: RawClient, code: string | null, what: string)
   return message;
 }
 
-/** Lists `name` on `client`; returns the entries' names and the final reply. */
-async function list(
-  client: RawClient,
-  id: number,
-  name = "",
-): Promise<{ names: string[]; reply: Message }> {
-  await client.send({ type: "request", id, op: "list", name });
-  const names: string[] = [];
-  for (let i = 0; i <= MAX_LIST_FRAMES; i++) {
-    const message = await readWithin(client);
-    assert.ok(message !== null, "connection closed during a list");
-    if (message.type === "entries") {
-      assert.equal(message.id, id);
-      for (const entry of message.entries as { name: string }[]) names.push(entry.name);
-      continue;
-    }
-    return { names, reply: message };
-  }
-  throw new Error(`more than ${MAX_LIST_FRAMES} entries frames`);
-}
-
 /** Asserts that a list on `client` succeeds; returns the names listed. */
 async function assertListOk(client: RawClient, id: number): Promise<string[]> {
-  const { names, reply } = await list(client, id);
+  const { names, reply } = await rawList(client, id);
   assert.equal(reply.type, "reply", JSON.stringify(reply));
   assert.equal(reply.id, id);
   assert.equal(reply.ok, true, JSON.stringify(reply));
   return names;
-}
-
-/** Asserts that a fresh connection can list the root successfully. */
-async function assertFreshClientLists(server: RunningServer): Promise<string[]> {
-  const client = await RawClient.open(server.port);
-  try {
-    return await assertListOk(client, 1);
-  } finally {
-    client.close();
-  }
 }
 
 /** Opens a connection, runs `body` on it, closes it, then checks that a fresh client can list. */
