@@ -6,7 +6,7 @@
  * @module
  */
 
-import { parseServeArgs, SERVE_HELP, type ServeSetup } from "./config.ts";
+import { parseServeArgs, SERVE_HELP, type ServerConfig, type ServeSetup } from "./config.ts";
 import { removePortFiles, writePortFiles } from "./port_file.ts";
 import { startSandboxedWorker } from "./sandbox.ts";
 import { isLoopback } from "./session.ts";
@@ -26,12 +26,15 @@ export async function serve(args: string[]): Promise<number> {
   const tls = await loadTls(setup.tlsSource, setup.stateDir);
   config.tls = tls ? { cert: tls.cert, key: tls.key } : null;
   if (tls) console.log(`fts: TLS certificate SHA-256 fingerprint ${tls.fingerprint}`);
-  if (config.tokens === null && !isLoopback(config.hostname)) {
-    console.error(
-      `fts: warning: authentication is off (--no-auth) and ${config.hostname} is reachable from other machines`,
-    );
-  }
+  const warning = exposureWarning(config);
+  if (warning) console.error(`fts: warning: ${warning}`);
   return await runWorker(setup, tls?.fingerprint ?? null);
+}
+
+/** The warning for a server without authentication on an address other machines can reach. */
+export function exposureWarning(config: ServerConfig): string | null {
+  if (config.tokens !== null || isLoopback(config.hostname)) return null;
+  return `authentication is off (--no-auth) and ${config.hostname} is reachable from other machines`;
 }
 
 function runWorker(setup: ServeSetup, fingerprint: string | null): Promise<number> {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parseServeArgs } from "../server/config.ts";
+import { exposureWarning } from "../server/serve.ts";
 import { parseTokensFile, TokenVerifier } from "../server/tokens.ts";
 import { runClient, startServer } from "./_helpers.ts";
 
@@ -200,4 +201,21 @@ Deno.test("tokens files are parsed strictly and tokens are checked without early
   assert.equal(verifier.verify(TOKENS.boss + "x"), null);
   assert.equal(verifier.verify(""), null);
   assert.equal(verifier.verify(undefined), null);
+});
+
+Deno.test("exposureWarning() warns when --no-auth meets an address other machines can reach", async () => {
+  const env = { get: (_: string) => undefined };
+  const config = async (args: string[]) => {
+    const setup = await parseServeArgs(args, env);
+    assert.ok(setup !== "help");
+    return setup.config;
+  };
+  assert.match(
+    exposureWarning(await config(["--no-auth", "--host", "0.0.0.0"]))!,
+    /authentication is off .* 0\.0\.0\.0 is reachable/,
+  );
+  assert.ok(exposureWarning(await config(["--no-auth", "--host", "192.168.1.5"])));
+  assert.equal(exposureWarning(await config(["--no-auth"])), null);
+  assert.equal(exposureWarning(await config(["--no-auth", "--host", "::1"])), null);
+  assert.equal(exposureWarning(await config([])), null); // Authentication on.
 });

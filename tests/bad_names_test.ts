@@ -268,3 +268,40 @@ Deno.test("server refuses links inside root that lead outside it with DENIED", a
     await Deno.remove(outside, { recursive: true }).catch(() => {});
   }
 });
+
+Deno.test("look-alike and encoded names are stored literally inside root; Windows device names are refused", async () => {
+  const server = await startServer();
+  try {
+    const client = await RawClient.open(server.port);
+    try {
+      const literal = ["%2e%2e/x", "\uff0e\uff0e/y", "e\u0301.txt", "\u00e9.txt", "..%2f..%2fz"];
+      for (const [i, name] of literal.entries()) {
+        await uploadOk(client, 100 + i, name, new TextEncoder().encode(name));
+      }
+      for (const [i, name] of ["CON", "dir/nul.txt", "Aux.log", "com1", "LPT9.txt"].entries()) {
+        assertRefused(
+          await requestWithin(client, { id: 200 + i, op: "upload", name, size: 1 }),
+          200 + i,
+          "BAD_NAME",
+          name,
+        );
+      }
+    } finally {
+      client.close();
+    }
+    const tree = await listTree(server.root);
+    for (const name of ["%2e%2e/x", "\uff0e\uff0e/y", "e\u0301.txt", "\u00e9.txt", "..%2f..%2fz"]) {
+      assert.ok(tree.includes(name), `${name} in ${tree}`);
+      assert.equal(await Deno.readTextFile(join(server.root, name)), name);
+    }
+    assert.deepEqual(
+      await listTree(server.dir).then((t) => t.filter((p) => !p.startsWith("root"))),
+      [
+        "port",
+        "port.json",
+      ],
+    );
+  } finally {
+    await server.stop();
+  }
+});

@@ -10,6 +10,7 @@ Deno.test("connect runs every command once from the command line", async () => {
 
     const put = await runCommand(server, ["upload", local, "docs/report 2026 ü.bin"]);
     assert.equal(put.code, 0, put.stderr);
+    assert.equal(put.stderr, "", "no progress line when stderr is not a terminal");
     assert.match(put.stdout, /uploaded .* -> docs\/report 2026 ü\.bin: .*verified/);
     assert.equal(await sha256File(join(server.root, "docs", "report 2026 ü.bin")), sum);
 
