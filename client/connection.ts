@@ -10,12 +10,8 @@ import { createHash } from "node:crypto";
 import { basename, dirname, join } from "node:path";
 import { FtsError, ProtocolError } from "../protocol/errors.ts";
 import { encodeFrame, FrameReader, type Message, writeAll } from "../protocol/frames.ts";
-import {
-  DATA_CHUNK_BYTES,
-  MAX_CONTROL_BYTES,
-  PROTOCOL_VERSION,
-  SOFTWARE_VERSION,
-} from "../protocol/limits.ts";
+import { pumpExactly } from "../protocol/pump.ts";
+import { MAX_CONTROL_BYTES, PROTOCOL_VERSION, SOFTWARE_VERSION } from "../protocol/limits.ts";
 import {
   decodeError,
   decodeHello,
@@ -211,23 +207,19 @@ export class FtsConnection {
       const offset = goAhead.offset === undefined ? 0 : sizeField(goAhead, "offset");
       if (offset > size) throw new ProtocolError("server holds more of the file than it has");
       const hash = createHash("sha256");
-      const buffer = new Uint8Array(Math.max(1, Math.min(size, DATA_CHUNK_BYTES)));
       let position = 0;
-      while (position < size) {
-        const n = await file.read(buffer.subarray(0, Math.min(size - position, buffer.length)));
-        if (n === null) {
-          // The server is counting bytes we no longer have: the session cannot go on.
-          this.close();
-          throw new FtsError("INTEGRITY", `${localPath} shrank while it was being uploaded`);
-        }
-        const chunk = buffer.subarray(0, n);
+      await pumpExactly(file, size, async (chunk) => {
         hash.update(chunk);
-        if (position + n > offset) {
+        if (position + chunk.length > offset) {
           await this.#sendData(chunk.subarray(Math.max(0, offset - position)));
         }
-        position += n;
+        position += chunk.length;
         options.onProgress?.(position, size);
-      }
+      }, () => {
+        // The server is counting bytes we no longer have: the session cannot go on.
+        this.close();
+        return new FtsError("INTEGRITY", `${localPath} shrank while it was being uploaded`);
+      });
       const sha256 = hash.digest("hex");
       await this.#send({ type: "trailer", id, sha256 });
       const reply = await this.#finalReply(id);
@@ -492,17 +484,15 @@ async function localSize(path: string): Promise<number> {
 }
 
 /** Feeds the first `bytes` of `file` to `hash`. */
-async function hashPrefix(
+function hashPrefix(
   file: Deno.FsFile,
   bytes: number,
   hash: ReturnType<typeof createHash>,
 ): Promise<void> {
-  const buffer = new Uint8Array(Math.max(1, Math.min(bytes, DATA_CHUNK_BYTES)));
-  let remaining = bytes;
-  while (remaining > 0) {
-    const n = await file.read(buffer.subarray(0, Math.min(remaining, buffer.length)));
-    if (n === null) throw new Error("partial download shrank while being read");
-    hash.update(buffer.subarray(0, n));
-    remaining -= n;
-  }
+  return pumpExactly(
+    file,
+    bytes,
+    (chunk) => void hash.update(chunk),
+    () => new Error("partial download shrank while being read"),
+  );
 }

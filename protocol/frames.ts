@@ -9,7 +9,8 @@
  */
 
 import { ProtocolError } from "./errors.ts";
-import { DATA_CHUNK_BYTES, FRAME_HEADER_BYTES, MAX_CONTROL_BYTES } from "./limits.ts";
+import { FRAME_HEADER_BYTES, MAX_CONTROL_BYTES } from "./limits.ts";
+import { pumpExactly } from "./pump.ts";
 
 /** Anything bytes can be read from, such as a `Deno.Conn` or `Deno.FsFile`. */
 export interface ByteSource {
@@ -152,19 +153,14 @@ export class FrameReader {
       await onChunk(chunk);
     }
     if (remaining === 0) return;
-    // Past the buffered bytes, read straight into a data buffer, never asking
+    // Past the buffered bytes, read straight into data buffers, never asking
     // for more than remains so that the next frame stays in the socket.
-    const dataBuffer = new Uint8Array(Math.min(remaining, DATA_CHUNK_BYTES));
-    while (remaining > 0) {
-      const n = await this.#source.read(
-        dataBuffer.subarray(0, Math.min(remaining, dataBuffer.length)),
-      );
-      if (n === null) {
-        throw new ProtocolError(`connection closed with ${remaining} bytes of data still due`);
-      }
-      remaining -= n;
-      await onChunk(dataBuffer.subarray(0, n));
-    }
+    await pumpExactly(
+      this.#source,
+      remaining,
+      onChunk,
+      (missing) => new ProtocolError(`connection closed with ${missing} bytes of data still due`),
+    );
   }
 
   /** Ensures `count` bytes are buffered; false at a clean end of stream when `eofAllowed` and nothing is buffered. */

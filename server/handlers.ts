@@ -9,7 +9,8 @@
 import { createHash } from "node:crypto";
 import { FtsError, ProtocolError } from "../protocol/errors.ts";
 import { type ByteSink, type FrameReader, type Message, writeAll } from "../protocol/frames.ts";
-import { DATA_CHUNK_BYTES, LIST_FRAME_BUDGET_BYTES } from "../protocol/limits.ts";
+import { LIST_FRAME_BUDGET_BYTES } from "../protocol/limits.ts";
+import { pumpExactly } from "../protocol/pump.ts";
 import {
   decodeTrailer,
   type Entry,
@@ -186,18 +187,14 @@ async function handleDownload(
     // and a delete unlinks, so this file's bytes stay whole to the end. The
     // hash covers the whole file; bytes before `offset` are hashed, not sent.
     const hash = createHash("sha256");
-    const buffer = new Uint8Array(Math.max(1, Math.min(size, DATA_CHUNK_BYTES)));
     let position = 0;
-    while (position < size) {
-      const n = await file.read(buffer.subarray(0, Math.min(size - position, buffer.length)));
-      if (n === null) throw new Error(`file shrank by ${size - position} bytes while being sent`);
-      const chunk = buffer.subarray(0, n);
+    await pumpExactly(file, size, async (chunk) => {
       hash.update(chunk);
-      if (position + n > offset) {
+      if (position + chunk.length > offset) {
         await writeAll(context.conn, chunk.subarray(Math.max(0, offset - position)));
       }
-      position += n;
-    }
+      position += chunk.length;
+    }, (missing) => new Error(`file shrank by ${missing} bytes while being sent`));
     context.midStream = false;
     return { fields: { size, sha256: hash.digest("hex") }, bytes: size - offset };
   } finally {

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { ProtocolError } from "../protocol/errors.ts";
 import { type ByteSource, encodeFrame, FrameReader } from "../protocol/frames.ts";
 import { MAX_CONTROL_BYTES } from "../protocol/limits.ts";
+import { pumpExactly } from "../protocol/pump.ts";
 
 /** A source that hands out `bytes` in pieces of the given sizes (cycling), like TCP might. */
 function chunkedSource(bytes: Uint8Array, pieces: number[]): ByteSource {
@@ -114,4 +115,42 @@ Deno.test("FrameReader.readData() refuses lengths that are not whole bytes", asy
   for (const size of [1.5, -1, Number.NaN, 2 ** 53]) {
     await assert.rejects(reader.readData(size, () => {}), ProtocolError, String(size));
   }
+});
+
+Deno.test("pumpExactly() delivers every byte in order while reading ahead, and reports a short source", async () => {
+  const bytes = new Uint8Array(10_000).map((_, i) => i % 251);
+  const received: number[] = [];
+  let inFlight = 0;
+  let overlapped = false;
+  const source: ByteSource = chunkedSource(bytes, [700, 1, 3000]);
+  const watched: ByteSource = {
+    read(buffer) {
+      if (inFlight > 0) overlapped = true; // A read while the consumer still works.
+      return source.read(buffer);
+    },
+  };
+  await pumpExactly(
+    watched,
+    bytes.length,
+    async (chunk) => {
+      inFlight += 1;
+      const copy = Array.from(chunk);
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      received.push(...copy);
+      inFlight -= 1;
+    },
+    (missing) => new Error(`${missing} missing`),
+    1024,
+  );
+  assert.deepEqual(new Uint8Array(received), bytes);
+  assert.ok(overlapped, "reads should overlap with the consumer");
+  await assert.rejects(
+    pumpExactly(
+      chunkedSource(bytes.subarray(0, 10), [4]),
+      20,
+      () => {},
+      (m) => new Error(`${m} missing`),
+    ),
+    /10 missing/,
+  );
 });
