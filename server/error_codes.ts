@@ -32,6 +32,8 @@ function errorCodeOf(err: unknown): ErrorCode {
       return "BAD_NAME";
     case "ELOOP":
       return "DENIED";
+    case "EINVAL": // Such as renaming a directory into itself.
+      return "BAD_REQUEST";
     default:
       return "INTERNAL";
   }

@@ -41,6 +41,9 @@ Deno.test("mkdir, rename, stat, and cd/pwd in a script work on the server", asyn
       (await runCommand(server, ["mv", "-f", "inbox/b.txt", "inbox/2026/a.txt"])).code,
       0,
     );
+    const intoItself = await runCommand(server, ["mv", "inbox", "inbox/2026/inbox"]);
+    assert.equal(intoItself.code, 1);
+    assert.match(intoItself.stderr, /BAD_REQUEST/);
     const notDir = await runCommand(server, [], { stdin: "cd inbox/2026/a.txt\n" });
     assert.equal(notDir.code, 2);
     assert.match(notDir.stderr, /not a directory/);
