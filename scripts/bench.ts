@@ -348,6 +348,7 @@ async function main(): Promise<number> {
     else systems.push(system);
   }
   const samples: Sample[] = [];
+  const failures: string[] = [];
   for (const storage of storages) {
     let base: string;
     try {
@@ -373,7 +374,15 @@ async function main(): Promise<number> {
         const order = systems.map((_, i) => systems[(i + round - 1) % systems.length]!);
         for (const system of order) {
           console.error(`bench: ${storage} round ${round}/${rounds}: ${system.name}`);
-          samples.push(...await measureSystem(system, storage, base, sizes, round));
+          try {
+            const measured = await measureSystem(system, storage, base, sizes, round);
+            samples.push(...measured);
+            for (const s of measured) console.error(`bench: ${JSON.stringify(s)}`);
+          } catch (err) {
+            // One peer's failure in one round costs that round's numbers, not the whole run.
+            failures.push(`${system.name} (${storage}, round ${round}): ${(err as Error).message}`);
+            console.error(`bench: FAILED ${failures.at(-1)}`);
+          }
         }
       }
       if (storage === "disk" || values.quick) samples.push(await measureHuge(base, sizes, storage));
@@ -388,7 +397,8 @@ async function main(): Promise<number> {
     }, ${cores} cores, ${rounds} round(s); every file verified by SHA-256`,
   );
   console.log(table(samples));
-  return 0;
+  for (const failure of failures) console.log(`failed: ${failure}`);
+  return failures.length === 0 ? 0 : 1;
 }
 
 if (import.meta.main) Deno.exit(await main());

@@ -77,11 +77,20 @@ async function hasCommand(name: string): Promise<boolean> {
     .output().then((o) => o.success, () => false);
 }
 
+/** Ports handed out by this process: two transfers at once must never get the same one. */
+const portsHandedOut = new Set<number>();
+
 async function freePort(): Promise<number> {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = listener.addr.port;
-  listener.close();
-  return port;
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = listener.addr.port;
+    listener.close();
+    if (!portsHandedOut.has(port)) {
+      portsHandedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error("no free port found");
 }
 
 /** Waits (bounded) until something accepts connections on the port. */
@@ -366,14 +375,15 @@ function openSsh(tool: "scp" | "sftp"): BenchSystem {
             : sftp([`get ${q(join(root, remoteName))} ${q(local)}`])).then(() => {}),
         uploadMany: async (localDir, names, remoteDir) => {
           await Deno.mkdir(join(root, remoteDir), { recursive: true });
-          if (tool === "scp") await scp(...names.map((n) => join(localDir, n)), remote(remoteDir));
+          // scp copies a directory in one session with -r.
+          if (tool === "scp") await scp("-r", `${localDir}/.`, remote(remoteDir));
           else {await sftp(names.map((n) =>
               `put ${q(join(localDir, n))} ${q(join(root, remoteDir, n))}`
             ));}
         },
         downloadMany: async (remoteDir, names, localDir) => {
           await Deno.mkdir(localDir, { recursive: true });
-          if (tool === "scp") await scp(...names.map((n) => remote(join(remoteDir, n))), localDir);
+          if (tool === "scp") await scp("-r", `${remote(remoteDir)}/.`, localDir);
           else {await sftp(names.map((n) =>
               `get ${q(join(root, remoteDir, n))} ${q(join(localDir, n))}`
             ));}
