@@ -80,17 +80,17 @@ async function hasCommand(name: string): Promise<boolean> {
 /** Ports handed out by this process: two transfers at once must never get the same one. */
 const portsHandedOut = new Set<number>();
 
-async function freePort(): Promise<number> {
+function freePort(): Promise<number> {
   for (let attempt = 0; attempt < 100; attempt++) {
     const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     const port = listener.addr.port;
     listener.close();
     if (!portsHandedOut.has(port)) {
       portsHandedOut.add(port);
-      return port;
+      return Promise.resolve(port);
     }
   }
-  throw new Error("no free port found");
+  return Promise.reject(new Error("no free port found"));
 }
 
 /** Waits (bounded) until something accepts connections on the port. */
