@@ -76,16 +76,18 @@ function runWorker(setup: ServeSetup, fingerprint: string | null): Promise<numbe
           const shown = message.hostname.includes(":")
             ? `[${message.hostname}]:${port}`
             : `${message.hostname}:${port}`;
-          console.log(`fts: serving ${config.root} on ${shown}`);
+          // One write, so whoever waits for the "serving" line also has the connect line.
+          const lines = [`fts: serving ${config.root} on ${shown}`];
           if (setup.showToken) {
             const host = message.hostname === "0.0.0.0" || message.hostname === "::"
               ? "THIS-HOST"
               : shown.replace(/:\d+$/, "");
             const tlsFlag = fingerprint ? ` --fingerprint ${fingerprint}` : "";
-            console.log(
+            lines.push(
               `fts: connect with: fts connect ${host}:${port} --token ${setup.localToken}${tlsFlag}`,
             );
           }
+          console.log(lines.join("\n"));
           break;
         }
         case "failed":
