@@ -34,8 +34,18 @@ export async function removePortFiles(path: string, port: number): Promise<void>
   }
 }
 
+/**
+ * Writes a fresh temporary file, then renames it onto `path`. The temporary's
+ * name is random and created new, so nobody can plant a file or link there
+ * beforehand for the token to be written through.
+ */
 async function writeAtomically(path: string, text: string, mode: number): Promise<void> {
-  const tmpPath = `${path}.${Deno.pid}.tmp`;
-  await Deno.writeTextFile(tmpPath, text, { mode });
-  await Deno.rename(tmpPath, path);
+  const tmpPath = `${path}.${crypto.randomUUID()}.tmp`;
+  await Deno.writeTextFile(tmpPath, text, { createNew: true, mode });
+  try {
+    await Deno.rename(tmpPath, path);
+  } catch (err) {
+    await Deno.remove(tmpPath).catch(() => {});
+    throw err;
+  }
 }

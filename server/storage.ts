@@ -23,6 +23,12 @@ const PARTIAL_DIR = join(STATE_DIR_NAME, "partial");
 /** How long a broken upload's data is kept for resuming: a day covers a lost connection or a reboot. */
 export const PARTIAL_EXPIRY_MS = 24 * 60 * 60 * 1000;
 
+/**
+ * How often a running server sweeps expired partials: an hour late is little against a day's expiry,
+ * and one scan of the partial directory an hour costs nothing.
+ */
+export const PARTIAL_SWEEP_INTERVAL_MS = 60 * 60 * 1000;
+
 /** Held locked (flock) while a server serves the root, so that two servers never share one. */
 const LOCK_FILE = join(STATE_DIR_NAME, "lock");
 
@@ -50,6 +56,8 @@ export class Storage {
   readonly #tmpDir: string;
   readonly #partialDir: string;
   #space: SpaceBudget | null = null;
+  /** When expired partials were last swept, ms since the epoch. */
+  #lastPartialSweepMs = -Infinity;
 
   private constructor(root: string) {
     this.root = root;
@@ -82,7 +90,7 @@ export class Storage {
     });
     await Deno.mkdir(storage.#tmpDir, { recursive: true });
     await Deno.mkdir(storage.#partialDir, { recursive: true });
-    await storage.removeExpiredPartials();
+    await storage.sweepExpiredPartials(Date.now());
     storage.#space = await SpaceBudget.open(root, limits, storage.#stateDir);
     return storage;
   }
@@ -148,6 +156,7 @@ export class Storage {
    * Nothing is visible under `segments` until {@link PendingUpload.publish}.
    */
   async beginUpload(segments: string[], options: UploadOptions): Promise<PendingUpload> {
+    await this.sweepExpiredPartials(Date.now());
     const parent = await this.#existingParent(segments);
     const existing = parent === null ? null : await lstatOrNull(join(parent, segments.at(-1)!));
     if (existing?.isDirectory) throw wrongType(segments, "is a directory");
@@ -202,6 +211,20 @@ export class Storage {
         await Deno.remove(path).catch(() => {});
       }
     }
+  }
+
+  /**
+   * Removes expired partials unless the last sweep was less than
+   * {@link PARTIAL_SWEEP_INTERVAL_MS} before `nowMs`; returns whether it swept.
+   * Uploads are what leave partials, so checking as each one begins keeps pace
+   * with them without a timer.
+   */
+  async sweepExpiredPartials(nowMs: number): Promise<boolean> {
+    if (nowMs - this.#lastPartialSweepMs < PARTIAL_SWEEP_INTERVAL_MS) return false;
+    // Set before the scan, so that uploads beginning meanwhile do not start another.
+    this.#lastPartialSweepMs = nowMs;
+    await this.removeExpiredPartials(nowMs);
+    return true;
   }
 
   /** Creates a directory, and any missing parents; EXISTS if the name is taken. */
@@ -286,13 +309,17 @@ export class Storage {
     return current;
   }
 
-  /** Creates the directories along `segments` as needed; returns the last one, resolved. */
+  /**
+   * Creates the directories along `segments` as needed, each made durable in
+   * its parent before the next; returns the last one, resolved.
+   */
   async #makeDirectories(segments: string[]): Promise<string> {
     let current = this.root;
     for (const [i, segment] of segments.entries()) {
       const next = join(current, segment);
       try {
         await Deno.mkdir(next);
+        await syncDirectory(current);
       } catch (err) {
         if (!(err instanceof Deno.errors.AlreadyExists)) throw err;
       }

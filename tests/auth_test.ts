@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parseServeArgs } from "../server/config.ts";
+import { writePortFiles } from "../server/port_file.ts";
 import { exposureWarning } from "../server/serve.ts";
 import { parseTokensFile, TokenVerifier } from "../server/tokens.ts";
-import { runClient, startServer } from "./_helpers.ts";
+import { listTree, runClient, startServer } from "./_helpers.ts";
 
 const TOKENS = {
   reader: "read-token-0123456789abcdef",
@@ -43,6 +44,29 @@ Deno.test("by default the server requires a token and local clients find it besi
   }
 });
 
+Deno.test("writePortFiles() writes port.json owner-only to a new file, never through a planted name", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "fts-port-" });
+  try {
+    const portFile = join(dir, "port");
+    const victim = join(dir, "victim");
+    await Deno.writeTextFile(victim, "untouched");
+    // The temporary name a writer using its pid would pick, planted in advance.
+    await Deno.symlink(victim, `${portFile}.json.${Deno.pid}.tmp`);
+    const token = "t".repeat(32);
+    await writePortFiles(portFile, 4321, { token, tls: null });
+    assert.equal(await Deno.readTextFile(victim), "untouched");
+    const info = await Deno.lstat(`${portFile}.json`);
+    assert.ok(info.isFile);
+    assert.equal(info.mode! & 0o777, 0o600);
+    assert.deepEqual(JSON.parse(await Deno.readTextFile(`${portFile}.json`)), { token, tls: null });
+    assert.equal(await Deno.readTextFile(portFile), "4321\n");
+    const names = await listTree(dir);
+    assert.deepEqual(names, ["port", "port.json", `port.json.${Deno.pid}.tmp`, "victim"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("the generated token is printed in a ready-to-paste connect line that works", async () => {
   const server = await startServer([], { auth: true });
   try {
@@ -77,6 +101,15 @@ Deno.test("roles: read lists and downloads, write also uploads and deletes, admi
     assert.equal((await as(TOKENS.reader, "ls")).code, 0);
     assert.equal((await as(TOKENS.reader, "get", "f.txt", "copy.txt")).code, 0);
     assert.match((await as(TOKENS.reader, "rm", "f.txt")).stderr, /DENIED/);
+    const readerMkdir = await as(TOKENS.reader, "mkdir", "d");
+    assert.equal(readerMkdir.code, 1);
+    assert.match(readerMkdir.stderr, /DENIED: mkdir needs the write role; this token has read/);
+    const readerRename = await as(TOKENS.reader, "mv", "f.txt", "g.txt");
+    assert.equal(readerRename.code, 1);
+    assert.match(readerRename.stderr, /DENIED: rename needs the write role; this token has read/);
+    assert.deepEqual((await listTree(server.root)).filter((p) => !p.startsWith(".fts/")), [
+      "f.txt",
+    ]);
     const writerStop = await as(TOKENS.writer, "terminate");
     assert.equal(writerStop.code, 1);
     assert.match(writerStop.stderr, /DENIED: terminate needs the admin role/);
@@ -87,6 +120,8 @@ Deno.test("roles: read lists and downloads, write also uploads and deletes, admi
     const log = server.log();
     for (const token of Object.values(TOKENS)) assert.ok(!log.includes(token), "token in log");
     assert.match(log, /\[reader\] upload "f\.txt" .*DENIED/);
+    assert.match(log, /\[reader\] mkdir "d" .*DENIED/);
+    assert.match(log, /\[reader\] rename "f\.txt" .*DENIED/);
     assert.match(log, /\[writer\] upload "f\.txt" \d+B .*ok/);
     assert.match(log, /\[boss\] terminate .*ok/);
   } finally {

@@ -144,6 +144,12 @@ Deno.test("--max-file-size, --max-control-bytes and --read-only are enforced", a
     assert.equal(put.code, 1);
     assert.match(put.stderr, /DENIED: this server is read-only/);
     assert.match((await runCommand(readOnly, ["rm", "present.txt"])).stderr, /read-only/);
+    const mkdir = await runCommand(readOnly, ["mkdir", "d"]);
+    assert.equal(mkdir.code, 1);
+    assert.match(mkdir.stderr, /DENIED: this server is read-only: mkdir is refused/);
+    const rename = await runCommand(readOnly, ["mv", "present.txt", "moved.txt"]);
+    assert.equal(rename.code, 1);
+    assert.match(rename.stderr, /DENIED: this server is read-only: rename is refused/);
     assert.equal((await runCommand(readOnly, ["get", "present.txt"])).code, 0);
     assert.deepEqual(await listTree(readOnly.root), [...EMPTY_ROOT, "present.txt"].sort());
   } finally {

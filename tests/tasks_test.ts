@@ -34,3 +34,12 @@ Deno.test("deno.json has the tasks the README names", () => {
     assert.ok(config.tasks.ci.includes(step), step);
   }
 });
+
+Deno.test("the README's alias runs fts with exactly the permission flags of the fts task", async () => {
+  const readme = await Deno.readTextFile(join(PROJECT_DIR, "README.md"));
+  const alias = /^alias fts='npx --yes deno@[\d.]+ run (.+) \/path\/to\/fts\/main\.ts'$/m.exec(
+    readme,
+  );
+  assert.ok(alias, "README.md defines alias fts='npx --yes deno@VERSION run FLAGS …/main.ts'");
+  assert.deepEqual(alias[1]!.split(/\s+/), ftsTaskFlags());
+});
