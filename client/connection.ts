@@ -11,7 +11,12 @@ import { basename, dirname, join } from "node:path";
 import { FtsError, ProtocolError } from "../protocol/errors.ts";
 import { encodeFrame, FrameReader, type Message, writeAll } from "../protocol/frames.ts";
 import { pumpExactly } from "../protocol/pump.ts";
-import { MAX_CONTROL_BYTES, PROTOCOL_VERSION, SOFTWARE_VERSION } from "../protocol/limits.ts";
+import {
+  EAGER_UPLOAD_FEATURE,
+  MAX_CONTROL_BYTES,
+  PROTOCOL_VERSION,
+  SOFTWARE_VERSION,
+} from "../protocol/limits.ts";
 import {
   decodeError,
   decodeHello,
@@ -73,6 +78,52 @@ export interface TransferOptions {
   onProgress?: (doneBytes: number, totalBytes: number) => void;
 }
 
+/** One file of a many-file transfer. */
+export interface TransferJob {
+  local: string;
+  remote: string;
+}
+
+/** Options for a many-file transfer: those of each file, and reports per file. */
+export interface ManyTransferOptions extends Omit<TransferOptions, "onProgress"> {
+  /** Called as data moves, with the file, its bytes done so far and its size. */
+  onProgress?: (job: TransferJob, doneBytes: number, totalBytes: number) => void;
+  /** Called as each file completes, in order. */
+  onFileDone?: (index: number, result: TransferResult) => void;
+}
+
+/**
+ * Requests a many-file transfer keeps in flight before reading the oldest
+ * reply: enough to hide the round trip behind the next files' data, few
+ * enough that their replies (a few hundred bytes each) never fill a socket buffer.
+ */
+export const PIPELINE_DEPTH = 64;
+
+/**
+ * Largest upload whose data is sent without waiting for the server's
+ * go-ahead: what a refused upload wastes in sending, at most.
+ */
+export const EAGER_UPLOAD_MAX_BYTES = 1024 * 1024;
+
+/** An upload whose data and trailer are sent and whose reply is still to come. */
+interface SentUpload {
+  id: number;
+  size: number;
+  sha256: string;
+  /** Bytes the server already held. */
+  offset: number;
+}
+
+/** A download that was asked for and whose data is still to come. */
+interface SentDownload {
+  id: number;
+  localPath: string;
+  partialPath: string;
+  /** Bytes of the partial file offered for a resume. */
+  held: number;
+  options: TransferOptions;
+}
+
 /** One session with a server. */
 export class FtsConnection {
   /** The server's software, from its hello, such as `fts/0.1.0`. */
@@ -81,6 +132,8 @@ export class FtsConnection {
   readonly maxFileBytes: number;
   readonly #conn: Deno.Conn;
   readonly #reader: FrameReader;
+  /** The server takes an upload's data straight after its request. */
+  readonly #eagerUploads: boolean;
   #nextId = 1;
 
   private constructor(
@@ -88,11 +141,13 @@ export class FtsConnection {
     reader: FrameReader,
     serverSoftware: string,
     maxFileBytes: number,
+    eagerUploads: boolean,
   ) {
     this.#conn = conn;
     this.#reader = reader;
     this.serverSoftware = serverSoftware;
     this.maxFileBytes = maxFileBytes;
+    this.#eagerUploads = eagerUploads;
   }
 
   /** Connects and completes the handshake, presenting `options.token` if the server asks for one. */
@@ -119,6 +174,7 @@ export class FtsConnection {
       const server = decodeHello(hello);
       const limits = field(hello, "limits", "object");
       const maxFileBytes = sizeField(limits, "maxFileBytes");
+      const features = Array.isArray(hello.features) ? hello.features : [];
       if (hello.auth === "token" && options.token === undefined) {
         throw new ConnectionError(
           `${where} needs a token: give --token or FTS_TOKEN (on the server's host, ` +
@@ -139,7 +195,13 @@ export class FtsConnection {
           `${where} speaks fts protocol ${server.protocol} (${server.software}); this client speaks ${PROTOCOL_VERSION}`,
         );
       }
-      const connection = new FtsConnection(conn, reader, server.software, maxFileBytes);
+      const connection = new FtsConnection(
+        conn,
+        reader,
+        server.software,
+        maxFileBytes,
+        features.includes(EAGER_UPLOAD_FEATURE),
+      );
       await connection.#finalReply(0);
       return connection;
     } catch (err) {
@@ -186,10 +248,43 @@ export class FtsConnection {
     remoteName: string,
     options: TransferOptions = {},
   ): Promise<TransferResult> {
+    return await this.#receiveUpload(await this.#sendUpload(localPath, remoteName, options));
+  }
+
+  /**
+   * Uploads several files in order on this one connection. Small files are
+   * pipelined: each one's data follows its request at once, and up to
+   * {@link PIPELINE_DEPTH} wait for their replies while the next ones stream,
+   * so many files do not cost a round trip each. After the first failure no
+   * further file is sent; the ones in flight are answered, then it is thrown.
+   */
+  async uploadMany(
+    files: TransferJob[],
+    options: ManyTransferOptions = {},
+  ): Promise<TransferResult[]> {
+    return await this.#pipeline(
+      files,
+      (file, drain) =>
+        this.#sendUpload(file.local, file.remote, this.#jobOptions(file, options), drain),
+      (sent) => this.#receiveUpload(sent),
+      options.onFileDone,
+    );
+  }
+
+  /** Sends an upload's request and, once the server lets it (at once when eager), its data and trailer. */
+  async #sendUpload(
+    localPath: string,
+    remoteName: string,
+    options: TransferOptions,
+    drainPipeline: () => Promise<void> = () => Promise.resolve(),
+  ): Promise<SentUpload> {
     const file = await openLocalFile(localPath);
     try {
       const info = await file.stat();
       const size = info.size;
+      // Eager data must be within the server's limit: it is read, not refused.
+      const eager = this.#eagerUploads && !options.resume && size <= EAGER_UPLOAD_MAX_BYTES &&
+        size <= this.maxFileBytes;
       const id = await this.#request({
         op: "upload",
         name: remoteName,
@@ -197,15 +292,21 @@ export class FtsConnection {
         overwrite: options.overwrite === true,
         resumable: true,
         resume: options.resume === true,
+        ...(eager ? { eager: true } : {}),
         ...(options.preserveMtime && info.mtime ? { mtime: info.mtime.getTime() } : {}),
       });
-      const goAhead = await this.#next(id);
-      if (goAhead.type !== "continue") {
-        this.#checkFinal(goAhead, id);
-        throw new ProtocolError("server accepted an upload without asking for its data");
+      let offset = 0;
+      if (!eager) {
+        // The go-ahead comes after the replies to everything sent before.
+        await drainPipeline();
+        const goAhead = await this.#next(id);
+        if (goAhead.type !== "continue") {
+          this.#checkFinal(goAhead, id);
+          throw new ProtocolError("server accepted an upload without asking for its data");
+        }
+        offset = goAhead.offset === undefined ? 0 : sizeField(goAhead, "offset");
+        if (offset > size) throw new ProtocolError("server holds more of the file than it has");
       }
-      const offset = goAhead.offset === undefined ? 0 : sizeField(goAhead, "offset");
-      if (offset > size) throw new ProtocolError("server holds more of the file than it has");
       const hash = createHash("sha256");
       let position = 0;
       await pumpExactly(file, size, async (chunk) => {
@@ -222,17 +323,74 @@ export class FtsConnection {
       });
       const sha256 = hash.digest("hex");
       await this.#send({ type: "trailer", id, sha256 });
-      const reply = await this.#finalReply(id);
-      if (reply.sha256 !== sha256) {
-        throw new FtsError(
-          "INTEGRITY",
-          `server stored SHA-256 ${reply.sha256}, expected ${sha256}`,
-        );
-      }
-      return { size, sha256, resumedFrom: offset };
+      return { id, size, sha256, offset };
     } finally {
       file.close();
     }
+  }
+
+  /** Reads an upload's final reply and checks the server stored what was sent. */
+  async #receiveUpload(sent: SentUpload): Promise<TransferResult> {
+    const reply = await this.#finalReply(sent.id);
+    if (reply.sha256 !== sent.sha256) {
+      throw new FtsError(
+        "INTEGRITY",
+        `server stored SHA-256 ${reply.sha256}, expected ${sent.sha256}`,
+      );
+    }
+    return { size: sent.size, sha256: sent.sha256, resumedFrom: sent.offset };
+  }
+
+  /**
+   * Runs `send` for each job in order while the replies are read by `receive`
+   * in the same order, at most {@link PIPELINE_DEPTH} behind. The server
+   * answers requests one at a time and in order, so the replies line up; a
+   * `send` that must wait for a message of its own first calls `drain`.
+   */
+  async #pipeline<Sent>(
+    jobs: TransferJob[],
+    send: (job: TransferJob, drain: () => Promise<void>) => Promise<Sent>,
+    receive: (sent: Sent) => Promise<TransferResult>,
+    onFileDone?: (index: number, result: TransferResult) => void,
+  ): Promise<TransferResult[]> {
+    const results: TransferResult[] = [];
+    const inFlight: Sent[] = [];
+    let failure: unknown = null;
+    const receiveOldest = async () => {
+      try {
+        const result = await receive(inFlight.shift()!);
+        onFileDone?.(results.length, result);
+        results.push(result);
+      } catch (err) {
+        if (err instanceof ConnectionError || err instanceof ProtocolError) throw err;
+        failure ??= err;
+      }
+    };
+    const drain = async () => {
+      while (inFlight.length > 0) await receiveOldest();
+    };
+    for (const job of jobs) {
+      if (failure !== null) break;
+      try {
+        inFlight.push(await send(job, drain));
+      } catch (err) {
+        if (err instanceof ConnectionError || err instanceof ProtocolError) throw err;
+        // A request the server refused before taking data has its reply read already.
+        failure ??= err;
+        break;
+      }
+      if (inFlight.length >= PIPELINE_DEPTH) await receiveOldest();
+    }
+    await drain();
+    if (failure !== null) throw failure;
+    return results;
+  }
+
+  #jobOptions(job: TransferJob, options: ManyTransferOptions): TransferOptions {
+    return {
+      ...options,
+      onProgress: options.onProgress && ((done, total) => options.onProgress!(job, done, total)),
+    };
   }
 
   /**
@@ -247,6 +405,33 @@ export class FtsConnection {
     localPath: string,
     options: TransferOptions = {},
   ): Promise<TransferResult> {
+    return await this.#receiveDownload(await this.#sendDownload(remoteName, localPath, options));
+  }
+
+  /**
+   * Downloads several files in order on this one connection, the requests up
+   * to {@link PIPELINE_DEPTH} ahead of the data, so many files do not cost a
+   * round trip each. After the first failure no further file is asked for;
+   * the ones in flight are received, then it is thrown.
+   */
+  async downloadMany(
+    files: TransferJob[],
+    options: ManyTransferOptions = {},
+  ): Promise<TransferResult[]> {
+    return await this.#pipeline(
+      files,
+      (file) => this.#sendDownload(file.remote, file.local, this.#jobOptions(file, options)),
+      (sent) => this.#receiveDownload(sent),
+      options.onFileDone,
+    );
+  }
+
+  /** Checks the local side and asks for the file, from what a partial download holds with `resume`. */
+  async #sendDownload(
+    remoteName: string,
+    localPath: string,
+    options: TransferOptions,
+  ): Promise<SentDownload> {
     if (!options.overwrite && await localExists(localPath)) {
       throw new FtsError(
         "EXISTS",
@@ -256,6 +441,12 @@ export class FtsConnection {
     const partialPath = downloadPartialPath(localPath);
     const held = options.resume ? await localSize(partialPath) : 0;
     const id = await this.#request({ op: "download", name: remoteName, offset: held });
+    return { id, localPath, partialPath, held, options };
+  }
+
+  /** Receives a requested file into its partial file, verifies it, and renames it into place. */
+  async #receiveDownload(sent: SentDownload): Promise<TransferResult> {
+    const { id, localPath, partialPath, held, options } = sent;
     const header = await this.#next(id);
     if (header.type !== "data") {
       this.#checkFinal(header, id);

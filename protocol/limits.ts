@@ -37,10 +37,32 @@ export const MAX_SEGMENT_BYTES = 255;
 export const DATA_CHUNK_BYTES = 256 * 1024;
 
 /**
+ * Pairs of {@link DATA_CHUNK_BYTES} buffers a process lends to its
+ * transfers at most (16 MiB): enough for every transfer at full speed when
+ * tens run at once; past that, transfers use smaller buffers of their own
+ * rather than wait, so a stalled peer holding a pair never stops another.
+ */
+export const POOLED_BUFFER_PAIRS = 32;
+
+/**
+ * Size of the buffers a transfer gets when the pool is all lent out, and
+ * the most a small file's buffers take: small enough that a thousand
+ * transfers at once cost 32 MiB, large enough to keep a socket busy.
+ */
+export const FALLBACK_CHUNK_BYTES = 16 * 1024;
+
+/**
  * Budget in bytes for the entries carried by one `entries` frame, well under
  * {@link MAX_CONTROL_BYTES} so that the frame's envelope always fits.
  */
 export const LIST_FRAME_BUDGET_BYTES = 48 * 1024;
+
+/**
+ * The hello feature that lets an upload's data follow its request without
+ * waiting for `continue`: many small files then stream back to back on one
+ * connection instead of costing a round trip each.
+ */
+export const EAGER_UPLOAD_FEATURE = "eager-upload";
 
 /** Length in bytes of a frame header: the body length as a big-endian uint32. */
 export const FRAME_HEADER_BYTES = 4;

@@ -92,6 +92,11 @@ export interface UploadRequest {
   resumable: boolean;
   /** Continue from what a broken resumable upload of the same name and size left. */
   resume: boolean;
+  /**
+   * The data and trailer follow the request at once, without waiting for a
+   * `continue` (the `eager-upload` feature); never together with `resume`.
+   */
+  eager: boolean;
 }
 
 /** Sent by the uploader right after the file data: the SHA-256 of what it sent. */
@@ -208,7 +213,11 @@ export function decodeRequest(message: Message): Request {
         to: field(message, "to", "string"),
         overwrite: message.overwrite === true,
       };
-    case "upload":
+    case "upload": {
+      const eager = message.eager === true;
+      const resume = message.resume === true;
+      // The sender of eager data cannot know the offset a resume would start from.
+      if (eager && resume) throw new ProtocolError("an eager upload cannot resume");
       return {
         type: "request",
         id,
@@ -218,8 +227,10 @@ export function decodeRequest(message: Message): Request {
         overwrite: message.overwrite === true,
         mtime: message.mtime === undefined ? undefined : sizeField(message, "mtime"),
         resumable: message.resumable === true,
-        resume: message.resume === true,
+        resume,
+        eager,
       };
+    }
     case "terminate":
     case "logout":
       return { type: "request", id, op };

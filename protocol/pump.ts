@@ -1,13 +1,81 @@
 /**
  * Moves exactly N bytes from a source to a consumer, reading the next chunk
  * while the consumer handles the previous one: with two buffers, the disk or
- * the socket on one side never waits for the other side to finish.
+ * the socket on one side never waits for the other side to finish. The
+ * buffers come from a pool, so memory does not grow with the number of
+ * transfers or the size of files.
  *
  * @module
  */
 
 import type { ByteSource } from "./frames.ts";
-import { DATA_CHUNK_BYTES } from "./limits.ts";
+import { DATA_CHUNK_BYTES, FALLBACK_CHUNK_BYTES, POOLED_BUFFER_PAIRS } from "./limits.ts";
+
+/** Two buffers lent to one transfer, and how to give them back. */
+export interface BufferPair {
+  buffers: [Uint8Array, Uint8Array];
+  release(): void;
+}
+
+/**
+ * Data buffers shared by every transfer in a process, so that memory stays
+ * bounded however many transfers run at once: a transfer borrows a pair of
+ * `bufferBytes` buffers while one is free, and never waits for one. When all
+ * `maxPairs` are lent out (or the file is small) it gets a pair of its own,
+ * no larger than `fallbackBytes` (or the file).
+ *
+ * @example
+ * ```ts
+ * import { BufferPool } from "./pump.ts";
+ * const pool = new BufferPool({ maxPairs: 1, bufferBytes: 1024, fallbackBytes: 16 });
+ * const first = pool.borrow(10_000);
+ * const second = pool.borrow(10_000);
+ * console.assert(first.buffers[0].length === 1024 && second.buffers[0].length === 16);
+ * first.release();
+ * second.release();
+ * ```
+ */
+export class BufferPool {
+  readonly #maxPairs: number;
+  readonly #bufferBytes: number;
+  readonly #fallbackBytes: number;
+  readonly #free: [Uint8Array, Uint8Array][] = [];
+  #lent = 0;
+
+  constructor(options: { maxPairs: number; bufferBytes: number; fallbackBytes: number }) {
+    this.#maxPairs = options.maxPairs;
+    this.#bufferBytes = options.bufferBytes;
+    this.#fallbackBytes = options.fallbackBytes;
+  }
+
+  /** Buffers for moving `size` bytes. */
+  borrow(size: number): BufferPair {
+    if (size > this.#fallbackBytes && this.#lent < this.#maxPairs) {
+      this.#lent += 1;
+      const buffers = this.#free.pop() ??
+        [new Uint8Array(this.#bufferBytes), new Uint8Array(this.#bufferBytes)];
+      let returned = false;
+      return {
+        buffers,
+        release: () => {
+          if (returned) return;
+          returned = true;
+          this.#lent -= 1;
+          this.#free.push(buffers);
+        },
+      };
+    }
+    const bytes = Math.max(1, Math.min(size, this.#fallbackBytes));
+    return { buffers: [new Uint8Array(bytes), new Uint8Array(bytes)], release: () => {} };
+  }
+}
+
+/** The process's pool, sized by {@link DATA_CHUNK_BYTES}, {@link POOLED_BUFFER_PAIRS} and {@link FALLBACK_CHUNK_BYTES}. */
+export const DATA_BUFFERS: BufferPool = new BufferPool({
+  maxPairs: POOLED_BUFFER_PAIRS,
+  bufferBytes: DATA_CHUNK_BYTES,
+  fallbackBytes: FALLBACK_CHUNK_BYTES,
+});
 
 /**
  * Reads exactly `size` bytes from `source` and hands them to `onChunk` in
@@ -38,24 +106,29 @@ export async function pumpExactly(
   size: number,
   onChunk: (chunk: Uint8Array) => void | Promise<void>,
   onShort: (missingBytes: number) => Error,
-  chunkBytes = DATA_CHUNK_BYTES,
+  pool: BufferPool = DATA_BUFFERS,
 ): Promise<void> {
   if (size === 0) return;
-  const bufferBytes = Math.min(size, chunkBytes);
-  const buffers = [new Uint8Array(bufferBytes), new Uint8Array(bufferBytes)];
+  const pair = pool.borrow(size);
   let remaining = size;
   let consuming: Promise<void> = Promise.resolve();
-  for (let turn = 0; remaining > 0; turn ^= 1) {
-    const buffer = buffers[turn]!;
-    // The consumer may still hold the other buffer; this one is free.
-    const n = await source.read(buffer.subarray(0, Math.min(remaining, buffer.length)));
-    if (n === null) {
+  try {
+    for (let turn = 0; remaining > 0; turn ^= 1) {
+      const buffer = pair.buffers[turn]!;
+      // The consumer may still hold the other buffer; this one is free.
+      const n = await source.read(buffer.subarray(0, Math.min(remaining, buffer.length)));
+      if (n === null) {
+        await consuming;
+        throw onShort(remaining);
+      }
+      remaining -= n;
       await consuming;
-      throw onShort(remaining);
+      consuming = Promise.resolve(onChunk(buffer.subarray(0, n)));
     }
-    remaining -= n;
     await consuming;
-    consuming = Promise.resolve(onChunk(buffer.subarray(0, n)));
+  } finally {
+    // A consumer that failed may still be running: wait before lending the buffers again.
+    await consuming.catch(() => {});
+    pair.release();
   }
-  await consuming;
 }

@@ -19,7 +19,7 @@ import {
   type Role,
 } from "../protocol/messages.ts";
 import { parseDirectoryName, parseName } from "../protocol/names.ts";
-import type { Storage } from "./storage.ts";
+import type { PendingUpload, Storage } from "./storage.ts";
 
 /** What a handler works with: the connection's framing and the served root. */
 export interface HandlerContext {
@@ -122,18 +122,24 @@ async function handleUpload(
   request: Extract<Request, { op: "upload" }>,
   context: HandlerContext,
 ): Promise<HandlerResult> {
-  const segments = parseName(request.name);
   if (request.size > context.maxFileBytes) {
-    throw new FtsError(
-      "TOO_LARGE",
-      `file of ${request.size} bytes exceeds the server's limit of ${context.maxFileBytes}`,
-    );
+    const text =
+      `file of ${request.size} bytes exceeds the server's limit of ${context.maxFileBytes}`;
+    // Eager data over the limit the hello announced is not worth reading through.
+    if (request.eager) throw new ProtocolError(text, "TOO_LARGE");
+    throw new FtsError("TOO_LARGE", text);
   }
-  const pending = await context.storage.beginUpload(segments, request);
+  let pending: PendingUpload;
+  try {
+    pending = await context.storage.beginUpload(parseName(request.name), request);
+  } catch (err) {
+    if (request.eager) await skipEagerUpload(request, context);
+    throw err;
+  }
   let dataComplete = false;
   try {
     const offset = pending.offset;
-    await context.send({ type: "continue", id: request.id, offset });
+    if (!request.eager) await context.send({ type: "continue", id: request.id, offset });
     // name → temp file → exactly `size - offset` bytes through SHA-256 →
     // trailer → compare → fsync → rename → reply. The hash covers the whole
     // file, a resumed upload's held bytes first. A write failure (a full
@@ -170,6 +176,20 @@ async function handleUpload(
     else await pending.interrupted();
     throw err;
   }
+}
+
+/**
+ * Reads past the data and trailer of an eager upload that is refused, so
+ * that the stream stays in step and the session goes on with the next request.
+ */
+export async function skipEagerUpload(
+  request: Extract<Request, { op: "upload" }>,
+  context: HandlerContext,
+): Promise<void> {
+  await context.reader.readData(request.size, () => {});
+  const trailer = await context.reader.readMessage();
+  if (trailer === null) throw new ProtocolError("connection closed before the trailer");
+  decodeTrailer(trailer, request.id);
 }
 
 async function handleDownload(

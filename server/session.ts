@@ -16,19 +16,25 @@ import {
   type Message,
   writeAll,
 } from "../protocol/frames.ts";
-import { MAX_NAME_BYTES, PROTOCOL_VERSION, SOFTWARE_VERSION } from "../protocol/limits.ts";
+import {
+  EAGER_UPLOAD_FEATURE,
+  MAX_NAME_BYTES,
+  PROTOCOL_VERSION,
+  SOFTWARE_VERSION,
+} from "../protocol/limits.ts";
 import {
   decodeHello,
   decodeRequest,
   errorReply,
   type Request,
+  type Role,
   roleAllows,
   UnknownOpError,
 } from "../protocol/messages.ts";
 import type { AuthThrottle } from "./auth_throttle.ts";
 import type { ServerLimits } from "./config.ts";
 import { toFtsError } from "./error_codes.ts";
-import { type HandlerContext, type HandlerResult, HANDLERS } from "./handlers.ts";
+import { type HandlerContext, type HandlerResult, HANDLERS, skipEagerUpload } from "./handlers.ts";
 import { formatAddress, logEvent } from "./log.ts";
 import type { Storage } from "./storage.ts";
 import type { Identity, TokenVerifier } from "./tokens.ts";
@@ -120,7 +126,7 @@ export class Session {
           maxNameBytes: MAX_NAME_BYTES,
         },
         auth: verifier ? "token" : "none",
-        features: [],
+        features: [EAGER_UPLOAD_FEATURE],
       });
       const message = await this.#context.reader.readMessage();
       if (message === null) return false;
@@ -186,19 +192,14 @@ export class Session {
     const started = performance.now();
     const name = "name" in request ? request.name : undefined;
     const handler = HANDLERS[request.op];
-    const identity = this.#identity!;
     const logged = { peer: this.#peer, token: this.#tokenName, op: request.op, name };
     try {
-      if (!roleAllows(identity.role, handler.role)) {
-        throw new FtsError(
-          "DENIED",
-          this.#options.verifier
-            ? `${request.op} needs the ${handler.role} role; this token has ${identity.role}`
-            : `only a client on the server's own host may ${request.op}`,
-        );
-      }
-      if (handler.mutates && this.#options.readOnly) {
-        throw new FtsError("DENIED", `this server is read-only: ${request.op} is refused`);
+      const refusal = this.#policyRefusal(request, handler);
+      if (refusal) {
+        if (request.op === "upload" && request.eager) {
+          await skipEagerUpload(request, this.#context);
+        }
+        throw refusal;
       }
       // The table's rows are typed per operation; `request.op` selects the matching one.
       const result = await (handler.handle as (
@@ -227,6 +228,23 @@ export class Session {
       });
       return undefined;
     }
+  }
+
+  /** Why this session may not run the request (its role, a read-only server), or null. */
+  #policyRefusal(request: Request, handler: { role: Role; mutates: boolean }): FtsError | null {
+    const identity = this.#identity!;
+    if (!roleAllows(identity.role, handler.role)) {
+      return new FtsError(
+        "DENIED",
+        this.#options.verifier
+          ? `${request.op} needs the ${handler.role} role; this token has ${identity.role}`
+          : `only a client on the server's own host may ${request.op}`,
+      );
+    }
+    if (handler.mutates && this.#options.readOnly) {
+      return new FtsError("DENIED", `this server is read-only: ${request.op} is refused`);
+    }
+    return null;
   }
 
   /** Ends the connection after an error that is not an operation error; returns the log result. */

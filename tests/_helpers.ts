@@ -203,6 +203,8 @@ export function runCommand(
 export class RawClient {
   readonly conn: Deno.TcpConn;
   readonly reader: FrameReader;
+  /** The server's hello. */
+  hello: Message = {};
   #nextId = 1;
 
   private constructor(conn: Deno.TcpConn) {
@@ -217,6 +219,7 @@ export class RawClient {
     const client = new RawClient(conn);
     const hello = await client.reader.readMessage();
     if (hello?.type !== "hello") throw new Error(`expected hello, got ${JSON.stringify(hello)}`);
+    client.hello = hello;
     if (handshake) {
       await client.send({ type: "hello", protocol: PROTOCOL_VERSION, software: "raw-test", token });
       const reply = await client.reader.readMessage();

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { ProtocolError } from "../protocol/errors.ts";
 import { type ByteSource, encodeFrame, FrameReader } from "../protocol/frames.ts";
 import { MAX_CONTROL_BYTES } from "../protocol/limits.ts";
-import { pumpExactly } from "../protocol/pump.ts";
+import { BufferPool, pumpExactly } from "../protocol/pump.ts";
 
 /** A source that hands out `bytes` in pieces of the given sizes (cycling), like TCP might. */
 function chunkedSource(bytes: Uint8Array, pieces: number[]): ByteSource {
@@ -140,7 +140,7 @@ Deno.test("pumpExactly() delivers every byte in order while reading ahead, and r
       inFlight -= 1;
     },
     (missing) => new Error(`${missing} missing`),
-    1024,
+    new BufferPool({ maxPairs: 1, bufferBytes: 1024, fallbackBytes: 16 }),
   );
   assert.deepEqual(new Uint8Array(received), bytes);
   assert.ok(overlapped, "reads should overlap with the consumer");
@@ -153,4 +153,20 @@ Deno.test("pumpExactly() delivers every byte in order while reading ahead, and r
     ),
     /10 missing/,
   );
+});
+
+Deno.test("BufferPool lends at most maxPairs large pairs, then small ones, and reuses returned pairs", () => {
+  const pool = new BufferPool({ maxPairs: 2, bufferBytes: 1024, fallbackBytes: 64 });
+  const a = pool.borrow(5000);
+  const b = pool.borrow(5000);
+  const c = pool.borrow(5000);
+  assert.equal(a.buffers[0].length, 1024);
+  assert.equal(b.buffers[1].length, 1024);
+  assert.equal(c.buffers[0].length, 64, "past maxPairs a transfer gets small buffers, never waits");
+  assert.equal(pool.borrow(10).buffers[0].length, 10, "a small file gets buffers its size");
+  a.release();
+  a.release(); // Twice is harmless.
+  const d = pool.borrow(5000);
+  assert.equal(d.buffers[0], a.buffers[0], "a returned pair is lent again");
+  assert.equal(pool.borrow(5000).buffers[0].length, 64, "releasing twice did not free two slots");
 });
