@@ -26,8 +26,9 @@ export const CONNECT_HELP = `Usage: fts connect [HOST[:PORT]] [OPTIONS] [COMMAND
 
 Connect to an fts server. HOST defaults to ${DEFAULT_CONNECT_HOST}; without a PORT the
 port is read from the port file (default: ./${DEFAULT_PORT_FILE}), which \`fts serve\`
-writes in the directory it is started in. Through the port file, the token
-and TLS fingerprint come from FILE.json beside it: no other flags needed.
+writes in the directory it is started in. With no HOST at all, the token and
+TLS fingerprint also come from FILE.json beside it: no other flags needed. A
+named HOST gets only --token / FTS_TOKEN, never the local server's token.
 
 With a COMMAND, run it once and exit (0 on success). Without one, read
 commands from a prompt (on a terminal) or one per line from standard input,
@@ -84,17 +85,26 @@ export async function connect(args: string[]): Promise<number> {
     console.log(CONNECT_HELP);
     return EXIT_OK;
   }
-  if (parsed.command.length > 0 && !findCommand(parsed.command[0]!)) {
-    throw new UsageError(`unknown command '${parsed.command[0]}'`);
+  let batch: Deno.FsFile | null = null;
+  let connection: FtsConnection;
+  try {
+    if (parsed.command.length > 0 && !findCommand(parsed.command[0]!)) {
+      throw new UsageError(`unknown command '${parsed.command[0]}'`);
+    }
+    if (parsed.batchFile !== undefined && parsed.command.length > 0) {
+      throw new UsageError(
+        `-b ${parsed.batchFile} runs the commands in that file: give no COMMAND with it`,
+      );
+    }
+    // Opened before connecting: a mistyped batch file name is a usage error, not a session.
+    if (parsed.batchFile !== undefined) batch = await openBatchFile(parsed.batchFile);
+    const target = await resolveTarget(parsed);
+    connection = await FtsConnection.open(target.hostname, target.port, target.options);
+  } catch (err) {
+    batch?.close();
+    // Failing to connect is a failure like any other: under --json it is a document too.
+    return printFailure({ json: parsed.json }, err);
   }
-  const hostname = parsed.address?.hostname ?? DEFAULT_CONNECT_HOST;
-  const local = parsed.address?.port === undefined ? await readPortFiles(parsed.portFile) : null;
-  const port = parsed.address?.port ?? local!.port;
-  const options: ConnectOptions = {
-    token: parsed.token ?? Deno.env.get("FTS_TOKEN") ?? local?.token ?? undefined,
-    tls: await tlsTrust(parsed, local?.fingerprint ?? null),
-  };
-  const connection = await FtsConnection.open(hostname, port, options);
   const context: CommandContext = {
     connection,
     remoteDir: "",
@@ -114,8 +124,7 @@ export async function connect(args: string[]): Promise<number> {
       connection.close();
     }
   }
-  if (parsed.batchFile !== undefined) {
-    const batch = await Deno.open(resolve(parsed.batchFile));
+  if (batch !== null) {
     return await runShell(context, { interactive: false, input: Readable.fromWeb(batch.readable) });
   }
   const interactive = Deno.stdin.isTerminal();
@@ -123,6 +132,54 @@ export async function connect(args: string[]): Promise<number> {
     interactive,
     historyFile: interactive ? historyFile() ?? undefined : undefined,
   });
+}
+
+/** Where to connect, and with which credentials. */
+interface ConnectTarget {
+  hostname: string;
+  port: number;
+  options: ConnectOptions;
+}
+
+/**
+ * The port file's companion holds the local server's token and certificate
+ * fingerprint: they are used only when no address was given, so that the
+ * client is certainly talking to the server that wrote them. A named host,
+ * even one whose port comes from the port file, gets only --token and
+ * FTS_TOKEN: the local token is never sent anywhere else.
+ */
+async function resolveTarget(parsed: ConnectArgs): Promise<ConnectTarget> {
+  const address = parsed.address;
+  const port = address?.port ?? await readPortFile(parsed.portFile);
+  const local = address === undefined
+    ? await readPortCompanion(parsed.portFile)
+    : { token: null, fingerprint: null };
+  return {
+    hostname: address?.hostname ?? DEFAULT_CONNECT_HOST,
+    port,
+    options: {
+      token: parsed.token ?? Deno.env.get("FTS_TOKEN") ?? local.token ?? undefined,
+      tls: await tlsTrust(parsed, local.fingerprint),
+    },
+  };
+}
+
+/** Opens the file `-b` names; a missing one is a usage error. */
+async function openBatchFile(path: string): Promise<Deno.FsFile> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(resolve(path));
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) {
+      throw new UsageError(`-b ${path}: no such batch file`);
+    }
+    throw err;
+  }
+  if (!(await file.stat()).isFile) {
+    file.close();
+    throw new UsageError(`-b ${path}: not a file (a batch file holds one command per line)`);
+  }
+  return file;
 }
 
 /**
@@ -196,10 +253,8 @@ function knownHostsFile(): string {
   throw new UsageError("--tls needs a home directory for its known-hosts file (set HOME)");
 }
 
-/** The port file and its companion: the port, and the token and fingerprint a local client needs. */
-async function readPortFiles(
-  path: string,
-): Promise<{ port: number; token: string | null; fingerprint: string | null }> {
+/** The port number in the port file. */
+async function readPortFile(path: string): Promise<number> {
   let text: string;
   try {
     text = (await Deno.readTextFile(resolve(path))).trim();
@@ -215,6 +270,13 @@ async function readPortFiles(
   if (!/^\d+$/.test(text) || port < 1 || port > 65535) {
     throw new ConnectionError(`port file ${path} does not hold a port number`);
   }
+  return port;
+}
+
+/** The token and fingerprint a local client needs, from FILE.json beside the port file. */
+async function readPortCompanion(
+  path: string,
+): Promise<{ token: string | null; fingerprint: string | null }> {
   let local: { token?: unknown; tls?: { fingerprint?: unknown } | null } = {};
   try {
     local = JSON.parse(await Deno.readTextFile(resolve(`${path}.json`)));
@@ -222,7 +284,6 @@ async function readPortFiles(
     if (!(err instanceof Deno.errors.NotFound) && !(err instanceof SyntaxError)) throw err;
   }
   return {
-    port,
     token: typeof local.token === "string" ? local.token : null,
     fingerprint: typeof local.tls?.fingerprint === "string" ? local.tls.fingerprint : null,
   };

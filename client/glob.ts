@@ -6,6 +6,8 @@
  * @module
  */
 
+import { UsageError } from "../cli/usage_error.ts";
+
 /** Reports whether `text` holds glob wildcards. */
 export function isGlob(text: string): boolean {
   return /[*?[]/.test(text);
@@ -40,10 +42,23 @@ export function globToRegExp(pattern: string): RegExp {
   return new RegExp(`^${pattern.startsWith(".") ? "" : "(?!\\.)"}${source}$`);
 }
 
-/** Splits a pattern into its directory (no wildcards) and its last segment. */
+/**
+ * Splits a pattern into its directory (no wildcards) and its last segment.
+ * A wildcard in the directory is a usage error: patterns match one level.
+ *
+ * @example
+ * ```ts
+ * import { splitPattern } from "./glob.ts";
+ * console.assert(splitPattern("reports/*.csv").dir === "reports");
+ * ```
+ */
 export function splitPattern(pattern: string): { dir: string; last: string } {
   const slash = pattern.lastIndexOf("/");
   const dir = slash < 0 ? "" : pattern.slice(0, slash);
-  if (isGlob(dir)) throw new Error("only the last part of a pattern may hold wildcards");
+  if (isGlob(dir)) {
+    throw new UsageError(
+      `only the last part of a pattern may hold wildcards: '${pattern}' has them in '${dir}'`,
+    );
+  }
   return { dir, last: pattern.slice(slash + 1) };
 }

@@ -8,6 +8,7 @@
 import { FtsError } from "../protocol/errors.ts";
 import type { CommandContext, CommandOutcome } from "./context.ts";
 import { describeError } from "./report_error.ts";
+import { styleFor } from "./style.ts";
 
 /** Prints a command's result on stdout. */
 export function printOutcome(context: CommandContext, outcome: CommandOutcome): void {
@@ -18,11 +19,15 @@ export function printOutcome(context: CommandContext, outcome: CommandOutcome): 
   }
 }
 
-/** Prints a failure (one line on stderr; with --json also a document on stdout); returns its exit code. */
-export function printFailure(context: CommandContext, err: unknown): number {
+/**
+ * Prints a failure (one line on stderr; with --json also a document on
+ * stdout); returns its exit code. The line is red when stderr (where it goes,
+ * whatever stdout is) is a terminal, and never under NO_COLOR.
+ */
+export function printFailure(options: Pick<CommandContext, "json">, err: unknown): number {
   const { line, exitCode } = describeError(err);
-  console.error(`fts: ${context.style.red(line)}`);
-  if (context.json) {
+  console.error(`fts: ${styleFor(Deno.stderr).red(line)}`);
+  if (options.json) {
     const code = err instanceof FtsError ? err.code : null;
     console.log(JSON.stringify({ error: { code, message: line, exitCode } }));
   }

@@ -13,11 +13,15 @@ import {
 import { UsageError } from "../cli/usage_error.ts";
 import { FtsError, ProtocolError } from "../protocol/errors.ts";
 import { ConnectionError } from "./connection.ts";
+import { styleFor } from "./style.ts";
 
-/** Prints one line describing `err` and returns the exit code it calls for. */
+/**
+ * Prints one line describing `err` on stderr, red when stderr is a terminal
+ * (and not under NO_COLOR), and returns the exit code it calls for.
+ */
 export function reportError(err: unknown): number {
   const { line, exitCode } = describeError(err);
-  console.error(`fts: ${line}`);
+  console.error(`fts: ${styleFor(Deno.stderr).red(line)}`);
   return exitCode;
 }
 

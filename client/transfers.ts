@@ -110,6 +110,8 @@ export async function downloadCommand(
         size: entry.size,
       }));
     if (files.length === 0) throw new FtsError("NOT_FOUND", `no remote files match ${remote}`);
+    // Like -r, the target directory is made when missing (only once there is something to put in it).
+    await Deno.mkdir(localDir, { recursive: true });
   } else if (flags.recursive) {
     const remoteDir = resolveRemote(context.remoteDir, remote!);
     const localDir = local ?? (remoteBase(remoteDir) || ".");

@@ -13,17 +13,52 @@ export const HAS_TMUX = await new Deno.Command("tmux", {
   stderr: "null",
 }).output().then((o) => o.success, () => false);
 
+/**
+ * This test process's own tmux server: other programs' sessions (or someone's
+ * `tmux kill-server`) never touch the tests' terminals.
+ */
+const SOCKET_NAME = `fts-test-${Deno.pid}`;
+
+/**
+ * How many times a command is tried when it met the tmux server on its way
+ * out: killing the last session ends the server, and a client that connected
+ * just then is told "server exited unexpectedly".
+ */
+const TMUX_ATTEMPTS = 5;
+
 async function tmux(...args: string[]): Promise<string> {
-  const output = await new Deno.Command("tmux", { args, stdout: "piped", stderr: "piped" })
-    .output();
-  if (!output.success) {
-    throw new Error(`tmux ${args.join(" ")}: ${new TextDecoder().decode(output.stderr)}`);
+  let stderr = "";
+  for (let attempt = 1; attempt <= TMUX_ATTEMPTS; attempt++) {
+    const output = await new Deno.Command("tmux", {
+      args: ["-L", SOCKET_NAME, ...args],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    if (output.success) return new TextDecoder().decode(output.stdout);
+    stderr = new TextDecoder().decode(output.stderr);
+    if (!stderr.includes("server exited unexpectedly")) break;
   }
-  return new TextDecoder().decode(output.stdout);
+  throw new Error(`tmux ${args.join(" ")}: ${stderr}`);
 }
 
 function quote(word: string): string {
   return `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
+/** Options for {@link Terminal.start}. */
+export interface TerminalOptions {
+  /** Environment variables added for the client. */
+  env?: Record<string, string>;
+  /** Send the client's stdout to this file instead of the terminal. */
+  stdoutFile?: string;
+  /** Send the client's stderr to this file instead of the terminal. */
+  stderrFile?: string;
+  /**
+   * Record every byte the terminal is sent, escapes included, in this file
+   * (tmux pipe-pane); the client starts only once the recording runs, so
+   * even a line drawn and erased in a moment is kept.
+   */
+  recordFile?: string;
 }
 
 /** One terminal running `fts connect ARGS`, then reporting its exit status. */
@@ -34,18 +69,22 @@ export class Terminal {
     this.name = name;
   }
 
-  /** Starts `fts connect ARGS` in a 150x40 terminal in `cwd`, with `env` added. */
+  /** Starts `fts connect ARGS` in a 150x40 terminal in `cwd`. */
   static async start(
     cwd: string,
     args: string[],
-    env: Record<string, string> = {},
+    options: TerminalOptions = {},
   ): Promise<Terminal> {
     const name = `fts-test-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
     const command = [Deno.execPath(), "run", ...FTS_RUN_FLAGS, join(PROJECT_DIR, "main.ts")]
-      .concat(["connect", ...args]).map(quote).join(" ");
+      .concat(["connect", ...args]).map(quote).join(" ") +
+      (options.stdoutFile ? ` >${quote(options.stdoutFile)}` : "") +
+      (options.stderrFile ? ` 2>${quote(options.stderrFile)}` : "");
     // The terminal starts from a clean slate: NO_COLOR only when a test asks for it.
     const exports = "unset NO_COLOR; " +
-      Object.entries(env).map(([k, v]) => `export ${k}=${quote(v)}; `).join("");
+      Object.entries(options.env ?? {}).map(([k, v]) => `export ${k}=${quote(v)}; `).join("");
+    // With a recording, the client waits for a line on its terminal, typed once tmux records.
+    const gate = options.recordFile ? "read -r _; " : "";
     await tmux(
       "new-session",
       "-d",
@@ -57,9 +96,14 @@ export class Terminal {
       "40",
       "-c",
       cwd,
-      `${exports}${command}; echo "exit status $?"; sleep 60`,
+      `${exports}${gate}${command}; echo "exit status $?"; sleep 60`,
     );
-    return new Terminal(name);
+    const terminal = new Terminal(name);
+    if (options.recordFile) {
+      await tmux("pipe-pane", "-o", "-t", name, `cat >>${quote(options.recordFile)}`);
+      await terminal.keys("Enter");
+    }
+    return terminal;
   }
 
   /** The visible screen; with `escapes`, including colour codes. */

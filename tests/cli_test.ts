@@ -101,3 +101,79 @@ Deno.test("a second server on the same root is refused and leaves the first one'
     await first.stop();
   }
 });
+
+Deno.test("connect HOST without a port reads the port file but never sends its token there", async () => {
+  const server = await startServer([], { auth: true });
+  try {
+    assert.ok(server.token);
+    const named = await runClient(["127.0.0.1", "ls"], { cwd: server.dir });
+    assert.equal(named.code, 3, named.stderr);
+    assert.match(named.stderr, /needs a token/);
+    const local = await runClient(["ls"], { cwd: server.dir });
+    assert.equal(local.code, 0, local.stderr);
+    assert.equal(local.stdout.trim(), "(empty)");
+    const given = await runClient(["127.0.0.1", "ls"], {
+      cwd: server.dir,
+      env: { FTS_TOKEN: server.token },
+    });
+    assert.equal(given.code, 0, given.stderr);
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("-b with a missing file, or together with a COMMAND, is a usage error", async () => {
+  const server = await startServer();
+  const empty = await Deno.makeTempDir();
+  try {
+    // Checked before connecting: here there is no port file, which would be exit 3.
+    const missing = await runClient(["-b", "no-such-batch"], { cwd: empty });
+    assert.equal(missing.code, 2, missing.stderr);
+    assert.equal(missing.stderr.trim().split("\n").length, 1, missing.stderr);
+    assert.match(missing.stderr, /^fts: -b no-such-batch: no such batch file/);
+    await Deno.writeTextFile(join(server.dir, "batch"), "mkdir made-by-batch\n");
+    const both = await runClient(["-b", "batch", "ls"], { cwd: server.dir });
+    assert.equal(both.code, 2, both.stderr);
+    assert.match(both.stderr, /^fts: -b batch runs the commands in that file: give no COMMAND/);
+    await assert.rejects(Deno.stat(join(server.root, "made-by-batch")), Deno.errors.NotFound);
+  } finally {
+    await server.stop();
+    await Deno.remove(empty, { recursive: true });
+  }
+});
+
+Deno.test("--json failures before or while connecting print the error document on stdout", async () => {
+  const empty = await Deno.makeTempDir();
+  // A port that was just free on loopback: nothing listens there.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const closedPort = listener.addr.port;
+  listener.close();
+  const server = await startServer([], { auth: true });
+  try {
+    const runs = {
+      "no port file": await runClient(["--json", "ls"], { cwd: empty }),
+      "connection refused": await runClient([`127.0.0.1:${closedPort}`, "--json", "ls"]),
+      "needs a token": await runClient([`127.0.0.1:${server.port}`, "--json", "ls"], {
+        cwd: empty,
+      }),
+      "not accepted": await runClient(
+        [`127.0.0.1:${server.port}`, "--json", "--token", "not-the-token-at-all", "ls"],
+        { cwd: empty },
+      ),
+      "no such batch file": await runClient(["--json", "-b", "missing"], { cwd: empty }),
+    };
+    for (const [expected, run] of Object.entries(runs)) {
+      const exitCode = expected === "no such batch file" ? 2 : 3;
+      assert.equal(run.code, exitCode, `${expected}: ${run.stderr}`);
+      const document = JSON.parse(run.stdout);
+      assert.deepEqual(Object.keys(document), ["error"]);
+      assert.deepEqual(Object.keys(document.error).sort(), ["code", "exitCode", "message"]);
+      assert.equal(document.error.exitCode, exitCode);
+      assert.ok(document.error.message.includes(expected), `${expected}: ${run.stdout}`);
+      assert.match(run.stderr, /^fts: /);
+    }
+  } finally {
+    await server.stop();
+    await Deno.remove(empty, { recursive: true });
+  }
+});

@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { runClient, runCommand, sha256File, startServer, writeRandomFile } from "./_helpers.ts";
+import {
+  listTree,
+  runClient,
+  runCommand,
+  sha256File,
+  startServer,
+  writeRandomFile,
+} from "./_helpers.ts";
 
 Deno.test("connect runs every command once from the command line", async () => {
   const server = await startServer();
@@ -178,6 +185,53 @@ Deno.test("commands from standard input run in order and stop at the first failu
     const ok = await runCommand(server, [], { stdin: "ls\nlogout\nls\n" });
     assert.equal(ok.code, 0, ok.stderr);
     assert.equal(ok.stdout.match(/first\.txt/g)?.length, 1);
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("download of a remote pattern into a missing local directory creates it, matches only", async () => {
+  const server = await startServer();
+  try {
+    await Deno.mkdir(join(server.root, "logs", "old.log"), { recursive: true });
+    const sums: Record<string, string> = {};
+    for (const name of ["a.log", "b.log"]) {
+      sums[name] = await writeRandomFile(join(server.root, "logs", name), 70_000);
+    }
+    await writeRandomFile(join(server.root, "logs", "c.txt"), 100);
+    await Deno.writeFile(join(server.root, "logs", "empty.log"), new Uint8Array());
+    sums["empty.log"] = await sha256File(join(server.root, "logs", "empty.log"));
+    const down = await runCommand(server, ["get", "logs/*.log", "out/nested"]);
+    assert.equal(down.code, 0, down.stderr);
+    assert.match(down.stdout, /downloaded 3 files, .* all verified/);
+    assert.deepEqual(await listTree(join(server.dir, "out")), [
+      "nested/",
+      "nested/a.log",
+      "nested/b.log",
+      "nested/empty.log",
+    ]);
+    for (const [name, sum] of Object.entries(sums)) {
+      assert.equal(await sha256File(join(server.dir, "out", "nested", name)), sum, name);
+    }
+    const none = await runCommand(server, ["get", "logs/*.csv", "never"]);
+    assert.equal(none.code, 1);
+    await assert.rejects(Deno.stat(join(server.dir, "never")), Deno.errors.NotFound);
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("a wildcard in a directory part of a pattern is a usage error on both sides", async () => {
+  const server = await startServer();
+  try {
+    await Deno.mkdir(join(server.dir, "here"));
+    await Deno.writeTextFile(join(server.dir, "here", "x.log"), "x");
+    for (const args of [["get", "*/x.log", "out"], ["put", "h*/x.log", "logs"]]) {
+      const run = await runCommand(server, args);
+      assert.equal(run.code, 2, `${args}: ${run.stderr}`);
+      assert.match(run.stderr, /^fts: only the last part of a pattern may hold wildcards/);
+      assert.equal(run.stderr.trim().split("\n").length, 1, run.stderr);
+    }
   } finally {
     await server.stop();
   }
