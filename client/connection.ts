@@ -9,10 +9,18 @@
 import { createHash } from "node:crypto";
 import { basename, dirname, join } from "node:path";
 import { FtsError, ProtocolError } from "../protocol/errors.ts";
-import { encodeFrame, FrameReader, type Message, writeAll } from "../protocol/frames.ts";
+import {
+  type ByteSink,
+  type ByteSource,
+  encodeFrame,
+  FrameReader,
+  type Message,
+  writeAll,
+} from "../protocol/frames.ts";
 import { pumpExactly } from "../protocol/pump.ts";
 import {
   EAGER_UPLOAD_FEATURE,
+  FALLBACK_CHUNK_BYTES,
   MAX_CONTROL_BYTES,
   PROTOCOL_VERSION,
   SOFTWARE_VERSION,
@@ -278,9 +286,9 @@ export class FtsConnection {
     options: TransferOptions,
     drainPipeline: () => Promise<void> = () => Promise.resolve(),
   ): Promise<SentUpload> {
-    const file = await openLocalFile(localPath);
+    const file = openLocalFile(localPath);
     try {
-      const info = await file.stat();
+      const info = file.statSync();
       const size = info.size;
       // Eager data must be within the server's limit: it is read, not refused.
       const eager = this.#eagerUploads && !options.resume && size <= EAGER_UPLOAD_MAX_BYTES &&
@@ -309,7 +317,7 @@ export class FtsConnection {
       }
       const hash = createHash("sha256");
       let position = 0;
-      await pumpExactly(file, size, async (chunk) => {
+      await pumpExactly(smallFileSource(file, size), size, async (chunk) => {
         hash.update(chunk);
         if (position + chunk.length > offset) {
           await this.#sendData(chunk.subarray(Math.max(0, offset - position)));
@@ -432,14 +440,14 @@ export class FtsConnection {
     localPath: string,
     options: TransferOptions,
   ): Promise<SentDownload> {
-    if (!options.overwrite && await localExists(localPath)) {
+    if (!options.overwrite && localExists(localPath)) {
       throw new FtsError(
         "EXISTS",
         `local file ${localPath} already exists (use --force to overwrite)`,
       );
     }
     const partialPath = downloadPartialPath(localPath);
-    const held = options.resume ? await localSize(partialPath) : 0;
+    const held = options.resume ? localSize(partialPath) : 0;
     const id = await this.#request({ op: "download", name: remoteName, offset: held });
     return { id, localPath, partialPath, held, options };
   }
@@ -461,11 +469,11 @@ export class FtsConnection {
     try {
       const hash = createHash("sha256");
       try {
-        file = await Deno.open(partialPath, { read: true, write: true, create: true });
+        file = Deno.openSync(partialPath, { read: true, write: true, create: true });
         // The held bytes count towards the whole file's hash; the rest is appended.
         await hashPrefix(file, offset, hash);
-        await file.truncate(offset);
-        await file.seek(offset, Deno.SeekMode.Start);
+        file.truncateSync(offset);
+        file.seekSync(offset, Deno.SeekMode.Start);
       } catch (err) {
         writeFailure = err;
       }
@@ -477,7 +485,7 @@ export class FtsConnection {
         options.onProgress?.(position, size);
         if (writeFailure !== null || file === null) return;
         try {
-          await writeAll(file, chunk);
+          await writeAll(smallFileSink(file, chunk.length), chunk);
         } catch (err) {
           writeFailure = err;
         }
@@ -502,7 +510,7 @@ export class FtsConnection {
       await file!.sync();
       file!.close();
       file = null;
-      await Deno.rename(partialPath, localPath);
+      Deno.renameSync(partialPath, localPath);
       return { size, sha256, resumedFrom: offset };
     } catch (err) {
       file?.close();
@@ -622,17 +630,17 @@ export class FtsConnection {
   }
 }
 
-async function openLocalFile(path: string): Promise<Deno.FsFile> {
+function openLocalFile(path: string): Deno.FsFile {
   let file: Deno.FsFile;
   try {
-    file = await Deno.open(path, { read: true });
+    file = Deno.openSync(path, { read: true });
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) {
       throw new FtsError("NOT_FOUND", `no such local file: ${path}`);
     }
     throw err;
   }
-  const info = await file.stat();
+  const info = file.statSync();
   if (!info.isFile) {
     file.close();
     throw new FtsError("WRONG_TYPE", `${path} is not a regular file`);
@@ -640,9 +648,9 @@ async function openLocalFile(path: string): Promise<Deno.FsFile> {
   return file;
 }
 
-async function localExists(path: string): Promise<boolean> {
+function localExists(path: string): boolean {
   try {
-    await Deno.lstat(path);
+    Deno.lstatSync(path);
     return true;
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) return false;
@@ -665,9 +673,9 @@ export function downloadPartialPath(localPath: string): string {
   return join(dirname(localPath), `.${basename(localPath)}.fts-partial`);
 }
 
-async function localSize(path: string): Promise<number> {
+function localSize(path: string): number {
   try {
-    return (await Deno.stat(path)).size;
+    return Deno.statSync(path).size;
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) return 0;
     throw err;
@@ -686,4 +694,21 @@ function hashPrefix(
     (chunk) => void hash.update(chunk),
     () => new Error("partial download shrank while being read"),
   );
+}
+
+/**
+ * The file itself, or for a small file a source that reads at once: handing
+ * a small read to a thread costs more than the read.
+ */
+function smallFileSource(file: Deno.FsFile, size: number): ByteSource {
+  return size <= FALLBACK_CHUNK_BYTES
+    ? { read: (buffer) => Promise.resolve(file.readSync(buffer)) }
+    : file;
+}
+
+/** Like {@link smallFileSource}, for writing a chunk of `bytes`. */
+function smallFileSink(file: Deno.FsFile, bytes: number): ByteSink {
+  return bytes <= FALLBACK_CHUNK_BYTES
+    ? { write: (chunk) => Promise.resolve(file.writeSync(chunk)) }
+    : file;
 }

@@ -12,7 +12,7 @@ import { parseArgs } from "node:util";
 import { UsageError } from "../cli/usage_error.ts";
 import { FtsError } from "../protocol/errors.ts";
 import type { CommandContext, CommandOutcome } from "./context.ts";
-import type { TransferResult } from "./connection.ts";
+import type { ManyTransferOptions, TransferJob, TransferResult } from "./connection.ts";
 import { formatBytes } from "./format.ts";
 import { globToRegExp, isGlob, splitPattern } from "./glob.ts";
 import { Progress } from "./progress.ts";
@@ -78,12 +78,12 @@ export async function uploadCommand(
     context,
     "uploaded",
     files,
-    (file, onProgress) =>
-      context.connection.upload(file.local, file.remote, {
+    (jobs, options) =>
+      context.connection.uploadMany(jobs, {
         overwrite: flags.force,
         resume: flags.resume,
         preserveMtime: flags.preserve,
-        onProgress,
+        ...options,
       }),
   );
 }
@@ -132,25 +132,25 @@ export async function downloadCommand(
     context,
     "downloaded",
     files,
-    (file, onProgress) =>
-      connection.download(file.remote, file.local, {
+    (jobs, options) =>
+      connection.downloadMany(jobs, {
         overwrite: flags.force,
         resume: flags.resume,
         preserveMtime: flags.preserve,
-        onProgress,
+        ...options,
       }),
   );
 }
 
-/** Moves every planned file in turn, with one progress line for them all. */
+/** Moves every planned file in order on one connection, with one progress line for them all. */
 async function transferAll(
   context: CommandContext,
   verb: "uploaded" | "downloaded",
   files: PlannedFile[],
-  move: (
-    file: PlannedFile,
-    onProgress: (done: number, total: number) => void,
-  ) => Promise<TransferResult>,
+  moveAll: (
+    jobs: PlannedFile[],
+    reports: Pick<ManyTransferOptions, "onProgress" | "onFileDone">,
+  ) => Promise<TransferResult[]>,
 ): Promise<CommandOutcome> {
   for (const file of files) {
     if (file.size < 0 && verb === "uploaded") {
@@ -163,24 +163,30 @@ async function transferAll(
   const label = single ? basename(source) : `${files.length} files`;
   const progress = new Progress(label, totalBytes, context.progress);
   const results: (TransferResult & { local: string; remote: string })[] = [];
+  // Data moves file after file (replies may lag behind): bytes of the files
+  // before the one now moving are done.
   let doneBefore = 0;
-  let current: PlannedFile | undefined;
+  let current: { job: TransferJob; total: number } | undefined;
   try {
-    for (const file of files) {
-      current = file;
-      const result = await move(file, (done, total) => {
+    await moveAll(files, {
+      onProgress: (job, done, total) => {
+        if (current && current.job !== job) doneBefore += current.total;
+        current = { job, total };
         if (single) progress.totalBytes = total;
         progress.update(doneBefore + done);
-      });
-      doneBefore += result.size;
-      results.push({ ...result, local: file.local, remote: file.remote });
-    }
+      },
+      onFileDone: (index, result) => {
+        const file = files[index]!;
+        results.push({ ...result, local: file.local, remote: file.remote });
+      },
+    });
   } catch (err) {
-    if (err instanceof ConnectionError && current) {
+    const broken = current?.job ?? files[results.length];
+    if (err instanceof ConnectionError && broken) {
       // Offer the way back: what arrived is kept for a resume on both sides.
       const retry = verb === "uploaded"
-        ? `put --resume ${quoteWord(current.local)} ${quoteWord(current.remote)}`
-        : `get --resume ${quoteWord(current.remote)} ${quoteWord(current.local)}`;
+        ? `put --resume ${quoteWord(broken.local)} ${quoteWord(broken.remote)}`
+        : `get --resume ${quoteWord(broken.remote)} ${quoteWord(broken.local)}`;
       throw new ConnectionError(`${err.message}; to continue where it stopped: ${retry}`, {
         cause: err,
       });

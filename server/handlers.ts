@@ -9,7 +9,7 @@
 import { createHash } from "node:crypto";
 import { FtsError, ProtocolError } from "../protocol/errors.ts";
 import { type ByteSink, type FrameReader, type Message, writeAll } from "../protocol/frames.ts";
-import { LIST_FRAME_BUDGET_BYTES } from "../protocol/limits.ts";
+import { FALLBACK_CHUNK_BYTES, LIST_FRAME_BUDGET_BYTES } from "../protocol/limits.ts";
 import { pumpExactly } from "../protocol/pump.ts";
 import {
   decodeTrailer,
@@ -208,7 +208,11 @@ async function handleDownload(
     // hash covers the whole file; bytes before `offset` are hashed, not sent.
     const hash = createHash("sha256");
     let position = 0;
-    await pumpExactly(file, size, async (chunk) => {
+    // A small file is read at once: handing the read to a thread costs more than the read.
+    const source = size <= FALLBACK_CHUNK_BYTES
+      ? { read: (buffer: Uint8Array) => Promise.resolve(file.readSync(buffer)) }
+      : file;
+    await pumpExactly(source, size, async (chunk) => {
       hash.update(chunk);
       if (position + chunk.length > offset) {
         await writeAll(context.conn, chunk.subarray(Math.max(0, offset - position)));

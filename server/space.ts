@@ -12,6 +12,13 @@ import { statfs } from "node:fs/promises";
 import { join } from "node:path";
 import { FtsError } from "../protocol/errors.ts";
 
+/**
+ * How long a measurement of free space stands in for a new one: a statfs
+ * per upload would cost more than a small file's write, and in 100 ms the
+ * uploads published meanwhile are counted anyway.
+ */
+export const FREE_SPACE_MEASURE_INTERVAL_MS = 100;
+
 /** Space limits of one root. */
 export interface SpaceLimits {
   /** Bytes the root's files may use in all, or null for no quota. */
@@ -36,6 +43,10 @@ export class SpaceBudget {
   #usedBytes: number;
   /** Bytes claimed by uploads in flight. */
   #reservedBytes = 0;
+  /** The file system's free space when last measured. */
+  #measured: { atMs: number; freeBytes: number } | null = null;
+  /** Bytes of uploads published since the last measurement. */
+  #committedSinceMeasured = 0;
 
   private constructor(root: string, limits: SpaceLimits, usedBytes: number) {
     this.#root = root;
@@ -69,8 +80,7 @@ export class SpaceBudget {
       );
     }
     if (reserveBytes > 0 || size > 0) {
-      const info = await statfs(this.#root);
-      const freeBytes = Number(info.bavail) * Number(info.bsize);
+      const freeBytes = await this.#freeBytes();
       if (freeBytes - this.#reservedBytes - size < reserveBytes) {
         throw new FtsError(
           "NO_SPACE",
@@ -89,10 +99,27 @@ export class SpaceBudget {
     };
     return {
       commit: (replacedBytes) => {
-        if (settle()) this.#usedBytes += size - replacedBytes;
+        if (!settle()) return;
+        this.#usedBytes += size - replacedBytes;
+        this.#committedSinceMeasured += size;
       },
       release: () => void settle(),
     };
+  }
+
+  /**
+   * Free bytes on the root's file system, measured at most every
+   * {@link FREE_SPACE_MEASURE_INTERVAL_MS}; uploads published since the
+   * measurement count as used, files removed since do not count as freed.
+   */
+  async #freeBytes(): Promise<number> {
+    const now = Date.now();
+    if (this.#measured === null || now - this.#measured.atMs >= FREE_SPACE_MEASURE_INTERVAL_MS) {
+      const info = await statfs(this.#root);
+      this.#measured = { atMs: now, freeBytes: Number(info.bavail) * Number(info.bsize) };
+      this.#committedSinceMeasured = 0;
+    }
+    return this.#measured.freeBytes - this.#committedSinceMeasured;
   }
 
   /** A file of `bytes` was removed. */

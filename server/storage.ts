@@ -11,6 +11,7 @@ import { createHash } from "node:crypto";
 import { join, sep } from "node:path";
 import { FtsError } from "../protocol/errors.ts";
 import type { Entry } from "../protocol/messages.ts";
+import { FALLBACK_CHUNK_BYTES } from "../protocol/limits.ts";
 import { STATE_DIR_NAME } from "../protocol/names.ts";
 import { SpaceBudget, type SpaceLimits, type SpaceReservation } from "./space.ts";
 
@@ -32,8 +33,12 @@ export const PARTIAL_SWEEP_INTERVAL_MS = 60 * 60 * 1000;
 /** Held locked (flock) while a server serves the root, so that two servers never share one. */
 const LOCK_FILE = join(STATE_DIR_NAME, "lock");
 
-/** How many entries a listing stats at once: enough to overlap the syscalls, few enough to stay light. */
-const LIST_STAT_CONCURRENCY = 64;
+/**
+ * How many entries a listing stats before letting other sessions run: a
+ * stat of a cached inode takes microseconds, so a batch holds the server
+ * for a few milliseconds at most.
+ */
+const LIST_STAT_BATCH = 1000;
 
 /** Reports whether `path` is `root` or lies beneath it. Both must be resolved paths. */
 export function isInside(root: string, path: string): boolean {
@@ -97,44 +102,45 @@ export class Storage {
 
   /** Lists a directory (or describes one file), hiding the server's state directory. */
   async list(segments: string[]): Promise<Entry[]> {
-    const real = await this.#resolveExisting(segments);
-    const info = await Deno.stat(real);
+    const real = this.#resolveExisting(segments);
+    const info = Deno.statSync(real);
     if (!info.isDirectory) return [entryOf(segments.at(-1) ?? "", info)];
     const names: string[] = [];
-    for await (const entry of Deno.readDir(real)) {
+    for (const entry of Deno.readDirSync(real)) {
       if (real === this.root && entry.name === STATE_DIR_NAME) continue;
       names.push(entry.name);
     }
     names.sort();
     const entries: Entry[] = [];
-    for (let i = 0; i < names.length; i += LIST_STAT_CONCURRENCY) {
-      const batch = names.slice(i, i + LIST_STAT_CONCURRENCY);
-      const infos = await Promise.allSettled(batch.map((name) => Deno.lstat(join(real, name))));
-      infos.forEach((result, j) => {
+    for (let i = 0; i < names.length; i += LIST_STAT_BATCH) {
+      // Other sessions get their turn between batches.
+      if (i > 0) await new Promise((resolve) => setTimeout(resolve, 0));
+      for (const name of names.slice(i, i + LIST_STAT_BATCH)) {
+        const info = lstatOrNull(join(real, name));
         // An entry deleted between readDir and lstat is simply gone.
-        if (result.status === "fulfilled") entries.push(entryOf(batch[j]!, result.value));
-      });
+        if (info) entries.push(entryOf(name, info));
+      }
     }
     return entries;
   }
 
   /** Describes one entry, without following a final link. */
-  async stat(segments: string[]): Promise<Entry> {
-    const parent = await this.#resolveExisting(segments.slice(0, -1));
-    return entryOf(segments.at(-1)!, await Deno.lstat(join(parent, segments.at(-1)!)));
+  stat(segments: string[]): Entry {
+    const parent = this.#resolveExisting(segments.slice(0, -1));
+    return entryOf(segments.at(-1)!, Deno.lstatSync(join(parent, segments.at(-1)!)));
   }
 
   /**
    * Opens a regular file for reading. The handle is checked to be the file the
    * resolved name leads to, so a link swapped in meanwhile is refused.
    */
-  async openForDownload(segments: string[]): Promise<FileForDownload> {
-    const real = await this.#resolveExisting(segments);
-    if (!(await Deno.stat(real)).isFile) throw wrongType(segments, "is not a regular file");
-    const file = await Deno.open(real, { read: true });
+  openForDownload(segments: string[]): FileForDownload {
+    const real = this.#resolveExisting(segments);
+    if (!Deno.statSync(real).isFile) throw wrongType(segments, "is not a regular file");
+    const file = Deno.openSync(real, { read: true });
     try {
-      const opened = await file.stat();
-      const now = await Deno.stat(real);
+      const opened = file.statSync();
+      const now = Deno.statSync(real);
       if (!opened.isFile || opened.ino !== now.ino || opened.dev !== now.dev) {
         throw new FtsError("DENIED", `${quote(segments)} changed while it was opened`);
       }
@@ -157,8 +163,8 @@ export class Storage {
    */
   async beginUpload(segments: string[], options: UploadOptions): Promise<PendingUpload> {
     await this.sweepExpiredPartials(Date.now());
-    const parent = await this.#existingParent(segments);
-    const existing = parent === null ? null : await lstatOrNull(join(parent, segments.at(-1)!));
+    const parent = this.#existingParent(segments);
+    const existing = parent === null ? null : lstatOrNull(join(parent, segments.at(-1)!));
     if (existing?.isDirectory) throw wrongType(segments, "is a directory");
     if (existing && !options.overwrite) {
       throw new FtsError("EXISTS", `${quote(segments)} already exists (use --force to overwrite)`);
@@ -182,7 +188,7 @@ export class Storage {
           offset = 0;
         }
       }
-      const file = await Deno.open(tmpPath, {
+      const file = Deno.openSync(tmpPath, {
         write: true,
         create: true,
         append: offset > 0,
@@ -230,33 +236,33 @@ export class Storage {
   /** Creates a directory, and any missing parents; EXISTS if the name is taken. */
   async mkdir(segments: string[]): Promise<void> {
     const parent = await this.#makeDirectories(segments.slice(0, -1));
-    await Deno.mkdir(join(parent, segments.at(-1)!));
+    Deno.mkdirSync(join(parent, segments.at(-1)!));
     await syncDirectory(parent);
   }
 
   /** Renames within the root; EXISTS if `to` is taken and `overwrite` is not set. */
   async rename(from: string[], to: string[], overwrite: boolean): Promise<void> {
-    const fromParent = await this.#resolveExisting(from.slice(0, -1));
-    const toParent = await this.#resolveExisting(to.slice(0, -1));
+    const fromParent = this.#resolveExisting(from.slice(0, -1));
+    const toParent = this.#resolveExisting(to.slice(0, -1));
     const source = join(fromParent, from.at(-1)!);
     const target = join(toParent, to.at(-1)!);
-    await Deno.lstat(source);
-    const existing = await lstatOrNull(target);
+    Deno.lstatSync(source);
+    const existing = lstatOrNull(target);
     if (existing && !overwrite) {
       throw new FtsError("EXISTS", `${quote(to)} already exists (use --force to overwrite)`);
     }
     if (existing?.isFile) this.space.freed(existing.size);
-    await Deno.rename(source, target);
+    Deno.renameSync(source, target);
     await syncDirectory(toParent);
     if (toParent !== fromParent) await syncDirectory(fromParent);
   }
 
   /** Removes a file, a link, or an empty directory. */
   async remove(segments: string[]): Promise<void> {
-    const parent = await this.#resolveExisting(segments.slice(0, -1));
+    const parent = this.#resolveExisting(segments.slice(0, -1));
     const target = join(parent, segments.at(-1)!);
-    const info = await Deno.lstat(target);
-    await Deno.remove(target);
+    const info = Deno.lstatSync(target);
+    Deno.removeSync(target);
     if (info.isFile) this.space.freed(info.size);
     await syncDirectory(parent);
   }
@@ -269,8 +275,8 @@ export class Storage {
     return this.#makeDirectories(segments.slice(0, -1));
   }
 
-  async #resolveExisting(segments: string[]): Promise<string> {
-    const real = await Deno.realPath(join(this.root, ...segments));
+  #resolveExisting(segments: string[]): string {
+    const real = Deno.realPathSync(join(this.root, ...segments));
     this.#assertServed(real, segments);
     return real;
   }
@@ -290,18 +296,18 @@ export class Storage {
    * each existing step like {@link #makeDirectories}), or null if some
    * directory along the way is still to be created.
    */
-  async #existingParent(segments: string[]): Promise<string | null> {
+  #existingParent(segments: string[]): string | null {
     let current = this.root;
     for (const [i, segment] of segments.slice(0, -1).entries()) {
       let real: string;
       try {
-        real = await Deno.realPath(join(current, segment));
+        real = Deno.realPathSync(join(current, segment));
       } catch (err) {
         if (err instanceof Deno.errors.NotFound) return null;
         throw err;
       }
       this.#assertServed(real, segments.slice(0, i + 1));
-      if (!(await Deno.stat(real)).isDirectory) {
+      if (!Deno.statSync(real).isDirectory) {
         throw wrongType(segments.slice(0, i + 1), "is not a directory");
       }
       current = real;
@@ -317,15 +323,18 @@ export class Storage {
     let current = this.root;
     for (const [i, segment] of segments.entries()) {
       const next = join(current, segment);
-      try {
-        await Deno.mkdir(next);
-        await syncDirectory(current);
-      } catch (err) {
-        if (!(err instanceof Deno.errors.AlreadyExists)) throw err;
+      // Usually the directory is there: look before making it, an error costs more than a stat.
+      if (lstatOrNull(next) === null) {
+        try {
+          Deno.mkdirSync(next);
+          await syncDirectory(current);
+        } catch (err) {
+          if (!(err instanceof Deno.errors.AlreadyExists)) throw err;
+        }
       }
-      const real = await Deno.realPath(next);
+      const real = Deno.realPathSync(next);
       this.#assertServed(real, segments.slice(0, i + 1));
-      if (!(await Deno.stat(real)).isDirectory) {
+      if (!Deno.statSync(real).isDirectory) {
         throw wrongType(segments.slice(0, i + 1), "is not a directory");
       }
       current = real;
@@ -384,7 +393,12 @@ export class PendingUpload {
   /** Appends a chunk of file data. */
   async write(chunk: Uint8Array): Promise<void> {
     let written = 0;
-    while (written < chunk.length) written += await this.#file.write(chunk.subarray(written));
+    // Small chunks are written at once: handing them to a thread costs more than the write.
+    const small = chunk.length <= FALLBACK_CHUNK_BYTES;
+    while (written < chunk.length) {
+      const rest = chunk.subarray(written);
+      written += small ? this.#file.writeSync(rest) : await this.#file.write(rest);
+    }
   }
 
   /**
@@ -395,29 +409,33 @@ export class PendingUpload {
    */
   async publish(): Promise<void> {
     const { tmpPath, segments, reservation, mtime } = this.#state;
-    if (mtime !== undefined) await this.#file.utime(new Date(), new Date(mtime));
-    await this.#file.sync();
+    if (mtime !== undefined) this.#file.utimeSync(new Date(), new Date(mtime));
+    // A small file's fsync is quick: waiting for a thread to run it costs more.
+    const small = this.#state.size <= FALLBACK_CHUNK_BYTES;
+    if (small) this.#file.syncSync();
+    else await this.#file.sync();
     this.#close();
     const parent = await this.#storage.makeParentDirectories(segments);
     const target = join(parent, segments.at(-1)!);
     if (this.#state.overwrite) {
-      const replaced = await lstatOrNull(target);
-      await Deno.rename(tmpPath, target);
+      const replaced = lstatOrNull(target);
+      Deno.renameSync(tmpPath, target);
       reservation.commit(replaced?.isFile ? replaced.size : 0);
     } else {
       // link() fails if the name exists, where rename() would replace it.
       try {
-        await Deno.link(tmpPath, target);
+        Deno.linkSync(tmpPath, target);
       } catch (err) {
         if (err instanceof Deno.errors.AlreadyExists) {
           throw new FtsError("EXISTS", `${quote(segments)} already exists`);
         }
         throw err;
       }
-      await Deno.remove(tmpPath);
+      Deno.removeSync(tmpPath);
       reservation.commit(0);
     }
-    await syncDirectory(parent);
+    if (small) syncDirectorySync(parent);
+    else await syncDirectory(parent);
   }
 
   /** Throws the upload away; safe to call more than once and after a failed publish. */
@@ -446,9 +464,16 @@ export class PendingUpload {
 }
 
 /** Fsyncs a directory, so that a rename or unlink in it survives a crash. */
+/** {@link syncDirectory}, without leaving the thread. */
+export function syncDirectorySync(path: string): void {
+  if (Deno.build.os === "windows") return;
+  using directory = Deno.openSync(path, { read: true });
+  directory.syncSync();
+}
+
 export async function syncDirectory(path: string): Promise<void> {
   if (Deno.build.os === "windows") return; // Windows has no directory fsync.
-  const directory = await Deno.open(path, { read: true });
+  const directory = Deno.openSync(path, { read: true });
   try {
     await directory.sync();
   } finally {
@@ -456,9 +481,9 @@ export async function syncDirectory(path: string): Promise<void> {
   }
 }
 
-async function lstatOrNull(path: string): Promise<Deno.FileInfo | null> {
+function lstatOrNull(path: string): Deno.FileInfo | null {
   try {
-    return await Deno.lstat(path);
+    return Deno.lstatSync(path);
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) return null;
     throw err;
