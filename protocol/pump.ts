@@ -9,7 +9,12 @@
  */
 
 import type { ByteSource } from "./frames.ts";
-import { DATA_CHUNK_BYTES, FALLBACK_CHUNK_BYTES, POOLED_BUFFER_PAIRS } from "./limits.ts";
+import {
+  DATA_CHUNK_BYTES,
+  FALLBACK_CHUNK_BYTES,
+  MIN_POOLED_FILE_BYTES,
+  POOLED_BUFFER_PAIRS,
+} from "./limits.ts";
 
 /** Two buffers lent to one transfer, and how to give them back. */
 export interface BufferPair {
@@ -21,13 +26,18 @@ export interface BufferPair {
  * Data buffers shared by every transfer in a process, so that memory stays
  * bounded however many transfers run at once: a transfer borrows a pair of
  * `bufferBytes` buffers while one is free, and never waits for one. When all
- * `maxPairs` are lent out (or the file is small) it gets a pair of its own,
- * no larger than `fallbackBytes` (or the file).
+ * `maxPairs` are lent out, or the file is under `minPooledBytes`, it gets a
+ * pair of its own, no larger than `fallbackBytes` (or the file).
  *
  * @example
  * ```ts
  * import { BufferPool } from "./pump.ts";
- * const pool = new BufferPool({ maxPairs: 1, bufferBytes: 1024, fallbackBytes: 16 });
+ * const pool = new BufferPool({
+ *   maxPairs: 1,
+ *   bufferBytes: 1024,
+ *   fallbackBytes: 16,
+ *   minPooledBytes: 4096,
+ * });
  * const first = pool.borrow(10_000);
  * const second = pool.borrow(10_000);
  * console.assert(first.buffers[0].length === 1024 && second.buffers[0].length === 16);
@@ -39,18 +49,27 @@ export class BufferPool {
   readonly #maxPairs: number;
   readonly #bufferBytes: number;
   readonly #fallbackBytes: number;
+  readonly #minPooledBytes: number;
   readonly #free: [Uint8Array, Uint8Array][] = [];
   #lent = 0;
 
-  constructor(options: { maxPairs: number; bufferBytes: number; fallbackBytes: number }) {
+  constructor(
+    options: {
+      maxPairs: number;
+      bufferBytes: number;
+      fallbackBytes: number;
+      minPooledBytes: number;
+    },
+  ) {
     this.#maxPairs = options.maxPairs;
     this.#bufferBytes = options.bufferBytes;
     this.#fallbackBytes = options.fallbackBytes;
+    this.#minPooledBytes = options.minPooledBytes;
   }
 
   /** Buffers for moving `size` bytes. */
   borrow(size: number): BufferPair {
-    if (size > this.#fallbackBytes && this.#lent < this.#maxPairs) {
+    if (size >= this.#minPooledBytes && this.#lent < this.#maxPairs) {
       this.#lent += 1;
       const buffers = this.#free.pop() ??
         [new Uint8Array(this.#bufferBytes), new Uint8Array(this.#bufferBytes)];
@@ -75,6 +94,7 @@ export const DATA_BUFFERS: BufferPool = new BufferPool({
   maxPairs: POOLED_BUFFER_PAIRS,
   bufferBytes: DATA_CHUNK_BYTES,
   fallbackBytes: FALLBACK_CHUNK_BYTES,
+  minPooledBytes: MIN_POOLED_FILE_BYTES,
 });
 
 /**
@@ -110,25 +130,34 @@ export async function pumpExactly(
 ): Promise<void> {
   if (size === 0) return;
   const pair = pool.borrow(size);
+  const [first, second] = pair.buffers;
   let remaining = size;
+  const readInto = (buffer: Uint8Array) =>
+    source.read(buffer.subarray(0, Math.min(remaining, buffer.length)));
+  let reading: Promise<number | null> | null = readInto(first);
   let consuming: Promise<void> = Promise.resolve();
   try {
-    for (let turn = 0; remaining > 0; turn ^= 1) {
-      const buffer = pair.buffers[turn]!;
-      // The consumer may still hold the other buffer; this one is free.
-      const n = await source.read(buffer.subarray(0, Math.min(remaining, buffer.length)));
+    for (let turn = 0; reading !== null; turn ^= 1) {
+      const buffer = turn === 0 ? first : second;
+      const n = await reading;
+      reading = null;
       if (n === null) {
         await consuming;
         throw onShort(remaining);
       }
       remaining -= n;
+      // The consumer is done with the other buffer: the next read goes there,
+      // and runs while this chunk is consumed (hashing is synchronous work).
       await consuming;
+      if (remaining > 0) reading = readInto(turn === 0 ? second : first);
       consuming = Promise.resolve(onChunk(buffer.subarray(0, n)));
     }
     await consuming;
   } finally {
-    // A consumer that failed may still be running: wait before lending the buffers again.
+    // A failed consumer may still run, a read may still fill a buffer: wait
+    // for both before lending the buffers again.
     await consuming.catch(() => {});
+    await reading?.catch(() => {});
     pair.release();
   }
 }

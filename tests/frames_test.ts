@@ -120,27 +120,28 @@ Deno.test("FrameReader.readData() refuses lengths that are not whole bytes", asy
 Deno.test("pumpExactly() delivers every byte in order while reading ahead, and reports a short source", async () => {
   const bytes = new Uint8Array(10_000).map((_, i) => i % 251);
   const received: number[] = [];
-  let inFlight = 0;
+  let readsPending = 0;
   let overlapped = false;
   const source: ByteSource = chunkedSource(bytes, [700, 1, 3000]);
   const watched: ByteSource = {
-    read(buffer) {
-      if (inFlight > 0) overlapped = true; // A read while the consumer still works.
-      return source.read(buffer);
+    async read(buffer) {
+      readsPending += 1;
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      readsPending -= 1;
+      return await source.read(buffer);
     },
   };
   await pumpExactly(
     watched,
     bytes.length,
     async (chunk) => {
-      inFlight += 1;
+      if (readsPending > 0) overlapped = true; // The next read runs while this chunk is consumed.
       const copy = Array.from(chunk);
       await new Promise((resolve) => setTimeout(resolve, 1));
       received.push(...copy);
-      inFlight -= 1;
     },
     (missing) => new Error(`${missing} missing`),
-    new BufferPool({ maxPairs: 1, bufferBytes: 1024, fallbackBytes: 16 }),
+    new BufferPool({ maxPairs: 1, bufferBytes: 1024, fallbackBytes: 16, minPooledBytes: 1 }),
   );
   assert.deepEqual(new Uint8Array(received), bytes);
   assert.ok(overlapped, "reads should overlap with the consumer");
@@ -156,7 +157,12 @@ Deno.test("pumpExactly() delivers every byte in order while reading ahead, and r
 });
 
 Deno.test("BufferPool lends at most maxPairs large pairs, then small ones, and reuses returned pairs", () => {
-  const pool = new BufferPool({ maxPairs: 2, bufferBytes: 1024, fallbackBytes: 64 });
+  const pool = new BufferPool({
+    maxPairs: 2,
+    bufferBytes: 1024,
+    fallbackBytes: 64,
+    minPooledBytes: 2048,
+  });
   const a = pool.borrow(5000);
   const b = pool.borrow(5000);
   const c = pool.borrow(5000);
@@ -164,6 +170,7 @@ Deno.test("BufferPool lends at most maxPairs large pairs, then small ones, and r
   assert.equal(b.buffers[1].length, 1024);
   assert.equal(c.buffers[0].length, 64, "past maxPairs a transfer gets small buffers, never waits");
   assert.equal(pool.borrow(10).buffers[0].length, 10, "a small file gets buffers its size");
+  assert.equal(pool.borrow(2000).buffers[0].length, 64, "under minPooledBytes, no pooled pair");
   a.release();
   a.release(); // Twice is harmless.
   const d = pool.borrow(5000);

@@ -5,7 +5,7 @@ import { PROJECT_DIR } from "./_helpers.ts";
 
 const config = JSON.parse(await Deno.readTextFile(join(PROJECT_DIR, "deno.json")));
 
-Deno.test("compile gives every binary exactly the permission flags of the fts task", () => {
+Deno.test("compile gives every binary exactly the permission and V8 flags of the fts task", () => {
   const runFlags = ftsTaskFlags();
   assert.ok(runFlags.includes("--unstable-worker-options"));
   assert.ok(runFlags.includes("--no-prompt"));
@@ -14,7 +14,8 @@ Deno.test("compile gives every binary exactly the permission flags of the fts ta
   for (const { target, output } of TARGETS) {
     const args = compileArgs(target, output);
     const permissionFlags = args.filter((arg) =>
-      arg.startsWith("--allow-") || arg.startsWith("--unstable") || arg === "--no-prompt"
+      arg.startsWith("--allow-") || arg.startsWith("--unstable") || arg === "--no-prompt" ||
+      arg.startsWith("--v8-flags")
     );
     assert.deepEqual(permissionFlags, runFlags.filter((flag) => flag.startsWith("--")));
     for (const module of EMBEDDED_MODULES) {
