@@ -55,7 +55,8 @@ interface Sample {
   seconds: number;
   /** Bytes or files moved, for the rate. */
   amount: number;
-  unit: "MB/s" | "files/s";
+  /** A rate, or "ms" for a latency (lower is better). */
+  unit: "MB/s" | "files/s" | "ms";
   rssBytes: number | null;
 }
 
@@ -241,6 +242,14 @@ async function measureSystem(
       );
     });
   }
+  // (g) a one-shot listing, start to exit: what a script pays per command.
+  if (system.name !== "socat" && system.name !== "scp") {
+    await session(async (s, root) => {
+      await Deno.writeFile(join(root, "one.txt"), new Uint8Array(1));
+      const seconds = await timed(() => s.list(""));
+      sample("(g) one-shot list, start to exit", seconds, 1, "ms", await peakRss(s.serverPid));
+    });
+  }
   return samples;
 }
 
@@ -307,14 +316,16 @@ function table(samples: Sample[]): string {
     const [storage, row] = key.split("\u0000") as [string, string];
     const rowSamples = samples.filter((s) => s.storage === storage && s.row === row);
     const rounds = [...new Set(rowSamples.map((s) => s.round))];
-    const rate = (s: Sample) =>
+    // Ratios compare speeds: for a latency row, the inverse of the time.
+    const speed = (s: Sample) =>
       s.unit === "MB/s" ? s.amount / 1e6 / s.seconds : s.amount / s.seconds;
+    const rate = (s: Sample) => s.unit === "ms" ? s.seconds * 1000 : speed(s);
     for (const system of [...new Set(rowSamples.map((s) => s.system))]) {
       const mine = rowSamples.filter((s) => s.system === system);
       const ratios = rounds.flatMap((round) => {
         const inRound = rowSamples.filter((s) => s.round === round);
         const own = inRound.find((s) => s.system === system);
-        return own ? [rate(own) / Math.max(...inRound.map(rate))] : [];
+        return own ? [speed(own) / Math.max(...inRound.map(speed))] : [];
       });
       const rss = mine.map((s) => s.rssBytes).filter((b): b is number => b !== null);
       lines.push(

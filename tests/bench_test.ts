@@ -29,6 +29,7 @@ Deno.test("the benchmark's quick mode runs every fts workload and verifies every
       "connections, upload",
       "(e) list",
       "(f) ",
+      "(g) one-shot list",
     ]
   ) {
     const line = stdout.split("\n").find((l) => l.startsWith("| fts |") && l.includes(row));
