@@ -22,6 +22,9 @@ import {
   EAGER_UPLOAD_FEATURE,
   FALLBACK_CHUNK_BYTES,
   MAX_CONTROL_BYTES,
+  MAX_NAME_BYTES,
+  MIN_CONTROL_BYTES,
+  PARTIAL_EXPIRY_MS,
   PROTOCOL_VERSION,
   SOFTWARE_VERSION,
 } from "../protocol/limits.ts";
@@ -108,6 +111,21 @@ export interface ManyTransferOptions extends Omit<TransferOptions, "onProgress">
 export const PIPELINE_DEPTH = 64;
 
 /**
+ * Most bytes the replies (or, for downloads, the requests) of a pipeline
+ * may take while unread: well inside the smallest socket buffer on either
+ * end, so the side that writes never waits for the side that is writing too.
+ */
+export const PIPELINE_REPLY_BYTES = 32 * 1024;
+
+/**
+ * The most a reply about `name` (or a request for it) takes: an error
+ * message quotes the name, and JSON escapes each character at most twice.
+ */
+function replyBytesFor(name: string): number {
+  return 4 * new TextEncoder().encode(name).length + 512;
+}
+
+/**
  * Largest upload whose data is sent without waiting for the server's
  * go-ahead: what a refused upload wastes in sending, at most.
  */
@@ -116,6 +134,8 @@ export const EAGER_UPLOAD_MAX_BYTES = 1024 * 1024;
 /** An upload whose data and trailer are sent and whose reply is still to come. */
 interface SentUpload {
   id: number;
+  /** Most bytes its reply can take. */
+  replyBytes: number;
   size: number;
   sha256: string;
   /** Bytes the server already held. */
@@ -125,6 +145,8 @@ interface SentUpload {
 /** A download that was asked for and whose data is still to come. */
 interface SentDownload {
   id: number;
+  /** Most bytes its request takes (the server reads it only after the data before). */
+  replyBytes: number;
   localPath: string;
   partialPath: string;
   /** Bytes of the partial file offered for a resume. */
@@ -140,17 +162,23 @@ export class FtsConnection {
   readonly maxFileBytes: number;
   readonly #conn: Deno.Conn;
   readonly #reader: FrameReader;
+  /** The largest control frame this session sends. */
+  readonly #maxControlBytes: number;
   /** The server takes an upload's data straight after its request. */
   readonly #eagerUploads: boolean;
   #nextId = 1;
+  /** Closed by us: after a failure mid-transfer, or when done. */
+  #closed = false;
 
   private constructor(
     conn: Deno.Conn,
     reader: FrameReader,
     serverSoftware: string,
     maxFileBytes: number,
+    maxControlBytes: number,
     eagerUploads: boolean,
   ) {
+    this.#maxControlBytes = maxControlBytes;
     this.#conn = conn;
     this.#reader = reader;
     this.serverSoftware = serverSoftware;
@@ -182,6 +210,11 @@ export class FtsConnection {
       const server = decodeHello(hello);
       const limits = field(hello, "limits", "object");
       const maxFileBytes = sizeField(limits, "maxFileBytes");
+      // Requests stay within the smaller of the server's limit and ours.
+      const maxControlBytes = Math.min(
+        MAX_CONTROL_BYTES,
+        Math.max(MIN_CONTROL_BYTES, sizeField(limits, "maxControlBytes")),
+      );
       const features = Array.isArray(hello.features) ? hello.features : [];
       if (hello.auth === "token" && options.token === undefined) {
         throw new ConnectionError(
@@ -195,6 +228,7 @@ export class FtsConnection {
           type: "hello",
           protocol: PROTOCOL_VERSION,
           software: `fts/${SOFTWARE_VERSION}`,
+          limits: { maxControlBytes: MAX_CONTROL_BYTES, maxNameBytes: MAX_NAME_BYTES },
           ...(hello.auth === "token" ? { token: options.token } : {}),
         }),
       );
@@ -208,6 +242,7 @@ export class FtsConnection {
         reader,
         server.software,
         maxFileBytes,
+        maxControlBytes,
         features.includes(EAGER_UPLOAD_FEATURE),
       );
       await connection.#finalReply(0);
@@ -284,15 +319,18 @@ export class FtsConnection {
     localPath: string,
     remoteName: string,
     options: TransferOptions,
-    drainPipeline: () => Promise<void> = () => Promise.resolve(),
+    waitForTurn: () => Promise<void> = () => Promise.resolve(),
   ): Promise<SentUpload> {
     const file = openLocalFile(localPath);
+    let streaming = false;
     try {
       const info = file.statSync();
       const size = info.size;
       // Eager data must be within the server's limit: it is read, not refused.
       const eager = this.#eagerUploads && !options.resume && size <= EAGER_UPLOAD_MAX_BYTES &&
         size <= this.maxFileBytes;
+      // The go-ahead comes after the replies to everything sent before.
+      if (!eager) await waitForTurn();
       const id = await this.#request({
         op: "upload",
         name: remoteName,
@@ -305,8 +343,6 @@ export class FtsConnection {
       });
       let offset = 0;
       if (!eager) {
-        // The go-ahead comes after the replies to everything sent before.
-        await drainPipeline();
         const goAhead = await this.#next(id);
         if (goAhead.type !== "continue") {
           this.#checkFinal(goAhead, id);
@@ -315,6 +351,8 @@ export class FtsConnection {
         offset = goAhead.offset === undefined ? 0 : sizeField(goAhead, "offset");
         if (offset > size) throw new ProtocolError("server holds more of the file than it has");
       }
+      // From here the server counts bytes: a failure before the trailer ends the session.
+      streaming = true;
       const hash = createHash("sha256");
       let position = 0;
       await pumpExactly(smallFileSource(file, size), size, async (chunk) => {
@@ -324,14 +362,19 @@ export class FtsConnection {
         }
         position += chunk.length;
         options.onProgress?.(position, size);
-      }, () => {
-        // The server is counting bytes we no longer have: the session cannot go on.
-        this.close();
-        return new FtsError("INTEGRITY", `${localPath} shrank while it was being uploaded`);
-      });
+      }, () => new FtsError("INTEGRITY", `${localPath} shrank while it was being uploaded`));
       const sha256 = hash.digest("hex");
       await this.#send({ type: "trailer", id, sha256 });
-      return { id, size, sha256, offset };
+      streaming = false;
+      return { id, size, sha256, offset, replyBytes: replyBytesFor(remoteName) };
+    } catch (err) {
+      if (streaming) {
+        // The server is counting bytes we no longer have: the session cannot go on.
+        this.close();
+        if (err instanceof FtsError && !(err instanceof ProtocolError)) throw err;
+        throw asConnectionError(err);
+      }
+      throw err;
     } finally {
       file.close();
     }
@@ -351,47 +394,77 @@ export class FtsConnection {
 
   /**
    * Runs `send` for each job in order while the replies are read by `receive`
-   * in the same order, at most {@link PIPELINE_DEPTH} behind. The server
-   * answers requests one at a time and in order, so the replies line up; a
-   * `send` that must wait for a message of its own first calls `drain`.
+   * in the same order. The server answers requests one at a time and in
+   * order, so the replies line up. At most {@link PIPELINE_DEPTH} requests,
+   * whose replies take at most {@link PIPELINE_REPLY_BYTES}, wait unread: the
+   * replies always fit in the socket's buffers, so neither side can block the
+   * other. A `send` that must wait for a message of its own first calls
+   * `waitForTurn`, which reads every reply before and stops the run after a
+   * failure. After the first failure no further job starts; the ones in
+   * flight are answered, then the failure is thrown. A broken session is
+   * thrown at once.
    */
-  async #pipeline<Sent>(
+  async #pipeline<Sent extends { replyBytes: number }>(
     jobs: TransferJob[],
-    send: (job: TransferJob, drain: () => Promise<void>) => Promise<Sent>,
+    send: (job: TransferJob, waitForTurn: () => Promise<void>) => Promise<Sent>,
     receive: (sent: Sent) => Promise<TransferResult>,
     onFileDone?: (index: number, result: TransferResult) => void,
   ): Promise<TransferResult[]> {
     const results: TransferResult[] = [];
-    const inFlight: Sent[] = [];
+    const inFlight: { index: number; sent: Sent }[] = [];
+    let replyBytes = 0;
     let failure: unknown = null;
     const receiveOldest = async () => {
+      const { index, sent } = inFlight.shift()!;
+      replyBytes -= sent.replyBytes;
       try {
-        const result = await receive(inFlight.shift()!);
-        onFileDone?.(results.length, result);
+        const result = await receive(sent);
+        onFileDone?.(index, result);
         results.push(result);
       } catch (err) {
-        if (err instanceof ConnectionError || err instanceof ProtocolError) throw err;
+        if (this.#sessionBroken(err)) throw err;
         failure ??= err;
       }
     };
     const drain = async () => {
       while (inFlight.length > 0) await receiveOldest();
     };
-    for (const job of jobs) {
-      if (failure !== null) break;
-      try {
-        inFlight.push(await send(job, drain));
-      } catch (err) {
-        if (err instanceof ConnectionError || err instanceof ProtocolError) throw err;
-        // A request the server refused before taking data has its reply read already.
-        failure ??= err;
-        break;
+    const waitForTurn = async () => {
+      await drain();
+      if (failure !== null) throw failure;
+    };
+    try {
+      for (const [index, job] of jobs.entries()) {
+        if (failure !== null) break;
+        try {
+          const sent = await send(job, waitForTurn);
+          inFlight.push({ index, sent });
+          replyBytes += sent.replyBytes;
+        } catch (err) {
+          if (this.#sessionBroken(err)) throw err;
+          // Refused before its data (its reply is read), or stopped by an earlier failure.
+          failure ??= err;
+          break;
+        }
+        while (
+          inFlight.length >= PIPELINE_DEPTH ||
+          (inFlight.length > 0 && replyBytes > PIPELINE_REPLY_BYTES)
+        ) {
+          await receiveOldest();
+        }
       }
-      if (inFlight.length >= PIPELINE_DEPTH) await receiveOldest();
+      await drain();
+    } catch (err) {
+      this.close();
+      throw err;
     }
-    await drain();
     if (failure !== null) throw failure;
     return results;
+  }
+
+  /** Whether an error left the session unusable (the peer is out of step or gone). */
+  #sessionBroken(err: unknown): boolean {
+    return err instanceof ConnectionError || err instanceof ProtocolError || this.#closed;
   }
 
   #jobOptions(job: TransferJob, options: ManyTransferOptions): TransferOptions {
@@ -447,9 +520,9 @@ export class FtsConnection {
       );
     }
     const partialPath = downloadPartialPath(localPath);
-    const held = options.resume ? localSize(partialPath) : 0;
+    const held = options.resume ? heldLocally(localPath) : 0;
     const id = await this.#request({ op: "download", name: remoteName, offset: held });
-    return { id, localPath, partialPath, held, options };
+    return { id, localPath, partialPath, held, options, replyBytes: replyBytesFor(remoteName) };
   }
 
   /** Receives a requested file into its partial file, verifies it, and renames it into place. */
@@ -522,6 +595,21 @@ export class FtsConnection {
     }
   }
 
+  /**
+   * Bytes the server keeps from a broken upload of `name` with `size` bytes,
+   * which an upload with `resume` continues from; 0 from a server that
+   * cannot tell.
+   */
+  async heldBytes(name: string, size: number): Promise<number> {
+    try {
+      const reply = await this.#finalReply(await this.#request({ op: "partial", name, size }));
+      return sizeField(reply, "held");
+    } catch (err) {
+      if (err instanceof RemoteError && err.code === "UNSUPPORTED") return 0;
+      throw err;
+    }
+  }
+
   /** Describes a file or directory; a file's description includes its SHA-256. */
   async stat(name: string): Promise<Entry & { mode?: number; sha256?: string }> {
     const reply = await this.#finalReply(await this.#request({ op: "stat", name }));
@@ -561,6 +649,7 @@ export class FtsConnection {
 
   /** Closes the connection. */
   close(): void {
+    this.#closed = true;
     try {
       this.#conn.close();
     } catch {
@@ -583,8 +672,16 @@ export class FtsConnection {
   }
 
   async #send(message: Message): Promise<void> {
+    // Too large a request is refused here, before the server would end the session for it.
+    let frame: Uint8Array;
     try {
-      await writeAll(this.#conn, encodeFrame(message));
+      frame = encodeFrame(message, this.#maxControlBytes);
+    } catch (err) {
+      if (err instanceof ProtocolError) throw new FtsError("TOO_LARGE", err.message);
+      throw err;
+    }
+    try {
+      await writeAll(this.#conn, frame);
     } catch (err) {
       throw asConnectionError(err);
     }
@@ -673,9 +770,16 @@ export function downloadPartialPath(localPath: string): string {
   return join(dirname(localPath), `.${basename(localPath)}.fts-partial`);
 }
 
-function localSize(path: string): number {
+/**
+ * Bytes an interrupted download of `localPath` left in its partial file for
+ * a resume: 0 when there is none, or when it is older than
+ * {@link PARTIAL_EXPIRY_MS} (the download then starts over).
+ */
+export function heldLocally(localPath: string): number {
   try {
-    return Deno.statSync(path).size;
+    const info = Deno.statSync(downloadPartialPath(localPath));
+    const age = Date.now() - (info.mtime?.getTime() ?? 0);
+    return info.isFile && age <= PARTIAL_EXPIRY_MS ? info.size : 0;
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) return 0;
     throw err;

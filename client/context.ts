@@ -18,6 +18,12 @@ export interface CommandContext {
   progress: boolean;
   /** Colours for standard output. */
   style: Style;
+  /**
+   * Asks the user whether to continue an interrupted transfer from the data
+   * it left; only the interactive shell asks, elsewhere a transfer starts
+   * over unless given `--resume`.
+   */
+  offerResume?: (question: string) => Promise<boolean>;
 }
 
 /** What running a command produced. */

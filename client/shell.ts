@@ -54,6 +54,16 @@ export async function runShell(context: CommandContext, options: ShellOptions): 
       : undefined,
   });
   if (options.interactive) {
+    context.offerResume = (question) =>
+      new Promise((resolve) => {
+        // Ctrl-D or Ctrl-C at the question declines, and the session then ends.
+        const declined = () => resolve(false);
+        lines.once("close", declined);
+        lines.question(`${question} [Y/n] `, (answer) => {
+          lines.off("close", declined);
+          resolve(!/^\s*n/i.test(answer));
+        });
+      });
     // readline keeps history newest first.
     (lines as unknown as { history: string[] }).history = history.slice().reverse();
     console.log(`connected to ${context.connection.serverSoftware}; type 'help' for commands`);

@@ -12,7 +12,13 @@ import { parseArgs } from "node:util";
 import { UsageError } from "../cli/usage_error.ts";
 import { FtsError } from "../protocol/errors.ts";
 import type { CommandContext, CommandOutcome } from "./context.ts";
-import type { ManyTransferOptions, TransferJob, TransferResult } from "./connection.ts";
+import {
+  heldLocally,
+  type ManyTransferOptions,
+  RemoteError,
+  type TransferJob,
+  type TransferResult,
+} from "./connection.ts";
 import { formatBytes } from "./format.ts";
 import { globToRegExp, isGlob, splitPattern } from "./glob.ts";
 import { Progress } from "./progress.ts";
@@ -68,6 +74,22 @@ export async function uploadCommand(
       ? remote + basename(local!)
       : remote;
     files = [{ local: local!, remote: resolveRemote(context.remoteDir, name), size: -1 }];
+    if (!flags.resume && context.offerResume) {
+      const file = files[0]!;
+      const size = await Deno.stat(file.local).then((info) => info.size, () => -1);
+      // Whatever keeps the server from telling (a role, a bad name), the upload itself reports.
+      const held = size > 0
+        ? await context.connection.heldBytes(file.remote, size).catch((err) => {
+          if (err instanceof RemoteError) return 0;
+          throw err;
+        })
+        : 0;
+      flags.resume = held > 0 &&
+        await context.offerResume(
+          `the server holds ${formatBytes(held)} of ${formatBytes(size)} from an interrupted ` +
+            `upload of ${file.remote}. Continue from there?`,
+        );
+    }
   }
   for (const dir of directories) {
     await context.connection.mkdir(dir).catch((err) => {
@@ -127,6 +149,14 @@ export async function downloadCommand(
   } else {
     const name = resolveRemote(context.remoteDir, remote!);
     files = [{ remote: name, local: await localTarget(name, local), size: -1 }];
+    const held = heldLocally(files[0]!.local);
+    if (!flags.resume && held > 0 && context.offerResume) {
+      flags.resume = await context.offerResume(
+        `${
+          formatBytes(held)
+        } of ${name} are here from an interrupted download. Continue from there?`,
+      );
+    }
   }
   return await transferAll(
     context,
@@ -167,6 +197,7 @@ async function transferAll(
   // before the one now moving are done.
   let doneBefore = 0;
   let current: { job: TransferJob; total: number } | undefined;
+  const finished = new Set<number>();
   try {
     await moveAll(files, {
       onProgress: (job, done, total) => {
@@ -177,11 +208,13 @@ async function transferAll(
       },
       onFileDone: (index, result) => {
         const file = files[index]!;
+        finished.add(index);
         results.push({ ...result, local: file.local, remote: file.remote });
       },
     });
   } catch (err) {
-    const broken = current?.job ?? files[results.length];
+    // The file to continue is the oldest one not confirmed.
+    const broken = files.find((_, index) => !finished.has(index));
     if (err instanceof ConnectionError && broken) {
       // Offer the way back: what arrived is kept for a resume on both sides.
       const retry = verb === "uploaded"

@@ -20,6 +20,19 @@ export const SOFTWARE_VERSION = "0.1.0";
  */
 export const MAX_CONTROL_BYTES = 64 * 1024;
 
+/**
+ * Smallest control limit either side may announce: room for a request with
+ * a 4096-byte name, and for a listing's frame of entries.
+ */
+export const MIN_CONTROL_BYTES = 8 * 1024;
+
+/**
+ * Smallest control limit a peer's hello may announce for the frames it
+ * reads; less counts as this much. The largest frame fts sends is an error
+ * reply quoting a 4096-byte name, each character escaped twice at worst.
+ */
+export const MIN_ANNOUNCED_CONTROL_BYTES = 32 * 1024;
+
 /** Largest file size in bytes: the largest integer a JSON number carries exactly. */
 export const MAX_FILE_BYTES = Number.MAX_SAFE_INTEGER;
 
@@ -64,6 +77,12 @@ export const MIN_POOLED_FILE_BYTES = 4 * DATA_CHUNK_BYTES;
 export const LIST_FRAME_BUDGET_BYTES = 48 * 1024;
 
 /**
+ * Room kept in an `entries` frame for everything but the entries (type, id,
+ * brackets): far more than it takes, so a frame never outgrows the peer's limit.
+ */
+export const LIST_FRAME_ENVELOPE_BYTES = 1024;
+
+/**
  * The hello feature that lets an upload's data follow its request without
  * waiting for `continue`: many small files then stream back to back on one
  * connection instead of costing a round trip each.
@@ -75,3 +94,10 @@ export const FRAME_HEADER_BYTES = 4;
 
 /** Longest access token accepted in a hello: far above any sane token, far below a frame. */
 export const MAX_TOKEN_CHARS = 512;
+
+/**
+ * How long the data of a broken transfer is kept for resuming, on the
+ * server (uploads) and on the client (downloads): a day covers a lost
+ * connection or a reboot, and stale data does not pile up.
+ */
+export const PARTIAL_EXPIRY_MS = 24 * 60 * 60 * 1000;

@@ -9,7 +9,7 @@
 
 import { type ErrorCode, isErrorCode, ProtocolError } from "./errors.ts";
 import type { Message } from "./frames.ts";
-import { MAX_TOKEN_CHARS } from "./limits.ts";
+import { MAX_TOKEN_CHARS, MIN_ANNOUNCED_CONTROL_BYTES } from "./limits.ts";
 
 /** The operations a client can request. */
 export const OPS = [
@@ -20,6 +20,7 @@ export const OPS = [
   "delete",
   "mkdir",
   "rename",
+  "partial",
   "terminate",
   "logout",
 ] as const;
@@ -64,6 +65,8 @@ export interface ClientHello {
   software: string;
   /** The access token, when the server's hello says `auth: "token"`. */
   token?: string;
+  /** The client's own limits: the server keeps the frames it sends within them. */
+  limits?: Partial<Limits>;
 }
 
 /** A request for one operation. */
@@ -75,6 +78,7 @@ export type Request =
   | { type: "request"; id: number; op: "delete"; name: string }
   | { type: "request"; id: number; op: "mkdir"; name: string }
   | { type: "request"; id: number; op: "rename"; name: string; to: string; overwrite: boolean }
+  | { type: "request"; id: number; op: "partial"; name: string; size: number }
   | { type: "request"; id: number; op: "terminate" }
   | { type: "request"; id: number; op: "logout" };
 
@@ -213,6 +217,14 @@ export function decodeRequest(message: Message): Request {
         to: field(message, "to", "string"),
         overwrite: message.overwrite === true,
       };
+    case "partial":
+      return {
+        type: "request",
+        id,
+        op,
+        name: field(message, "name", "string"),
+        size: sizeField(message, "size"),
+      };
     case "upload": {
       const eager = message.eager === true;
       const resume = message.resume === true;
@@ -261,11 +273,11 @@ export function decodeTrailer(message: Message, id: number): Trailer {
 /** Validates a hello (either side's): its protocol version, software, and the client's token if any. */
 export function decodeHello(
   message: Message,
-): { protocol: number; software: string; token?: string } {
+): { protocol: number; software: string; token?: string; maxControlBytes?: number } {
   if (message.type !== "hello") {
     throw new ProtocolError(`expected hello, got '${String(message.type)}'`);
   }
-  const hello: { protocol: number; software: string; token?: string } = {
+  const hello: { protocol: number; software: string; token?: string; maxControlBytes?: number } = {
     protocol: field(message, "protocol", "number"),
     software: field(message, "software", "string").slice(0, 100),
   };
@@ -275,6 +287,14 @@ export function decodeHello(
       throw new ProtocolError(`token longer than ${MAX_TOKEN_CHARS} characters`);
     }
     hello.token = token;
+  }
+  // The peer's own limit on the control frames it reads; never below the protocol's floor.
+  const limits = message.limits;
+  if (typeof limits === "object" && limits !== null && !Array.isArray(limits)) {
+    const announced = (limits as Message).maxControlBytes;
+    if (Number.isSafeInteger(announced)) {
+      hello.maxControlBytes = Math.max(MIN_ANNOUNCED_CONTROL_BYTES, announced as number);
+    }
   }
   return hello;
 }

@@ -26,7 +26,7 @@ const SIZES = {
     connections: 1000,
     connectionBytes: 1 << 20,
     listed: 10_000,
-    huge: 4 << 30,
+    huge: 4 * 2 ** 30,
   },
   quick: {
     big: 8 << 20,
@@ -284,7 +284,7 @@ async function measureHuge(base: string, sizes: Sizes, storage: string): Promise
     await verify(join(root, "huge.bin"), source);
     return {
       system: "fts",
-      row: `(f) ${sizes.huge >> 20} MiB file, upload+download`,
+      row: `(f) ${sizes.huge / 2 ** 20} MiB file, upload+download`,
       storage,
       round: 1,
       seconds,

@@ -8,7 +8,7 @@
 import { parseArgs } from "node:util";
 import { resolve } from "node:path";
 import { UsageError } from "../cli/usage_error.ts";
-import { MAX_CONTROL_BYTES, MAX_FILE_BYTES } from "../protocol/limits.ts";
+import { MAX_CONTROL_BYTES, MAX_FILE_BYTES, MIN_CONTROL_BYTES } from "../protocol/limits.ts";
 import { type AccessToken, checkToken, generateToken, parseTokensFile } from "./tokens.ts";
 
 /** Served directory when `--root` is not given. */
@@ -19,8 +19,8 @@ export const DEFAULT_HOST_WITH_AUTH = "0.0.0.0";
 export const DEFAULT_HOST_WITHOUT_AUTH = "127.0.0.1";
 /** Port file when `--port-file` is not given. */
 export const DEFAULT_PORT_FILE = "port";
-/** How long transfers in flight may take to finish once shutdown starts. */
-export const SHUTDOWN_GRACE_MS = 10_000;
+/** How long transfers in flight may take to finish once shutdown starts, in seconds. */
+export const DEFAULT_SHUTDOWN_GRACE_S = 10;
 /** Connections served at once; one more gets BUSY at once. */
 export const DEFAULT_MAX_CONNECTIONS = 1024;
 /** Connections one peer address may hold at once. */
@@ -31,8 +31,6 @@ export const DEFAULT_IDLE_TIMEOUT_S = 300;
 export const DEFAULT_HANDSHAKE_TIMEOUT_S = 10;
 /** Free space an upload must leave on the root's file system. */
 export const DEFAULT_RESERVE_BYTES = 64 * 1024 * 1024;
-/** Smallest control limit a server may set: room for a request with a 4096-byte name. */
-const MIN_CONTROL_BYTES = 8 * 1024;
 
 /** Limits the worker enforces. */
 export interface ServerLimits {
@@ -107,6 +105,8 @@ Limits:
   --quota SIZE               bytes the root's files may use in all (default: none)
   --reserve SIZE             free space an upload must leave (default: 64M)
   --read-only                refuse uploads and deletes
+  --shutdown-grace SECONDS   on terminate, Ctrl-C or SIGTERM, how long transfers in flight may
+                             take to finish before they are cut off (default: ${DEFAULT_SHUTDOWN_GRACE_S})
 
 Output:
   --log-format text|json     request log on stderr (default: text)
@@ -145,6 +145,7 @@ export async function parseServeArgs(
       quota: { type: "string" },
       reserve: { type: "string" },
       "read-only": { type: "boolean" },
+      "shutdown-grace": { type: "string" },
       "log-format": { type: "string", default: "text" },
       help: { type: "boolean", short: "h" },
     },
@@ -234,7 +235,9 @@ export async function parseServeArgs(
       tls: null,
       readOnly: values["read-only"] === true,
       logFormat,
-      graceMs: SHUTDOWN_GRACE_MS,
+      graceMs: 1000 *
+        (integer(values["shutdown-grace"], "--shutdown-grace", 0, 3600) ??
+          DEFAULT_SHUTDOWN_GRACE_S),
       limits,
     },
     portFile: resolve(values["port-file"]),

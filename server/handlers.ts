@@ -9,7 +9,11 @@
 import { createHash } from "node:crypto";
 import { FtsError, ProtocolError } from "../protocol/errors.ts";
 import { type ByteSink, type FrameReader, type Message, writeAll } from "../protocol/frames.ts";
-import { FALLBACK_CHUNK_BYTES, LIST_FRAME_BUDGET_BYTES } from "../protocol/limits.ts";
+import {
+  FALLBACK_CHUNK_BYTES,
+  LIST_FRAME_BUDGET_BYTES,
+  LIST_FRAME_ENVELOPE_BYTES,
+} from "../protocol/limits.ts";
 import { pumpExactly } from "../protocol/pump.ts";
 import {
   decodeTrailer,
@@ -28,7 +32,10 @@ export interface HandlerContext {
   readonly conn: ByteSink;
   readonly storage: Storage;
   readonly maxFileBytes: number;
+  /** Sends a control message, within the peer's limit. */
   send(message: Message): Promise<void>;
+  /** The largest control frame the peer reads (the smaller of its limit and ours). */
+  peerMaxControlBytes: number;
   /**
    * Set once raw data has started to flow to the peer: an error after that
    * point cannot be a reply (the peer is counting bytes), so it closes the connection.
@@ -64,6 +71,7 @@ export const HANDLERS: { [O in Op]: Handler<O> } = {
   delete: { handle: handleDelete, role: "write", mutates: true },
   mkdir: { handle: handleMkdir, role: "write", mutates: true },
   rename: { handle: handleRename, role: "write", mutates: true },
+  partial: { handle: handlePartial, role: "write", mutates: false },
   terminate: {
     handle: () => Promise.resolve({ then: "terminate" }),
     role: "admin",
@@ -79,12 +87,16 @@ async function handleList(
   context: HandlerContext,
 ): Promise<HandlerResult> {
   const entries = await context.storage.list(parseDirectoryName(request.name));
-  // Batch entries so that every frame stays well under the control limit.
+  // Batch entries so that every frame stays well under the peer's control limit.
+  const budget = Math.min(
+    LIST_FRAME_BUDGET_BYTES,
+    context.peerMaxControlBytes - LIST_FRAME_ENVELOPE_BYTES,
+  );
   let batch: Entry[] = [];
   let batchBytes = 0;
   for (const entry of entries) {
     const entryBytes = encoder.encode(JSON.stringify(entry)).length + 1;
-    if (batch.length > 0 && batchBytes + entryBytes > LIST_FRAME_BUDGET_BYTES) {
+    if (batch.length > 0 && batchBytes + entryBytes > budget) {
       await context.send({ type: "entries", id: request.id, entries: batch });
       batch = [];
       batchBytes = 0;
@@ -248,4 +260,13 @@ async function handleRename(
 ): Promise<HandlerResult> {
   await context.storage.rename(parseName(request.name), parseName(request.to), request.overwrite);
   return {};
+}
+
+async function handlePartial(
+  request: Extract<Request, { op: "partial" }>,
+  context: HandlerContext,
+): Promise<HandlerResult> {
+  return {
+    fields: { held: await context.storage.heldBytes(parseName(request.name), request.size) },
+  };
 }

@@ -39,6 +39,12 @@ export async function assertSandboxed(root: string): Promise<void> {
     const status = await Deno.permissions.query({ name });
     if (status.state === "granted") wider.push(`${name} (everything)`);
   }
+  // Of system information the worker may see free disk space only.
+  for (const kind of ["hostname", "networkInterfaces", "osRelease", "uid", "gid"] as const) {
+    if ((await Deno.permissions.query({ name: "sys", kind })).state === "granted") {
+      wider.push(`sys ${kind}`);
+    }
+  }
   for (const name of ["read", "write"] as const) {
     if ((await Deno.permissions.query({ name, path: root })).state !== "granted") {
       wider.push(`${name} of the root is missing`);

@@ -7,6 +7,7 @@
  */
 
 import { parseServeArgs, SERVE_HELP, type ServerConfig, type ServeSetup } from "./config.ts";
+import { connectLines } from "./connect_lines.ts";
 import { removePortFiles, writePortFiles } from "./port_file.ts";
 import { startSandboxedWorker } from "./sandbox.ts";
 import { isLoopback } from "./session.ts";
@@ -79,13 +80,14 @@ function runWorker(setup: ServeSetup, fingerprint: string | null): Promise<numbe
           // One write, so whoever waits for the "serving" line also has the connect line.
           const lines = [`fts: serving ${config.root} on ${shown}`];
           if (setup.showToken) {
-            const host = message.hostname === "0.0.0.0" || message.hostname === "::"
-              ? "THIS-HOST"
-              : shown.replace(/:\d+$/, "");
-            const tlsFlag = fingerprint ? ` --fingerprint ${fingerprint}` : "";
-            lines.push(
-              `fts: connect with: fts connect ${host}:${port} --token ${setup.localToken}${tlsFlag}`,
-            );
+            const connect = connectLines({
+              hostname: message.hostname,
+              port,
+              token: setup.localToken!,
+              fingerprint,
+              interfaces: listInterfaces(),
+            });
+            lines.push(...connect.map((line) => `fts: connect with: ${line}`));
           }
           console.log(lines.join("\n"));
           break;
@@ -107,4 +109,13 @@ function runWorker(setup: ServeSetup, fingerprint: string | null): Promise<numbe
     };
     worker.postMessage({ type: "start", config } satisfies ToWorker);
   });
+}
+
+/** This host's network interfaces; none when the system will not tell. */
+function listInterfaces(): Deno.NetworkInterfaceInfo[] {
+  try {
+    return Deno.networkInterfaces();
+  } catch {
+    return [];
+  }
 }

@@ -18,7 +18,9 @@ import {
 } from "../protocol/frames.ts";
 import {
   EAGER_UPLOAD_FEATURE,
+  MAX_CONTROL_BYTES,
   MAX_NAME_BYTES,
+  MIN_ANNOUNCED_CONTROL_BYTES,
   PROTOCOL_VERSION,
   SOFTWARE_VERSION,
 } from "../protocol/limits.ts";
@@ -73,7 +75,10 @@ export class Session {
       conn: timed,
       storage: options.storage,
       maxFileBytes: options.limits.maxFileBytes,
-      send: (message: Message) => writeAll(timed, encodeFrame(message)),
+      // Within the client's own limit, once its hello has said it.
+      send: (message: Message) =>
+        writeAll(timed, encodeFrame(message, this.#context.peerMaxControlBytes)),
+      peerMaxControlBytes: MAX_CONTROL_BYTES,
       midStream: false,
     };
   }
@@ -131,6 +136,10 @@ export class Session {
       const message = await this.#context.reader.readMessage();
       if (message === null) return false;
       const hello = decodeHello(message);
+      this.#context.peerMaxControlBytes = Math.min(
+        MAX_CONTROL_BYTES,
+        Math.max(MIN_ANNOUNCED_CONTROL_BYTES, hello.maxControlBytes ?? MAX_CONTROL_BYTES),
+      );
       if (hello.protocol !== PROTOCOL_VERSION) {
         const text =
           `this server speaks fts protocol ${PROTOCOL_VERSION}, the client speaks ${hello.protocol}`;
@@ -194,6 +203,13 @@ export class Session {
     const handler = HANDLERS[request.op];
     const logged = { peer: this.#peer, token: this.#tokenName, op: request.op, name };
     try {
+      if (request.op === "upload" && request.eager && request.size > this.#context.maxFileBytes) {
+        // The hello announced the limit: eager data over it is not worth reading through.
+        throw new ProtocolError(
+          `eager upload of ${request.size} bytes over the server's limit of ${this.#context.maxFileBytes}`,
+          "TOO_LARGE",
+        );
+      }
       const refusal = this.#policyRefusal(request, handler);
       if (refusal) {
         if (request.op === "upload" && request.eager) {

@@ -71,6 +71,8 @@ export class SpaceBudget {
    */
   async reserve(size: number, replacingBytes: number): Promise<SpaceReservation> {
     const { quotaBytes, reserveBytes } = this.#limits;
+    // Measured first: the checks below then see every upload that reserved meanwhile.
+    const freeBytes = reserveBytes > 0 || size > 0 ? await this.#freeBytes() : Infinity;
     const inUse = this.#usedBytes + this.#reservedBytes - replacingBytes;
     if (quotaBytes !== null && inUse + size > quotaBytes) {
       throw new FtsError(
@@ -79,15 +81,12 @@ export class SpaceBudget {
           `(${inUse} in use or in flight)`,
       );
     }
-    if (reserveBytes > 0 || size > 0) {
-      const freeBytes = await this.#freeBytes();
-      if (freeBytes - this.#reservedBytes - size < reserveBytes) {
-        throw new FtsError(
-          "NO_SPACE",
-          `an upload of ${size} bytes would leave less than the server's reserve of ` +
-            `${reserveBytes} free bytes`,
-        );
-      }
+    if (freeBytes - this.#reservedBytes - size < reserveBytes) {
+      throw new FtsError(
+        "NO_SPACE",
+        `an upload of ${size} bytes would leave less than the server's reserve of ` +
+          `${reserveBytes} free bytes`,
+      );
     }
     this.#reservedBytes += size;
     let settled = false;
@@ -111,9 +110,11 @@ export class SpaceBudget {
    * Free bytes on the root's file system, measured at most every
    * {@link FREE_SPACE_MEASURE_INTERVAL_MS}; uploads published since the
    * measurement count as used, files removed since do not count as freed.
+   * (Uploads in flight are reserved in full, counted twice at worst; the
+   * data an interrupted upload kept for a resume shows at the next measurement.)
    */
   async #freeBytes(): Promise<number> {
-    const now = Date.now();
+    const now = performance.now();
     if (this.#measured === null || now - this.#measured.atMs >= FREE_SPACE_MEASURE_INTERVAL_MS) {
       const info = await statfs(this.#root);
       this.#measured = { atMs: now, freeBytes: Number(info.bavail) * Number(info.bsize) };

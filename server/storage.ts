@@ -8,10 +8,11 @@
  */
 
 import { createHash } from "node:crypto";
+import { statfs } from "node:fs/promises";
 import { join, sep } from "node:path";
 import { FtsError } from "../protocol/errors.ts";
 import type { Entry } from "../protocol/messages.ts";
-import { FALLBACK_CHUNK_BYTES } from "../protocol/limits.ts";
+import { FALLBACK_CHUNK_BYTES, PARTIAL_EXPIRY_MS } from "../protocol/limits.ts";
 import { STATE_DIR_NAME } from "../protocol/names.ts";
 import { SpaceBudget, type SpaceLimits, type SpaceReservation } from "./space.ts";
 
@@ -21,8 +22,7 @@ const TMP_DIR = join(STATE_DIR_NAME, "tmp");
 /** Where broken resumable uploads wait to be resumed: inside root, never listed. */
 const PARTIAL_DIR = join(STATE_DIR_NAME, "partial");
 
-/** How long a broken upload's data is kept for resuming: a day covers a lost connection or a reboot. */
-export const PARTIAL_EXPIRY_MS = 24 * 60 * 60 * 1000;
+export { PARTIAL_EXPIRY_MS };
 
 /**
  * How often a running server sweeps expired partials: an hour late is little against a day's expiry,
@@ -61,6 +61,12 @@ export class Storage {
   readonly #tmpDir: string;
   readonly #partialDir: string;
   #space: SpaceBudget | null = null;
+  /**
+   * The root is on a file system in memory (tmpfs, ramfs), where fsync has
+   * nothing to write: small uploads are then synced in place. Elsewhere an
+   * fsync may wait for the disk, and runs off the event loop.
+   */
+  syncsInMemory = false;
   /** When expired partials were last swept, ms since the epoch. */
   #lastPartialSweepMs = -Infinity;
 
@@ -97,6 +103,7 @@ export class Storage {
     await Deno.mkdir(storage.#partialDir, { recursive: true });
     await storage.sweepExpiredPartials(Date.now());
     storage.#space = await SpaceBudget.open(root, limits, storage.#stateDir);
+    storage.syncsInMemory = await isInMemory(root);
     return storage;
   }
 
@@ -106,7 +113,7 @@ export class Storage {
     const info = Deno.statSync(real);
     if (!info.isDirectory) return [entryOf(segments.at(-1) ?? "", info)];
     const names: string[] = [];
-    for (const entry of Deno.readDirSync(real)) {
+    for await (const entry of Deno.readDir(real)) {
       if (real === this.root && entry.name === STATE_DIR_NAME) continue;
       names.push(entry.name);
     }
@@ -134,10 +141,11 @@ export class Storage {
    * Opens a regular file for reading. The handle is checked to be the file the
    * resolved name leads to, so a link swapped in meanwhile is refused.
    */
-  openForDownload(segments: string[]): FileForDownload {
+  async openForDownload(segments: string[]): Promise<FileForDownload> {
     const real = this.#resolveExisting(segments);
     if (!Deno.statSync(real).isFile) throw wrongType(segments, "is not a regular file");
-    const file = Deno.openSync(real, { read: true });
+    // Opened off the event loop: something swapped in meanwhile (a FIFO) blocks one thread, not the server.
+    const file = await Deno.open(real, { read: true });
     try {
       const opened = file.statSync();
       const now = Deno.statSync(real);
@@ -206,6 +214,16 @@ export class Storage {
       reservation.release();
       throw err;
     }
+  }
+
+  /**
+   * Bytes kept from a broken upload of `segments` with `size` bytes, which an
+   * upload with `resume` would continue from; 0 when there are none or they expired.
+   */
+  heldBytes(segments: string[], size: number): Promise<number> {
+    const info = lstatOrNull(join(this.#partialDir, partialKey(segments, size)));
+    const fresh = info?.isFile && Date.now() - (info.mtime?.getTime() ?? 0) <= PARTIAL_EXPIRY_MS;
+    return Promise.resolve(fresh && info.size <= size ? info.size : 0);
   }
 
   /** Removes broken uploads' data older than {@link PARTIAL_EXPIRY_MS}. */
@@ -410,8 +428,8 @@ export class PendingUpload {
   async publish(): Promise<void> {
     const { tmpPath, segments, reservation, mtime } = this.#state;
     if (mtime !== undefined) this.#file.utimeSync(new Date(), new Date(mtime));
-    // A small file's fsync is quick: waiting for a thread to run it costs more.
-    const small = this.#state.size <= FALLBACK_CHUNK_BYTES;
+    // On a file system in memory fsync returns at once: waiting for a thread costs more.
+    const small = this.#storage.syncsInMemory && this.#state.size <= FALLBACK_CHUNK_BYTES;
     if (small) this.#file.syncSync();
     else await this.#file.sync();
     this.#close();
@@ -506,4 +524,17 @@ function quote(segments: string[]): string {
 /** The partial file's name for an upload: one per name and size. */
 function partialKey(segments: string[], size: number): string {
   return `${createHash("sha256").update(segments.join("/")).digest("hex")}-${size}`;
+}
+
+/** Linux's magic numbers of file systems that live in memory: tmpfs and ramfs. */
+const IN_MEMORY_FILE_SYSTEMS = new Set([0x01021994, 0x858458f6]);
+
+/** Whether `path` is on a file system that lives in memory. */
+async function isInMemory(path: string): Promise<boolean> {
+  if (Deno.build.os !== "linux") return false;
+  try {
+    return IN_MEMORY_FILE_SYSTEMS.has(Number((await statfs(path)).type));
+  } catch {
+    return false;
+  }
 }

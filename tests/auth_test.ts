@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parseServeArgs } from "../server/config.ts";
+import { connectLines } from "../server/connect_lines.ts";
 import { writePortFiles } from "../server/port_file.ts";
 import { exposureWarning } from "../server/serve.ts";
 import { parseTokensFile, TokenVerifier } from "../server/tokens.ts";
@@ -253,4 +254,29 @@ Deno.test("exposureWarning() warns when --no-auth meets an address other machine
   assert.equal(exposureWarning(await config(["--no-auth"])), null);
   assert.equal(exposureWarning(await config(["--no-auth", "--host", "::1"])), null);
   assert.equal(exposureWarning(await config([])), null); // Authentication on.
+});
+
+Deno.test("connectLines() names this host's reachable addresses for a server on every interface", () => {
+  const interfaces = [
+    { family: "IPv4" as const, address: "127.0.0.1" },
+    { family: "IPv6" as const, address: "::1" },
+    { family: "IPv4" as const, address: "10.0.0.5" },
+    { family: "IPv6" as const, address: "fe80::1" },
+    { family: "IPv6" as const, address: "2001:db8::5" },
+  ];
+  const base = { port: 4321, token: "T0k", fingerprint: null, interfaces };
+  assert.deepEqual(connectLines({ ...base, hostname: "0.0.0.0" }), [
+    "fts connect 10.0.0.5:4321 --token T0k",
+  ]);
+  assert.deepEqual(connectLines({ ...base, hostname: "::", fingerprint: "ab:cd" }), [
+    "fts connect 10.0.0.5:4321 --token T0k --fingerprint ab:cd",
+    "fts connect [2001:db8::5]:4321 --token T0k --fingerprint ab:cd",
+  ]);
+  assert.deepEqual(connectLines({ ...base, hostname: "10.0.0.5" }), [
+    "fts connect 10.0.0.5:4321 --token T0k",
+  ]);
+  // A host with loopback only still gets a line that works here.
+  assert.deepEqual(connectLines({ ...base, hostname: "0.0.0.0", interfaces: [interfaces[0]!] }), [
+    "fts connect 127.0.0.1:4321 --token T0k",
+  ]);
 });

@@ -173,3 +173,23 @@ Deno.test("put -r of many small files pipelines them and every file arrives whol
     await server.stop();
   }
 });
+
+Deno.test("put -r stops at the first refused file: a large file after it is not sent", async () => {
+  const server = await startServer();
+  try {
+    const local = join(server.dir, "tree");
+    await Deno.mkdir(local);
+    await Deno.writeTextFile(join(local, "a.txt"), "new");
+    await writeRandomFile(join(local, "b.bin"), 3 << 20); // Over the eager size: waits its turn.
+    await Deno.mkdir(join(server.root, "tree"));
+    await Deno.writeTextFile(join(server.root, "tree", "a.txt"), "old");
+    const run = await runClient(["put", "-r", "tree", "tree"], { cwd: server.dir });
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(run.stderr, /EXISTS/);
+    assert.equal(await Deno.readTextFile(join(server.root, "tree", "a.txt")), "old");
+    await assert.rejects(Deno.stat(join(server.root, "tree", "b.bin")), Deno.errors.NotFound);
+    assert.doesNotMatch(server.log(), /upload "tree\/b\.bin"/, "b.bin was never asked for");
+  } finally {
+    await server.stop();
+  }
+});

@@ -101,7 +101,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "a large download shows a progress line, and resumes after the client is killed",
+  name:
+    "a large download shows a progress line, and after the client is killed the shell offers to resume it",
   ignore,
   async fn() {
     const server = await startServer();
@@ -131,7 +132,14 @@ Deno.test({
       });
       try {
         assert.ok(await second.waitFor(/fts:\/>/), await second.screen());
-        await second.line("get --resume big.bin");
+        await second.line("get big.bin");
+        assert.ok(
+          await second.waitFor(
+            /MiB of big\.bin are here from an interrupted download\. Continue from there\? \[Y\/n\]/,
+          ),
+          await second.screen(),
+        );
+        await second.line("y");
         assert.ok(
           await second.waitFor(
             /downloaded big\.bin -> big\.bin: 768\.0 MiB in .* resumed at \d+ bytes, .*verified/,
@@ -246,7 +254,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "a large upload shows a progress line, and put --resume continues it after the client is killed",
+    "a large upload shows a progress line, and after the client is killed the shell offers to resume it",
   ignore,
   async fn() {
     const server = await startServer();
@@ -286,7 +294,14 @@ Deno.test({
       });
       try {
         assert.ok(await second.waitFor(/fts:\/>/), await second.screen());
-        await second.line("put --resume big.bin");
+        await second.line("put big.bin");
+        assert.ok(
+          await second.waitFor(
+            /the server holds .* of 768\.0 MiB from an interrupted upload of big\.bin\. Continue from there\? \[Y\/n\]/,
+          ),
+          await second.screen(),
+        );
+        await second.keys("Enter"); // Enter takes the offer.
         assert.ok(
           await second.waitFor(
             /uploaded big\.bin -> big\.bin: 768\.0 MiB in .* resumed at \d+ bytes, .*verified/,

@@ -69,6 +69,36 @@ Deno.test("terminate lets an upload in flight finish before the server exits", a
   }
 });
 
+Deno.test("a transfer that outlasts --shutdown-grace is cut off, leaves nothing, and the server exits 0", async () => {
+  const server = await startServer(["--shutdown-grace", "1"]);
+  try {
+    const stalled = await RawClient.open(server.port);
+    const go = await stalled.request({
+      op: "upload",
+      name: "stuck.bin",
+      size: 1000,
+      overwrite: false,
+    });
+    assert.equal(go?.type, "continue");
+    await stalled.sendBytes(new Uint8Array(10)); // Then nothing more: it would hold shutdown forever.
+    const started = performance.now();
+    assert.equal((await runCommand(server, ["terminate"])).code, 0);
+    assert.equal(await server.exited, 0);
+    // Bounded by the grace period (1 s), not by the idle timeout (5 minutes).
+    assert.ok(performance.now() - started < 30_000);
+    assert.equal(
+      await stalled.reader.readMessage().catch(() => null),
+      null,
+      "the session was closed",
+    );
+    stalled.close();
+    assert.equal(await exists(`${server.root}/stuck.bin`), false);
+    assert.equal(await exists(server.portFile), false);
+  } finally {
+    await server.stop();
+  }
+});
+
 Deno.test("isLoopback() accepts only this host's addresses", () => {
   for (const address of ["127.0.0.1", "127.1.2.3", "::1", "::ffff:127.0.0.1"]) {
     assert.equal(isLoopback(address), true, address);
