@@ -8,6 +8,7 @@
 
 import { createHash } from "node:crypto";
 import { basename, dirname, join } from "node:path";
+import { isInMemoryFileSystem } from "../cli/in_memory_fs.ts";
 import { FtsError, ProtocolError } from "../protocol/errors.ts";
 import {
   type ByteSink,
@@ -580,7 +581,8 @@ export class FtsConnection {
         const mtime = sizeField(header, "mtime");
         await file!.utime(new Date(), new Date(mtime));
       }
-      await file!.sync();
+      // Durable before it takes the name, unless the disk is memory anyway.
+      if (!await isInMemoryFileSystem(dirname(partialPath))) await file!.sync();
       file!.close();
       file = null;
       Deno.renameSync(partialPath, localPath);

@@ -8,8 +8,8 @@
  */
 
 import { createHash } from "node:crypto";
-import { statfs } from "node:fs/promises";
 import { join, sep } from "node:path";
+import { isInMemoryFileSystem } from "../cli/in_memory_fs.ts";
 import { FtsError } from "../protocol/errors.ts";
 import type { Entry } from "../protocol/messages.ts";
 import { FALLBACK_CHUNK_BYTES, PARTIAL_EXPIRY_MS } from "../protocol/limits.ts";
@@ -103,7 +103,7 @@ export class Storage {
     await Deno.mkdir(storage.#partialDir, { recursive: true });
     await storage.sweepExpiredPartials(Date.now());
     storage.#space = await SpaceBudget.open(root, limits, storage.#stateDir);
-    storage.syncsInMemory = await isInMemory(root);
+    storage.syncsInMemory = await isInMemoryFileSystem(root);
     return storage;
   }
 
@@ -255,7 +255,7 @@ export class Storage {
   async mkdir(segments: string[]): Promise<void> {
     const parent = await this.#makeDirectories(segments.slice(0, -1));
     Deno.mkdirSync(join(parent, segments.at(-1)!));
-    await syncDirectory(parent);
+    await this.#syncDirectory(parent);
   }
 
   /** Renames within the root; EXISTS if `to` is taken and `overwrite` is not set. */
@@ -271,8 +271,8 @@ export class Storage {
     }
     if (existing?.isFile) this.space.freed(existing.size);
     Deno.renameSync(source, target);
-    await syncDirectory(toParent);
-    if (toParent !== fromParent) await syncDirectory(fromParent);
+    await this.#syncDirectory(toParent);
+    if (toParent !== fromParent) await this.#syncDirectory(fromParent);
   }
 
   /** Removes a file, a link, or an empty directory. */
@@ -282,7 +282,7 @@ export class Storage {
     const info = Deno.lstatSync(target);
     Deno.removeSync(target);
     if (info.isFile) this.space.freed(info.size);
-    await syncDirectory(parent);
+    await this.#syncDirectory(parent);
   }
 
   /**
@@ -317,18 +317,15 @@ export class Storage {
   #existingParent(segments: string[]): string | null {
     let current = this.root;
     for (const [i, segment] of segments.slice(0, -1).entries()) {
-      let real: string;
+      let next: string | null;
       try {
-        real = Deno.realPathSync(join(current, segment));
+        next = this.#stepInto(current, segment, segments.slice(0, i + 1));
       } catch (err) {
-        if (err instanceof Deno.errors.NotFound) return null;
+        if (err instanceof Deno.errors.NotFound) return null; // A link to nowhere.
         throw err;
       }
-      this.#assertServed(real, segments.slice(0, i + 1));
-      if (!Deno.statSync(real).isDirectory) {
-        throw wrongType(segments.slice(0, i + 1), "is not a directory");
-      }
-      current = real;
+      if (next === null) return null;
+      current = next;
     }
     return current;
   }
@@ -340,24 +337,44 @@ export class Storage {
   async #makeDirectories(segments: string[]): Promise<string> {
     let current = this.root;
     for (const [i, segment] of segments.entries()) {
-      const next = join(current, segment);
-      // Usually the directory is there: look before making it, an error costs more than a stat.
-      if (lstatOrNull(next) === null) {
+      const named = segments.slice(0, i + 1);
+      let next = this.#stepInto(current, segment, named);
+      if (next === null) {
         try {
-          Deno.mkdirSync(next);
-          await syncDirectory(current);
+          Deno.mkdirSync(join(current, segment));
+          await this.#syncDirectory(current);
         } catch (err) {
           if (!(err instanceof Deno.errors.AlreadyExists)) throw err;
         }
+        next = this.#stepInto(current, segment, named);
+        if (next === null) throw new FtsError("NOT_FOUND", `${quote(named)} vanished`);
       }
-      const real = Deno.realPathSync(next);
-      this.#assertServed(real, segments.slice(0, i + 1));
-      if (!Deno.statSync(real).isDirectory) {
-        throw wrongType(segments.slice(0, i + 1), "is not a directory");
-      }
-      current = real;
+      current = next;
     }
     return current;
+  }
+
+  /**
+   * One step down from `current`, a directory already checked, to its entry
+   * `segment`, which must be a directory: one lstat, and a link is followed
+   * only after checking that it leads inside the root and outside the
+   * state directory. Null when there is no such entry.
+   */
+  #stepInto(current: string, segment: string, named: string[]): string | null {
+    const next = join(current, segment);
+    const info = lstatOrNull(next);
+    if (info === null) return null;
+    if (info.isDirectory) return next;
+    if (!info.isSymlink) throw wrongType(named, "is not a directory");
+    const real = Deno.realPathSync(next);
+    this.#assertServed(real, named);
+    if (!Deno.statSync(real).isDirectory) throw wrongType(named, "is not a directory");
+    return real;
+  }
+
+  /** {@link syncDirectory}, which a file system in memory does not need. */
+  async #syncDirectory(path: string): Promise<void> {
+    if (!this.syncsInMemory) await syncDirectory(path);
   }
 }
 
@@ -428,10 +445,10 @@ export class PendingUpload {
   async publish(): Promise<void> {
     const { tmpPath, segments, reservation, mtime } = this.#state;
     if (mtime !== undefined) this.#file.utimeSync(new Date(), new Date(mtime));
-    // On a file system in memory fsync returns at once: waiting for a thread costs more.
-    const small = this.#storage.syncsInMemory && this.#state.size <= FALLBACK_CHUNK_BYTES;
-    if (small) this.#file.syncSync();
-    else await this.#file.sync();
+    // A file system in memory has no stable storage to wait for: its fsync
+    // returns at once, and handing it to a thread would cost more.
+    const durable = !this.#storage.syncsInMemory;
+    if (durable) await this.#file.sync();
     this.#close();
     const parent = await this.#storage.makeParentDirectories(segments);
     const target = join(parent, segments.at(-1)!);
@@ -452,8 +469,7 @@ export class PendingUpload {
       Deno.removeSync(tmpPath);
       reservation.commit(0);
     }
-    if (small) syncDirectorySync(parent);
-    else await syncDirectory(parent);
+    if (durable) await syncDirectory(parent);
   }
 
   /** Throws the upload away; safe to call more than once and after a failed publish. */
@@ -482,13 +498,6 @@ export class PendingUpload {
 }
 
 /** Fsyncs a directory, so that a rename or unlink in it survives a crash. */
-/** {@link syncDirectory}, without leaving the thread. */
-export function syncDirectorySync(path: string): void {
-  if (Deno.build.os === "windows") return;
-  using directory = Deno.openSync(path, { read: true });
-  directory.syncSync();
-}
-
 export async function syncDirectory(path: string): Promise<void> {
   if (Deno.build.os === "windows") return; // Windows has no directory fsync.
   const directory = Deno.openSync(path, { read: true });
@@ -524,17 +533,4 @@ function quote(segments: string[]): string {
 /** The partial file's name for an upload: one per name and size. */
 function partialKey(segments: string[], size: number): string {
   return `${createHash("sha256").update(segments.join("/")).digest("hex")}-${size}`;
-}
-
-/** Linux's magic numbers of file systems that live in memory: tmpfs and ramfs. */
-const IN_MEMORY_FILE_SYSTEMS = new Set([0x01021994, 0x858458f6]);
-
-/** Whether `path` is on a file system that lives in memory. */
-async function isInMemory(path: string): Promise<boolean> {
-  if (Deno.build.os !== "linux") return false;
-  try {
-    return IN_MEMORY_FILE_SYSTEMS.has(Number((await statfs(path)).type));
-  } catch {
-    return false;
-  }
 }
