@@ -6,6 +6,7 @@
  * shared and noisy. Every transferred file is verified by SHA-256.
  *
  * Usage: deno task bench [--quick] [--rounds N] [--storage tmpfs|disk|both]
+ *        [--systems fts,socat,rsync,scp,sftp]
  *
  * @module
  */
@@ -354,13 +355,15 @@ async function main(): Promise<number> {
       quick: { type: "boolean" },
       rounds: { type: "string" },
       storage: { type: "string", default: "both" },
+      systems: { type: "string" },
     },
   });
   const sizes = values.quick ? SIZES.quick : SIZES.full;
   const rounds = Number(values.rounds ?? (values.quick ? 1 : 3));
   const storages = values.storage === "both" ? ["tmpfs", "disk"] : [values.storage!];
   const systems: BenchSystem[] = [];
-  for (const system of SYSTEMS) {
+  const wanted = values.systems?.split(",");
+  for (const system of SYSTEMS.filter((s) => wanted === undefined || wanted.includes(s.name))) {
     const reason = await system.unavailable();
     if (reason) console.error(`bench: skipping ${system.name}: ${reason}`);
     else systems.push(system);
