@@ -104,7 +104,7 @@ Limits:
   --max-file-size SIZE       largest file accepted (default: no limit below 2^53-1 bytes)
   --quota SIZE               bytes the root's files may use in all (default: none)
   --reserve SIZE             free space an upload must leave (default: 64M)
-  --read-only                refuse uploads and deletes
+  --read-only                refuse uploads, deletes, mkdir and rename
   --shutdown-grace SECONDS   on terminate, Ctrl-C or SIGTERM, how long transfers in flight may
                              take to finish before they are cut off (default: ${DEFAULT_SHUTDOWN_GRACE_S})
 
