@@ -1,13 +1,23 @@
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { FtsError } from "../protocol/errors.ts";
 import { type ByteSource, FrameReader } from "../protocol/frames.ts";
 import { decodeHello, decodeRequest, decodeTrailer } from "../protocol/messages.ts";
 import { parseName } from "../protocol/names.ts";
 import { fuzzInput, prng } from "./_fuzz_inputs.ts";
-import { EMPTY_ROOT, listTree, RawClient, runCommand, startServer } from "./_helpers.ts";
+import {
+  assertFreshClientLists,
+  EMPTY_ROOT,
+  listTree,
+  RawClient,
+  runCommand,
+  startServer,
+} from "./_helpers.ts";
 
 const PARSER_INPUTS = 100_000;
 const LIVE_INPUTS = 400;
+/** Every this many live inputs, a fresh client must still be served. */
+const LIVE_CHECK_EVERY = 25;
 const LIVE_CONCURRENCY = 50;
 const FUZZER_TOKEN = "fuzzer-token-0123456789";
 /** How long one live connection may take before the test gives up on it (bounded). */
@@ -78,12 +88,24 @@ Deno.test(`the live server survives ${LIVE_INPUTS} hostile inputs and keeps serv
   await Deno.writeTextFile(tokens, `write fuzzer ${FUZZER_TOKEN}\n`);
   const server = await startServer(["--tokens", tokens], { auth: true });
   try {
+    // Beside the root: whatever the inputs do, nothing here may change.
+    const outside = join(server.dir, "outside");
+    await Deno.mkdir(join(outside, "sub"), { recursive: true });
+    await Deno.writeTextFile(join(outside, "secret.txt"), "not for the network");
+    const besideRoot = async () =>
+      (await listTree(server.dir)).filter((path) => !path.startsWith("root/"));
+    const before = await besideRoot();
     const random = prng(7);
     const inputs = Array.from({ length: LIVE_INPUTS }, () => fuzzInput(random));
     let next = 0;
     const worker = async () => {
       while (next < inputs.length) {
-        const input = inputs[next++]!;
+        const index = next++;
+        const input = inputs[index]!;
+        if (index % LIVE_CHECK_EVERY === 0) {
+          // Along the way, not only at the end: other clients are still served.
+          await assertFreshClientLists(server);
+        }
         const client = await RawClient.open(server.port, random() < 0.8, FUZZER_TOKEN);
         const timer = setTimeout(() => client.close(), LIVE_CONNECTION_MS);
         try {
@@ -103,6 +125,8 @@ Deno.test(`the live server survives ${LIVE_INPUTS} hostile inputs and keeps serv
     const ls = await runCommand(server, ["ls"]);
     assert.equal(ls.code, 0, ls.stderr);
     assert.deepEqual(await listTree(server.root), EMPTY_ROOT);
+    assert.deepEqual(await besideRoot(), before, "nothing outside the root was written");
+    assert.equal(await Deno.readTextFile(join(outside, "secret.txt")), "not for the network");
     assert.doesNotMatch(server.log(), /INTERNAL/);
   } finally {
     await server.stop();
