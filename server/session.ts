@@ -149,8 +149,7 @@ export class Session {
       }
       const identity = verifier
         ? verifier.verify(hello.token)
-        // Without authentication, only this host may administer (terminate).
-        : { name: "-", role: isLoopback(this.#peerHostname) ? "admin" as const : "write" as const };
+        : identityWithoutAuth(this.#peerHostname);
       if (identity === null) {
         const delayMs = this.#options.throttle.recordFailure(this.#peerHostname);
         await new Promise((resolve) => setTimeout(resolve, delayMs));
@@ -304,6 +303,11 @@ function idleTimed(conn: Deno.Conn, idleMs: number, onIdle: () => void): ByteSou
     read: (buffer) => timed(conn.read(buffer)),
     write: (bytes) => timed(conn.write(bytes)),
   };
+}
+
+/** Who a peer is when authentication is off: only this host may administer (terminate). */
+export function identityWithoutAuth(peerHostname: string): Identity {
+  return { name: "-", role: isLoopback(peerHostname) ? "admin" : "write" };
 }
 
 /** Reports whether an address is on this host: 127.0.0.0/8, ::1, or IPv4-mapped loopback. */

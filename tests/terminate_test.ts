@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { isLoopback } from "../server/session.ts";
+import { identityWithoutAuth, isLoopback } from "../server/session.ts";
 import { RawClient, runCommand, startServer } from "./_helpers.ts";
 
 async function exists(path: string): Promise<boolean> {
@@ -105,5 +105,13 @@ Deno.test("isLoopback() accepts only this host's addresses", () => {
   }
   for (const address of ["10.0.0.1", "192.168.1.1", "::", "0.0.0.0", "fe80::1", "128.0.0.1"]) {
     assert.equal(isLoopback(address), false, address);
+  }
+});
+
+Deno.test("identityWithoutAuth() lets this host terminate and other hosts only write", () => {
+  assert.equal(identityWithoutAuth("127.0.0.1").role, "admin");
+  assert.equal(identityWithoutAuth("::1").role, "admin");
+  for (const address of ["10.0.0.1", "192.168.1.20", "2001:db8::1"]) {
+    assert.equal(identityWithoutAuth(address).role, "write", address);
   }
 });
