@@ -151,6 +151,8 @@ export async function pumpExactly(
       await consuming;
       if (remaining > 0) reading = readInto(turn === 0 ? second : first);
       consuming = Promise.resolve(onChunk(buffer.subarray(0, n)));
+      // It may fail while the next read is awaited: handled here, thrown where it is awaited.
+      consuming.catch(() => {});
     }
     await consuming;
   } finally {

@@ -10,7 +10,7 @@
 import { AuthThrottle } from "./auth_throttle.ts";
 import type { ServerConfig } from "./config.ts";
 import { FtsServer } from "./listener.ts";
-import { setLogFormat } from "./log.ts";
+import { logEvent, setLogFormat } from "./log.ts";
 import { assertSandboxed } from "./sandbox.ts";
 import { Storage } from "./storage.ts";
 import { TokenVerifier } from "./tokens.ts";
@@ -68,6 +68,13 @@ async function start(config: ServerConfig): Promise<void> {
     post({ type: "failed", message: err instanceof Error ? err.message : String(err) });
   }
 }
+
+// A failure nobody awaited must not take every session down with it: the
+// session it came from has ended (or will, on its own error); log and go on.
+globalThis.addEventListener("unhandledrejection", (event) => {
+  event.preventDefault();
+  logEvent({ peer: "-", op: "server", result: "INTERNAL", detail: `unhandled: ${event.reason}` });
+});
 
 self.onmessage = (event: MessageEvent<ToWorker>) => {
   const message = event.data;

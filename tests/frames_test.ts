@@ -177,3 +177,25 @@ Deno.test("BufferPool lends at most maxPairs large pairs, then small ones, and r
   assert.equal(d.buffers[0], a.buffers[0], "a returned pair is lent again");
   assert.equal(pool.borrow(5000).buffers[0].length, 64, "releasing twice did not free two slots");
 });
+
+Deno.test("pumpExactly() rejects with a consumer's failure that comes while the next read is pending", async () => {
+  const slowSource: ByteSource = {
+    async read(buffer) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      buffer.fill(1);
+      return buffer.length;
+    },
+  };
+  // The consumer fails at once (a peer gone mid-download) while the pump waits for the
+  // next read: that must surface from pumpExactly, not as an unhandled rejection.
+  await assert.rejects(
+    pumpExactly(
+      slowSource,
+      10_000,
+      () => Promise.reject(new Deno.errors.ConnectionReset("peer gone")),
+      (missing) => new Error(`${missing} missing`),
+      new BufferPool({ maxPairs: 1, bufferBytes: 1024, fallbackBytes: 16, minPooledBytes: 1 }),
+    ),
+    Deno.errors.ConnectionReset,
+  );
+});
