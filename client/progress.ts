@@ -12,7 +12,19 @@ import { formatBytes } from "./format.ts";
 /** How often the line is redrawn: smooth to the eye, cheap for the CPU. */
 export const PROGRESS_REDRAW_MS = 100;
 
+/** The shortest a name is cut to, to fit the line: still recognisable. */
+const MIN_LABEL_CHARS = 8;
+
 const encoder = new TextEncoder();
+
+/** The terminal's width, or no limit when it cannot be told. */
+function terminalColumns(): number {
+  try {
+    return Deno.consoleSize().columns;
+  } catch {
+    return Infinity;
+  }
+}
 const CLEAR_LINE = "\r\x1b[2K";
 
 /** One transfer's (or one batch's) progress line. */
@@ -42,7 +54,7 @@ export class Progress {
     const now = performance.now();
     if (now - this.#lastDrawMs < PROGRESS_REDRAW_MS && doneBytes < this.#totalBytes) return;
     this.#lastDrawMs = now;
-    Deno.stderr.writeSync(encoder.encode(CLEAR_LINE + this.line(now)));
+    Deno.stderr.writeSync(encoder.encode(CLEAR_LINE + this.line(now, terminalColumns())));
   }
 
   /** Removes the line, leaving the terminal as it was. */
@@ -55,14 +67,25 @@ export class Progress {
     return (performance.now() - this.#startedMs) / 1000;
   }
 
-  /** The line as drawn: `name  12.0 MiB / 100.0 MiB  12%  45.0 MiB/s  ETA 0:02`. */
-  line(nowMs = performance.now()): string {
+  /**
+   * The line as drawn: `name  12.0 MiB / 100.0 MiB  12%  45.0 MiB/s  ETA 0:02`;
+   * within `columns`, the name is shortened (a wrapped line could not be
+   * redrawn in place).
+   */
+  line(nowMs = performance.now(), columns = Infinity): string {
     const seconds = Math.max((nowMs - this.#startedMs) / 1000, 1e-3);
     const rate = this.#doneBytes / seconds;
     const percent = this.#totalBytes === 0 ? 100 : (100 * this.#doneBytes) / this.#totalBytes;
     const etaSeconds = rate > 0 ? (this.#totalBytes - this.#doneBytes) / rate : Infinity;
-    return `${this.#label}  ${formatBytes(this.#doneBytes)} / ${formatBytes(this.#totalBytes)}  ` +
+    const figures = `  ${formatBytes(this.#doneBytes)} / ${formatBytes(this.#totalBytes)}  ` +
       `${percent.toFixed(0)}%  ${formatBytes(rate)}/s  ETA ${formatDuration(etaSeconds)}`;
+    // One column spare: a line that fills the last one wraps on some terminals.
+    const room = columns - 1 - figures.length;
+    const label = [...this.#label];
+    const shown = label.length <= room
+      ? this.#label
+      : `${label.slice(0, Math.max(room - 1, MIN_LABEL_CHARS)).join("")}…`;
+    return shown + figures;
   }
 }
 

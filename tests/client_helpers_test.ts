@@ -44,6 +44,12 @@ Deno.test("Progress.line() shows name, bytes, percent, rate and ETA", () => {
     line,
     /^big\.bin {2}25\.0 MiB \/ 100\.0 MiB {2}25% {2}[\d.]+ MiB\/s {2}ETA \d+:\d\d$/,
   );
+  // Within the terminal's width, the name gives way and the figures stay.
+  const long = new Progress(`${"very-long-name-".repeat(10)}.bin`, 100, false);
+  long.update(50);
+  const fitted = long.line(performance.now() + 1000, 60);
+  assert.ok(fitted.length <= 59, `${fitted.length}: ${fitted}`);
+  assert.match(fitted, /^very-lon.*…  50 B \/ 100 B  50%/);
   assert.equal(formatDuration(75), "1:15");
   assert.equal(formatDuration(3725), "1:02:05");
   assert.equal(formatDuration(Infinity), "--:--");
