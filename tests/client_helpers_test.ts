@@ -49,7 +49,7 @@ Deno.test("Progress.line() shows name, bytes, percent, rate and ETA", () => {
   long.update(50);
   const fitted = long.line(performance.now() + 1000, 60);
   assert.ok(fitted.length <= 59, `${fitted.length}: ${fitted}`);
-  assert.match(fitted, /^very-lon.*…  50 B \/ 100 B  50%/);
+  assert.match(fitted, /^very-lon.*… {2}50 B \/ 100 B {2}50%/);
   assert.equal(formatDuration(75), "1:15");
   assert.equal(formatDuration(3725), "1:02:05");
   assert.equal(formatDuration(Infinity), "--:--");
