@@ -9,19 +9,12 @@
 import { createHash } from "node:crypto";
 import { basename, dirname, join } from "node:path";
 import { isInMemoryFileSystem } from "../cli/in_memory_fs.ts";
+import { fileSink, fileSource } from "../cli/small_file_io.ts";
 import { FtsError, ProtocolError } from "../protocol/errors.ts";
-import {
-  type ByteSink,
-  type ByteSource,
-  encodeFrame,
-  FrameReader,
-  type Message,
-  writeAll,
-} from "../protocol/frames.ts";
+import { encodeFrame, FrameReader, type Message, writeAll } from "../protocol/frames.ts";
 import { pumpExactly } from "../protocol/pump.ts";
 import {
   EAGER_UPLOAD_FEATURE,
-  FALLBACK_CHUNK_BYTES,
   MAX_CONTROL_BYTES,
   MAX_NAME_BYTES,
   MIN_CONTROL_BYTES,
@@ -123,8 +116,10 @@ export const PIPELINE_REPLY_BYTES = 32 * 1024;
  * message quotes the name, and JSON escapes each character at most twice.
  */
 function replyBytesFor(name: string): number {
-  return 4 * new TextEncoder().encode(name).length + 512;
+  return 4 * utf8.encode(name).length + 512;
 }
+
+const utf8 = new TextEncoder();
 
 /**
  * Largest upload whose data is sent without waiting for the server's
@@ -356,7 +351,7 @@ export class FtsConnection {
       streaming = true;
       const hash = createHash("sha256");
       let position = 0;
-      await pumpExactly(smallFileSource(file, size), size, async (chunk) => {
+      await pumpExactly(fileSource(file, size), size, async (chunk) => {
         hash.update(chunk);
         if (position + chunk.length > offset) {
           await this.#sendData(chunk.subarray(Math.max(0, offset - position)));
@@ -559,7 +554,7 @@ export class FtsConnection {
         options.onProgress?.(position, size);
         if (writeFailure !== null || file === null) return;
         try {
-          await writeAll(smallFileSink(file, chunk.length), chunk);
+          await writeAll(fileSink(file, chunk.length), chunk);
         } catch (err) {
           writeFailure = err;
         }
@@ -800,21 +795,4 @@ function hashPrefix(
     (chunk) => void hash.update(chunk),
     () => new Error("partial download shrank while being read"),
   );
-}
-
-/**
- * The file itself, or for a small file a source that reads at once: handing
- * a small read to a thread costs more than the read.
- */
-function smallFileSource(file: Deno.FsFile, size: number): ByteSource {
-  return size <= FALLBACK_CHUNK_BYTES
-    ? { read: (buffer) => Promise.resolve(file.readSync(buffer)) }
-    : file;
-}
-
-/** Like {@link smallFileSource}, for writing a chunk of `bytes`. */
-function smallFileSink(file: Deno.FsFile, bytes: number): ByteSink {
-  return bytes <= FALLBACK_CHUNK_BYTES
-    ? { write: (chunk) => Promise.resolve(file.writeSync(chunk)) }
-    : file;
 }

@@ -7,13 +7,10 @@
  */
 
 import { createHash } from "node:crypto";
+import { fileSource } from "../cli/small_file_io.ts";
 import { FtsError, ProtocolError } from "../protocol/errors.ts";
 import { type ByteSink, type FrameReader, type Message, writeAll } from "../protocol/frames.ts";
-import {
-  FALLBACK_CHUNK_BYTES,
-  LIST_FRAME_BUDGET_BYTES,
-  LIST_FRAME_ENVELOPE_BYTES,
-} from "../protocol/limits.ts";
+import { LIST_FRAME_BUDGET_BYTES, LIST_FRAME_ENVELOPE_BYTES } from "../protocol/limits.ts";
 import { pumpExactly } from "../protocol/pump.ts";
 import {
   decodeTrailer,
@@ -21,6 +18,7 @@ import {
   type Op,
   type Request,
   type Role,
+  type Trailer,
 } from "../protocol/messages.ts";
 import { parseDirectoryName, parseName } from "../protocol/names.ts";
 import type { PendingUpload, Storage } from "./storage.ts";
@@ -134,12 +132,12 @@ async function handleUpload(
   request: Extract<Request, { op: "upload" }>,
   context: HandlerContext,
 ): Promise<HandlerResult> {
+  // (An eager upload over the limit never gets here: the dispatcher ends the session for it.)
   if (request.size > context.maxFileBytes) {
-    const text =
-      `file of ${request.size} bytes exceeds the server's limit of ${context.maxFileBytes}`;
-    // Eager data over the limit the hello announced is not worth reading through.
-    if (request.eager) throw new ProtocolError(text, "TOO_LARGE");
-    throw new FtsError("TOO_LARGE", text);
+    throw new FtsError(
+      "TOO_LARGE",
+      `file of ${request.size} bytes exceeds the server's limit of ${context.maxFileBytes}`,
+    );
   }
   let pending: PendingUpload;
   try {
@@ -169,9 +167,7 @@ async function handleUpload(
       }
     });
     dataComplete = true;
-    const trailerMessage = await context.reader.readMessage();
-    if (trailerMessage === null) throw new ProtocolError("connection closed before the trailer");
-    const trailer = decodeTrailer(trailerMessage, request.id);
+    const trailer = await readTrailer(request, context);
     if (writeFailure !== null) throw writeFailure;
     const sha256 = hash.digest("hex");
     if (sha256 !== trailer.sha256) {
@@ -199,9 +195,17 @@ export async function skipEagerUpload(
   context: HandlerContext,
 ): Promise<void> {
   await context.reader.readData(request.size, () => {});
-  const trailer = await context.reader.readMessage();
-  if (trailer === null) throw new ProtocolError("connection closed before the trailer");
-  decodeTrailer(trailer, request.id);
+  await readTrailer(request, context);
+}
+
+/** Reads the trailer that follows an upload's data. */
+async function readTrailer(
+  request: Extract<Request, { op: "upload" }>,
+  context: HandlerContext,
+): Promise<Trailer> {
+  const message = await context.reader.readMessage();
+  if (message === null) throw new ProtocolError("connection closed before the trailer");
+  return decodeTrailer(message, request.id);
 }
 
 async function handleDownload(
@@ -220,11 +224,7 @@ async function handleDownload(
     // hash covers the whole file; bytes before `offset` are hashed, not sent.
     const hash = createHash("sha256");
     let position = 0;
-    // A small file is read at once: handing the read to a thread costs more than the read.
-    const source = size <= FALLBACK_CHUNK_BYTES
-      ? { read: (buffer: Uint8Array) => Promise.resolve(file.readSync(buffer)) }
-      : file;
-    await pumpExactly(source, size, async (chunk) => {
+    await pumpExactly(fileSource(file, size), size, async (chunk) => {
       hash.update(chunk);
       if (position + chunk.length > offset) {
         await writeAll(context.conn, chunk.subarray(Math.max(0, offset - position)));
@@ -262,11 +262,10 @@ async function handleRename(
   return {};
 }
 
-async function handlePartial(
+function handlePartial(
   request: Extract<Request, { op: "partial" }>,
   context: HandlerContext,
 ): Promise<HandlerResult> {
-  return {
-    fields: { held: await context.storage.heldBytes(parseName(request.name), request.size) },
-  };
+  const held = context.storage.heldBytes(parseName(request.name), request.size);
+  return Promise.resolve({ fields: { held } });
 }

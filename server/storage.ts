@@ -10,9 +10,11 @@
 import { createHash } from "node:crypto";
 import { join, sep } from "node:path";
 import { isInMemoryFileSystem } from "../cli/in_memory_fs.ts";
+import { fileSink } from "../cli/small_file_io.ts";
 import { FtsError } from "../protocol/errors.ts";
 import type { Entry } from "../protocol/messages.ts";
-import { FALLBACK_CHUNK_BYTES, PARTIAL_EXPIRY_MS } from "../protocol/limits.ts";
+import { writeAll } from "../protocol/frames.ts";
+import { PARTIAL_EXPIRY_MS } from "../protocol/limits.ts";
 import { STATE_DIR_NAME } from "../protocol/names.ts";
 import { SpaceBudget, type SpaceLimits, type SpaceReservation } from "./space.ts";
 
@@ -220,10 +222,10 @@ export class Storage {
    * Bytes kept from a broken upload of `segments` with `size` bytes, which an
    * upload with `resume` would continue from; 0 when there are none or they expired.
    */
-  heldBytes(segments: string[], size: number): Promise<number> {
+  heldBytes(segments: string[], size: number): number {
     const info = lstatOrNull(join(this.#partialDir, partialKey(segments, size)));
     const fresh = info?.isFile && Date.now() - (info.mtime?.getTime() ?? 0) <= PARTIAL_EXPIRY_MS;
-    return Promise.resolve(fresh && info.size <= size ? info.size : 0);
+    return fresh && info.size <= size ? info.size : 0;
   }
 
   /** Removes broken uploads' data older than {@link PARTIAL_EXPIRY_MS}. */
@@ -427,13 +429,7 @@ export class PendingUpload {
 
   /** Appends a chunk of file data. */
   async write(chunk: Uint8Array): Promise<void> {
-    let written = 0;
-    // Small chunks are written at once: handing them to a thread costs more than the write.
-    const small = chunk.length <= FALLBACK_CHUNK_BYTES;
-    while (written < chunk.length) {
-      const rest = chunk.subarray(written);
-      written += small ? this.#file.writeSync(rest) : await this.#file.write(rest);
-    }
+    await writeAll(fileSink(this.#file, chunk.length), chunk);
   }
 
   /**

@@ -199,6 +199,20 @@ export function runCommand(
   });
 }
 
+/**
+ * Starts `fts connect 127.0.0.1:PORT ARGS...` against a running server and
+ * returns at once, output discarded: for a test that kills it mid-transfer.
+ */
+export function spawnCommand(server: RunningServer, args: string[]): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", ...FTS_RUN_FLAGS, MAIN, "connect", `127.0.0.1:${server.port}`, ...args],
+    cwd: server.dir,
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+}
+
 /** A raw protocol connection that sends exactly what a test tells it to. */
 export class RawClient {
   readonly conn: Deno.TcpConn;

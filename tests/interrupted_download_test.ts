@@ -1,13 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import {
-  FTS_RUN_FLAGS,
-  PROJECT_DIR,
-  runCommand,
-  startServer,
-  waitFor,
-  writeRandomFile,
-} from "./_helpers.ts";
+import { runCommand, spawnCommand, startServer, waitFor, writeRandomFile } from "./_helpers.ts";
 
 /** Large enough that the download is still running when the test notices it. */
 const BIG_FILE_BYTES = 512 << 20;
@@ -23,20 +16,7 @@ Deno.test("clients killed mid-download leave the server serving, and no file und
     const partial = join(server.dir, ".big.bin.fts-partial");
     for (let kill = 1; kill <= KILLS; kill++) {
       await Deno.remove(partial).catch(() => {});
-      const client = new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          ...FTS_RUN_FLAGS,
-          join(PROJECT_DIR, "main.ts"),
-          "connect",
-          `127.0.0.1:${server.port}`,
-          "get",
-          "big.bin",
-          target,
-        ],
-        stdout: "null",
-        stderr: "null",
-      }).spawn();
+      const client = spawnCommand(server, ["get", "big.bin", target]);
       // Killed at a different point each time: once some data, and more each round, arrived.
       const started = await waitFor(
         async () => (await Deno.stat(partial).catch(() => null))?.size! > kill * (8 << 20),

@@ -3,11 +3,10 @@ import { join } from "node:path";
 import { PARTIAL_EXPIRY_MS } from "../server/storage.ts";
 import {
   EMPTY_ROOT,
-  FTS_RUN_FLAGS,
   listTree,
-  PROJECT_DIR,
   runCommand,
   sha256File,
+  spawnCommand,
   startServer,
   waitFor,
 } from "./_helpers.ts";
@@ -23,20 +22,7 @@ Deno.test("a client killed mid-upload leaves nothing visible, the server keeps s
       await Deno.writeFile(big, new Uint8Array(0));
       await Deno.truncate(big, BIG_FILE_BYTES);
     });
-    const client = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        ...FTS_RUN_FLAGS,
-        join(PROJECT_DIR, "main.ts"),
-        "connect",
-        `127.0.0.1:${server.port}`,
-        "upload",
-        big,
-        "big.bin",
-      ],
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
+    const client = spawnCommand(server, ["upload", big, "big.bin"]);
     const tmpDir = join(server.root, ".fts", "tmp");
     const started = await waitFor(async () => {
       for await (const entry of Deno.readDir(tmpDir)) {

@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { sha256File, startServer, waitFor, writeRandomFile } from "./_helpers.ts";
+import {
+  type RunningServer,
+  sha256File,
+  startServer,
+  waitFor,
+  writeRandomFile,
+} from "./_helpers.ts";
 import { HAS_TMUX, Terminal } from "./_tmux.ts";
 
 /** The escape sequence that starts blue text. */
@@ -110,46 +116,19 @@ Deno.test({
     try {
       const size = 768 << 20;
       const sum = await writeRandomFile(join(server.root, "big.bin"), size);
-      const first = await Terminal.start(server.dir, [`127.0.0.1:${server.port}`], {
-        env: { XDG_CONFIG_HOME: home },
-      });
-      try {
-        assert.ok(await first.waitFor(/fts:\/>/), await first.screen());
-        await first.line("get big.bin");
-        assert.ok(await first.waitFor(BIG_PROGRESS), await first.screen());
-        await first.killClient();
-        assert.ok(await first.waitFor(/exit status 137/), await first.screen());
-      } finally {
-        await first.close();
-      }
+      await killMidTransfer(server, home, "get big.bin");
       const partial = join(server.dir, ".big.bin.fts-partial");
       const held = (await Deno.stat(partial)).size;
       assert.ok(held > 0 && held < size, `partial holds ${held} bytes`);
       await assert.rejects(Deno.stat(join(server.dir, "big.bin")), Deno.errors.NotFound);
 
-      const second = await Terminal.start(server.dir, [`127.0.0.1:${server.port}`], {
-        env: { XDG_CONFIG_HOME: home },
+      await takeResumeOffer(server, home, {
+        command: "get big.bin",
+        offer:
+          /MiB of big\.bin are here from an interrupted download\. Continue from there\? \[Y\/n\]/,
+        answer: ["y", "Enter"],
+        done: /downloaded big\.bin -> big\.bin: 768\.0 MiB in .* resumed at \d+ bytes, .*verified/,
       });
-      try {
-        assert.ok(await second.waitFor(/fts:\/>/), await second.screen());
-        await second.line("get big.bin");
-        assert.ok(
-          await second.waitFor(
-            /MiB of big\.bin are here from an interrupted download\. Continue from there\? \[Y\/n\]/,
-          ),
-          await second.screen(),
-        );
-        await second.line("y");
-        assert.ok(
-          await second.waitFor(
-            /downloaded big\.bin -> big\.bin: 768\.0 MiB in .* resumed at \d+ bytes, .*verified/,
-            60_000,
-          ),
-          await second.screen(),
-        );
-      } finally {
-        await second.close();
-      }
       assert.equal(await sha256File(join(server.dir, "big.bin")), sum);
       await assert.rejects(Deno.stat(partial), Deno.errors.NotFound);
     } finally {
@@ -196,11 +175,8 @@ Deno.test({
     const home = await Deno.makeTempDir();
     const bytes = crypto.getRandomValues(new Uint8Array(4096));
     await Deno.writeFile(join(server.root, "two words.txt"), bytes);
-    const term = await Terminal.start(server.dir, [`127.0.0.1:${server.port}`], {
-      env: { XDG_CONFIG_HOME: home },
-    });
+    const term = await openShell(server, home);
     try {
-      assert.ok(await term.waitFor(/fts:\/>/), await term.screen());
       await term.keys("get two", "Tab");
       assert.ok(await term.waitFor(/fts:\/> get two\\ words\.txt\s*$/m), await term.screen());
       await term.keys("Enter");
@@ -227,11 +203,8 @@ Deno.test({
     const home = await Deno.makeTempDir();
     await Deno.mkdir(join(server.dir, "outbox"));
     await Deno.writeTextFile(join(server.dir, "outbox", "notes 2026.txt"), "local notes");
-    const term = await Terminal.start(server.dir, [`127.0.0.1:${server.port}`], {
-      env: { XDG_CONFIG_HOME: home },
-    });
+    const term = await openShell(server, home);
     try {
-      assert.ok(await term.waitFor(/fts:\/>/), await term.screen());
       await term.keys("put outb", "Tab");
       assert.ok(await term.waitFor(/fts:\/> put outbox\/\s*$/m), await term.screen());
       await term.keys("no", "Tab");
@@ -271,47 +244,20 @@ Deno.test({
     try {
       const size = 768 << 20;
       const sum = await writeRandomFile(join(server.dir, "big.bin"), size);
-      const first = await Terminal.start(server.dir, [`127.0.0.1:${server.port}`], {
-        env: { XDG_CONFIG_HOME: home },
-      });
-      try {
-        assert.ok(await first.waitFor(/fts:\/>/), await first.screen());
-        await first.line("put big.bin");
-        assert.ok(await first.waitFor(BIG_PROGRESS), await first.screen());
-        await first.killClient();
-        assert.ok(await first.waitFor(/exit status 137/), await first.screen());
-      } finally {
-        await first.close();
-      }
+      await killMidTransfer(server, home, "put big.bin");
       // The server keeps what arrived once it sees the connection drop.
       assert.ok(await waitFor(async () => (await heldBytes()) > 0), "no partial upload kept");
       const held = await heldBytes();
       assert.ok(held < size, `partial holds ${held} bytes`);
       await assert.rejects(Deno.stat(join(server.root, "big.bin")), Deno.errors.NotFound);
 
-      const second = await Terminal.start(server.dir, [`127.0.0.1:${server.port}`], {
-        env: { XDG_CONFIG_HOME: home },
+      await takeResumeOffer(server, home, {
+        command: "put big.bin",
+        offer:
+          /the server holds .* of 768\.0 MiB from an interrupted upload of big\.bin\. Continue from there\? \[Y\/n\]/,
+        answer: ["Enter"], // Enter alone takes the offer.
+        done: /uploaded big\.bin -> big\.bin: 768\.0 MiB in .* resumed at \d+ bytes, .*verified/,
       });
-      try {
-        assert.ok(await second.waitFor(/fts:\/>/), await second.screen());
-        await second.line("put big.bin");
-        assert.ok(
-          await second.waitFor(
-            /the server holds .* of 768\.0 MiB from an interrupted upload of big\.bin\. Continue from there\? \[Y\/n\]/,
-          ),
-          await second.screen(),
-        );
-        await second.keys("Enter"); // Enter takes the offer.
-        assert.ok(
-          await second.waitFor(
-            /uploaded big\.bin -> big\.bin: 768\.0 MiB in .* resumed at \d+ bytes, .*verified/,
-            60_000,
-          ),
-          await second.screen(),
-        );
-      } finally {
-        await second.close();
-      }
       assert.equal(await sha256File(join(server.root, "big.bin")), sum);
       assert.equal(await heldBytes(), 0);
     } finally {
@@ -412,3 +358,46 @@ Deno.test({
     }
   },
 });
+
+/** Opens the shell against `server`, its history under `home`, and waits for the prompt. */
+async function openShell(server: RunningServer, home: string): Promise<Terminal> {
+  const term = await Terminal.start(server.dir, [`127.0.0.1:${server.port}`], {
+    env: { XDG_CONFIG_HOME: home },
+  });
+  if (!await term.waitFor(/fts:\/>/)) {
+    const screen = await term.screen();
+    await term.close();
+    assert.fail(`no prompt:\n${screen}`);
+  }
+  return term;
+}
+
+/** Runs a large transfer in a new shell and kills the client once its progress line shows. */
+async function killMidTransfer(server: RunningServer, home: string, command: string) {
+  const term = await openShell(server, home);
+  try {
+    await term.line(command);
+    assert.ok(await term.waitFor(BIG_PROGRESS), await term.screen());
+    await term.killClient();
+    assert.ok(await term.waitFor(/exit status 137/), await term.screen());
+  } finally {
+    await term.close();
+  }
+}
+
+/** In a new shell, runs `command`, sees the offer to resume, answers it, and sees the transfer done. */
+async function takeResumeOffer(
+  server: RunningServer,
+  home: string,
+  steps: { command: string; offer: RegExp; answer: string[]; done: RegExp },
+) {
+  const term = await openShell(server, home);
+  try {
+    await term.line(steps.command);
+    assert.ok(await term.waitFor(steps.offer), await term.screen());
+    await term.keys(...steps.answer);
+    assert.ok(await term.waitFor(steps.done, 60_000), await term.screen());
+  } finally {
+    await term.close();
+  }
+}
