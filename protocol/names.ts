@@ -24,8 +24,8 @@ const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
 /**
  * Checks a name and returns its segments, or throws `BAD_NAME`.
  *
- * Refused: empty names, absolute paths, empty, `.` or `..` segments, NUL and
- * other control characters, backslashes, Windows device names (`CON`,
+ * Refused: empty names, absolute paths, empty, `.` or `..` segments, unpaired
+ * UTF-16 surrogates, NUL and other control characters, backslashes, Windows device names (`CON`,
  * `nul.txt`, `COM1`, …), segments over 255 bytes, names over 4096 bytes, and
  * the server's own state directory.
  *
@@ -42,6 +42,9 @@ export function parseName(name: string): string[] {
     throw badName(name, `the name is ${bytes} bytes, over the limit of ${MAX_NAME_BYTES}`);
   }
   if (name.startsWith("/")) throw badName(name, "absolute paths are not allowed");
+  // A lone surrogate is valid in JSON but not in UTF-8: the file system would
+  // store U+FFFD instead, giving one file two wire names.
+  if (!name.isWellFormed()) throw badName(name, "unpaired UTF-16 surrogates are not allowed");
   if (CONTROL_CHARACTERS.test(name)) throw badName(name, "control characters are not allowed");
   if (name.includes("\\")) throw badName(name, "backslashes are not allowed");
   const segments = name.split("/");

@@ -15,6 +15,7 @@ Deno.test("parseName() accepts relative names, spaces and non-ASCII", () => {
   assert.deepEqual(parseName("\uff0e\uff0e/x"), ["\uff0e\uff0e", "x"]);
   assert.deepEqual(parseName("console.txt"), ["console.txt"]);
   assert.deepEqual(parseName("com10"), ["com10"]);
+  assert.deepEqual(parseName("a\ufffdb/\ud83d\ude00"), ["a\ufffdb", "😀"]);
 });
 
 Deno.test("parseName() refuses every unsafe form with BAD_NAME", () => {
@@ -46,6 +47,10 @@ Deno.test("parseName() refuses every unsafe form with BAD_NAME", () => {
     "Aux",
     "com1.log",
     "LPT9",
+    "a\ud800b", // lone surrogates: the disk would store U+FFFD, a second name for one file
+    "a\udc00b",
+    "a\udc00\ud800b",
+    "dir/a\ud83d",
   ];
   for (const name of bad) {
     assert.throws(
