@@ -3,6 +3,12 @@
  * stderr, as text or as JSON lines (`--log-format json`, for audit). Tokens
  * are never logged, only their names.
  *
+ * Every string field may carry text from the peer (a name, an unknown op, the
+ * software it announced, an error message quoting either), so each is
+ * truncated to {@link MAX_LOG_FIELD_CHARS} and escaped here, in one place: no
+ * line break, control character, separator or bidi override reaches the log
+ * raw, and one log line is always one event.
+ *
  * @module
  */
 
@@ -20,6 +26,22 @@ export interface LogEvent {
   detail?: string;
 }
 
+/**
+ * Characters of a string field kept in the log; the rest is cut with a marker
+ * saying how much. Long enough for any error message and most names; a 60 KB
+ * string from a peer must not become a 60 KB log line.
+ */
+export const MAX_LOG_FIELD_CHARS = 1024;
+
+/**
+ * Characters escaped in both formats: C0 and C1 controls, DEL, the line and
+ * paragraph separators, bidi marks, embeddings, overrides and isolates, and
+ * lone surrogates. Any of them could end a line or disguise one on a terminal.
+ */
+const UNSAFE_CHARS =
+  // deno-lint-ignore no-control-regex
+  /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
 const encoder = new TextEncoder();
 let format: "text" | "json" = "text";
 
@@ -30,32 +52,80 @@ export function setLogFormat(chosen: "text" | "json"): void {
 
 /** Writes one line: time, peer, token name, operation, name, bytes, duration, result. */
 export function logEvent(event: LogEvent): void {
-  const time = new Date().toISOString();
-  let line: string;
-  if (format === "json") {
-    line = JSON.stringify({
+  Deno.stderr.writeSync(encoder.encode(formatLogLine(event, format, new Date()) + "\n"));
+}
+
+/**
+ * One log line for `event`, without its newline: every string field truncated
+ * and escaped, so that whatever the peer sent it is exactly one line.
+ *
+ * @example
+ * ```ts
+ * import { formatLogLine } from "./log.ts";
+ * const line = formatLogLine(
+ *   { peer: "127.0.0.1:5000", op: "hello", result: "VERSION", detail: "x\n2099-01-01 forged" },
+ *   "text",
+ *   new Date(0),
+ * );
+ * console.assert(line === '1970-01-01T00:00:00.000Z 127.0.0.1:5000 hello VERSION (x\\n2099-01-01 forged)');
+ * ```
+ */
+export function formatLogLine(event: LogEvent, chosen: "text" | "json", at: Date): string {
+  const time = at.toISOString();
+  if (chosen === "json") {
+    const json = (text: string | undefined) => text === undefined ? null : truncate(text);
+    return JSON.stringify({
       time,
-      peer: event.peer,
-      token: event.token ?? null,
-      op: event.op,
-      name: event.name ?? null,
+      peer: truncate(event.peer),
+      token: json(event.token),
+      op: truncate(event.op),
+      name: json(event.name),
       bytes: event.bytes ?? null,
       durationMs: event.durationMs === undefined ? null : Math.round(event.durationMs * 10) / 10,
-      result: event.result,
-      detail: event.detail ?? null,
-    });
-  } else {
-    const parts = [time, event.peer];
-    if (event.token !== undefined) parts.push(`[${event.token}]`);
-    parts.push(event.op);
-    if (event.name !== undefined) parts.push(JSON.stringify(event.name));
-    if (event.bytes !== undefined) parts.push(`${event.bytes}B`);
-    if (event.durationMs !== undefined) parts.push(`${event.durationMs.toFixed(1)}ms`);
-    parts.push(event.result);
-    if (event.detail) parts.push(`(${event.detail})`);
-    line = parts.join(" ");
+      result: truncate(event.result),
+      detail: json(event.detail),
+    }).replace(UNSAFE_CHARS, unicodeEscape);
   }
-  Deno.stderr.writeSync(encoder.encode(line + "\n"));
+  const parts = [time, escapeText(event.peer)];
+  if (event.token !== undefined) parts.push(`[${escapeText(event.token)}]`);
+  parts.push(escapeText(event.op));
+  if (event.name !== undefined) parts.push(`"${escapeText(event.name).replaceAll('"', '\\"')}"`);
+  if (event.bytes !== undefined) parts.push(`${event.bytes}B`);
+  if (event.durationMs !== undefined) parts.push(`${event.durationMs.toFixed(1)}ms`);
+  parts.push(escapeText(event.result));
+  if (event.detail) parts.push(`(${escapeText(event.detail)})`);
+  return parts.join(" ");
+}
+
+/** Cuts `text` to {@link MAX_LOG_FIELD_CHARS}, never inside a surrogate pair, and says how much went. */
+function truncate(text: string): string {
+  if (text.length <= MAX_LOG_FIELD_CHARS) return text;
+  let end = MAX_LOG_FIELD_CHARS;
+  const last = text.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end -= 1;
+  return `${text.slice(0, end)}…[${text.length - end} chars cut]`;
+}
+
+/** Truncates and escapes one field of a text line: backslash escapes, as in a JSON string. */
+function escapeText(text: string): string {
+  return truncate(text).replaceAll("\\", "\\\\").replace(UNSAFE_CHARS, textEscape);
+}
+
+function textEscape(char: string): string {
+  switch (char) {
+    case "\n":
+      return "\\n";
+    case "\r":
+      return "\\r";
+    case "\t":
+      return "\\t";
+    default:
+      return unicodeEscape(char);
+  }
+}
+
+function unicodeEscape(char: string): string {
+  return `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`;
 }
 
 /** Formats a peer address for the log: `host:port`, IPv6 hosts in brackets. */
