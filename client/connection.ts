@@ -260,19 +260,43 @@ export class FtsConnection {
     }
   }
 
-  /** Lists a directory ("" for the root), or describes one file. */
+  /**
+   * Lists a directory ("" for the root), or describes one file. Each entry
+   * is checked ({@link decodeEntry}); a listing that breaks the protocol, or
+   * holds more than {@link MAX_LIST_ENTRIES}, closes the session (the rest
+   * of it cannot be skipped).
+   */
   async list(name: string): Promise<Entry[]> {
     const id = await this.#request({ op: "list", name });
     const entries: Entry[] = [];
-    while (true) {
-      const message = await this.#next(id);
-      if (message.type !== "entries") {
-        this.#checkFinal(message, id);
-        return entries;
+    try {
+      while (true) {
+        const message = await this.#next(id);
+        if (message.type !== "entries") {
+          this.#checkFinal(message, id);
+          return entries;
+        }
+        const batch = message.entries;
+        if (!Array.isArray(batch)) throw new ProtocolError("entries message without entries");
+        if (entries.length + batch.length > MAX_LIST_ENTRIES) {
+          throw new ConnectionError(
+            `the server listed more than ${MAX_LIST_ENTRIES} entries for ${
+              JSON.stringify(name || "/")
+            }, the most this client holds; the session was closed`,
+          );
+        }
+        for (const entry of batch) entries.push(decodeEntry(entry));
       }
-      const batch = message.entries;
-      if (!Array.isArray(batch)) throw new ProtocolError("entries message without entries");
-      entries.push(...(batch as Entry[]));
+    } catch (err) {
+      if (err instanceof ProtocolError) {
+        this.close();
+        throw new ConnectionError(
+          `protocol error from the server: ${err.message}; the session was closed`,
+          { cause: err },
+        );
+      }
+      if (err instanceof ConnectionError) this.close();
+      throw err;
     }
   }
 
@@ -610,7 +634,17 @@ export class FtsConnection {
   /** Describes a file or directory; a file's description includes its SHA-256. */
   async stat(name: string): Promise<Entry & { mode?: number; sha256?: string }> {
     const reply = await this.#finalReply(await this.#request({ op: "stat", name }));
-    return field(reply, "entry", "object") as unknown as Entry & { sha256?: string };
+    const described = field(reply, "entry", "object");
+    const entry: Entry & { mode?: number; sha256?: string } = decodeEntry(described);
+    if (described.mode !== undefined) entry.mode = sizeField(described, "mode");
+    if (described.sha256 !== undefined) {
+      const sha256 = field(described, "sha256", "string");
+      if (!SHA256_HEX.test(sha256)) {
+        throw new ProtocolError("stat reply carries a malformed sha256");
+      }
+      entry.sha256 = sha256;
+    }
+    return entry;
   }
 
   /** Creates a directory (and missing parents). */
@@ -722,6 +756,42 @@ export class FtsConnection {
       throw new ConnectionError("reply carries a malformed sha256");
     }
   }
+}
+
+/**
+ * Most entries one listing may hold: a directory far larger than people
+ * keep (about 200 MiB of memory here), far smaller than what an endless
+ * stream of entries would take before the client crashed.
+ */
+export const MAX_LIST_ENTRIES = 1_000_000;
+
+const ENTRY_TYPES: ReadonlySet<string> = new Set(["file", "dir", "link", "other"]);
+
+/**
+ * Checks one entry a server listed and keeps only its known fields. A name
+ * no file system can hold (empty, `.`, `..`, with `/` or NUL) is a protocol
+ * violation; other names a server may list (its disk may hold names it
+ * would refuse from a client) are kept, and checked where they would become
+ * local paths. An unknown type counts as `other`.
+ */
+function decodeEntry(value: unknown): Entry {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new ProtocolError("a listed entry is not an object");
+  }
+  const message = value as Message;
+  const name = field(message, "name", "string");
+  if (name === "" || name === "." || name === ".." || name.includes("/") || name.includes("\0")) {
+    throw new ProtocolError(`the server listed an impossible name ${JSON.stringify(name)}`);
+  }
+  const type = field(message, "type", "string");
+  const mtime = field(message, "mtime", "number");
+  if (!Number.isSafeInteger(mtime)) throw new ProtocolError("a listed mtime is not an integer");
+  return {
+    name,
+    type: (ENTRY_TYPES.has(type) ? type : "other") as Entry["type"],
+    size: sizeField(message, "size"),
+    mtime,
+  };
 }
 
 function openLocalFile(path: string): Deno.FsFile {

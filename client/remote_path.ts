@@ -7,6 +7,8 @@
 
 import { posix } from "node:path";
 import { UsageError } from "../cli/usage_error.ts";
+import { FtsError } from "../protocol/errors.ts";
+import { parseName } from "../protocol/names.ts";
 
 /**
  * Resolves `name` against the remote directory `cwd`; a leading `/` starts
@@ -33,4 +35,34 @@ function aboveTop(name: string): UsageError {
 /** The last segment of a remote name. */
 export function remoteBase(name: string): string {
   return posix.basename(name);
+}
+
+/**
+ * The full remote name of an entry the server listed in `dir`, checked by
+ * the rules the server applies to the client's names (protocol/names.ts):
+ * one segment, and a valid name as a whole. Otherwise `BAD_NAME`, naming it:
+ * a download never takes a name the server itself would refuse.
+ *
+ * @example
+ * ```ts
+ * import { listedName } from "./remote_path.ts";
+ * console.assert(listedName("reports", "q1.csv") === "reports/q1.csv");
+ * ```
+ */
+export function listedName(dir: string, name: string): string {
+  const full = dir === "" ? name : `${dir}/${name}`;
+  try {
+    if (name.includes("/")) {
+      throw new FtsError("BAD_NAME", `bad name ${JSON.stringify(name)}: not one path segment`);
+    }
+    parseName(full);
+  } catch (err) {
+    if (!(err instanceof FtsError)) throw err;
+    throw new FtsError(
+      "BAD_NAME",
+      `the server listed ${JSON.stringify(name)} in /${dir}, a name no download takes ` +
+        `(${err.message}); nothing was downloaded`,
+    );
+  }
+  return full;
 }

@@ -22,7 +22,8 @@ import {
 import { formatBytes } from "./format.ts";
 import { globToRegExp, isGlob, splitPattern } from "./glob.ts";
 import { Progress } from "./progress.ts";
-import { remoteBase, resolveRemote } from "./remote_path.ts";
+import { localPathInside } from "./local_target.ts";
+import { listedName, remoteBase, resolveRemote } from "./remote_path.ts";
 import { ConnectionError } from "./transport.ts";
 
 /** The flags both transfer commands take. */
@@ -124,11 +125,12 @@ export async function downloadCommand(
     const remoteDir = resolveRemote(context.remoteDir, dir);
     const pattern = globToRegExp(last);
     const localDir = local ?? ".";
+    // Every match is checked before anything is written: a bad name stops the whole download.
     files = (await connection.list(remoteDir))
       .filter((entry) => entry.type === "file" && pattern.test(entry.name))
       .map((entry) => ({
-        remote: posix.join(remoteDir, entry.name),
-        local: join(localDir, entry.name),
+        remote: listedName(remoteDir, entry.name),
+        local: localPathInside(localDir, [entry.name]),
         size: entry.size,
       }));
     if (files.length === 0) throw new FtsError("NOT_FOUND", `no remote files match ${remote}`);
@@ -137,15 +139,19 @@ export async function downloadCommand(
   } else if (flags.recursive) {
     const remoteDir = resolveRemote(context.remoteDir, remote!);
     const localDir = local ?? (remoteBase(remoteDir) || ".");
+    // The whole tree is planned and checked before anything is written locally.
+    const tree = await walkRemote(context, remoteDir);
     files = [];
-    await Deno.mkdir(localDir, { recursive: true });
-    for await (const entry of walkRemote(context, remoteDir)) {
-      const target = join(localDir, ...posix.relative(remoteDir, entry.name).split("/"));
-      if (entry.type === "dir") await Deno.mkdir(target, { recursive: true });
+    const directories: string[] = [];
+    for (const entry of tree) {
+      const target = localPathInside(localDir, entry.segments);
+      if (entry.type === "dir") directories.push(target);
       else if (entry.type === "file") {
         files.push({ remote: entry.name, local: target, size: entry.size });
       }
     }
+    await Deno.mkdir(localDir, { recursive: true });
+    for (const dir of directories) await Deno.mkdir(dir, { recursive: true });
   } else {
     const name = resolveRemote(context.remoteDir, remote!);
     files = [{ remote: name, local: await localTarget(name, local), size: -1 }];
@@ -313,9 +319,9 @@ function transferFlags(args: string[], usage: string): TransferFlags {
 /** Where a download lands: LOCAL, or inside LOCAL when it is a directory, or the remote base name here. */
 async function localTarget(remote: string, local: string | undefined): Promise<string> {
   const name = remoteBase(remote);
-  if (local === undefined) return name;
+  if (local === undefined) return localPathInside(".", [name]);
   try {
-    if ((await Deno.stat(local)).isDirectory) return join(local, name);
+    if ((await Deno.stat(local)).isDirectory) return localPathInside(local, [name]);
   } catch (err) {
     if (!(err instanceof Deno.errors.NotFound)) throw err;
   }
@@ -357,16 +363,61 @@ async function* walkLocal(
   }
 }
 
-/** Every entry under a remote directory, with full names, parents first. */
-async function* walkRemote(
-  context: CommandContext,
-  dir: string,
-): AsyncGenerator<{ name: string; type: string; size: number }> {
-  for (const entry of await context.connection.list(dir)) {
-    const name = posix.join(dir, entry.name);
-    yield { name, type: entry.type, size: entry.size };
-    if (entry.type === "dir") yield* walkRemote(context, name);
-  }
+/**
+ * Deepest a remote tree `get -r` descends below the directory it was given:
+ * far deeper than real trees go, and far short of where a server that lists
+ * a directory inside itself would run into the 4096-byte name limit.
+ */
+export const MAX_TREE_DEPTH = 256;
+
+/**
+ * Most entries `get -r` plans in one tree: each is held in memory until the
+ * transfer starts, so an endless tree is stopped long before memory is.
+ */
+export const MAX_TREE_ENTRIES = 1_000_000;
+
+/** An entry of a remote tree: its full remote name, and its segments below the tree's top. */
+interface RemoteTreeEntry {
+  name: string;
+  segments: string[];
+  type: string;
+  size: number;
+}
+
+/**
+ * Every entry under a remote directory, with full names, parents first.
+ * Each listed name is checked by the server's own rules ({@link listedName});
+ * the walk stops with an error beyond {@link MAX_TREE_DEPTH} levels or
+ * {@link MAX_TREE_ENTRIES} entries. Entries carry no inode, so a directory
+ * listed inside itself cannot be told from a deep tree: the depth limit stops it.
+ */
+async function walkRemote(context: CommandContext, top: string): Promise<RemoteTreeEntry[]> {
+  const tree: RemoteTreeEntry[] = [];
+  const walk = async (dir: string, segments: string[]): Promise<void> => {
+    if (segments.length >= MAX_TREE_DEPTH) {
+      throw new FtsError(
+        "TOO_LARGE",
+        `the remote tree ${top || "/"} is more than ${MAX_TREE_DEPTH} directories deep ` +
+          `(at /${dir}); a server listing a directory inside itself looks like this; ` +
+          "nothing was downloaded",
+      );
+    }
+    for (const entry of await context.connection.list(dir)) {
+      const name = listedName(dir, entry.name);
+      if (tree.length >= MAX_TREE_ENTRIES) {
+        throw new FtsError(
+          "TOO_LARGE",
+          `the remote tree ${top || "/"} holds more than ${MAX_TREE_ENTRIES} entries, ` +
+            "the most one download plans; nothing was downloaded",
+        );
+      }
+      const below = [...segments, entry.name];
+      tree.push({ name, segments: below, type: entry.type, size: entry.size });
+      if (entry.type === "dir") await walk(name, below);
+    }
+  };
+  await walk(top, []);
+  return tree;
 }
 
 /** Quotes a word for the fts shell when it holds spaces or quotes. */
