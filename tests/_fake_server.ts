@@ -279,6 +279,6 @@ export async function runAgainstFake(
  * newline between lines), DEL, C1 controls, line and paragraph separators,
  * bidirectional embeddings, overrides and isolates.
  */
-// deno-lint-ignore no-control-regex
 export const RAW_TERMINAL_CONTROL =
+  // deno-lint-ignore no-control-regex
   /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/u;
