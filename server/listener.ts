@@ -13,6 +13,19 @@ import { Session, type SessionOptions } from "./session.ts";
 /** How long a refused connection gets to receive its BUSY message. */
 const BUSY_WRITE_TIMEOUT_MS = 2_000;
 
+/**
+ * The first pause after a failed accept. Out of descriptors, the kernel keeps
+ * offering the same waiting connection and every accept fails at once: without
+ * a pause the loop spins a core and floods the log.
+ */
+const ACCEPT_BACKOFF_MIN_MS = 5;
+
+/** The pause doubles with each failure in a row up to this; a success resets it. */
+const ACCEPT_BACKOFF_MAX_MS = 1_000;
+
+/** At most one "accept failed" line per this long, counting the failures it stands for. */
+const ACCEPT_FAILURE_LOG_INTERVAL_MS = 1_000;
+
 /** Serves sessions from one listener until shut down. */
 export class FtsServer {
   readonly #listener: Deno.Listener;
@@ -53,6 +66,7 @@ export class FtsServer {
 
   async #acceptLoop(): Promise<void> {
     const { maxConnections, maxConnectionsPerPeer } = this.#options.limits;
+    const failures = new AcceptFailures();
     while (true) {
       let conn: Deno.Conn;
       try {
@@ -62,10 +76,11 @@ export class FtsServer {
           return; // The listener was closed: shutting down.
         }
         // A failed accept (out of file descriptors, a reset before accept)
-        // affects that connection only; keep serving the others.
-        console.error(`fts: accept failed: ${err}`);
+        // affects that connection only; pause, then keep serving the others.
+        await failures.record(err);
         continue;
       }
+      failures.reset();
       try {
         (conn as Partial<Deno.TcpConn>).setNoDelay?.(true);
       } catch {
@@ -94,6 +109,39 @@ export class FtsServer {
       });
       this.#sessions.set(session, done);
     }
+  }
+}
+
+/** Failed accepts in a row: the pause before the next one, and a log that stays short. */
+class AcceptFailures {
+  #backoffMs = 0;
+  #unlogged = 0;
+  #lastLoggedAt = -Infinity;
+
+  /** Logs the failure (at most once per interval) and waits out the back-off. */
+  async record(err: unknown): Promise<void> {
+    this.#unlogged += 1;
+    const now = performance.now();
+    if (now - this.#lastLoggedAt >= ACCEPT_FAILURE_LOG_INTERVAL_MS) {
+      logEvent({
+        peer: "-",
+        op: "accept",
+        result: "failed",
+        detail: `${this.#unlogged} time(s) since the last report: ${err}`,
+      });
+      this.#unlogged = 0;
+      this.#lastLoggedAt = now;
+    }
+    this.#backoffMs = Math.min(
+      ACCEPT_BACKOFF_MAX_MS,
+      Math.max(ACCEPT_BACKOFF_MIN_MS, this.#backoffMs * 2),
+    );
+    await new Promise((resolve) => setTimeout(resolve, this.#backoffMs));
+  }
+
+  /** An accept succeeded: the next failure starts from the shortest pause. */
+  reset(): void {
+    this.#backoffMs = 0;
   }
 }
 
