@@ -92,7 +92,17 @@ export const EAGER_UPLOAD_FEATURE = "eager-upload";
 /** Length in bytes of a frame header: the body length as a big-endian uint32. */
 export const FRAME_HEADER_BYTES = 4;
 
-/** Longest access token accepted in a hello: far above any sane token, far below a frame. */
+/**
+ * Largest distance of a modification time from the epoch, in ms, either way:
+ * the range of a JavaScript `Date` (100,000,000 days), so every accepted
+ * time can be set on a file and shown.
+ */
+export const MAX_MTIME_MS = 8.64e15;
+
+/**
+ * Longest access token a server accepts in its configuration: far above any
+ * sane token. A longer one in a hello matches nothing and is DENIED.
+ */
 export const MAX_TOKEN_CHARS = 512;
 
 /**

@@ -9,7 +9,7 @@
 
 import { type ErrorCode, isErrorCode, ProtocolError } from "./errors.ts";
 import type { Message } from "./frames.ts";
-import { MAX_TOKEN_CHARS, MIN_ANNOUNCED_CONTROL_BYTES } from "./limits.ts";
+import { MAX_MTIME_MS, MIN_ANNOUNCED_CONTROL_BYTES } from "./limits.ts";
 
 /** The operations a client can request. */
 export const OPS = [
@@ -187,7 +187,32 @@ export function sizeField(message: Message, key: string): number {
   return value;
 }
 
-/** Validates a client's request message. */
+/** Reports whether a number is a modification time a `Date` can hold: whole ms, before or after 1970. */
+export function isMtime(value: number): boolean {
+  return Number.isInteger(value) && Math.abs(value) <= MAX_MTIME_MS;
+}
+
+/**
+ * Reads a field that must be a modification time in ms since the epoch
+ * (negative before 1970), within the range of a `Date`.
+ */
+export function mtimeField(message: Message, key: string): number {
+  const value = field(message, key, "number");
+  if (!isMtime(value)) throw new ProtocolError(mtimeRangeMessage(key, value));
+  return value;
+}
+
+function mtimeRangeMessage(key: string, value: number): string {
+  return `field '${key}' must be whole milliseconds within ${MAX_MTIME_MS} of the epoch, got ${value}`;
+}
+
+/**
+ * Validates a client's request message. A malformed message (a field missing
+ * or of the wrong type) throws a {@link ProtocolError}, which ends the
+ * session; a well-formed request the server answers instead (an unknown op, a
+ * field value out of range) throws an {@link UnknownOpError} or subclass
+ * carrying the request's id.
+ */
 export function decodeRequest(message: Message): Request {
   if (message.type !== "request") {
     throw new ProtocolError(`expected a request, got '${String(message.type)}'`);
@@ -230,6 +255,12 @@ export function decodeRequest(message: Message): Request {
       const resume = message.resume === true;
       // The sender of eager data cannot know the offset a resume would start from.
       if (eager && resume) throw new ProtocolError("an eager upload cannot resume");
+      const mtime = message.mtime === undefined ? undefined : field(message, "mtime", "number");
+      if (mtime !== undefined && !isMtime(mtime)) {
+        // Eager data follows at once, and only the upload handler reads through it.
+        if (eager) throw new ProtocolError(mtimeRangeMessage("mtime", mtime));
+        throw new BadFieldError(id, mtimeRangeMessage("mtime", mtime));
+      }
       return {
         type: "request",
         id,
@@ -237,7 +268,7 @@ export function decodeRequest(message: Message): Request {
         name: field(message, "name", "string"),
         size: sizeField(message, "size"),
         overwrite: message.overwrite === true,
-        mtime: message.mtime === undefined ? undefined : sizeField(message, "mtime"),
+        mtime,
         resumable: message.resumable === true,
         resume,
         eager,
@@ -257,6 +288,21 @@ export class UnknownOpError extends ProtocolError {
   constructor(id: number, op: string) {
     super(`unknown operation '${op.slice(0, 40)}'`, "UNSUPPORTED");
     this.id = id;
+  }
+}
+
+/**
+ * A well-formed request with a field value out of range (an mtime past the
+ * `Date` range): answered with `BAD_REQUEST`, not fatal. It extends
+ * {@link UnknownOpError} because that is what the session answers instead of
+ * closing.
+ */
+export class BadFieldError extends UnknownOpError {
+  override readonly code: ErrorCode = "BAD_REQUEST";
+  constructor(id: number, message: string) {
+    super(id, "");
+    this.message = message;
+    this.name = "BadFieldError";
   }
 }
 
@@ -281,13 +327,10 @@ export function decodeHello(
     protocol: field(message, "protocol", "number"),
     software: field(message, "software", "string").slice(0, 100),
   };
-  if (message.token !== undefined) {
-    const token = field(message, "token", "string");
-    if (token.length > MAX_TOKEN_CHARS) {
-      throw new ProtocolError(`token longer than ${MAX_TOKEN_CHARS} characters`);
-    }
-    hello.token = token;
-  }
+  // A token of any length (the frame limit bounds it) is passed on: one over
+  // MAX_TOKEN_CHARS matches no configured token, so it is refused like any
+  // wrong token (DENIED, after the throttle's wait), not as a malformed hello.
+  if (message.token !== undefined) hello.token = field(message, "token", "string");
   // The peer's own limit on the control frames it reads; never below the protocol's floor.
   const limits = message.limits;
   if (typeof limits === "object" && limits !== null && !Array.isArray(limits)) {

@@ -14,6 +14,7 @@
  */
 
 import { createHash, timingSafeEqual } from "node:crypto";
+import { MAX_TOKEN_CHARS } from "../protocol/limits.ts";
 import { type Role, ROLES } from "../protocol/messages.ts";
 
 /** Shortest token accepted: 16 characters of a random token carry 96 bits or more. */
@@ -64,10 +65,16 @@ export function parseTokensFile(text: string, path: string): AccessToken[] {
   return tokens;
 }
 
-/** Throws unless `token` is long enough to be a secret. */
+/**
+ * Throws unless `token` is long enough to be a secret, and short enough that
+ * a presented token over the hello's limit can be refused as simply wrong.
+ */
 export function checkToken(token: string, where: string): void {
   if (token.length < MIN_TOKEN_CHARS) {
     throw new Error(`${where}: a token needs at least ${MIN_TOKEN_CHARS} characters`);
+  }
+  if (token.length > MAX_TOKEN_CHARS) {
+    throw new Error(`${where}: a token has at most ${MAX_TOKEN_CHARS} characters`);
   }
 }
 
