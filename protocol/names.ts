@@ -25,9 +25,9 @@ const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
  * Checks a name and returns its segments, or throws `BAD_NAME`.
  *
  * Refused: empty names, absolute paths, empty, `.` or `..` segments, unpaired
- * UTF-16 surrogates, NUL and other control characters, backslashes, Windows device names (`CON`,
- * `nul.txt`, `COM1`, …), segments over 255 bytes, names over 4096 bytes, and
- * the server's own state directory.
+ * UTF-16 surrogates, NUL and other control characters, backslashes, Windows
+ * device names (`CON`, `nul.txt`, `COM1`, …), segments over 255 bytes, names
+ * over 4096 bytes, and the server's own state directory.
  *
  * @example
  * ```ts
