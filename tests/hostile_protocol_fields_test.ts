@@ -17,6 +17,7 @@ import {
   RawClient,
   rawList,
   readWithin,
+  runCommand,
   startServer,
   waitFor,
 } from "./_helpers.ts";
@@ -77,6 +78,21 @@ Deno.test("upload with a negative mtime (before 1970) is accepted and the file k
     } finally {
       client.close();
     }
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("put -p of a local file from before 1970 keeps its time on the server", async () => {
+  const server = await startServer();
+  try {
+    const mtime = Date.UTC(1960, 4, 1);
+    const local = join(server.dir, "old.txt");
+    await Deno.writeTextFile(local, "old");
+    await Deno.utime(local, new Date(), new Date(mtime));
+    const run = await runCommand(server, ["put", "-p", "old.txt"]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal((await Deno.stat(join(server.root, "old.txt"))).mtime?.getTime(), mtime);
   } finally {
     await server.stop();
   }
