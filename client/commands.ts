@@ -11,6 +11,7 @@ import { UsageError } from "../cli/usage_error.ts";
 import type { CommandContext, CommandOutcome } from "./context.ts";
 import { formatEntry, formatListing, formatLocalListing } from "./format.ts";
 import { resolveRemote } from "./remote_path.ts";
+import { terminalSafe } from "./terminal_safe.ts";
 import { downloadCommand, uploadCommand } from "./transfers.ts";
 
 export type { CommandContext, CommandOutcome };
@@ -76,7 +77,7 @@ export const COMMANDS: Command[] = [
       const [name] = positionals(args, 1, 1, "delete NAME");
       const target = resolveRemote(context.remoteDir, name!);
       await context.connection.delete(target);
-      return { output: `deleted ${target}`, json: { op: "delete", name: target } };
+      return { output: `deleted ${terminalSafe(target)}`, json: { op: "delete", name: target } };
     },
   },
   {
@@ -88,7 +89,7 @@ export const COMMANDS: Command[] = [
       const [name] = positionals(args, 1, 1, "mkdir DIR");
       const target = resolveRemote(context.remoteDir, name!);
       await context.connection.mkdir(target);
-      return { output: `created ${target}/`, json: { op: "mkdir", name: target } };
+      return { output: `created ${terminalSafe(target)}/`, json: { op: "mkdir", name: target } };
     },
   },
   {
@@ -103,7 +104,7 @@ export const COMMANDS: Command[] = [
       const target = resolveRemote(context.remoteDir, to!);
       await context.connection.rename(source, target, { overwrite: force });
       return {
-        output: `renamed ${source} -> ${target}`,
+        output: `renamed ${terminalSafe(source)} -> ${terminalSafe(target)}`,
         json: { op: "rename", from: source, to: target },
       };
     },
@@ -131,7 +132,10 @@ export const COMMANDS: Command[] = [
     completes: "none",
     run(context, args) {
       positionals(args, 0, 0, "pwd");
-      return Promise.resolve({ output: `/${context.remoteDir}`, json: { dir: context.remoteDir } });
+      return Promise.resolve({
+        output: `/${terminalSafe(context.remoteDir)}`,
+        json: { dir: context.remoteDir },
+      });
     },
   },
   {
@@ -152,7 +156,7 @@ export const COMMANDS: Command[] = [
     completes: "none",
     run(_context, args) {
       positionals(args, 0, 0, "lpwd");
-      return Promise.resolve({ output: Deno.cwd(), json: { dir: Deno.cwd() } });
+      return Promise.resolve({ output: terminalSafe(Deno.cwd()), json: { dir: Deno.cwd() } });
     },
   },
   {

@@ -7,17 +7,25 @@
 import { join } from "node:path";
 import type { Entry } from "../protocol/messages.ts";
 import type { Style } from "./style.ts";
+import { terminalSafe } from "./terminal_safe.ts";
 
 const PLAIN: Style = { red: (t) => t, green: (t) => t, blue: (t) => t, dim: (t) => t };
 
-/** Formats a listing: type, size in bytes, local modification time, name (directories end in `/`). */
+/**
+ * Formats a listing: type, size in bytes, local modification time, name
+ * (directories end in `/`). Names are shown {@link terminalSafe}: a name
+ * can neither steer the terminal nor forge a line.
+ */
 export function formatListing(entries: Entry[], style: Style = PLAIN): string {
   if (entries.length === 0) return "(empty)";
-  const sizeWidth = Math.max(...entries.map((entry) => String(entry.size).length));
+  // A loop, not Math.max(...sizes): a spread of many entries overflows the stack.
+  let sizeWidth = 0;
+  for (const entry of entries) sizeWidth = Math.max(sizeWidth, String(entry.size).length);
   return entries.map((entry) => {
     const size = entry.type === "dir" ? "-" : String(entry.size);
-    const name = entry.type === "dir" ? style.blue(`${entry.name}/`) : entry.name;
-    return `${entry.type.padEnd(4)}  ${size.padStart(sizeWidth)}  ${
+    const shown = terminalSafe(entry.name);
+    const name = entry.type === "dir" ? style.blue(`${shown}/`) : shown;
+    return `${terminalSafe(entry.type).padEnd(4)}  ${size.padStart(sizeWidth)}  ${
       formatTime(entry.mtime)
     }  ${name}`;
   }).join("\n");
@@ -26,13 +34,13 @@ export function formatListing(entries: Entry[], style: Style = PLAIN): string {
 /** Formats one entry as `stat` shows it. */
 export function formatEntry(entry: Entry & { mode?: number; sha256?: string }): string {
   const lines = [
-    `name:     ${entry.name}`,
-    `type:     ${entry.type}`,
+    `name:     ${terminalSafe(entry.name)}`,
+    `type:     ${terminalSafe(entry.type)}`,
     `size:     ${entry.size} (${formatBytes(entry.size)})`,
     `modified: ${new Date(entry.mtime).toISOString()}`,
   ];
   if (entry.mode !== undefined) lines.push(`mode:     ${entry.mode.toString(8).padStart(4, "0")}`);
-  if (entry.sha256) lines.push(`sha256:   ${entry.sha256}`);
+  if (entry.sha256) lines.push(`sha256:   ${terminalSafe(entry.sha256)}`);
   return lines.join("\n");
 }
 

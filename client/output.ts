@@ -9,11 +9,12 @@ import { FtsError } from "../protocol/errors.ts";
 import type { CommandContext, CommandOutcome } from "./context.ts";
 import { describeError } from "./report_error.ts";
 import { styleFor } from "./style.ts";
+import { terminalSafeJson } from "./terminal_safe.ts";
 
 /** Prints a command's result on stdout. */
 export function printOutcome(context: CommandContext, outcome: CommandOutcome): void {
   if (context.json) {
-    if (outcome.json !== undefined) console.log(JSON.stringify(outcome.json));
+    if (outcome.json !== undefined) console.log(terminalSafeJson(outcome.json));
   } else if (outcome.output) {
     console.log(outcome.output);
   }
@@ -29,7 +30,7 @@ export function printFailure(options: Pick<CommandContext, "json">, err: unknown
   console.error(`fts: ${styleFor(Deno.stderr).red(line)}`);
   if (options.json) {
     const code = err instanceof FtsError ? err.code : null;
-    console.log(JSON.stringify({ error: { code, message: line, exitCode } }));
+    console.log(terminalSafeJson({ error: { code, message: line, exitCode } }));
   }
   return exitCode;
 }

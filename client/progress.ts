@@ -8,6 +8,7 @@
  */
 
 import { formatBytes } from "./format.ts";
+import { terminalSafe } from "./terminal_safe.ts";
 
 /** How often the line is redrawn: smooth to the eye, cheap for the CPU. */
 export const PROGRESS_REDRAW_MS = 100;
@@ -36,8 +37,9 @@ export class Progress {
   #lastDrawMs = 0;
   #doneBytes = 0;
 
+  /** `label` names what moves; it is shown {@link terminalSafe}. */
   constructor(label: string, totalBytes: number, enabled: boolean) {
-    this.#label = label;
+    this.#label = terminalSafe(label);
     this.#totalBytes = totalBytes;
     this.#enabled = enabled;
   }

@@ -14,6 +14,7 @@ import { UsageError } from "../cli/usage_error.ts";
 import { FtsError, ProtocolError } from "../protocol/errors.ts";
 import { ConnectionError } from "./connection.ts";
 import { styleFor } from "./style.ts";
+import { terminalSafe } from "./terminal_safe.ts";
 
 /**
  * Prints one line describing `err` on stderr, red when stderr is a terminal
@@ -25,8 +26,16 @@ export function reportError(err: unknown): number {
   return exitCode;
 }
 
-/** The line and exit code for an error. */
+/**
+ * The line and exit code for an error. The line is {@link terminalSafe}:
+ * messages quote what servers sent and names found on disks.
+ */
 export function describeError(err: unknown): { line: string; exitCode: number } {
+  const { line, exitCode } = describeRawError(err);
+  return { line: terminalSafe(line), exitCode };
+}
+
+function describeRawError(err: unknown): { line: string; exitCode: number } {
   if (err instanceof UsageError || isParseArgsError(err)) {
     return { line: `${(err as Error).message} (see --help)`, exitCode: EXIT_USAGE };
   }

@@ -16,6 +16,7 @@ import type { CommandContext } from "./context.ts";
 import { printFailure, printOutcome } from "./output.ts";
 import { resolveRemote } from "./remote_path.ts";
 import { splitArgs } from "./split_args.ts";
+import { terminalSafe } from "./terminal_safe.ts";
 import { ConnectionError } from "./transport.ts";
 
 /** Lines of history the interactive prompt keeps, in memory and in its file. */
@@ -59,14 +60,16 @@ export async function runShell(context: CommandContext, options: ShellOptions): 
         // Ctrl-D or Ctrl-C at the question declines, and the session then ends.
         const declined = () => resolve(false);
         lines.once("close", declined);
-        lines.question(`${question} [Y/n] `, (answer) => {
+        lines.question(`${terminalSafe(question)} [Y/n] `, (answer) => {
           lines.off("close", declined);
           resolve(!/^\s*n/i.test(answer));
         });
       });
     // readline keeps history newest first.
     (lines as unknown as { history: string[] }).history = history.slice().reverse();
-    console.log(`connected to ${context.connection.serverSoftware}; type 'help' for commands`);
+    console.log(
+      `connected to ${terminalSafe(context.connection.serverSoftware)}; type 'help' for commands`,
+    );
     lines.setPrompt(promptFor(context));
     lines.prompt();
   }
@@ -112,7 +115,7 @@ export async function runShell(context: CommandContext, options: ShellOptions): 
 }
 
 function promptFor(context: CommandContext): string {
-  return `fts:/${context.remoteDir}> `;
+  return `fts:/${terminalSafe(context.remoteDir)}> `;
 }
 
 function safeSplit(line: string): string[] {
@@ -162,8 +165,10 @@ export async function complete(context: CommandContext, line: string): Promise<[
   } else if (kind === "command") {
     candidates = COMMANDS.flatMap((c) => c.names).map((name) => ({ name, dir: false }));
   }
+  // A name that could not be shown as it is (a server's, or one on the disk) is never offered.
   const matches = candidates
     .filter((c) => c.name.startsWith(prefix) && (prefix.startsWith(".") || !c.name.startsWith(".")))
+    .filter((c) => terminalSafe(c.name) === c.name)
     .map((c) => escapeWord(dirPart + c.name + (c.dir ? "/" : "")))
     .sort();
   return [matches, raw];

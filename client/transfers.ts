@@ -22,6 +22,7 @@ import {
 import { formatBytes } from "./format.ts";
 import { globToRegExp, isGlob, splitPattern } from "./glob.ts";
 import { Progress } from "./progress.ts";
+import { terminalSafe } from "./terminal_safe.ts";
 import { localPathInside } from "./local_target.ts";
 import { listedName, remoteBase, resolveRemote } from "./remote_path.ts";
 import { ConnectionError } from "./transport.ts";
@@ -285,7 +286,8 @@ function formatTransferLine(
     ? ""
     : ` in ${seconds.toFixed(2)} s (${formatBytes(result.size / Math.max(seconds, 1e-3))}/s)`;
   const resumed = result.resumedFrom > 0 ? `, resumed at ${result.resumedFrom} bytes` : "";
-  return `${verb} ${from} -> ${to}: ${formatBytes(result.size)}${timing}${resumed}, ` +
+  return `${verb} ${terminalSafe(from)} -> ${terminalSafe(to)}: ` +
+    `${formatBytes(result.size)}${timing}${resumed}, ` +
     `sha256 ${result.sha256.slice(0, 16)}…, ${context.style.green("verified")}`;
 }
 
