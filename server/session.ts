@@ -41,6 +41,12 @@ import { formatAddress, logEvent } from "./log.ts";
 import type { Storage } from "./storage.ts";
 import type { Identity, TokenVerifier } from "./tokens.ts";
 
+/**
+ * What a session uses of its connection: a `Deno.Conn`, or the TLS connection
+ * of {@link https://nodejs.org/api/tls.html node:tls} that listener.ts adapts.
+ */
+export type PeerConn = Pick<Deno.Conn, "read" | "write" | "close" | "remoteAddr">;
+
 /** What a session needs from the server it belongs to. */
 export interface SessionOptions {
   storage: Storage;
@@ -55,7 +61,7 @@ export interface SessionOptions {
 
 /** One connection's lifetime. */
 export class Session {
-  readonly #conn: Deno.Conn;
+  readonly #conn: PeerConn;
   readonly #options: SessionOptions;
   readonly #peer: string;
   readonly #peerHostname: string;
@@ -64,7 +70,7 @@ export class Session {
   #idle = true;
   #stopping = false;
 
-  constructor(conn: Deno.Conn, options: SessionOptions) {
+  constructor(conn: PeerConn, options: SessionOptions) {
     this.#conn = conn;
     this.#options = options;
     this.#peer = formatAddress(conn.remoteAddr);
@@ -290,7 +296,7 @@ export class Session {
  * peer that stops sending (between requests or in the middle of a transfer)
  * or stops reading is closed after `idleMs`, so it cannot hold a slot.
  */
-function idleTimed(conn: Deno.Conn, idleMs: number, onIdle: () => void): ByteSource & ByteSink {
+function idleTimed(conn: PeerConn, idleMs: number, onIdle: () => void): ByteSource & ByteSink {
   const timed = async <T>(operation: Promise<T>): Promise<T> => {
     const timer = setTimeout(onIdle, idleMs);
     try {

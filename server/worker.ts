@@ -9,7 +9,7 @@
 
 import { AuthThrottle } from "./auth_throttle.ts";
 import type { ServerConfig } from "./config.ts";
-import { FtsServer } from "./listener.ts";
+import { type ConnListener, FtsServer, TlsListener } from "./listener.ts";
 import { logEvent, setLogFormat } from "./log.ts";
 import { assertSandboxed } from "./sandbox.ts";
 import { Storage } from "./storage.ts";
@@ -49,8 +49,9 @@ async function start(config: ServerConfig): Promise<void> {
     setLogFormat(config.logFormat);
     const storage = await Storage.open(config.root, config.limits);
     const address = { hostname: config.hostname, port: config.port };
-    const listener = config.tls
-      ? Deno.listenTls({ ...address, cert: config.tls.cert, key: config.tls.key })
+    // Not Deno.listenTls: see TlsListener for the descriptors it would leak.
+    const listener: ConnListener = config.tls
+      ? await TlsListener.open({ ...address, cert: config.tls.cert, key: config.tls.key })
       : Deno.listen(address);
     graceMs = config.graceMs;
     server = new FtsServer(listener, {
