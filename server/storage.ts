@@ -16,6 +16,7 @@ import type { Entry } from "../protocol/messages.ts";
 import { writeAll } from "../protocol/frames.ts";
 import { PARTIAL_EXPIRY_MS } from "../protocol/limits.ts";
 import { STATE_DIR_NAME } from "../protocol/names.ts";
+import { logEvent } from "./log.ts";
 import { SpaceBudget, type SpaceLimits, type SpaceReservation } from "./space.ts";
 
 /** Where uploads are written until they are published: inside root, never listed. */
@@ -42,6 +43,12 @@ const LOCK_FILE = join(STATE_DIR_NAME, "lock");
  */
 const LIST_STAT_BATCH = 1000;
 
+/**
+ * The longest path, in bytes, one system call takes: Linux's PATH_MAX is 4096
+ * bytes with the terminating NUL, and a longer path fails with ENAMETOOLONG.
+ */
+export const MAX_PATH_BYTES = 4095;
+
 /** Reports whether `path` is `root` or lies beneath it. Both must be resolved paths. */
 export function isInside(root: string, path: string): boolean {
   return path === root || path.startsWith(root.endsWith(sep) ? root : root + sep);
@@ -55,6 +62,17 @@ export interface FileForDownload {
   mode: number;
 }
 
+/**
+ * A directory the server has checked (inside root, not through a link leading
+ * out), with its identity then: a later lstat of `path` showing another
+ * identity means the path now leads elsewhere.
+ */
+interface CheckedDirectory {
+  path: string;
+  dev: number;
+  ino: number;
+}
+
 /** Access to one served root. */
 export class Storage {
   /** The root, as a resolved absolute path. */
@@ -63,6 +81,13 @@ export class Storage {
   readonly #tmpDir: string;
   readonly #partialDir: string;
   #space: SpaceBudget | null = null;
+  /** The root's identity when the server started; every request checks it still holds. */
+  #rootIdentity: CheckedDirectory | null = null;
+  /** The temporary directory's identity, checked after a temporary file is created in it. */
+  #tmpIdentity: CheckedDirectory | null = null;
+  #lock: Deno.FsFile | null = null;
+  /** Warnings about the root found at start (also logged), such as a world-writable root. */
+  readonly warnings: string[] = [];
   /**
    * The root is on a file system in memory (tmpfs, ramfs), where fsync has
    * nothing to write: small uploads are then synced in place. Elsewhere an
@@ -93,20 +118,40 @@ export class Storage {
   static async open(root: string, limits: SpaceLimits): Promise<Storage> {
     const storage = new Storage(root);
     await Deno.mkdir(storage.#stateDir, { recursive: true });
+    const rootInfo = Deno.lstatSync(root);
+    if (!rootInfo.isDirectory) throw new Error(`${root} is not a directory`);
+    storage.#rootIdentity = identityOf(root, rootInfo);
+    if ((rootInfo.mode ?? 0) & 0o002) {
+      const warning = `the served directory ${root} is world-writable: any local user can ` +
+        "add, and swap, what it serves and where uploads land (chmod o-w)";
+      storage.warnings.push(warning);
+      logEvent({ peer: "-", op: "serve", result: "warning", detail: warning });
+    }
     const lock = await Deno.open(join(root, LOCK_FILE), { write: true, create: true });
     if (!await lock.tryLock(true)) {
       lock.close();
       throw new Error(`another fts server is already serving ${root}`);
     }
+    storage.#lock = lock;
     await Deno.remove(storage.#tmpDir, { recursive: true }).catch((err) => {
       if (!(err instanceof Deno.errors.NotFound)) throw err;
     });
     await Deno.mkdir(storage.#tmpDir, { recursive: true });
     await Deno.mkdir(storage.#partialDir, { recursive: true });
+    storage.#tmpIdentity = identityOf(storage.#tmpDir, Deno.lstatSync(storage.#tmpDir));
     await storage.sweepExpiredPartials(Date.now());
-    storage.#space = await SpaceBudget.open(root, limits, storage.#stateDir);
+    storage.#space = await SpaceBudget.open(root, limits, {
+      stateDir: storage.#stateDir,
+      partialDir: storage.#partialDir,
+    });
     storage.syncsInMemory = await isInMemoryFileSystem(root);
     return storage;
+  }
+
+  /** Lets another server serve the root (releases the lock); this one must not be used after. */
+  close(): void {
+    this.#lock?.close();
+    this.#lock = null;
   }
 
   /** Lists a directory (or describes one file), hiding the server's state directory. */
@@ -172,38 +217,44 @@ export class Storage {
    * Nothing is visible under `segments` until {@link PendingUpload.publish}.
    */
   async beginUpload(segments: string[], options: UploadOptions): Promise<PendingUpload> {
+    this.#assertPathFits(this.root, segments);
     await this.sweepExpiredPartials(Date.now());
     const parent = this.#existingParent(segments);
-    const existing = parent === null ? null : lstatOrNull(join(parent, segments.at(-1)!));
+    if (parent !== null) this.#assertPathFits(parent.path, segments.slice(-1), segments);
+    const existing = parent === null ? null : lstatOrNull(join(parent.path, segments.at(-1)!));
     if (existing?.isDirectory) throw wrongType(segments, "is a directory");
     if (existing && !options.overwrite) {
       throw new FtsError("EXISTS", `${quote(segments)} already exists (use --force to overwrite)`);
     }
-    const reservation = await this.space.reserve(
-      options.size,
-      existing?.isFile ? existing.size : 0,
-    );
+    const tmpPath = join(this.#tmpDir, crypto.randomUUID());
+    const partialPath = join(this.#partialDir, partialKey(segments, options.size));
+    // Take the partial data over first (a rename, so two resumers never
+    // share it): its bytes are counted already and need no new room.
+    const offset = options.resume ? this.#takePartial(partialPath, tmpPath, options.size) : 0;
+    let reservation: SpaceReservation;
     try {
-      const tmpPath = join(this.#tmpDir, crypto.randomUUID());
-      const partialPath = join(this.#partialDir, partialKey(segments, options.size));
-      let offset = 0;
-      if (options.resume) {
-        // Take the partial data over (a rename, so two resumers never share it).
-        offset = await Deno.rename(partialPath, tmpPath).then(
-          async () => (await Deno.stat(tmpPath)).size,
-          () => 0,
-        );
-        if (offset > options.size) {
-          await Deno.remove(tmpPath);
-          offset = 0;
-        }
-      }
+      reservation = await this.space.reserve(options.size, {
+        replacingBytes: existing?.isFile ? existing.size : 0,
+        heldBytes: offset,
+      });
+    } catch (err) {
+      // Put the partial back, for a resume that fits later.
+      if (offset > 0) this.#keepPartial(tmpPath, partialPath, offset);
+      throw err;
+    }
+    try {
       const file = Deno.openSync(tmpPath, {
         write: true,
-        create: true,
+        createNew: offset === 0,
         append: offset > 0,
         mode: 0o644,
       });
+      try {
+        this.#assertCreatedIn(this.#tmpIdentity!, tmpPath, file.statSync(), segments);
+      } catch (err) {
+        file.close();
+        throw err;
+      }
       return new PendingUpload(this, file, {
         ...options,
         tmpPath,
@@ -214,8 +265,52 @@ export class Storage {
       });
     } catch (err) {
       reservation.release();
+      await Deno.remove(tmpPath).catch(() => {});
       throw err;
     }
+  }
+
+  /**
+   * Moves the partial at `partialPath` to `tmpPath` and returns its size: 0 if
+   * there is none, or if it is larger than the upload (then it is removed).
+   */
+  #takePartial(partialPath: string, tmpPath: string, size: number): number {
+    try {
+      Deno.renameSync(partialPath, tmpPath);
+    } catch {
+      return 0;
+    }
+    const held = Deno.lstatSync(tmpPath).size;
+    if (held <= size) return held;
+    Deno.removeSync(tmpPath);
+    this.space.freed(held);
+    return 0;
+  }
+
+  /**
+   * Keeps the `bytes` at `tmpPath` as the partial at `partialPath`, for a
+   * resume; a partial already there (an earlier break of the same name and size) is replaced.
+   */
+  #keepPartial(tmpPath: string, partialPath: string, bytes: number): void {
+    const replaced = lstatOrNull(partialPath);
+    try {
+      Deno.renameSync(tmpPath, partialPath);
+    } catch {
+      try {
+        Deno.removeSync(tmpPath);
+      } catch {
+        // Gone already; the next start clears the temporary directory anyway.
+      }
+      return;
+    }
+    this.space.held(bytes);
+    if (replaced?.isFile) this.space.freed(replaced.size);
+  }
+
+  /** Called by {@link PendingUpload.interrupted}: see {@link #keepPartial}. */
+  keepPartial(tmpPath: string, partialPath: string): void {
+    const bytes = lstatOrNull(tmpPath)?.size;
+    if (bytes !== undefined) this.#keepPartial(tmpPath, partialPath, bytes);
   }
 
   /**
@@ -223,6 +318,7 @@ export class Storage {
    * upload with `resume` would continue from; 0 when there are none or they expired.
    */
   heldBytes(segments: string[], size: number): number {
+    this.#checkedRoot();
     const info = lstatOrNull(join(this.#partialDir, partialKey(segments, size)));
     const fresh = info?.isFile && Date.now() - (info.mtime?.getTime() ?? 0) <= PARTIAL_EXPIRY_MS;
     return fresh && info.size <= size ? info.size : 0;
@@ -230,11 +326,14 @@ export class Storage {
 
   /** Removes broken uploads' data older than {@link PARTIAL_EXPIRY_MS}. */
   async removeExpiredPartials(nowMs = Date.now()): Promise<void> {
+    this.#checkedRoot();
     for await (const entry of Deno.readDir(this.#partialDir)) {
       const path = join(this.#partialDir, entry.name);
       const info = await Deno.lstat(path).catch(() => null);
       if (info && nowMs - (info.mtime?.getTime() ?? 0) > PARTIAL_EXPIRY_MS) {
-        await Deno.remove(path).catch(() => {});
+        const removed = await Deno.remove(path).then(() => true, () => false);
+        // Before the budget exists (at open), it has not counted them yet.
+        if (removed && info.isFile) this.#space?.freed(info.size);
       }
     }
   }
@@ -253,33 +352,59 @@ export class Storage {
     return true;
   }
 
-  /** Creates a directory, and any missing parents; EXISTS if the name is taken. */
+  /**
+   * Creates a directory, and any missing parents; EXISTS if the name is
+   * taken. On failure the parents it created are removed again.
+   */
   async mkdir(segments: string[]): Promise<void> {
-    const parent = await this.#makeDirectories(segments.slice(0, -1));
-    Deno.mkdirSync(join(parent, segments.at(-1)!));
-    await this.#syncDirectory(parent);
+    this.#assertPathFits(this.root, segments);
+    const { parent, created } = await this.#makeDirectories(segments.slice(0, -1));
+    try {
+      this.#assertPathFits(parent.path, segments.slice(-1), segments);
+      const path = join(parent.path, segments.at(-1)!);
+      Deno.mkdirSync(path);
+      const made = lstatOrNull(path);
+      if (made === null || !made.isDirectory) {
+        throw new FtsError("DENIED", `${quote(segments)} changed while it was created`);
+      }
+      this.#assertCreatedIn(parent, path, made, segments, () => Deno.removeSync(path));
+      await this.#syncDirectory(parent.path);
+    } catch (err) {
+      removeCreated(created);
+      throw err;
+    }
   }
 
   /** Renames within the root; EXISTS if `to` is taken and `overwrite` is not set. */
   async rename(from: string[], to: string[], overwrite: boolean): Promise<void> {
-    const fromParent = this.#resolveExisting(from.slice(0, -1));
-    const toParent = this.#resolveExisting(to.slice(0, -1));
-    const source = join(fromParent, from.at(-1)!);
-    const target = join(toParent, to.at(-1)!);
-    Deno.lstatSync(source);
+    this.#assertPathFits(this.root, from);
+    this.#assertPathFits(this.root, to);
+    const fromParent = this.#checkedExisting(from.slice(0, -1));
+    const toParent = this.#checkedExisting(to.slice(0, -1));
+    this.#assertPathFits(toParent.path, to.slice(-1), to);
+    const source = join(fromParent.path, from.at(-1)!);
+    const target = join(toParent.path, to.at(-1)!);
+    const moving = Deno.lstatSync(source);
     const existing = lstatOrNull(target);
     if (existing && !overwrite) {
       throw new FtsError("EXISTS", `${quote(to)} already exists (use --force to overwrite)`);
     }
-    if (existing?.isFile) this.space.freed(existing.size);
     Deno.renameSync(source, target);
-    await this.#syncDirectory(toParent);
-    if (toParent !== fromParent) await this.#syncDirectory(fromParent);
+    this.#assertCreatedIn(toParent, target, moving, to, () => {
+      // Moved back where it came from, if that path still leads there.
+      Deno.renameSync(target, source);
+    });
+    this.#assertUnchanged(fromParent, from);
+    if (existing?.isFile) this.space.freed(existing.size);
+    await this.#syncDirectory(toParent.path);
+    if (toParent.path !== fromParent.path) await this.#syncDirectory(fromParent.path);
   }
 
   /** Removes a file, a link, or an empty directory. */
   async remove(segments: string[]): Promise<void> {
     const parent = this.#resolveExisting(segments.slice(0, -1));
+    // (A directory on the way swapped for a link between this check and the
+    // unlink would aim the unlink elsewhere: Deno has no unlinkat.)
     const target = join(parent, segments.at(-1)!);
     const info = Deno.lstatSync(target);
     Deno.removeSync(target);
@@ -289,13 +414,110 @@ export class Storage {
 
   /**
    * Creates the directories an upload's name needs, at publish time so that a
-   * failed upload leaves nothing behind; returns the parent, resolved.
+   * failed upload leaves nothing behind; returns the parent, checked, and the
+   * directories created, which {@link removeCreated} removes if the publish then fails.
    */
-  makeParentDirectories(segments: string[]): Promise<string> {
-    return this.#makeDirectories(segments.slice(0, -1));
+  async makeParentDirectories(segments: string[]): Promise<MadeDirectories> {
+    const made = await this.#makeDirectories(segments.slice(0, -1));
+    try {
+      this.#assertPathFits(made.parent.path, segments.slice(-1), segments);
+    } catch (err) {
+      removeCreated(made.created);
+      throw err;
+    }
+    return made;
+  }
+
+  /**
+   * Checks that `path`, an entry just created or moved into the directory
+   * `parent`, is there: `parent`'s path still leads to the directory that was
+   * checked, and `path` names the entry with `created`'s identity. Otherwise
+   * a directory on the way was swapped for a link while the entry was made:
+   * `undo` (best effort) takes it back and DENIED is thrown.
+   */
+  #assertCreatedIn(
+    parent: CheckedDirectory,
+    path: string,
+    created: Deno.FileInfo,
+    segments: string[],
+    undo?: () => void,
+  ): void {
+    const parentNow = lstatOrNull(parent.path);
+    const entryNow = lstatOrNull(path);
+    const parentHolds = parentNow !== null && parentNow.isDirectory &&
+      parentNow.dev === parent.dev && parentNow.ino === parent.ino;
+    if (parentHolds && entryNow !== null && sameIdentity(entryNow, created)) return;
+    try {
+      // Only while the path still leads to where the entry went.
+      if (!parentHolds && entryNow !== null && sameIdentity(entryNow, created)) undo?.();
+    } catch {
+      // Best effort: the path moved on again.
+    }
+    throw new FtsError("DENIED", `${quote(segments)} changed while it was written`);
+  }
+
+  /** Called by {@link PendingUpload.publish}: see {@link #assertCreatedIn}. */
+  assertPublished(
+    parent: CheckedDirectory,
+    path: string,
+    created: Deno.FileInfo,
+    segments: string[],
+    undo: () => void,
+  ): void {
+    this.#assertCreatedIn(parent, path, created, segments, undo);
+  }
+
+  /** Throws DENIED if `directory`'s path no longer leads to the directory checked. */
+  #assertUnchanged(directory: CheckedDirectory, segments: string[]): void {
+    const now = lstatOrNull(directory.path);
+    if (now === null || !now.isDirectory || !sameIdentity(now, directory)) {
+      throw new FtsError("DENIED", `${quote(segments)} changed while in use`);
+    }
+  }
+
+  /**
+   * The root, after checking that its path still leads to the directory the
+   * server started with: one lstat per request. A root moved away and
+   * replaced (by a link, or another directory) is refused, never followed.
+   */
+  #checkedRoot(): CheckedDirectory {
+    const identity = this.#rootIdentity!;
+    const now = lstatOrNull(this.root);
+    if (now === null || !now.isDirectory || !sameIdentity(now, identity)) {
+      throw new FtsError(
+        "DENIED",
+        "the served directory was moved or replaced while serving; this server refuses every request",
+      );
+    }
+    return identity;
+  }
+
+  /**
+   * Throws BAD_NAME if `segments` under the directory `base` would make a
+   * path longer than the system takes ({@link MAX_PATH_BYTES}); `named` is
+   * the whole name, for the message.
+   */
+  #assertPathFits(base: string, segments: string[], named = segments): void {
+    const bytes = encoder.encode(join(base, ...segments)).length;
+    if (bytes > MAX_PATH_BYTES) {
+      throw new FtsError(
+        "BAD_NAME",
+        `bad name ${quote(named)}: its path on the server would be longer than the system's ` +
+          `limit of ${MAX_PATH_BYTES} bytes`,
+      );
+    }
+  }
+
+  /** {@link #resolveExisting} for a directory, with its identity. */
+  #checkedExisting(segments: string[]): CheckedDirectory {
+    const real = this.#resolveExisting(segments);
+    const info = Deno.statSync(real);
+    if (!info.isDirectory) throw wrongType(segments, "is not a directory");
+    return identityOf(real, info);
   }
 
   #resolveExisting(segments: string[]): string {
+    this.#checkedRoot();
     const real = Deno.realPathSync(join(this.root, ...segments));
     this.#assertServed(real, segments);
     return real;
@@ -316,10 +538,10 @@ export class Storage {
    * each existing step like {@link #makeDirectories}), or null if some
    * directory along the way is still to be created.
    */
-  #existingParent(segments: string[]): string | null {
-    let current = this.root;
+  #existingParent(segments: string[]): CheckedDirectory | null {
+    let current = this.#checkedRoot();
     for (const [i, segment] of segments.slice(0, -1).entries()) {
-      let next: string | null;
+      let next: CheckedDirectory | null;
       try {
         next = this.#stepInto(current, segment, segments.slice(0, i + 1));
       } catch (err) {
@@ -334,26 +556,41 @@ export class Storage {
 
   /**
    * Creates the directories along `segments` as needed, each made durable in
-   * its parent before the next; returns the last one, resolved.
+   * its parent before the next; returns the last one, checked, and those it
+   * created. If it fails part-way, it removes those it created.
    */
-  async #makeDirectories(segments: string[]): Promise<string> {
-    let current = this.root;
-    for (const [i, segment] of segments.entries()) {
-      const named = segments.slice(0, i + 1);
-      let next = this.#stepInto(current, segment, named);
-      if (next === null) {
-        try {
-          Deno.mkdirSync(join(current, segment));
-          await this.#syncDirectory(current);
-        } catch (err) {
-          if (!(err instanceof Deno.errors.AlreadyExists)) throw err;
+  async #makeDirectories(segments: string[]): Promise<MadeDirectories> {
+    let current = this.#checkedRoot();
+    const created: string[] = [];
+    try {
+      for (const [i, segment] of segments.entries()) {
+        const named = segments.slice(0, i + 1);
+        let next = this.#stepInto(current, segment, named);
+        if (next === null) {
+          this.#assertPathFits(current.path, [segment], named);
+          const path = join(current.path, segment);
+          let made = false;
+          try {
+            Deno.mkdirSync(path);
+            made = true;
+          } catch (err) {
+            if (!(err instanceof Deno.errors.AlreadyExists)) throw err;
+          }
+          next = this.#stepInto(current, segment, named);
+          if (next === null) throw new FtsError("NOT_FOUND", `${quote(named)} vanished`);
+          if (made) {
+            created.push(next.path);
+            this.#assertCreatedIn(current, path, Deno.lstatSync(next.path), named);
+            await this.#syncDirectory(current.path);
+          }
         }
-        next = this.#stepInto(current, segment, named);
-        if (next === null) throw new FtsError("NOT_FOUND", `${quote(named)} vanished`);
+        current = next;
       }
-      current = next;
+    } catch (err) {
+      removeCreated(created);
+      throw err;
     }
-    return current;
+    return { parent: current, created };
   }
 
   /**
@@ -362,16 +599,17 @@ export class Storage {
    * only after checking that it leads inside the root and outside the
    * state directory. Null when there is no such entry.
    */
-  #stepInto(current: string, segment: string, named: string[]): string | null {
-    const next = join(current, segment);
+  #stepInto(current: CheckedDirectory, segment: string, named: string[]): CheckedDirectory | null {
+    const next = join(current.path, segment);
     const info = lstatOrNull(next);
     if (info === null) return null;
-    if (info.isDirectory) return next;
+    if (info.isDirectory) return identityOf(next, info);
     if (!info.isSymlink) throw wrongType(named, "is not a directory");
     const real = Deno.realPathSync(next);
     this.#assertServed(real, named);
-    if (!Deno.statSync(real).isDirectory) throw wrongType(named, "is not a directory");
-    return real;
+    const target = Deno.statSync(real);
+    if (!target.isDirectory) throw wrongType(named, "is not a directory");
+    return identityOf(real, target);
   }
 
   /** {@link syncDirectory}, which a file system in memory does not need. */
@@ -445,27 +683,42 @@ export class PendingUpload {
     // returns at once, and handing it to a thread would cost more.
     const durable = !this.#storage.syncsInMemory;
     if (durable) await this.#file.sync();
+    const written = this.#file.statSync();
     this.#close();
-    const parent = await this.#storage.makeParentDirectories(segments);
-    const target = join(parent, segments.at(-1)!);
-    if (this.#state.overwrite) {
+    const { parent, created } = await this.#storage.makeParentDirectories(segments);
+    try {
+      const target = join(parent.path, segments.at(-1)!);
+      // From here to the rename nothing awaits: what is replaced is what was measured.
       const replaced = lstatOrNull(target);
-      Deno.renameSync(tmpPath, target);
-      reservation.commit(replaced?.isFile ? replaced.size : 0);
-    } else {
-      // link() fails if the name exists, where rename() would replace it.
-      try {
-        Deno.linkSync(tmpPath, target);
-      } catch (err) {
-        if (err instanceof Deno.errors.AlreadyExists) {
-          throw new FtsError("EXISTS", `${quote(segments)} already exists`);
+      const replacedBytes = replaced?.isFile ? replaced.size : 0;
+      if (this.#state.overwrite) {
+        reservation.assertFits(replacedBytes);
+        Deno.renameSync(tmpPath, target);
+        this.#storage.assertPublished(parent, target, written, segments, () => {
+          Deno.renameSync(target, tmpPath);
+        });
+        reservation.commit(replacedBytes);
+      } else {
+        // link() fails if the name exists, where rename() would replace it.
+        try {
+          Deno.linkSync(tmpPath, target);
+        } catch (err) {
+          if (err instanceof Deno.errors.AlreadyExists) {
+            throw new FtsError("EXISTS", `${quote(segments)} already exists`);
+          }
+          throw err;
         }
-        throw err;
+        this.#storage.assertPublished(parent, target, written, segments, () => {
+          Deno.removeSync(target);
+        });
+        Deno.removeSync(tmpPath);
+        reservation.commit(0);
       }
-      Deno.removeSync(tmpPath);
-      reservation.commit(0);
+    } catch (err) {
+      removeCreated(created);
+      throw err;
     }
-    if (durable) await syncDirectory(parent);
+    if (durable) await syncDirectory(parent.path);
   }
 
   /** Throws the upload away; safe to call more than once and after a failed publish. */
@@ -483,7 +736,8 @@ export class PendingUpload {
     if (!this.#state.resumable) return await this.discard();
     this.#close();
     this.#state.reservation.release();
-    await Deno.rename(this.#state.tmpPath, this.#state.partialPath).catch(() => {});
+    // Its bytes now count as held, against the quota, until resumed or expired.
+    this.#storage.keepPartial(this.#state.tmpPath, this.#state.partialPath);
   }
 
   #close(): void {
@@ -503,6 +757,38 @@ export async function syncDirectory(path: string): Promise<void> {
     directory.close();
   }
 }
+
+/** What {@link Storage.makeParentDirectories} made. */
+export interface MadeDirectories {
+  /** The upload's parent directory, checked. */
+  parent: CheckedDirectory;
+  /** The directories created, outermost first. */
+  created: string[];
+}
+
+/** Removes directories a failed operation created, innermost first; only empty ones, best effort. */
+function removeCreated(created: string[]): void {
+  for (const path of created.toReversed()) {
+    try {
+      Deno.removeSync(path);
+    } catch {
+      // Not empty (another upload uses it now) or gone: leave it.
+    }
+  }
+}
+
+function identityOf(path: string, info: Deno.FileInfo): CheckedDirectory {
+  return { path, dev: info.dev, ino: info.ino ?? -1 };
+}
+
+function sameIdentity(
+  a: { dev: number; ino: number | null },
+  b: { dev: number; ino: number | null },
+) {
+  return a.dev === b.dev && a.ino === b.ino && a.ino !== null;
+}
+
+const encoder = new TextEncoder();
 
 function lstatOrNull(path: string): Deno.FileInfo | null {
   try {
