@@ -1,18 +1,33 @@
 /**
  * The permission sandbox for the code that faces the network: a Worker that
  * may read and write the served root only, and use the network on the listen
- * address only. Deno enforces it; storage.ts adds the checks Deno cannot make
- * (links inside root that lead out of it).
+ * address and port only. Deno enforces it; storage.ts adds the checks Deno
+ * cannot make (links inside root that lead out of it).
  *
  * @module
  */
 
+import { dirname } from "node:path";
+
+/**
+ * The net permission for one address and port. Port 0 (the system chooses)
+ * is granted as `HOST:0`: tried with Deno 2.9.6, that lets the worker listen
+ * on port 0 and connect nowhere, not even to another port of HOST.
+ */
+function netGrant(hostname: string, port: number): string {
+  return `${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`;
+}
+
 /** The permissions of the server worker, every key spelled out. */
-export function sandboxPermissions(root: string, hostname: string): Deno.PermissionOptionsObject {
+export function sandboxPermissions(
+  root: string,
+  hostname: string,
+  port = 0,
+): Deno.PermissionOptionsObject {
   return {
     read: [root],
     write: [root],
-    net: [hostname.includes(":") ? `[${hostname}]` : hostname],
+    net: [netGrant(hostname, port)],
     env: false,
     run: false,
     ffi: false,
@@ -21,19 +36,43 @@ export function sandboxPermissions(root: string, hostname: string): Deno.Permiss
   };
 }
 
-/** Starts `moduleUrl` as a Worker confined to `root` and the listen address. */
-export function startSandboxedWorker(moduleUrl: URL, root: string, hostname: string): Worker {
+/** Starts `moduleUrl` as a Worker confined to `root` and the listen address and port. */
+export function startSandboxedWorker(
+  moduleUrl: URL,
+  root: string,
+  hostname: string,
+  port = 0,
+): Worker {
   return new Worker(moduleUrl, {
     type: "module",
-    deno: { permissions: sandboxPermissions(root, hostname) },
+    deno: { permissions: sandboxPermissions(root, hostname, port) },
   });
 }
 
 /**
+ * Paths outside any root that the worker must not reach: a grant of any of
+ * them, or of the root's parent, would be wider than the root. (Deno cannot
+ * list what is granted, so a stray grant elsewhere goes unseen.)
+ */
+const FORBIDDEN_PATHS = ["/", "/etc", "/tmp", "/home", "/root", "/proc"];
+
+/**
+ * A host the worker must never reach: TEST-NET-1, reserved for documentation.
+ * Probed with the bare name (any port); a grant of one other host and port
+ * cannot be found without knowing it.
+ */
+const FOREIGN_HOST = "192.0.2.1";
+
+/**
  * Run inside the worker: throws unless its permissions are exactly as narrow
  * as intended, so that a change in Deno's defaults cannot widen them silently.
+ * With `listen`, also that the network is granted for that address and port
+ * only: not the whole host, not another port, not another host.
  */
-export async function assertSandboxed(root: string): Promise<void> {
+export async function assertSandboxed(
+  root: string,
+  listen?: { hostname: string; port: number },
+): Promise<void> {
   const wider: string[] = [];
   for (const name of ["read", "write", "net", "env", "run", "ffi", "sys"] as const) {
     const status = await Deno.permissions.query({ name });
@@ -45,9 +84,37 @@ export async function assertSandboxed(root: string): Promise<void> {
       wider.push(`sys ${kind}`);
     }
   }
+  const outside = [...FORBIDDEN_PATHS, dirname(root), `${root}-sibling`]
+    .filter((path) => path !== root && !path.startsWith(root.endsWith("/") ? root : `${root}/`));
   for (const name of ["read", "write"] as const) {
     if ((await Deno.permissions.query({ name, path: root })).state !== "granted") {
       wider.push(`${name} of the root is missing`);
+    }
+    for (const path of outside) {
+      if ((await Deno.permissions.query({ name, path })).state === "granted") {
+        wider.push(`${name} ${path}`);
+      }
+    }
+  }
+  if (listen) {
+    const { hostname, port } = listen;
+    const otherPort = port === 65535 ? 1 : port + 1;
+    const forbidden = [
+      hostname.includes(":") ? `[${hostname}]` : hostname,
+      netGrant(hostname, otherPort),
+      "localhost",
+      FOREIGN_HOST,
+    ];
+    for (const host of forbidden) {
+      if ((await Deno.permissions.query({ name: "net", host })).state === "granted") {
+        wider.push(`net ${host}`);
+      }
+    }
+    if (
+      (await Deno.permissions.query({ name: "net", host: netGrant(hostname, port) })).state !==
+        "granted"
+    ) {
+      wider.push(`net of the listen address is missing`);
     }
   }
   if (wider.length > 0) {

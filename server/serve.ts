@@ -44,6 +44,7 @@ function runWorker(setup: ServeSetup, fingerprint: string | null): Promise<numbe
     new URL("./worker.ts", import.meta.url),
     config.root,
     config.hostname,
+    config.port,
   );
   return new Promise((done) => {
     let port = 0;

@@ -45,7 +45,7 @@ async function stop(reason: "terminate" | "signal"): Promise<void> {
 
 async function start(config: ServerConfig): Promise<void> {
   try {
-    await assertSandboxed(config.root);
+    await assertSandboxed(config.root, { hostname: config.hostname, port: config.port });
     setLogFormat(config.logFormat);
     const storage = await Storage.open(config.root, config.limits);
     const address = { hostname: config.hostname, port: config.port };
