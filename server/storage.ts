@@ -442,11 +442,14 @@ export class Storage {
     segments: string[],
     undo?: () => void,
   ): void {
-    const parentNow = lstatOrNull(parent.path);
+    const holds = () => {
+      const now = lstatOrNull(parent.path);
+      return now !== null && now.isDirectory && sameIdentity(now, parent);
+    };
+    // The parent before and after the entry: a swap must then be undone twice to go unseen.
+    const parentHolds = holds();
     const entryNow = lstatOrNull(path);
-    const parentHolds = parentNow !== null && parentNow.isDirectory &&
-      parentNow.dev === parent.dev && parentNow.ino === parent.ino;
-    if (parentHolds && entryNow !== null && sameIdentity(entryNow, created)) return;
+    if (parentHolds && entryNow !== null && sameIdentity(entryNow, created) && holds()) return;
     try {
       // Only while the path still leads to where the entry went.
       if (!parentHolds && entryNow !== null && sameIdentity(entryNow, created)) undo?.();
