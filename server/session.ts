@@ -59,6 +59,16 @@ export interface SessionOptions {
   onTerminate(): void;
 }
 
+/**
+ * After a `terminate`, requests the client had already sent on that
+ * connection are each answered BUSY for up to this long, then it closes: long
+ * enough to read what was pipelined, short enough not to hold the exit up.
+ */
+const TERMINATE_DRAIN_MS = 1_000;
+
+/** At most this many requests are answered that way. */
+const TERMINATE_DRAIN_MAX_REQUESTS = 1_000;
+
 /** One connection's lifetime. */
 export class Session {
   readonly #conn: PeerConn;
@@ -198,7 +208,43 @@ export class Session {
       }
       const then = await this.#dispatch(request);
       if (then === "close") return;
-      if (then === "terminate") this.#options.onTerminate();
+      if (then === "terminate") {
+        this.#options.onTerminate();
+        await this.#refuseAfterTerminate();
+        return;
+      }
+    }
+  }
+
+  /** Answers the requests pipelined behind a `terminate` with BUSY, so none goes unanswered. */
+  async #refuseAfterTerminate(): Promise<void> {
+    const deadline = setTimeout(() => this.#close(), TERMINATE_DRAIN_MS);
+    const text = "the server is shutting down (terminate)";
+    try {
+      for (let i = 0; i < TERMINATE_DRAIN_MAX_REQUESTS; i++) {
+        const message = await this.#context.reader.readMessage();
+        if (message === null) return;
+        let id: number;
+        let op: string;
+        try {
+          const request = decodeRequest(message);
+          if (request.op === "upload" && request.eager) {
+            await skipEagerUpload(request, this.#context);
+          }
+          id = request.id;
+          op = request.op;
+        } catch (err) {
+          if (!(err instanceof UnknownOpError)) throw err;
+          id = err.id;
+          op = "request";
+        }
+        await this.#context.send(errorReply(id, "BUSY", text));
+        logEvent({ peer: this.#peer, token: this.#tokenName, op, result: "BUSY", detail: text });
+      }
+    } catch (err) {
+      if (!isConnectionError(err)) throw err;
+    } finally {
+      clearTimeout(deadline);
     }
   }
 
