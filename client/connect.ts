@@ -15,6 +15,7 @@ import { commandsHelp, findCommand, runCommand } from "./commands.ts";
 import { type ConnectOptions, FtsConnection } from "./connection.ts";
 import type { CommandContext } from "./context.ts";
 import { printFailure, printOutcome } from "./output.ts";
+import { REPLY_TIMEOUT_MS } from "./reply_deadline.ts";
 import { historyFile, runShell } from "./shell.ts";
 import { styleFor } from "./style.ts";
 import { ConnectionError, type TlsTrust } from "./transport.ts";
@@ -41,6 +42,9 @@ Options (before the COMMAND):
   --json               print each command's result as one JSON document
   -q, --quiet          no progress lines
   --token TOKEN        access token (also: FTS_TOKEN)
+  --reply-timeout SECONDS
+                       give up on a server that sends or takes nothing for this long
+                       while the client waits on it (default: ${REPLY_TIMEOUT_MS / 1000})
   --tls                use TLS; trust the server's certificate on first use and
                        refuse it if it later changes (known hosts: $XDG_CONFIG_HOME/fts/known_hosts
                        or ~/.config/fts/known_hosts)
@@ -64,6 +68,7 @@ interface ConnectArgs {
   tls: boolean;
   fingerprint?: string;
   caFile?: string;
+  replyTimeout?: string;
   command: string[];
   help: boolean;
 }
@@ -76,6 +81,7 @@ const VALUE_OPTIONS = {
   "--token": "token",
   "--fingerprint": "fingerprint",
   "--ca": "caFile",
+  "--reply-timeout": "replyTimeout",
 } as const;
 
 /** Runs `fts connect`; resolves with the exit code. */
@@ -160,8 +166,19 @@ async function resolveTarget(parsed: ConnectArgs): Promise<ConnectTarget> {
     options: {
       token: parsed.token ?? Deno.env.get("FTS_TOKEN") ?? local.token ?? undefined,
       tls: await tlsTrust(parsed, local.fingerprint),
+      replyTimeoutMs: replyTimeoutMs(parsed.replyTimeout),
     },
   };
+}
+
+/** `--reply-timeout SECONDS` in milliseconds; {@link REPLY_TIMEOUT_MS} without it. */
+function replyTimeoutMs(seconds: string | undefined): number {
+  if (seconds === undefined) return REPLY_TIMEOUT_MS;
+  const value = Number(seconds);
+  if (!/^\d+(\.\d+)?$/.test(seconds) || !(value > 0) || value * 1000 > 2 ** 31 - 1) {
+    throw new UsageError(`--reply-timeout must be a number of seconds above 0, not '${seconds}'`);
+  }
+  return value * 1000;
 }
 
 /** Opens the file `-b` names; a missing one is a usage error. */

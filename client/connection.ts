@@ -31,6 +31,8 @@ import {
   sizeField,
 } from "../protocol/messages.ts";
 import { formatAddress } from "./address.ts";
+import { REPLY_TIMEOUT_MS, ReplyDeadline } from "./reply_deadline.ts";
+import { syncDirectory } from "./sync_directory.ts";
 import { ConnectionError, openTransport, type TlsTrust } from "./transport.ts";
 
 export { ConnectionError };
@@ -52,6 +54,11 @@ export interface ConnectOptions {
   token?: string;
   /** TLS and how to verify the server; plain TCP when absent. */
   tls?: TlsTrust | null;
+  /**
+   * How long to wait on the server without a byte moving before giving up.
+   * @default {REPLY_TIMEOUT_MS}
+   */
+  replyTimeoutMs?: number;
 }
 
 /** What a finished transfer reports. */
@@ -157,6 +164,8 @@ export class FtsConnection {
   /** The largest file the server accepts. */
   readonly maxFileBytes: number;
   readonly #conn: Deno.Conn;
+  /** The connection as every read and write goes through it: bounded by the reply deadline. */
+  readonly #io: ReplyDeadline;
   readonly #reader: FrameReader;
   /** The largest control frame this session sends. */
   readonly #maxControlBytes: number;
@@ -168,6 +177,7 @@ export class FtsConnection {
 
   private constructor(
     conn: Deno.Conn,
+    io: ReplyDeadline,
     reader: FrameReader,
     serverSoftware: string,
     maxFileBytes: number,
@@ -176,6 +186,7 @@ export class FtsConnection {
   ) {
     this.#maxControlBytes = maxControlBytes;
     this.#conn = conn;
+    this.#io = io;
     this.#reader = reader;
     this.serverSoftware = serverSoftware;
     this.maxFileBytes = maxFileBytes;
@@ -190,7 +201,8 @@ export class FtsConnection {
   ): Promise<FtsConnection> {
     const where = formatAddress(hostname, port);
     const conn = await openTransport(hostname, port, options.tls ?? null);
-    const reader = new FrameReader(conn, { maxControlBytes: MAX_CONTROL_BYTES });
+    const io = new ReplyDeadline(conn, options.replyTimeoutMs ?? REPLY_TIMEOUT_MS);
+    const reader = new FrameReader(io, { maxControlBytes: MAX_CONTROL_BYTES });
     let silent = false;
     const helloTimer = setTimeout(() => {
       silent = true;
@@ -219,7 +231,7 @@ export class FtsConnection {
         );
       }
       await writeAll(
-        conn,
+        io,
         encodeFrame({
           type: "hello",
           protocol: PROTOCOL_VERSION,
@@ -235,6 +247,7 @@ export class FtsConnection {
       }
       const connection = new FtsConnection(
         conn,
+        io,
         reader,
         server.software,
         maxFileBytes,
@@ -250,12 +263,14 @@ export class FtsConnection {
             "if the server uses TLS, connect with --tls",
         );
       }
+      io.stop();
       try {
         conn.close();
       } catch {
         // Already closed.
       }
       if (err instanceof RemoteError) throw new ConnectionError(`${where}: ${err.message}`);
+      if (io.expiredMessage !== null) throw new ConnectionError(`${where}: ${io.expiredMessage}`);
       throw asConnectionError(err);
     }
   }
@@ -583,7 +598,7 @@ export class FtsConnection {
           writeFailure = err;
         }
       }).catch((err) => {
-        throw asConnectionError(err);
+        throw this.#lost(err);
       });
       dataComplete = true;
       const reply = await this.#finalReply(id);
@@ -600,11 +615,13 @@ export class FtsConnection {
         const mtime = sizeField(header, "mtime");
         await file!.utime(new Date(), new Date(mtime));
       }
-      // Durable before it takes the name, unless the disk is memory anyway.
-      if (!await isInMemoryFileSystem(dirname(partialPath))) await file!.sync();
+      // Durable before it takes the name, and the name durable after, unless the disk is memory anyway.
+      const onDisk = !await isInMemoryFileSystem(dirname(partialPath));
+      if (onDisk) await file!.sync();
       file!.close();
       file = null;
       Deno.renameSync(partialPath, localPath);
+      if (onDisk) await syncDirectory(dirname(localPath));
       return { size, sha256, resumedFrom: offset };
     } catch (err) {
       file?.close();
@@ -681,6 +698,7 @@ export class FtsConnection {
   /** Closes the connection. */
   close(): void {
     this.#closed = true;
+    this.#io.stop();
     try {
       this.#conn.close();
     } catch {
@@ -696,10 +714,16 @@ export class FtsConnection {
 
   async #sendData(bytes: Uint8Array): Promise<void> {
     try {
-      await writeAll(this.#conn, bytes);
+      await writeAll(this.#io, bytes);
     } catch (err) {
-      throw asConnectionError(err);
+      throw this.#lost(err);
     }
+  }
+
+  /** The error for a failed read or write: the reply deadline's, when it closed the connection. */
+  #lost(err: unknown): unknown {
+    const expired = this.#io.expiredMessage;
+    return expired === null ? asConnectionError(err) : new ConnectionError(expired, { cause: err });
   }
 
   async #send(message: Message): Promise<void> {
@@ -712,9 +736,9 @@ export class FtsConnection {
       throw err;
     }
     try {
-      await writeAll(this.#conn, frame);
+      await writeAll(this.#io, frame);
     } catch (err) {
-      throw asConnectionError(err);
+      throw this.#lost(err);
     }
   }
 
@@ -724,7 +748,7 @@ export class FtsConnection {
     try {
       message = await this.#reader.readMessage();
     } catch (err) {
-      throw asConnectionError(err);
+      throw this.#lost(err);
     }
     if (message === null) throw new ConnectionError("the server closed the connection");
     if (message.type === "fatal") {

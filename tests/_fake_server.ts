@@ -30,6 +30,8 @@ export interface FakePeer {
   sendBytes(bytes: Uint8Array): Promise<void>;
   /** Waits until the client closes the connection (reading and dropping what it sends). */
   waitForClose(): Promise<void>;
+  /** Reads nothing and sends nothing until the test hangs up, after the client has gone. */
+  stall(): Promise<void>;
 }
 
 /** How the fake server behaves. */
@@ -58,16 +60,24 @@ export interface FakeServer {
   messages: Promise<Message[]>;
   /** Stops waiting for a connection; a connection taken ends when the client does. */
   close(): void;
+  /** Closes the connection taken, ending a stalled conversation. */
+  hangUp(): void;
 }
 
 /** Starts a fake server on 127.0.0.1, port 0. */
 export function startFakeServer(script: FakeServerScript): FakeServer {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  let hungUp: () => void = () => {};
+  const hangUp = new Promise<void>((resolve) => hungUp = resolve);
+  let taken: Deno.Conn | null = null;
   const messages = (async () => {
     const conn = await listener.accept();
+    taken = conn;
     listener.close();
+    // Many small exchanges would otherwise wait on delayed ACKs.
+    conn.setNoDelay(true);
     try {
-      return await converse(conn, script);
+      return await converse(conn, script, hangUp);
     } finally {
       try {
         conn.close();
@@ -86,6 +96,14 @@ export function startFakeServer(script: FakeServerScript): FakeServer {
         // Already closed: the connection was taken.
       }
     },
+    hangUp() {
+      hungUp();
+      try {
+        taken?.close();
+      } catch {
+        // Already closed.
+      }
+    },
   };
 }
 
@@ -97,7 +115,11 @@ function isPeerGone(err: unknown): boolean {
 }
 
 /** Speaks the server's side of protocol/README.md until the client goes; returns what it sent. */
-async function converse(conn: Deno.Conn, script: FakeServerScript): Promise<Message[]> {
+async function converse(
+  conn: Deno.Conn,
+  script: FakeServerScript,
+  hangUp: Promise<void>,
+): Promise<Message[]> {
   const reader = new FrameReader(conn);
   const received: Message[] = [];
   const next = async (): Promise<Message | null> => {
@@ -118,6 +140,7 @@ async function converse(conn: Deno.Conn, script: FakeServerScript): Promise<Mess
         if (await next() === null) return;
       }
     },
+    stall: () => hangUp,
   };
   try {
     await peer.send({
@@ -249,6 +272,7 @@ export async function runAgainstFake(
     const output = await child.output();
     // A client that never connected would leave the fake server waiting for it.
     fake.close();
+    fake.hangUp();
     const messages = await fake.messages;
     if (hung) throw new Error(`the client was still running after ${CLIENT_RUN_TIMEOUT_MS} ms`);
     const decoder = new TextDecoder();
@@ -270,6 +294,7 @@ export async function runAgainstFake(
   } finally {
     clearTimeout(timer);
     fake.close();
+    fake.hangUp();
     await fake.messages.catch(() => {});
   }
 }
