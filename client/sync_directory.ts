@@ -1,0 +1,27 @@
+/**
+ * Making a rename durable: the new name lives in its directory, so the
+ * directory itself is fsynced after a download is published.
+ *
+ * @module
+ */
+
+/**
+ * Fsyncs `directory` (opened read-only, then synced), so that a name just
+ * renamed into it survives a crash. Windows has no directory fsync: there
+ * it does nothing.
+ *
+ * @example
+ * ```ts
+ * import { syncDirectory } from "./sync_directory.ts";
+ * await syncDirectory(".");
+ * ```
+ */
+export async function syncDirectory(directory: string): Promise<void> {
+  if (Deno.build.os === "windows") return;
+  const handle = await Deno.open(directory, { read: true });
+  try {
+    await handle.sync();
+  } finally {
+    handle.close();
+  }
+}
