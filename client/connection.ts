@@ -27,6 +27,8 @@ import {
   decodeHello,
   type Entry,
   field,
+  isMtime,
+  mtimeField,
   SHA256_HEX,
   sizeField,
 } from "../protocol/messages.ts";
@@ -612,7 +614,7 @@ export class FtsConnection {
         );
       }
       if (options.preserveMtime) {
-        const mtime = sizeField(header, "mtime");
+        const mtime = mtimeField(header, "mtime");
         await file!.utime(new Date(), new Date(mtime));
       }
       // Durable before it takes the name, and the name durable after, unless the disk is memory anyway.
@@ -809,7 +811,7 @@ function decodeEntry(value: unknown): Entry {
   }
   const type = field(message, "type", "string");
   const mtime = field(message, "mtime", "number");
-  if (!Number.isSafeInteger(mtime)) throw new ProtocolError("a listed mtime is not an integer");
+  if (!isMtime(mtime)) throw new ProtocolError("a listed mtime is not a time a Date can hold");
   return {
     name,
     type: (ENTRY_TYPES.has(type) ? type : "other") as Entry["type"],

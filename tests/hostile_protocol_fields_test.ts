@@ -98,6 +98,24 @@ Deno.test("put -p of a local file from before 1970 keeps its time on the server"
   }
 });
 
+Deno.test("get -p of a file from before 1970 keeps its time here, and ls shows it", async () => {
+  const server = await startServer();
+  try {
+    const mtime = Date.UTC(1960, 4, 1);
+    const remote = join(server.root, "old.txt");
+    await Deno.writeTextFile(remote, "old");
+    await Deno.utime(remote, new Date(), new Date(mtime));
+    const listed = await runCommand(server, ["--json", "ls"]);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(listed.stdout, new RegExp(`"mtime":${mtime}`));
+    const run = await runCommand(server, ["get", "-p", "old.txt", "copy.txt"]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal((await Deno.stat(join(server.dir, "copy.txt"))).mtime?.getTime(), mtime);
+  } finally {
+    await server.stop();
+  }
+});
+
 Deno.test("upload with an mtime outside the Date range gets BAD_REQUEST and the session goes on", async () => {
   const server = await startServer();
   try {
