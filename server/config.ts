@@ -29,6 +29,18 @@ export const DEFAULT_MAX_CONNECTIONS_PER_PEER = 256;
 export const DEFAULT_IDLE_TIMEOUT_S = 300;
 /** Time from connect to a completed handshake and authentication. */
 export const DEFAULT_HANDSHAKE_TIMEOUT_S = 10;
+/**
+ * Least bytes per second an upload's or download's data must move: 8 kbit/s,
+ * below any link an honest client transfers over (2G GPRS is several times
+ * this), above a trickle that only feeds the idle timer.
+ */
+export const DEFAULT_MIN_RATE_BYTES_PER_S = 1024;
+/**
+ * The window that rate is measured over: long enough to ride out a stall (a
+ * Wi-Fi handover, TCP's retransmission back-off), short enough to free a
+ * trickling peer's slot within a minute.
+ */
+export const DEFAULT_MIN_RATE_WINDOW_S = 30;
 /** Free space an upload must leave on the root's file system. */
 export const DEFAULT_RESERVE_BYTES = 64 * 1024 * 1024;
 
@@ -38,6 +50,10 @@ export interface ServerLimits {
   maxConnectionsPerPeer: number;
   idleTimeoutMs: number;
   handshakeTimeoutMs: number;
+  /** Least bytes per second in an upload's or download's data; 0 for no floor. */
+  minRateBytesPerSecond: number;
+  /** The window {@link ServerLimits.minRateBytesPerSecond} is measured over. */
+  minRateWindowMs: number;
   maxControlBytes: number;
   maxFileBytes: number;
   /** Bytes the root's files may use in all, or null for no quota. */
@@ -100,6 +116,9 @@ Limits:
   --max-connections-per-peer N   per peer address (default: ${DEFAULT_MAX_CONNECTIONS_PER_PEER})
   --idle-timeout SECONDS     close sessions silent this long (default: ${DEFAULT_IDLE_TIMEOUT_S})
   --handshake-timeout SECONDS   to connect and authenticate (default: ${DEFAULT_HANDSHAKE_TIMEOUT_S})
+  --min-rate SIZE            close an upload or download whose data moves slower than SIZE bytes
+                             per second over a window; 0 turns it off (default: 1K)
+  --min-rate-window SECONDS  the window --min-rate is measured over (default: ${DEFAULT_MIN_RATE_WINDOW_S})
   --max-control-bytes N      largest control message (default: ${MAX_CONTROL_BYTES})
   --max-file-size SIZE       largest file accepted (default: no limit below 2^53-1 bytes)
   --quota SIZE               bytes the root's files may use in all (default: none)
@@ -140,6 +159,8 @@ export async function parseServeArgs(
       "max-connections-per-peer": { type: "string" },
       "idle-timeout": { type: "string" },
       "handshake-timeout": { type: "string" },
+      "min-rate": { type: "string" },
+      "min-rate-window": { type: "string" },
       "max-control-bytes": { type: "string" },
       "max-file-size": { type: "string" },
       quota: { type: "string" },
@@ -216,6 +237,10 @@ export async function parseServeArgs(
     handshakeTimeoutMs: 1000 *
       (integer(values["handshake-timeout"], "--handshake-timeout", 1, 3600) ??
         DEFAULT_HANDSHAKE_TIMEOUT_S),
+    minRateBytesPerSecond: size(values["min-rate"], "--min-rate") ?? DEFAULT_MIN_RATE_BYTES_PER_S,
+    minRateWindowMs: 1000 *
+      (integer(values["min-rate-window"], "--min-rate-window", 1, 3600) ??
+        DEFAULT_MIN_RATE_WINDOW_S),
     maxControlBytes: integer(
       values["max-control-bytes"],
       "--max-control-bytes",

@@ -21,6 +21,7 @@ import {
   type Trailer,
 } from "../protocol/messages.ts";
 import { parseDirectoryName, parseName } from "../protocol/names.ts";
+import type { RateFloor } from "./rate_floor.ts";
 import type { PendingUpload, Storage } from "./storage.ts";
 
 /** What a handler works with: the connection's framing and the served root. */
@@ -28,6 +29,8 @@ export interface HandlerContext {
   readonly reader: FrameReader;
   /** Where raw file data is written: the connection, with the idle timeout applied. */
   readonly conn: ByteSink;
+  /** Engaged while file data flows (see {@link atMinRate}); counts the bytes {@link conn} moves. */
+  readonly rateFloor: Pick<RateFloor, "engage" | "disengage">;
   readonly storage: Storage;
   readonly maxFileBytes: number;
   /** Sends a control message, within the peer's limit. */
@@ -157,17 +160,19 @@ async function handleUpload(
     const hash = createHash("sha256");
     await pending.readHeld((chunk) => hash.update(chunk));
     let writeFailure: unknown = null;
-    await context.reader.readData(request.size - offset, async (chunk) => {
-      hash.update(chunk);
-      if (writeFailure !== null) return;
-      try {
-        await pending.write(chunk);
-      } catch (err) {
-        writeFailure = err;
-      }
+    const trailer = await atMinRate(context, async () => {
+      await context.reader.readData(request.size - offset, async (chunk) => {
+        hash.update(chunk);
+        if (writeFailure !== null) return;
+        try {
+          await pending.write(chunk);
+        } catch (err) {
+          writeFailure = err;
+        }
+      });
+      dataComplete = true;
+      return await readTrailer(request, context);
     });
-    dataComplete = true;
-    const trailer = await readTrailer(request, context);
     if (writeFailure !== null) throw writeFailure;
     const sha256 = hash.digest("hex");
     if (sha256 !== trailer.sha256) {
@@ -194,8 +199,24 @@ export async function skipEagerUpload(
   request: Extract<Request, { op: "upload" }>,
   context: HandlerContext,
 ): Promise<void> {
-  await context.reader.readData(request.size, () => {});
-  await readTrailer(request, context);
+  await atMinRate(context, async () => {
+    await context.reader.readData(request.size, () => {});
+    await readTrailer(request, context);
+  });
+}
+
+/**
+ * Runs an upload's data and trailer with the connection's rate floor
+ * engaged: only there, so that the hashing of held bytes, the fsyncs and the
+ * time between requests never count as a slow peer.
+ */
+async function atMinRate<T>(context: HandlerContext, phase: () => Promise<T>): Promise<T> {
+  context.rateFloor.engage();
+  try {
+    return await phase();
+  } finally {
+    context.rateFloor.disengage();
+  }
 }
 
 /** Reads the trailer that follows an upload's data. */
@@ -224,13 +245,24 @@ async function handleDownload(
     // hash covers the whole file; bytes before `offset` are hashed, not sent.
     const hash = createHash("sha256");
     let position = 0;
-    await pumpExactly(fileSource(file, size), size, async (chunk) => {
-      hash.update(chunk);
-      if (position + chunk.length > offset) {
-        await writeAll(context.conn, chunk.subarray(Math.max(0, offset - position)));
-      }
-      position += chunk.length;
-    }, (missing) => new Error(`file shrank by ${missing} bytes while being sent`));
+    // The rate floor is engaged from the first byte sent: reading and
+    // hashing the bytes before `offset` is the server's time, not the peer's.
+    let sending = false;
+    try {
+      await pumpExactly(fileSource(file, size), size, async (chunk) => {
+        hash.update(chunk);
+        if (position + chunk.length > offset) {
+          if (!sending) {
+            sending = true;
+            context.rateFloor.engage();
+          }
+          await writeAll(context.conn, chunk.subarray(Math.max(0, offset - position)));
+        }
+        position += chunk.length;
+      }, (missing) => new Error(`file shrank by ${missing} bytes while being sent`));
+    } finally {
+      context.rateFloor.disengage();
+    }
     context.midStream = false;
     return { fields: { size, sha256: hash.digest("hex") }, bytes: size - offset };
   } finally {

@@ -38,6 +38,7 @@ import type { ServerLimits } from "./config.ts";
 import { toFtsError } from "./error_codes.ts";
 import { type HandlerContext, type HandlerResult, HANDLERS, skipEagerUpload } from "./handlers.ts";
 import { formatAddress, logEvent } from "./log.ts";
+import { RateFloor } from "./rate_floor.ts";
 import type { Storage } from "./storage.ts";
 import type { Identity, TokenVerifier } from "./tokens.ts";
 
@@ -79,16 +80,29 @@ export class Session {
   #identity: Identity | null = null;
   #idle = true;
   #stopping = false;
+  /** Why the rate floor closed the connection, for the log; null unless it did. */
+  #slowDetail: string | null = null;
 
   constructor(conn: PeerConn, options: SessionOptions) {
     this.#conn = conn;
     this.#options = options;
     this.#peer = formatAddress(conn.remoteAddr);
     this.#peerHostname = (conn.remoteAddr as Deno.NetAddr).hostname ?? "";
-    const timed = idleTimed(conn, options.limits.idleTimeoutMs, () => this.#close());
+    const { minRateBytesPerSecond, minRateWindowMs } = options.limits;
+    const rateFloor = new RateFloor({
+      minBytesPerSecond: minRateBytesPerSecond,
+      windowMs: minRateWindowMs,
+      onSlow: (bytesPerSecond) => {
+        this.#slowDetail = `${bytesPerSecond} B/s over the last ${minRateWindowMs / 1000} s, ` +
+          `under the --min-rate floor of ${minRateBytesPerSecond} B/s`;
+        this.#close();
+      },
+    });
+    const timed = idleTimed(conn, options.limits.idleTimeoutMs, () => this.#close(), rateFloor);
     this.#context = {
       reader: new FrameReader(timed, { maxControlBytes: options.limits.maxControlBytes }),
       conn: timed,
+      rateFloor,
       storage: options.storage,
       maxFileBytes: options.limits.maxFileBytes,
       // Within the client's own limit, once its hello has said it.
@@ -282,6 +296,16 @@ export class Session {
       });
       return result.then;
     } catch (err) {
+      if (this.#slowDetail !== null) {
+        // The rate floor closed the connection in the middle of this transfer.
+        logEvent({
+          ...logged,
+          durationMs: performance.now() - started,
+          result: "slow",
+          detail: this.#slowDetail,
+        });
+        throw err;
+      }
       if (this.#context.midStream || err instanceof ProtocolError || isConnectionError(err)) {
         throw err;
       }
@@ -316,6 +340,7 @@ export class Session {
 
   /** Ends the connection after an error that is not an operation error; returns the log result. */
   async #failConnection(err: unknown): Promise<string> {
+    if (this.#slowDetail !== null) return "slow";
     if (err instanceof ProtocolError && !this.#context.midStream) {
       // Best effort: the peer may already be gone.
       await this.#context.send({ type: "fatal", code: err.code, message: err.message })
@@ -340,9 +365,16 @@ export class Session {
 /**
  * The connection with the idle timeout applied to every read and write: a
  * peer that stops sending (between requests or in the middle of a transfer)
- * or stops reading is closed after `idleMs`, so it cannot hold a slot.
+ * or stops reading is closed after `idleMs`, so it cannot hold a slot. Every
+ * byte moved is counted for the rate floor, which catches the peer that
+ * restarts the idle timer with a byte at a time.
  */
-function idleTimed(conn: PeerConn, idleMs: number, onIdle: () => void): ByteSource & ByteSink {
+function idleTimed(
+  conn: PeerConn,
+  idleMs: number,
+  onIdle: () => void,
+  rateFloor: RateFloor,
+): ByteSource & ByteSink {
   const timed = async <T>(operation: Promise<T>): Promise<T> => {
     const timer = setTimeout(onIdle, idleMs);
     try {
@@ -352,8 +384,16 @@ function idleTimed(conn: PeerConn, idleMs: number, onIdle: () => void): ByteSour
     }
   };
   return {
-    read: (buffer) => timed(conn.read(buffer)),
-    write: (bytes) => timed(conn.write(bytes)),
+    read: async (buffer) => {
+      const count = await timed(conn.read(buffer));
+      if (count !== null) rateFloor.count(count);
+      return count;
+    },
+    write: async (bytes) => {
+      const count = await timed(conn.write(bytes));
+      rateFloor.count(count);
+      return count;
+    },
   };
 }
 
