@@ -116,8 +116,8 @@ Limits:
   --max-connections-per-peer N   per peer address (default: ${DEFAULT_MAX_CONNECTIONS_PER_PEER})
   --idle-timeout SECONDS     close sessions silent this long (default: ${DEFAULT_IDLE_TIMEOUT_S})
   --handshake-timeout SECONDS   to connect and authenticate (default: ${DEFAULT_HANDSHAKE_TIMEOUT_S})
-  --min-rate SIZE            close an upload or download whose data moves slower than SIZE bytes
-                             per second over a window; 0 turns it off (default: 1K)
+  --min-rate SIZE            close a transfer (or a request) whose bytes move slower than SIZE
+                             bytes per second over a window; 0 turns it off (default: 1K)
   --min-rate-window SECONDS  the window --min-rate is measured over (default: ${DEFAULT_MIN_RATE_WINDOW_S})
   --max-control-bytes N      largest control message (default: ${MAX_CONTROL_BYTES})
   --max-file-size SIZE       largest file accepted (default: no limit below 2^53-1 bytes)

@@ -41,6 +41,8 @@ export class RateFloor {
   readonly #onSlow: (bytesPerSecond: number) => void;
   #bytes = 0;
   #timer: ReturnType<typeof setInterval> | undefined;
+  /** Engage at the next byte counted: a control frame is measured from its first byte. */
+  #armed = false;
 
   constructor(options: RateFloorOptions) {
     this.#minBytesPerWindow = options.minBytesPerSecond * options.windowMs / 1000;
@@ -51,6 +53,22 @@ export class RateFloor {
   /** Adds bytes moved on the connection; counted whether engaged or not, checked only when engaged. */
   count(bytes: number): void {
     this.#bytes += bytes;
+    if (this.#armed && bytes > 0) {
+      this.#armed = false;
+      this.engage();
+      this.#bytes = bytes;
+    }
+  }
+
+  /**
+   * Engages at the next byte counted, not now: used while waiting for a
+   * request, so that a peer silent between requests is left to the idle
+   * timeout, while one that trickles the bytes of a request is measured
+   * from the first of them.
+   */
+  engageAtNextByte(): void {
+    if (this.#minBytesPerWindow === 0 || this.#timer !== undefined) return;
+    this.#armed = true;
   }
 
   /** Starts measuring: a data phase begins. The first window starts now. */
@@ -62,6 +80,7 @@ export class RateFloor {
 
   /** Stops measuring: the data phase is over (or failed). Safe to call when not engaged. */
   disengage(): void {
+    this.#armed = false;
     clearInterval(this.#timer);
     this.#timer = undefined;
   }

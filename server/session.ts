@@ -82,6 +82,7 @@ export class Session {
   #stopping = false;
   /** Why the rate floor closed the connection, for the log; null unless it did. */
   #slowDetail: string | null = null;
+  readonly #rateFloor: RateFloor;
 
   constructor(conn: PeerConn, options: SessionOptions) {
     this.#conn = conn;
@@ -98,6 +99,7 @@ export class Session {
         this.#close();
       },
     });
+    this.#rateFloor = rateFloor;
     const timed = idleTimed(conn, options.limits.idleTimeoutMs, () => this.#close(), rateFloor);
     this.#context = {
       reader: new FrameReader(timed, { maxControlBytes: options.limits.maxControlBytes }),
@@ -128,7 +130,13 @@ export class Session {
       result = await this.#failConnection(err);
     } finally {
       this.#close();
-      logEvent({ peer: this.#peer, token: this.#tokenName, op: "disconnect", result });
+      logEvent({
+        peer: this.#peer,
+        token: this.#tokenName,
+        op: "disconnect",
+        result,
+        detail: this.#slowDetail ?? undefined,
+      });
     }
   }
 
@@ -208,7 +216,10 @@ export class Session {
   async #serveRequests(): Promise<void> {
     while (!this.#stopping) {
       this.#idle = true;
-      const message = await this.#context.reader.readMessage();
+      // A request trickled a byte at a time is held to the rate floor too.
+      this.#rateFloor.engageAtNextByte();
+      const message = await this.#context.reader.readMessage()
+        .finally(() => this.#rateFloor.disengage());
       this.#idle = false;
       if (message === null) return;
       let request: Request;

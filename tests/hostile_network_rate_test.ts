@@ -17,8 +17,10 @@ import {
   type ServerLimits,
   type ServeSetup,
 } from "../server/config.ts";
+import { encodeFrame } from "../protocol/frames.ts";
 import {
   RawClient,
+  rawList,
   readWithin,
   sha256File,
   startServer,
@@ -246,4 +248,34 @@ Deno.test("parseServeArgs() reads --min-rate as a size and --min-rate-window in 
   await assert.rejects(limitsFor(["--min-rate-window", "0"]), /--min-rate-window/);
   assert.match(SERVE_HELP, /--min-rate SIZE/);
   assert.match(SERVE_HELP, /--min-rate-window SECONDS/);
+});
+
+Deno.test("min-rate closes a peer trickling the bytes of a request, and leaves a quiet one to the idle timeout", async () => {
+  const server = await startServer([...RATE_ARGS, "--idle-timeout", "60"]);
+  const clients: RawClient[] = [];
+  try {
+    const quiet = await RawClient.open(server.port);
+    clients.push(quiet);
+    const trickler = await RawClient.open(server.port);
+    clients.push(trickler);
+    // A whole request frame, sent one byte every 500 ms: 2 bytes a second, under 1 KiB/s.
+    const frame = encodeFrame({ type: "request", id: 1, op: "list", name: "" });
+    let stop = false;
+    const trickled = trickle(trickler, frame, 500, () => stop);
+    const closed = await closedByServer(trickler, SLOW_CLOSE_WAIT_MS);
+    stop = true;
+    const trickledBytes = await trickled;
+    assert.ok(closed, "the trickled request was not closed");
+    assert.ok(trickledBytes < frame.length, "the whole request arrived before the floor closed it");
+    assert.ok(
+      await waitFor(() => /disconnect slow \(\d+ B\/s/.test(server.log()), 10_000),
+      server.log(),
+    );
+    // The quiet session sent nothing for as long: the floor left it alone, and it is served.
+    const { reply } = await rawList(quiet, 1);
+    assert.equal(reply.ok, true, JSON.stringify(reply));
+  } finally {
+    for (const client of clients) client.close();
+    await server.stop();
+  }
 });
