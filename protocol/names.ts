@@ -15,7 +15,10 @@ const encoder = new TextEncoder();
 
 // Device names Windows reserves in every directory, with or without an extension:
 // refused everywhere, so that any tree fts stores can be downloaded to any system.
-const WINDOWS_DEVICE_NAME = /^(con|prn|aux|nul|com[1-9]|lpt[1-9])(\..*)?$/i;
+// Windows also takes `CON ` and `nul.` for the device (it drops trailing spaces and dots),
+// and counts CONIN$, CONOUT$ and the superscript digits ¹²³ among them.
+const WINDOWS_DEVICE_NAME =
+  /^(con|prn|aux|nul|conin\$|conout\$|com[1-9\u00b9\u00b2\u00b3]|lpt[1-9\u00b9\u00b2\u00b3])(\..*)?[. ]*$/i;
 
 // C0 controls, DEL and C1 controls: invisible in listings and unsafe in terminals.
 // deno-lint-ignore no-control-regex
@@ -26,8 +29,9 @@ const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
  *
  * Refused: empty names, absolute paths, empty, `.` or `..` segments, unpaired
  * UTF-16 surrogates, NUL and other control characters, backslashes, Windows
- * device names (`CON`, `nul.txt`, `COM1`, …), segments over 255 bytes, names
- * over 4096 bytes, and the server's own state directory.
+ * device names (`CON`, `nul.txt`, `COM1`, `CON `, `CONIN$`, …), segments over
+ * 255 bytes, names over 4096 bytes, and the server's own state directory in
+ * any case (`.fts`, `.FTS`).
  *
  * @example
  * ```ts
@@ -64,7 +68,8 @@ export function parseName(name: string): string[] {
       );
     }
   }
-  if (segments[0] === STATE_DIR_NAME) {
+  // In any case: on a file system that ignores case, `.FTS` is the state directory.
+  if (segments[0]!.toLowerCase() === STATE_DIR_NAME) {
     throw badName(name, `'${STATE_DIR_NAME}' is reserved for the server`);
   }
   return segments;

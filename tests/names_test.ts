@@ -47,6 +47,14 @@ Deno.test("parseName() refuses every unsafe form with BAD_NAME", () => {
     "Aux",
     "com1.log",
     "LPT9",
+    ".FTS", // the state directory on a file system that ignores case
+    ".Fts/tmp/x",
+    "CON ", // Windows ignores trailing spaces and dots: still the device
+    "nul.",
+    "CONIN$",
+    "conout$.txt",
+    "COM\u00b9",
+    "lpt\u00b3.log",
     "a\ud800b", // lone surrogates: the disk would store U+FFFD, a second name for one file
     "a\udc00b",
     "a\udc00\ud800b",
