@@ -7,12 +7,41 @@
  * The bytes a broken resumable upload keeps for a resume count as used until
  * they expire or are resumed: a peer cannot park data beyond the quota.
  *
+ * Every entry costs at least {@link ENTRY_BYTES} (see {@link entryBytes}): a
+ * directory, an empty file or a link takes an inode and a block too, and
+ * without the charge a peer could fill the disk's inodes (and its space, in
+ * directory blocks) with names that cost nothing. Directories are created
+ * under a claim of that charge, against the quota and the reserve alike.
+ *
  * @module
  */
 
 import { statfs } from "node:fs/promises";
 import { join } from "node:path";
 import { FtsError } from "../protocol/errors.ts";
+import { logEvent } from "./log.ts";
+
+/**
+ * What every entry (file, directory, link) costs at the least against the
+ * quota: one block of a common file system (ext4, xfs, btrfs use 4 KiB), the
+ * least a directory or a non-empty file takes on the disk, and a stand-in for
+ * the inode and directory entry an empty file takes.
+ */
+export const ENTRY_BYTES = 4096;
+
+/** What a regular file of `size` bytes costs against the quota: its size, at least {@link ENTRY_BYTES}. */
+export function fileBytes(size: number): number {
+  return Math.max(size, ENTRY_BYTES);
+}
+
+/**
+ * What an entry costs against the quota: a regular file its
+ * {@link fileBytes}, anything else (a directory, not counting what it holds;
+ * a link) {@link ENTRY_BYTES}. The same rule at start and as entries come and go.
+ */
+export function entryBytes(info: { isFile: boolean; size: number }): number {
+  return info.isFile ? fileBytes(info.size) : ENTRY_BYTES;
+}
 
 /**
  * How long a measurement of free space stands in for a new one: a statfs
@@ -32,7 +61,8 @@ export interface SpaceLimits {
 /** What an upload's claim on space starts from. */
 export interface ReserveOptions {
   /**
-   * Size of the file the upload will replace, credited against the quota.
+   * Cost ({@link entryBytes}) of the entry the upload will replace, credited
+   * against the quota; 0 if none.
    * @default {0}
    */
   replacingBytes?: number;
@@ -47,13 +77,13 @@ export interface ReserveOptions {
 /** An upload's claim on space, settled when it is published or discarded. */
 export interface SpaceReservation {
   /**
-   * Throws NO_SPACE if the upload, published now over a file of
+   * Throws NO_SPACE if the upload, published now over an entry costing
    * `replacedBytes` (0 if none), would exceed the quota: possible only when
    * that is less than the reservation credited (the file was renamed or
    * deleted meanwhile), and then checked with what is really replaced.
    */
   assertFits(replacedBytes: number): void;
-  /** The upload was published, replacing a file of `replacedBytes` (0 if none). */
+  /** The upload was published, replacing an entry costing `replacedBytes` (0 if none). */
   commit(replacedBytes: number): void;
   /** The upload was discarded, or kept as a partial (see {@link SpaceBudget.held}). */
   release(): void;
@@ -64,11 +94,11 @@ export class SpaceBudget {
   readonly #root: string;
   readonly #limits: SpaceLimits;
   /**
-   * Bytes used by the root's files and by the partials held for resumes;
-   * measured at start only with a quota.
+   * What the root's entries and the partials held for resumes cost
+   * ({@link entryBytes}); measured at start only with a quota.
    */
   #usedBytes: number;
-  /** Bytes claimed against the quota by uploads in flight: their whole size. */
+  /** Bytes claimed against the quota by uploads and directories in flight: their whole cost. */
   #reservedBytes = 0;
   /** Bytes uploads in flight have still to write to the disk: a resume's held bytes are there already. */
   #reservedDiskBytes = 0;
@@ -85,84 +115,132 @@ export class SpaceBudget {
 
   /**
    * Measures the root (only when there is a quota), skipping the server's
-   * state directory but counting the partials held in it, and starts the budget.
+   * state directory but counting the partials held in it, and starts the
+   * budget. Entries it cannot reach (a path past the system's limit, a
+   * directory it may not read) are skipped with a warning in the log: a
+   * root some local program made unreadable in part is still served.
    */
   static async open(root: string, limits: SpaceLimits, dirs: StateDirs): Promise<SpaceBudget> {
-    const used = limits.quotaBytes === null
-      ? 0
-      : await treeBytes(root, dirs.stateDir) + await treeBytes(dirs.partialDir, null);
+    let used = 0;
+    if (limits.quotaBytes !== null) {
+      const skipped: string[] = [];
+      used = await treeBytes(root, dirs.stateDir, skipped) +
+        await treeBytes(dirs.partialDir, null, skipped);
+      if (skipped.length > 0) {
+        logEvent({
+          peer: "-",
+          op: "serve",
+          result: "warning",
+          detail: `${skipped.length} entries under the served directory could not be measured ` +
+            `for the quota and count only ${ENTRY_BYTES} bytes each (the first: ${skipped[0]})`,
+        });
+      }
+    }
     return new SpaceBudget(root, limits, used);
   }
 
-  /** Bytes the root's files and held partials use, as tracked (0 at start without a quota). */
+  /** What the root's entries and held partials cost, as tracked (0 at start without a quota). */
   get usedBytes(): number {
     return this.#usedBytes;
   }
 
   /**
-   * Claims `size` bytes for an upload, or throws NO_SPACE. Against the quota
-   * the whole size counts, less the file it replaces and the bytes held for
-   * it; against free space only the bytes still to be written.
+   * Claims an upload of `size` bytes, or throws NO_SPACE. Against the quota
+   * its whole {@link fileBytes} counts, less the entry it replaces and the
+   * partial held for it; against free space only the bytes still to be
+   * written (a fresh file's at least {@link ENTRY_BYTES}).
    */
-  async reserve(size: number, options: ReserveOptions = {}): Promise<SpaceReservation> {
+  reserve(size: number, options: ReserveOptions = {}): Promise<SpaceReservation> {
     const { replacingBytes = 0, heldBytes = 0 } = options;
-    const toWrite = size - heldBytes;
+    const heldCost = heldBytes > 0 ? fileBytes(heldBytes) : 0;
+    const toWrite = heldBytes > 0 ? size - heldBytes : fileBytes(size);
+    return this.#claim(`an upload of ${size} bytes`, fileBytes(size), toWrite, {
+      creditBytes: replacingBytes + heldCost,
+      heldCost,
+    });
+  }
+
+  /**
+   * Claims {@link ENTRY_BYTES} for a directory about to be created, against
+   * the quota and the reserve like an upload of that size, or throws
+   * NO_SPACE. Commit it (with 0) once the directory exists; release it if
+   * it was not made.
+   */
+  reserveDirectory(): Promise<SpaceReservation> {
+    return this.#claim(`a directory (${ENTRY_BYTES} bytes)`, ENTRY_BYTES, ENTRY_BYTES, {
+      creditBytes: 0,
+      heldCost: 0,
+    });
+  }
+
+  /**
+   * Claims `cost` bytes against the quota (less `creditBytes`) and `toWrite`
+   * against free space; `heldCost`, a resumed partial's, passes from used to
+   * the claim. `what` names the claim in a refusal.
+   */
+  async #claim(
+    what: string,
+    cost: number,
+    toWrite: number,
+    { creditBytes, heldCost }: { creditBytes: number; heldCost: number },
+  ): Promise<SpaceReservation> {
     const { reserveBytes } = this.#limits;
-    // Measured first: the checks below then see every upload that reserved meanwhile.
+    // Measured first: the checks below then see every claim made meanwhile.
     const freeBytes = reserveBytes > 0 || toWrite > 0 ? await this.#freeBytes() : Infinity;
-    this.#checkQuota(size, replacingBytes + heldBytes);
+    this.#checkQuota(what, cost, creditBytes);
     if (freeBytes - this.#reservedDiskBytes - toWrite < reserveBytes) {
       throw new FtsError(
         "NO_SPACE",
-        `an upload of ${toWrite} bytes would leave less than the server's reserve of ` +
-          `${reserveBytes} free bytes`,
+        `${what} would leave less than the server's reserve of ${reserveBytes} free bytes`,
       );
     }
-    // The held bytes are this upload's from now on: its reservation covers them.
-    this.#usedBytes = Math.max(0, this.#usedBytes - heldBytes);
-    this.#reservedBytes += size;
+    const replacingBytes = creditBytes - heldCost;
+    // A resumed partial's bytes are this claim's from now on: it covers them.
+    this.#usedBytes = Math.max(0, this.#usedBytes - heldCost);
+    this.#reservedBytes += cost;
     this.#reservedDiskBytes += toWrite;
     let settled = false;
     const settle = () => {
       if (settled) return false;
       settled = true;
-      this.#reservedBytes -= size;
+      this.#reservedBytes -= cost;
       this.#reservedDiskBytes -= toWrite;
       return true;
     };
     return {
       assertFits: (replacedBytes) => {
-        // This upload's size is among the reserved bytes already.
-        if (!settled && replacedBytes < replacingBytes) this.#checkQuota(0, replacedBytes);
+        // This claim's cost is among the reserved bytes already.
+        if (!settled && replacedBytes < replacingBytes) this.#checkQuota(what, 0, replacedBytes);
       },
       commit: (replacedBytes) => {
         if (!settle()) return;
-        this.#usedBytes += size - replacedBytes;
+        this.#usedBytes += cost - replacedBytes;
         this.#committedSinceMeasured += toWrite;
       },
       release: () => void settle(),
     };
   }
 
-  /** A broken upload's `bytes` are kept as a partial for a resume: they count as used. */
+  /** A broken upload's `bytes` (more than 0) are kept as a partial for a resume: they count as used. */
   held(bytes: number): void {
-    this.#usedBytes += bytes;
+    this.#usedBytes += fileBytes(bytes);
     // Written under a reservation now released: the disk has them even if the measurement is older.
     this.#committedSinceMeasured += bytes;
   }
 
   /**
-   * Throws NO_SPACE unless `size` more bytes fit the quota alongside what is
-   * used and in flight, less `creditBytes` that the upload itself frees or already holds.
+   * Throws NO_SPACE unless `cost` more bytes fit the quota alongside what is
+   * used and in flight, less `creditBytes` that the claim itself frees or
+   * already holds; `what` names the claim in the refusal.
    */
-  #checkQuota(size: number, creditBytes: number): void {
+  #checkQuota(what: string, cost: number, creditBytes: number): void {
     const { quotaBytes } = this.#limits;
     if (quotaBytes === null) return;
     const inUse = this.#usedBytes + this.#reservedBytes - creditBytes;
-    if (inUse + size > quotaBytes) {
+    if (inUse + cost > quotaBytes) {
       throw new FtsError(
         "NO_SPACE",
-        `an upload of ${size} bytes would exceed the quota of ${quotaBytes} bytes ` +
+        `${what} would exceed the quota of ${quotaBytes} bytes ` +
           `(${inUse} in use, held for resumes, or in flight)`,
       );
     }
@@ -185,7 +263,11 @@ export class SpaceBudget {
     return this.#measured.freeBytes - this.#committedSinceMeasured;
   }
 
-  /** A file, or a held partial, of `bytes` was removed. */
+  /**
+   * An entry, or a held partial, was removed: `bytes` is what it cost
+   * ({@link entryBytes}). Only for an entry really gone: a rename onto
+   * another name of the same file removes nothing.
+   */
   freed(bytes: number): void {
     this.#usedBytes = Math.max(0, this.#usedBytes - bytes);
   }
@@ -199,14 +281,36 @@ export interface StateDirs {
   partialDir: string;
 }
 
-/** Total size of the regular files under `dir`, not following links, skipping `skip`. */
-async function treeBytes(dir: string, skip: string | null): Promise<number> {
+/**
+ * What the entries under `dir` cost ({@link entryBytes}), not following
+ * links, skipping `skip`. An entry that cannot be reached (its path too
+ * long for the system, a directory that may not be read) counts
+ * {@link ENTRY_BYTES} and its path goes into `skipped`; the walk goes on.
+ * Recursion is bounded: each level adds at least two bytes to a path, and
+ * a path past the system's limit cannot be read.
+ */
+async function treeBytes(dir: string, skip: string | null, skipped: string[]): Promise<number> {
   let total = 0;
-  for await (const entry of Deno.readDir(dir)) {
-    const path = join(dir, entry.name);
-    if (path === skip) continue;
-    if (entry.isDirectory) total += await treeBytes(path, skip);
-    else if (entry.isFile) total += (await Deno.lstat(path)).size;
+  try {
+    for await (const entry of Deno.readDir(dir)) {
+      const path = join(dir, entry.name);
+      if (path === skip) continue;
+      if (entry.isDirectory) {
+        total += ENTRY_BYTES + await treeBytes(path, skip, skipped);
+      } else if (entry.isFile) {
+        try {
+          total += fileBytes((await Deno.lstat(path)).size);
+        } catch {
+          total += ENTRY_BYTES;
+          skipped.push(path);
+        }
+      } else {
+        total += ENTRY_BYTES;
+      }
+    }
+  } catch {
+    // What was counted before the failure stays counted.
+    skipped.push(dir);
   }
   return total;
 }

@@ -8,7 +8,7 @@
  */
 
 import { createHash } from "node:crypto";
-import { join, sep } from "node:path";
+import { dirname, join, sep } from "node:path";
 import { isInMemoryFileSystem } from "../cli/in_memory_fs.ts";
 import { fileSink } from "../cli/small_file_io.ts";
 import { FtsError } from "../protocol/errors.ts";
@@ -17,7 +17,14 @@ import { writeAll } from "../protocol/frames.ts";
 import { PARTIAL_EXPIRY_MS } from "../protocol/limits.ts";
 import { STATE_DIR_NAME } from "../protocol/names.ts";
 import { logEvent } from "./log.ts";
-import { SpaceBudget, type SpaceLimits, type SpaceReservation } from "./space.ts";
+import {
+  ENTRY_BYTES,
+  entryBytes,
+  fileBytes,
+  SpaceBudget,
+  type SpaceLimits,
+  type SpaceReservation,
+} from "./space.ts";
 
 /** Where uploads are written until they are published: inside root, never listed. */
 const TMP_DIR = join(STATE_DIR_NAME, "tmp");
@@ -234,7 +241,7 @@ export class Storage {
     let reservation: SpaceReservation;
     try {
       reservation = await this.space.reserve(options.size, {
-        replacingBytes: existing?.isFile ? existing.size : 0,
+        replacingBytes: existing ? entryBytes(existing) : 0,
         heldBytes: offset,
       });
     } catch (err) {
@@ -272,7 +279,7 @@ export class Storage {
 
   /**
    * Moves the partial at `partialPath` to `tmpPath` and returns its size: 0 if
-   * there is none, or if it is larger than the upload (then it is removed).
+   * there is none, or if it is empty or larger than the upload (then it is removed).
    */
   #takePartial(partialPath: string, tmpPath: string, size: number): number {
     try {
@@ -281,9 +288,9 @@ export class Storage {
       return 0;
     }
     const held = Deno.lstatSync(tmpPath).size;
-    if (held <= size) return held;
+    if (held > 0 && held <= size) return held;
     Deno.removeSync(tmpPath);
-    this.space.freed(held);
+    this.space.freed(fileBytes(held));
     return 0;
   }
 
@@ -304,13 +311,23 @@ export class Storage {
       return;
     }
     this.space.held(bytes);
-    if (replaced?.isFile) this.space.freed(replaced.size);
+    if (replaced) this.space.freed(entryBytes(replaced));
   }
 
-  /** Called by {@link PendingUpload.interrupted}: see {@link #keepPartial}. */
+  /**
+   * Called by {@link PendingUpload.interrupted}: see {@link #keepPartial}. An
+   * upload cut off before its first byte keeps nothing: an empty partial
+   * resumes nothing, and would cost {@link ENTRY_BYTES} for it.
+   */
   keepPartial(tmpPath: string, partialPath: string): void {
     const bytes = lstatOrNull(tmpPath)?.size;
-    if (bytes !== undefined) this.#keepPartial(tmpPath, partialPath, bytes);
+    if (bytes === undefined) return;
+    if (bytes > 0) return this.#keepPartial(tmpPath, partialPath, bytes);
+    try {
+      Deno.removeSync(tmpPath);
+    } catch {
+      // Gone already; the next start clears the temporary directory anyway.
+    }
   }
 
   /**
@@ -333,7 +350,7 @@ export class Storage {
       if (info && nowMs - (info.mtime?.getTime() ?? 0) > PARTIAL_EXPIRY_MS) {
         const removed = await Deno.remove(path).then(() => true, () => false);
         // Before the budget exists (at open), it has not counted them yet.
-        if (removed && info.isFile) this.#space?.freed(info.size);
+        if (removed) this.#space?.freed(entryBytes(info));
       }
     }
   }
@@ -354,7 +371,9 @@ export class Storage {
 
   /**
    * Creates a directory, and any missing parents; EXISTS if the name is
-   * taken. On failure the parents it created are removed again.
+   * taken. Each directory made costs {@link ENTRY_BYTES}, claimed against
+   * the quota and the reserve before it is made. On failure the parents it
+   * created are removed again.
    */
   async mkdir(segments: string[]): Promise<void> {
     this.#assertPathFits(this.root, segments);
@@ -362,20 +381,39 @@ export class Storage {
     try {
       this.#assertPathFits(parent.path, segments.slice(-1), segments);
       const path = join(parent.path, segments.at(-1)!);
-      Deno.mkdirSync(path);
+      if (lstatOrNull(path) !== null) {
+        throw new FtsError("EXISTS", `${quote(segments)} already exists`);
+      }
+      const claim = await this.space.reserveDirectory();
+      try {
+        Deno.mkdirSync(path);
+      } catch (err) {
+        claim.release();
+        throw err;
+      }
+      claim.commit(0);
       const made = lstatOrNull(path);
       if (made === null || !made.isDirectory) {
         throw new FtsError("DENIED", `${quote(segments)} changed while it was created`);
       }
-      this.#assertCreatedIn(parent, path, made, segments, () => Deno.removeSync(path));
+      this.#assertCreatedIn(parent, path, made, segments, () => {
+        Deno.removeSync(path);
+        this.space.freed(ENTRY_BYTES);
+      });
       await this.#syncDirectory(parent.path);
     } catch (err) {
-      removeCreated(created);
+      this.removeCreated(created);
       throw err;
     }
   }
 
-  /** Renames within the root; EXISTS if `to` is taken and `overwrite` is not set. */
+  /**
+   * Renames within the root; EXISTS if `to` is taken and `overwrite` is not
+   * set. A rename onto the same file (the same name, or another hard link to
+   * it) changes nothing, as rename(2) does, and frees nothing. A directory
+   * is moved only if every path in it still fits the system's limit where
+   * it lands; otherwise BAD_NAME, before anything moves.
+   */
   async rename(from: string[], to: string[], overwrite: boolean): Promise<void> {
     this.#assertPathFits(this.root, from);
     this.#assertPathFits(this.root, to);
@@ -389,13 +427,17 @@ export class Storage {
     if (existing && !overwrite) {
       throw new FtsError("EXISTS", `${quote(to)} already exists (use --force to overwrite)`);
     }
+    if (source === target || (existing !== null && sameIdentity(existing, moving))) return;
+    if (moving.isDirectory) this.#assertSubtreeFits(source, target, to);
+    // From the measurements to the rename nothing awaits: no other request
+    // of this server changes what was measured.
     Deno.renameSync(source, target);
     this.#assertCreatedIn(toParent, target, moving, to, () => {
       // Moved back where it came from, if that path still leads there.
       Deno.renameSync(target, source);
     });
     this.#assertUnchanged(fromParent, from);
-    if (existing?.isFile) this.space.freed(existing.size);
+    if (existing) this.space.freed(entryBytes(existing));
     await this.#syncDirectory(toParent.path);
     if (toParent.path !== fromParent.path) await this.#syncDirectory(fromParent.path);
   }
@@ -408,24 +450,82 @@ export class Storage {
     const target = join(parent, segments.at(-1)!);
     const info = Deno.lstatSync(target);
     Deno.removeSync(target);
-    if (info.isFile) this.space.freed(info.size);
+    this.space.freed(entryBytes(info));
     await this.#syncDirectory(parent);
   }
 
   /**
    * Creates the directories an upload's name needs, at publish time so that a
    * failed upload leaves nothing behind; returns the parent, checked, and the
-   * directories created, which {@link removeCreated} removes if the publish then fails.
+   * directories created, which {@link Storage.removeCreated} removes if the publish then fails.
    */
   async makeParentDirectories(segments: string[]): Promise<MadeDirectories> {
     const made = await this.#makeDirectories(segments.slice(0, -1));
     try {
       this.#assertPathFits(made.parent.path, segments.slice(-1), segments);
     } catch (err) {
-      removeCreated(made.created);
+      this.removeCreated(made.created);
       throw err;
     }
     return made;
+  }
+
+  /**
+   * Removes directories a failed operation created, innermost first; only
+   * empty ones, best effort. Each one removed gives its {@link ENTRY_BYTES} back.
+   */
+  removeCreated(created: string[]): void {
+    for (const path of created.toReversed()) {
+      try {
+        Deno.removeSync(path);
+        this.space.freed(ENTRY_BYTES);
+      } catch {
+        // Not empty (another upload uses it now) or gone: leave it.
+      }
+    }
+  }
+
+  /**
+   * Throws BAD_NAME if the directory at `source`, moved to `target`, would
+   * hold a path longer than {@link MAX_PATH_BYTES}: a path the system cannot
+   * reach, which no request could list or delete. The walk reads the
+   * subtree without following links and stops at the first path over the
+   * limit, so its depth is bounded by the limit; it is synchronous, so that
+   * no other request adds depth between the measure and the rename. A move
+   * that makes no path longer is not walked.
+   */
+  #assertSubtreeFits(source: string, target: string, named: string[]): void {
+    const targetBytes = encoder.encode(target).length;
+    if (targetBytes <= encoder.encode(source).length) return;
+    const tooLong = () =>
+      new FtsError(
+        "BAD_NAME",
+        `bad name ${quote(named)}: a path in the directory moved there would be longer than ` +
+          `the system's limit of ${MAX_PATH_BYTES} bytes`,
+      );
+    // Each directory to read, with the length its path would have at `target`.
+    const pending: { path: string; bytesThere: number }[] = [{
+      path: source,
+      bytesThere: targetBytes,
+    }];
+    while (pending.length > 0) {
+      const { path, bytesThere } = pending.pop()!;
+      let entries: Deno.DirEntry[];
+      try {
+        entries = [...Deno.readDirSync(path)];
+      } catch (err) {
+        // Past the limit where it is already: moved deeper, it is past it still.
+        if ((err as { code?: unknown }).code === "ENAMETOOLONG") throw tooLong();
+        throw err;
+      }
+      for (const entry of entries) {
+        const entryBytes = bytesThere + 1 + encoder.encode(entry.name).length;
+        if (entryBytes > MAX_PATH_BYTES) throw tooLong();
+        if (entry.isDirectory) {
+          pending.push({ path: join(path, entry.name), bytesThere: entryBytes });
+        }
+      }
+    }
   }
 
   /**
@@ -572,12 +672,16 @@ export class Storage {
         if (next === null) {
           this.#assertPathFits(current.path, [segment], named);
           const path = join(current.path, segment);
+          const claim = await this.space.reserveDirectory();
           let made = false;
           try {
             Deno.mkdirSync(path);
             made = true;
           } catch (err) {
             if (!(err instanceof Deno.errors.AlreadyExists)) throw err;
+          } finally {
+            if (made) claim.commit(0);
+            else claim.release();
           }
           next = this.#stepInto(current, segment, named);
           if (next === null) throw new FtsError("NOT_FOUND", `${quote(named)} vanished`);
@@ -590,7 +694,7 @@ export class Storage {
         current = next;
       }
     } catch (err) {
-      removeCreated(created);
+      this.removeCreated(created);
       throw err;
     }
     return { parent: current, created };
@@ -693,7 +797,7 @@ export class PendingUpload {
       const target = join(parent.path, segments.at(-1)!);
       // From here to the rename nothing awaits: what is replaced is what was measured.
       const replaced = lstatOrNull(target);
-      const replacedBytes = replaced?.isFile ? replaced.size : 0;
+      const replacedBytes = replaced ? entryBytes(replaced) : 0;
       if (this.#state.overwrite) {
         reservation.assertFits(replacedBytes);
         Deno.renameSync(tmpPath, target);
@@ -718,7 +822,7 @@ export class PendingUpload {
         reservation.commit(0);
       }
     } catch (err) {
-      removeCreated(created);
+      this.#storage.removeCreated(created);
       throw err;
     }
     if (durable) await syncDirectory(parent.path);
@@ -769,17 +873,6 @@ export interface MadeDirectories {
   created: string[];
 }
 
-/** Removes directories a failed operation created, innermost first; only empty ones, best effort. */
-function removeCreated(created: string[]): void {
-  for (const path of created.toReversed()) {
-    try {
-      Deno.removeSync(path);
-    } catch {
-      // Not empty (another upload uses it now) or gone: leave it.
-    }
-  }
-}
-
 function identityOf(path: string, info: Deno.FileInfo): CheckedDirectory {
   return { path, dev: info.dev, ino: info.ino ?? -1 };
 }
@@ -818,4 +911,39 @@ function quote(segments: string[]): string {
 /** The partial file's name for an upload: one per name and size. */
 function partialKey(segments: string[], size: number): string {
   return `${createHash("sha256").update(segments.join("/")).digest("hex")}-${size}`;
+}
+
+/**
+ * Warnings for each directory above `root` (a resolved absolute path), up to
+ * `/`, that users other than its owner may write without the sticky bit: any
+ * of them could rename the way to the root aside and put a directory of their
+ * own in its place. The sticky bit (as on /tmp) lets only an entry's owner
+ * move it. (The root itself is {@link Storage.open}'s to warn about.) Call it
+ * before the sandbox starts: the server's worker may not read above the root.
+ *
+ * @example
+ * ```ts
+ * import { openAncestorWarnings } from "./storage.ts";
+ * // One line per directory above /srv/files that others may write without the sticky bit.
+ * for (const warning of openAncestorWarnings("/srv/files")) console.error(warning);
+ * ```
+ */
+export function openAncestorWarnings(root: string): string[] {
+  const warnings: string[] = [];
+  for (let dir = dirname(root);; dir = dirname(dir)) {
+    let mode = 0;
+    try {
+      mode = Deno.lstatSync(dir).mode ?? 0;
+    } catch {
+      // Not ours to see (a directory we may pass but not stat): nothing to say about it.
+    }
+    if ((mode & 0o002) !== 0 && (mode & 0o1000) === 0) {
+      warnings.push(
+        `${dir}, above the served directory, is writable by others without the sticky bit: ` +
+          "any local user can move the way to the served directory aside and put another in " +
+          "its place (chmod o-w, or +t)",
+      );
+    }
+    if (dirname(dir) === dir) return warnings;
+  }
 }

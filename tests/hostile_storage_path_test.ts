@@ -98,3 +98,63 @@ Deno.test("upload: a publish that fails under a link to a deep directory removes
     await server.stop();
   }
 });
+
+/** A chain of directories under `top`, about `bytes` bytes long, in segments of 200 bytes. */
+function chain(top: string, bytes: number): string {
+  const segments = [top];
+  for (let i = 0; segments.join("/").length < bytes; i++) segments.push(`${i % 10}`.repeat(200));
+  return segments.join("/");
+}
+
+Deno.test("rename: a directory whose subtree would pass the path limit where it lands is refused with BAD_NAME", async () => {
+  const server = await startServer();
+  try {
+    const raw = await RawClient.open(server.port);
+    const deepA = chain("A", 2800);
+    const deepB = chain("B", 1800);
+    assert.equal((await raw.request({ op: "mkdir", name: deepA }))?.ok, true);
+    assert.equal((await raw.request({ op: "mkdir", name: deepB }))?.ok, true);
+    const before = await listTree(server.root);
+    const rename = await raw.request({ op: "rename", name: "A", to: `${deepB}/A` });
+    assert.equal(codeOf(rename), "BAD_NAME", JSON.stringify(rename));
+    assert.match(String((rename?.error as { message?: unknown }).message), /4095/);
+    assert.deepEqual(await listTree(server.root), before);
+    // Where it fits, the same directory moves.
+    const fits = await raw.request({ op: "rename", name: "A", to: `${chain("B", 600)}/A` });
+    assert.equal(fits?.ok, true, JSON.stringify(fits));
+    const back = await raw.request({ op: "rename", name: `${chain("B", 600)}/A`, to: "A" });
+    assert.equal(back?.ok, true, JSON.stringify(back));
+    assert.deepEqual(await listTree(server.root), before);
+    raw.close();
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("serve: --quota starts over a root holding paths past the limit, counting what it can, with a warning", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "fts-deep-" });
+  const root = join(dir, "root");
+  const deepA = join(root, chain("A", 2800));
+  const deepB = join(root, chain("B", 1800));
+  await Deno.mkdir(deepA, { recursive: true });
+  await Deno.mkdir(deepB, { recursive: true });
+  await Deno.writeFile(join(deepA, "f.bin"), new Uint8Array(10));
+  // A local move the server never saw: paths under B now pass 4095 bytes.
+  await Deno.rename(join(root, "A"), join(deepB, "A"));
+  try {
+    const server = await startServer(["--quota", "10M", "--reserve", "0", "--root", root]);
+    try {
+      assert.match(server.log(), /warning.*could not be measured/);
+      const raw = await RawClient.open(server.port);
+      const put = await raw.request({ op: "upload", name: "x.bin", size: 1 });
+      assert.equal(put?.type, "continue", JSON.stringify(put));
+      raw.close();
+    } finally {
+      await server.stop();
+    }
+  } finally {
+    // Moved back so that the removal needs no path past the limit.
+    await Deno.rename(join(deepB, "A"), join(root, "A"));
+    await Deno.remove(dir, { recursive: true });
+  }
+});

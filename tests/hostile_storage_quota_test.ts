@@ -8,9 +8,10 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { FtsError } from "../protocol/errors.ts";
-import { FREE_SPACE_MEASURE_INTERVAL_MS } from "../server/space.ts";
+import type { Message } from "../protocol/frames.ts";
+import { ENTRY_BYTES, FREE_SPACE_MEASURE_INTERVAL_MS } from "../server/space.ts";
 import { PARTIAL_EXPIRY_MS, type PendingUpload, Storage } from "../server/storage.ts";
-import { listTree, RawClient, readWithin, startServer, waitFor } from "./_helpers.ts";
+import { EMPTY_ROOT, listTree, RawClient, readWithin, startServer, waitFor } from "./_helpers.ts";
 
 const QUOTA_BYTES = 1_000_000;
 
@@ -241,4 +242,217 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+/** Uploads `data` as `name` over a raw connection; returns the final reply (or the refusal). */
+async function rawUpload(
+  raw: RawClient,
+  name: string,
+  data: Uint8Array,
+  overwrite = false,
+): Promise<Message | null> {
+  const go = await raw.request({ op: "upload", name, size: data.length, overwrite });
+  if (go?.type !== "continue") return go;
+  await raw.sendBytes(data);
+  await raw.send({
+    type: "trailer",
+    id: go.id,
+    sha256: createHash("sha256").update(data).digest("hex"),
+  });
+  return await readWithin(raw);
+}
+
+function codeOf(reply: Message | null): unknown {
+  return (reply?.error as { code?: unknown } | undefined)?.code;
+}
+
+/** Bytes the files under `dir` hold, not following links (as du would count their data). */
+async function dataBytes(dir: string): Promise<number> {
+  let total = 0;
+  for await (const entry of Deno.readDir(dir)) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory) total += await dataBytes(path);
+    else if (entry.isFile) total += (await Deno.lstat(path)).size;
+  }
+  return total;
+}
+
+Deno.test("rename: a file renamed onto itself with overwrite frees nothing against --quota", async () => {
+  const server = await startServer(["--quota", "64K", "--reserve", "0"]);
+  try {
+    const raw = await RawClient.open(server.port);
+    const data = new Uint8Array(60 * 1024).fill(0x33);
+    let stored = 0;
+    // Bounded: with the fault, every round stored 60 KB more.
+    for (let round = 0; round < 4; round++) {
+      const put = await rawUpload(raw, `s${round}`, data);
+      if (put?.ok !== true) {
+        assert.equal(codeOf(put), "NO_SPACE", JSON.stringify(put));
+        break;
+      }
+      stored++;
+      const self = await raw.request({
+        op: "rename",
+        name: `s${round}`,
+        to: `s${round}`,
+        overwrite: true,
+      });
+      assert.equal(self?.ok, true, JSON.stringify(self));
+    }
+    assert.equal(stored, 1, "the quota let a second 60 KB file in after a self-rename");
+    assert.ok(await dataBytes(server.root) <= 64 * 1024);
+    raw.close();
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("rename: a hard link renamed onto another name of the same file is a no-op and frees nothing", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "fts-link-" });
+  const root = join(dir, "root");
+  await Deno.mkdir(root);
+  await Deno.writeFile(join(root, "a.bin"), new Uint8Array(30 * 1024));
+  await Deno.link(join(root, "a.bin"), join(root, "b.bin"));
+  // Counted once per name: 60 KiB of the 64 KiB quota.
+  const server = await startServer(["--quota", "64K", "--reserve", "0", "--root", root]);
+  try {
+    const raw = await RawClient.open(server.port);
+    const rename = await raw.request({ op: "rename", name: "a.bin", to: "b.bin", overwrite: true });
+    assert.equal(rename?.ok, true, JSON.stringify(rename));
+    // rename(2) does nothing when both names are links to one file: both stay.
+    assert.ok((await Deno.lstat(join(root, "a.bin"))).isFile);
+    assert.ok((await Deno.lstat(join(root, "b.bin"))).isFile);
+    const more = await rawUpload(raw, "c.bin", new Uint8Array(8 * 1024));
+    assert.equal(codeOf(more), "NO_SPACE", JSON.stringify(more));
+    raw.close();
+  } finally {
+    await server.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("mkdir: directories count toward --quota, ENTRY_BYTES each", async () => {
+  const server = await startServer(["--quota", "64K", "--reserve", "0"]);
+  try {
+    const raw = await RawClient.open(server.port);
+    let made = 0;
+    // Bounded: with the fault all 400 of the re-audit succeeded.
+    for (let i = 0; i < 40; i++) {
+      const reply = await raw.request({ op: "mkdir", name: `${i}-${"d".repeat(200)}` });
+      if (reply?.ok !== true) {
+        assert.equal(codeOf(reply), "NO_SPACE", JSON.stringify(reply));
+        break;
+      }
+      made++;
+    }
+    assert.equal(made, (64 * 1024) / ENTRY_BYTES);
+    raw.close();
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("upload: empty files count toward --quota, ENTRY_BYTES each", async () => {
+  const server = await startServer(["--quota", "64K", "--reserve", "0"]);
+  try {
+    const raw = await RawClient.open(server.port);
+    let stored = 0;
+    for (let i = 0; i < 40; i++) {
+      const reply = await rawUpload(raw, `e${i}`, new Uint8Array(0));
+      if (reply?.ok !== true) {
+        assert.equal(codeOf(reply), "NO_SPACE", JSON.stringify(reply));
+        break;
+      }
+      stored++;
+    }
+    assert.equal(stored, (64 * 1024) / ENTRY_BYTES);
+    raw.close();
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("upload: the parent directories an upload creates count toward --quota", async () => {
+  // Room for four entries: the file and its three parents.
+  const server = await startServer(["--quota", String(4 * ENTRY_BYTES), "--reserve", "0"]);
+  try {
+    const raw = await RawClient.open(server.port);
+    const tooDeep = await rawUpload(raw, "a/b/c/d/f.bin", new Uint8Array(0));
+    assert.equal(codeOf(tooDeep), "NO_SPACE", JSON.stringify(tooDeep));
+    assert.deepEqual(await listTree(server.root), EMPTY_ROOT);
+    const fits = await rawUpload(raw, "a/b/c/f.bin", new Uint8Array(0));
+    assert.equal(fits?.ok, true, JSON.stringify(fits));
+    const more = await raw.request({ op: "mkdir", name: "x" });
+    assert.equal(codeOf(more), "NO_SPACE", JSON.stringify(more));
+    raw.close();
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("mkdir: a directory that would eat into --reserve is refused with NO_SPACE", async () => {
+  const server = await startServer(["--reserve", "8000T"]);
+  try {
+    const raw = await RawClient.open(server.port);
+    const reply = await raw.request({ op: "mkdir", name: "d/e" });
+    assert.equal(codeOf(reply), "NO_SPACE", JSON.stringify(reply));
+    assert.match(String((reply?.error as { message?: unknown }).message), /reserve/);
+    assert.deepEqual(await listTree(server.root), EMPTY_ROOT);
+    raw.close();
+  } finally {
+    await server.stop();
+  }
+});
+
+/** The bytes in use a NO_SPACE refusal of an upload over the whole quota reports. */
+async function inUseBytes(raw: RawClient, quotaBytes: number): Promise<number> {
+  const reply = await raw.request({ op: "upload", name: "probe.bin", size: quotaBytes + 1 });
+  assert.equal(codeOf(reply), "NO_SPACE", JSON.stringify(reply));
+  const match = /\((\d+) in use/.exec(String((reply?.error as { message?: unknown }).message));
+  assert.ok(match, JSON.stringify(reply));
+  return Number(match[1]);
+}
+
+Deno.test("serve: the quota's use tracked across operations equals what a restart on the same root measures", async () => {
+  const quotaBytes = 256 * 1024;
+  const dir = await Deno.makeTempDir({ prefix: "fts-budget-" });
+  const root = join(dir, "root");
+  const args = ["--quota", String(quotaBytes), "--reserve", "0", "--root", root];
+  let inUse: number;
+  const first = await startServer(args);
+  try {
+    const raw = await RawClient.open(first.port);
+    const ok = (reply: Message | null) => assert.equal(reply?.ok, true, JSON.stringify(reply));
+    ok(await raw.request({ op: "mkdir", name: "d/e/f" }));
+    ok(await rawUpload(raw, "d/e/f/ten.bin", new Uint8Array(10_000).fill(1)));
+    ok(await rawUpload(raw, "g/h/empty", new Uint8Array(0)));
+    ok(await rawUpload(raw, "small", new Uint8Array(100)));
+    ok(await rawUpload(raw, "big", new Uint8Array(20_000)));
+    ok(await rawUpload(raw, "big", new Uint8Array(7_000), true));
+    ok(await raw.request({ op: "rename", name: "small", to: "big", overwrite: true }));
+    ok(await raw.request({ op: "rename", name: "big", to: "big", overwrite: true }));
+    ok(await raw.request({ op: "rename", name: "d/e", to: "g/e", overwrite: false }));
+    ok(await raw.request({ op: "mkdir", name: "gone" }));
+    ok(await raw.request({ op: "delete", name: "gone" }));
+    ok(await raw.request({ op: "mkdir", name: "empty-dir" }));
+    ok(await raw.request({ op: "rename", name: "g/h", to: "empty-dir", overwrite: true }));
+    inUse = await inUseBytes(raw, quotaBytes);
+    raw.close();
+  } finally {
+    await first.stop();
+  }
+  const second = await startServer(args);
+  try {
+    const raw = await RawClient.open(second.port);
+    assert.equal(await inUseBytes(raw, quotaBytes), inUse);
+    // The same next upload: exactly the room left fits, a byte more does not.
+    const over = await raw.request({ op: "upload", name: "last", size: quotaBytes - inUse + 1 });
+    assert.equal(codeOf(over), "NO_SPACE", JSON.stringify(over));
+    const fits = await rawUpload(raw, "last", new Uint8Array(quotaBytes - inUse));
+    assert.equal(fits?.ok, true, JSON.stringify(fits));
+    raw.close();
+  } finally {
+    await second.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
 });

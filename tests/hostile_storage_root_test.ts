@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import type { Message } from "../protocol/frames.ts";
+import { openAncestorWarnings } from "../server/storage.ts";
 import { listTree, RawClient, rawList, readWithin, startServer } from "./_helpers.ts";
 
 function codeOf(reply: Message | null): unknown {
@@ -110,5 +111,33 @@ Deno.test("download: a hard link in the root is served as the file it is; an upl
   } finally {
     await server.stop();
     await Deno.remove(outside, { recursive: true });
+  }
+});
+
+Deno.test("openAncestorWarnings() warns of a directory above the root that others may write without the sticky bit", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "fts-wwp-" });
+  const open = join(dir, "open");
+  const root = join(open, "mid", "root");
+  await Deno.mkdir(root, { recursive: true });
+  try {
+    // The server's own temporary directories, under a sticky /tmp: nothing to say.
+    assert.deepEqual(openAncestorWarnings(root), []);
+    // Anyone may rename "mid" away and put their own directory in its place.
+    await Deno.chmod(open, 0o777);
+    const warnings = openAncestorWarnings(root);
+    assert.equal(warnings.length, 1, JSON.stringify(warnings));
+    assert.match(
+      warnings[0]!,
+      /fts-wwp-[^/]*\/open, above the served directory, is writable by others/,
+    );
+    // With the sticky bit (as /tmp has), others cannot move what they do not own.
+    await Deno.chmod(open, 0o1777);
+    assert.deepEqual(openAncestorWarnings(root), []);
+    // The root itself is not an ancestor: Storage.open() warns about it.
+    await Deno.chmod(open, 0o755);
+    await Deno.chmod(root, 0o777);
+    assert.deepEqual(openAncestorWarnings(root), []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
