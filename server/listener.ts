@@ -6,7 +6,9 @@
  * @module
  */
 
-import net from "node:net";
+import type net from "node:net";
+import { Buffer } from "node:buffer";
+import { Duplex } from "node:stream";
 import tls from "node:tls";
 import { encodeFrame, writeAll } from "../protocol/frames.ts";
 import { formatAddress, logEvent } from "./log.ts";
@@ -14,6 +16,16 @@ import { type PeerConn, Session, type SessionOptions } from "./session.ts";
 
 /** How long a refused connection gets to receive its BUSY message. */
 const BUSY_WRITE_TIMEOUT_MS = 2_000;
+
+/**
+ * At most this many refusals wait for their BUSY message to go out at once;
+ * past it a refused connection is closed without one. Over TLS the message
+ * needs the peer to finish a handshake, so each refusal may hold a descriptor
+ * for {@link BUSY_WRITE_TIMEOUT_MS}: without a cap a peer opening connections
+ * faster than that would make the server hold more descriptors the faster it
+ * connects.
+ */
+const MAX_PENDING_BUSY_REFUSALS = 32;
 
 /**
  * The first pause after a failed accept. Out of descriptors, the kernel keeps
@@ -42,6 +54,8 @@ export class FtsServer {
   readonly #sessions = new Map<Session, Promise<void>>();
   readonly #perPeer = new Map<string, number>();
   #accepting: Promise<void> | null = null;
+  /** Refused connections whose BUSY message has not gone out yet. */
+  #pendingRefusals = 0;
 
   constructor(listener: ConnListener, options: SessionOptions) {
     this.#listener = listener;
@@ -98,11 +112,11 @@ export class FtsServer {
       const peer = (conn.remoteAddr as Deno.NetAddr).hostname ?? "";
       const fromPeer = this.#perPeer.get(peer) ?? 0;
       if (this.#sessions.size >= maxConnections) {
-        void refuseBusy(conn, `the server is at its limit of ${maxConnections} connections`);
+        this.#refuse(conn, `the server is at its limit of ${maxConnections} connections`);
         continue;
       }
       if (fromPeer >= maxConnectionsPerPeer) {
-        void refuseBusy(
+        this.#refuse(
           conn,
           `this address already has ${fromPeer} connections, the server's limit per peer`,
         );
@@ -118,6 +132,22 @@ export class FtsServer {
       });
       this.#sessions.set(session, done);
     }
+  }
+
+  /** Refuses a connection with BUSY, or with a bare close when too many refusals are still pending. */
+  #refuse(conn: PeerConn, reason: string): void {
+    if (this.#pendingRefusals >= MAX_PENDING_BUSY_REFUSALS) {
+      close(conn);
+      logEvent({
+        peer: formatAddress(conn.remoteAddr),
+        op: "connect",
+        result: "BUSY",
+        detail: `closed without a reply: ${MAX_PENDING_BUSY_REFUSALS} refusals already pending`,
+      });
+      return;
+    }
+    this.#pendingRefusals += 1;
+    void refuseBusy(conn, reason).finally(() => this.#pendingRefusals -= 1);
   }
 }
 
@@ -179,6 +209,9 @@ function close(conn: PeerConn): void {
 /** Bytes a TLS connection buffers from the peer before it stops reading from the socket. */
 const TLS_READ_BUFFER_BYTES = 4 * 1024 * 1024;
 
+/** The most bytes one read takes from the TCP socket under a TLS connection: sixteen TLS records. */
+const TLS_SOCKET_READ_BYTES = 256 * 1024;
+
 /**
  * A TLS listener whose connections always free their socket when closed.
  *
@@ -186,114 +219,121 @@ const TLS_READ_BUFFER_BYTES = 4 * 1024 * 1024;
  * finished leaves the handshake running in the runtime with the socket, until
  * the peer sends or closes. A peer that connects and stays silent would hold
  * one descriptor per connection after its session (or its BUSY refusal) has
- * ended, and exhaust them. Here the TCP socket is accepted by `node:net` and
- * wrapped by `node:tls`; closing destroys the socket itself, handshake or not.
+ * ended, and exhaust them. Here TCP connections are accepted by `Deno.listen`
+ * and `node:tls` runs over each one; closing closes the socket itself,
+ * handshake or not.
+ *
+ * Accepting is left to `Deno.listen` rather than `node:net` because a failed
+ * accept (out of descriptors) then reaches {@link FtsServer}'s accept loop,
+ * which backs off and tries again; `node:net`'s server stopped accepting for
+ * good after one.
  */
 export class TlsListener implements ConnListener {
-  readonly #server: net.Server;
-  readonly #waiting: PeerConn[] = [];
-  #wake: (() => void) | null = null;
-  #closed = false;
-  readonly addr: Deno.NetAddr;
+  readonly #listener: Deno.TcpListener;
+  readonly #context: tls.SecureContext;
 
-  private constructor(server: net.Server, addr: Deno.NetAddr) {
-    this.#server = server;
-    this.addr = addr;
+  private constructor(listener: Deno.TcpListener, context: tls.SecureContext) {
+    this.#listener = listener;
+    this.#context = context;
   }
 
   /** Listens on `hostname:port` with the PEM certificate chain and key. */
-  static async open(
+  static open(
     options: { hostname: string; port: number; cert: string; key: string },
-  ): Promise<TlsListener> {
+  ): TlsListener {
     const context = tls.createSecureContext({ cert: options.cert, key: options.key });
-    const server = net.createServer({ noDelay: true });
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(options.port, options.hostname, () => {
-        server.off("error", reject);
-        resolve();
-      });
-    });
-    const bound = server.address() as net.AddressInfo;
-    const listener = new TlsListener(server, {
-      transport: "tcp",
-      hostname: bound.address,
-      port: bound.port,
-    });
-    server.on("connection", (socket: net.Socket) => listener.#arrived(socket, context));
-    // Accept errors (out of descriptors) are the runtime's to retry; nothing to add here.
-    server.on("error", () => {});
-    return listener;
+    const listener = Deno.listen({ hostname: options.hostname, port: options.port });
+    return new TlsListener(listener, context);
   }
 
-  #arrived(socket: net.Socket, context: tls.SecureContext): void {
-    if (this.#closed) {
-      socket.destroy();
-      return;
-    }
-    this.#waiting.push(new NodeTlsConn(socket, context));
-    this.#wake?.();
+  get addr(): Deno.NetAddr {
+    return this.#listener.addr;
   }
 
+  /** The next connection, its TLS handshake not yet begun; a failed accept throws as `Deno.listen`'s does. */
   async accept(): Promise<PeerConn> {
-    while (true) {
-      if (this.#closed) throw new Deno.errors.BadResource("the listener is closed");
-      const conn = this.#waiting.shift();
-      if (conn) return conn;
-      await new Promise<void>((resolve) => this.#wake = resolve);
-      this.#wake = null;
+    const conn = await this.#listener.accept();
+    try {
+      conn.setNoDelay(true);
+    } catch {
+      // The peer already left; the session will notice.
     }
+    return new NodeTlsConn(conn, this.#context);
   }
 
   close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#server.close();
-    for (const conn of this.#waiting.splice(0)) conn.close();
-    this.#wake?.();
+    this.#listener.close();
   }
 }
 
-/** A server-side `node:tls` connection with the `read`/`write`/`close` of a `Deno.Conn`. */
+/**
+ * A server-side `node:tls` connection over a `Deno.TcpConn`, with the
+ * `read`/`write`/`close` of a `Deno.Conn`. When the socket closes or fails,
+ * every pending read and write ends at once: a peer that leaves mid-handshake
+ * frees its session (or its BUSY refusal) then, not at a deadline.
+ */
 class NodeTlsConn implements PeerConn {
   readonly remoteAddr: Deno.NetAddr;
-  readonly #socket: net.Socket;
+  readonly #socket: Duplex;
   readonly #tls: tls.TLSSocket;
   readonly #chunks: Uint8Array[] = [];
+  /** How to fail each write still waiting for its callback. */
+  readonly #pendingWrites = new Set<(err: Error) => void>();
   #buffered = 0;
+  /** Whether reading stopped because {@link TLS_READ_BUFFER_BYTES} are waiting for the session. */
+  #paused = false;
   #ended = false;
   #closed = false;
+  /** Whether the TLS handshake has finished. */
+  #secure = false;
   #error: Error | null = null;
   #wake: (() => void) | null = null;
 
-  constructor(socket: net.Socket, context: tls.SecureContext) {
-    this.#socket = socket;
-    this.remoteAddr = {
-      transport: "tcp",
-      hostname: socket.remoteAddress ?? "",
-      port: socket.remotePort ?? 0,
-    };
-    this.#tls = new tls.TLSSocket(socket, { isServer: true, secureContext: context });
+  constructor(conn: Deno.TcpConn, context: tls.SecureContext) {
+    this.remoteAddr = conn.remoteAddr;
+    this.#socket = duplexOf(conn);
+    this.#tls = new tls.TLSSocket(this.#socket as net.Socket, {
+      isServer: true,
+      secureContext: context,
+    });
     this.#tls.on("data", (chunk: Uint8Array) => {
       this.#chunks.push(chunk);
       this.#buffered += chunk.length;
-      if (this.#buffered >= TLS_READ_BUFFER_BYTES) this.#tls.pause();
+      if (this.#buffered >= TLS_READ_BUFFER_BYTES && !this.#paused) {
+        // Pausing the TLS socket alone does not stop node:tls reading the
+        // socket under it (measured: 256 MiB buffered); pausing that does.
+        this.#paused = true;
+        this.#tls.pause();
+        this.#socket.pause();
+      }
       this.#wakeReader();
     });
+    this.#tls.on("secure", () => this.#secure = true);
     this.#tls.on("end", () => {
       this.#ended = true;
+      // A peer that leaves before the handshake has finished can never be
+      // written to, and node:tls neither fails nor completes writes queued for
+      // it (nor closes): end them and the socket here.
+      if (!this.#secure) {
+        this.#failWrites(new Deno.errors.BrokenPipe("the peer left during the TLS handshake"));
+        this.#socket.destroy();
+      }
       this.#wakeReader();
     });
     this.#tls.on("close", () => {
       this.#ended = true;
+      this.#failWrites(this.#error ?? new Deno.errors.BrokenPipe("the connection closed"));
+      this.#socket.destroy();
       this.#wakeReader();
     });
     this.#tls.on("error", (err: Error) => {
       this.#error ??= denoError(err);
+      this.#failWrites(this.#error);
+      this.#socket.destroy();
       this.#wakeReader();
     });
-    // The raw socket's own errors also reach the TLS socket; this only keeps them handled.
-    socket.on("error", () => {});
+    // The socket's own errors also reach the TLS socket; this only keeps them handled.
+    this.#socket.on("error", () => {});
   }
 
   async read(buffer: Uint8Array): Promise<number | null> {
@@ -314,7 +354,11 @@ class NodeTlsConn implements PeerConn {
       else this.#chunks[0] = chunk.subarray(take);
     }
     this.#buffered -= copied;
-    if (this.#buffered < TLS_READ_BUFFER_BYTES && !this.#closed) this.#tls.resume();
+    if (this.#paused && this.#buffered < TLS_READ_BUFFER_BYTES && !this.#closed) {
+      this.#paused = false;
+      this.#socket.resume();
+      this.#tls.resume();
+    }
     return copied;
   }
 
@@ -323,10 +367,16 @@ class NodeTlsConn implements PeerConn {
       return Promise.reject(new Deno.errors.BadResource("the connection is closed"));
     }
     if (this.#error) return Promise.reject(this.#error);
+    if (this.#ended) return Promise.reject(new Deno.errors.BrokenPipe("the connection closed"));
     return new Promise((resolve, reject) => {
+      const fail = (err: Error) => {
+        this.#pendingWrites.delete(fail);
+        reject(err);
+      };
+      this.#pendingWrites.add(fail);
       this.#tls.write(bytes, (err?: Error | null) => {
+        if (!this.#pendingWrites.delete(fail)) return; // Already failed by a close or an error.
         if (err) reject(denoError(err));
-        else if (this.#closed) reject(new Deno.errors.Interrupted("the connection was closed"));
         else resolve(bytes.length);
       });
     });
@@ -335,14 +385,55 @@ class NodeTlsConn implements PeerConn {
   close(): void {
     if (this.#closed) throw new Deno.errors.BadResource("the connection is already closed");
     this.#closed = true;
+    this.#failWrites(new Deno.errors.Interrupted("the connection was closed"));
     this.#tls.destroy();
     this.#socket.destroy();
     this.#wakeReader();
   }
 
+  #failWrites(err: Error): void {
+    for (const fail of [...this.#pendingWrites]) fail(err);
+  }
+
   #wakeReader(): void {
     this.#wake?.();
   }
+}
+
+/**
+ * A `Deno.TcpConn` as the `node:stream` duplex that `node:tls` runs over.
+ * Reads are pulled (one at a time, when TLS wants bytes), so a TLS connection
+ * that stops reading stops reading the socket too. Destroying it closes the
+ * connection.
+ */
+function duplexOf(conn: Deno.TcpConn): Duplex {
+  const buffer = new Uint8Array(TLS_SOCKET_READ_BYTES);
+  return new Duplex({
+    read() {
+      conn.read(buffer).then(
+        (count) => this.push(count === null ? null : buffer.slice(0, count)),
+        (err) => this.destroy(err),
+      );
+    },
+    write(chunk: Uint8Array, _encoding, callback) {
+      writeAll(conn, chunk).then(() => callback(), callback);
+    },
+    // TLS records are at most 16 KiB: send those queued together in one write.
+    writev(chunks: { chunk: Uint8Array }[], callback) {
+      const bytes = chunks.length === 1
+        ? chunks[0]!.chunk
+        : Buffer.concat(chunks.map((c) => c.chunk));
+      writeAll(conn, bytes).then(() => callback(), callback);
+    },
+    destroy(err, callback) {
+      try {
+        conn.close();
+      } catch {
+        // Already closed.
+      }
+      callback(err);
+    },
+  });
 }
 
 /** The `Deno.errors` class the session recognises for a `node:net`/`node:tls` error. */

@@ -51,7 +51,7 @@ async function start(config: ServerConfig): Promise<void> {
     const address = { hostname: config.hostname, port: config.port };
     // Not Deno.listenTls: see TlsListener for the descriptors it would leak.
     const listener: ConnListener = config.tls
-      ? await TlsListener.open({ ...address, cert: config.tls.cert, key: config.tls.key })
+      ? TlsListener.open({ ...address, cert: config.tls.cert, key: config.tls.key })
       : Deno.listen(address);
     graceMs = config.graceMs;
     server = new FtsServer(listener, {
