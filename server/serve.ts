@@ -11,6 +11,7 @@ import { connectLines } from "./connect_lines.ts";
 import { removePortFiles, writePortFiles } from "./port_file.ts";
 import { startSandboxedWorker } from "./sandbox.ts";
 import { isLoopback } from "./session.ts";
+import { openAncestorWarnings } from "./storage.ts";
 import { loadTls } from "./tls_identity.ts";
 import type { FromWorker, ToWorker } from "./worker.ts";
 
@@ -29,6 +30,8 @@ export async function serve(args: string[]): Promise<number> {
   if (tls) console.log(`fts: TLS certificate SHA-256 fingerprint ${tls.fingerprint}`);
   const warning = exposureWarning(config);
   if (warning) console.error(`fts: warning: ${warning}`);
+  // Checked here: the worker may not look above the root.
+  for (const open of openAncestorWarnings(config.root)) console.error(`fts: warning: ${open}`);
   return await runWorker(setup, tls?.fingerprint ?? null);
 }
 

@@ -141,3 +141,22 @@ Deno.test("openAncestorWarnings() warns of a directory above the root that other
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("serve: a directory above the root that others may write is warned about at start", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "fts-wwp-serve-" });
+  const open = join(dir, "open");
+  const root = join(open, "mid", "root");
+  await Deno.mkdir(root, { recursive: true });
+  try {
+    await Deno.chmod(open, 0o777);
+    const warned = await startServer(["--root", root]);
+    const warnedLog = await warned.stop().then(() => warned.log());
+    assert.match(warnedLog, /warning: .*open, above the served directory, is writable by others/);
+    await Deno.chmod(open, 0o1777);
+    const quiet = await startServer(["--root", root]);
+    const quietLog = await quiet.stop().then(() => quiet.log());
+    assert.doesNotMatch(quietLog, /writable by others/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
