@@ -7,7 +7,7 @@
  */
 
 import { createHash } from "node:crypto";
-import { basename, dirname, join } from "node:path";
+import { basename, dirname } from "node:path";
 import { isInMemoryFileSystem } from "../cli/in_memory_fs.ts";
 import { fileSink, fileSource } from "../cli/small_file_io.ts";
 import { FtsError, ProtocolError } from "../protocol/errors.ts";
@@ -18,7 +18,6 @@ import {
   MAX_CONTROL_BYTES,
   MAX_NAME_BYTES,
   MIN_CONTROL_BYTES,
-  PARTIAL_EXPIRY_MS,
   PROTOCOL_VERSION,
   SOFTWARE_VERSION,
 } from "../protocol/limits.ts";
@@ -34,10 +33,16 @@ import {
 } from "../protocol/messages.ts";
 import { formatAddress } from "./address.ts";
 import { REPLY_TIMEOUT_MS, ReplyDeadline } from "./reply_deadline.ts";
+import {
+  downloadPartialPath,
+  heldLocally,
+  looksLikePartialName,
+  openPartialDownload,
+} from "./partial_download.ts";
 import { syncDirectory } from "./sync_directory.ts";
 import { ConnectionError, openTransport, type TlsTrust } from "./transport.ts";
 
-export { ConnectionError };
+export { ConnectionError, downloadPartialPath, heldLocally };
 
 /** An error the server replied with; the session goes on. */
 export class RemoteError extends FtsError {
@@ -176,6 +181,11 @@ export class FtsConnection {
   #nextId = 1;
   /** Closed by us: after a failure mid-transfer, or when done. */
   #closed = false;
+  /**
+   * Local files with a temporary file's name that this session's downloads
+   * put in place: a later download's temporary file never replaces one.
+   */
+  readonly #landed = new Set<string>();
 
   private constructor(
     conn: Deno.Conn,
@@ -286,6 +296,7 @@ export class FtsConnection {
   async list(name: string): Promise<Entry[]> {
     const id = await this.#request({ op: "list", name });
     const entries: Entry[] = [];
+    const names = new Set<string>();
     try {
       while (true) {
         const message = await this.#next(id);
@@ -302,7 +313,17 @@ export class FtsConnection {
             }, the most this client holds; the session was closed`,
           );
         }
-        for (const entry of batch) entries.push(decodeEntry(entry));
+        for (const value of batch) {
+          const entry = decodeEntry(value);
+          // One directory cannot hold one name twice: two downloads would land on one file.
+          if (names.has(entry.name)) {
+            throw new ProtocolError(
+              `the server listed ${JSON.stringify(entry.name)} twice in /${name}`,
+            );
+          }
+          names.add(entry.name);
+          entries.push(entry);
+        }
       }
     } catch (err) {
       if (err instanceof ProtocolError) {
@@ -576,16 +597,29 @@ export class FtsConnection {
     let file: Deno.FsFile | null = null;
     let writeFailure: unknown = null;
     let dataComplete = false;
+    /** The partial file is ours to remove: we made it, or opened the one held for us. */
+    let owned = false;
     try {
       const hash = createHash("sha256");
       try {
-        file = Deno.openSync(partialPath, { read: true, write: true, create: true });
+        if (this.#landed.has(partialPath)) {
+          throw new FtsError(
+            "DENIED",
+            `the temporary file of ${JSON.stringify(localPath)} would be ` +
+              `${JSON.stringify(partialPath)}, a file this session downloaded; nothing was written`,
+          );
+        }
+        // Never through a link: a fresh file, or the held one checked to be what was opened.
+        file = openPartialDownload(partialPath, offset > 0);
+        owned = true;
         // The held bytes count towards the whole file's hash; the rest is appended.
         await hashPrefix(file, offset, hash);
         file.truncateSync(offset);
         file.seekSync(offset, Deno.SeekMode.Start);
       } catch (err) {
-        writeFailure = err;
+        writeFailure = err instanceof FtsError
+          ? err
+          : new Error(`cannot write ${localPath}: ${(err as Error).message}`, { cause: err });
       }
       let position = offset;
       // A local write failure still reads the rest, so the session stays in step.
@@ -623,12 +657,13 @@ export class FtsConnection {
       file!.close();
       file = null;
       Deno.renameSync(partialPath, localPath);
+      if (looksLikePartialName(basename(localPath))) this.#landed.add(localPath);
       if (onDisk) await syncDirectory(dirname(localPath));
       return { size, sha256, resumedFrom: offset };
     } catch (err) {
       file?.close();
       // Data cut off part-way stays for a resume; anything else is removed.
-      if (dataComplete || !(err instanceof ConnectionError)) {
+      if (owned && (dataComplete || !(err instanceof ConnectionError))) {
         await Deno.remove(partialPath).catch(() => {});
       }
       throw err;
@@ -856,27 +891,6 @@ function asConnectionError(err: unknown): unknown {
   }
   const reason = err instanceof Error ? err.message : String(err);
   return new ConnectionError(`connection lost: ${reason}`, { cause: err });
-}
-
-/** The hidden partial file a download of `localPath` goes to: beside it, never under its name. */
-export function downloadPartialPath(localPath: string): string {
-  return join(dirname(localPath), `.${basename(localPath)}.fts-partial`);
-}
-
-/**
- * Bytes an interrupted download of `localPath` left in its partial file for
- * a resume: 0 when there is none, or when it is older than
- * {@link PARTIAL_EXPIRY_MS} (the download then starts over).
- */
-export function heldLocally(localPath: string): number {
-  try {
-    const info = Deno.statSync(downloadPartialPath(localPath));
-    const age = Date.now() - (info.mtime?.getTime() ?? 0);
-    return info.isFile && age <= PARTIAL_EXPIRY_MS ? info.size : 0;
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return 0;
-    throw err;
-  }
 }
 
 /** Feeds the first `bytes` of `file` to `hash`. */

@@ -46,3 +46,45 @@ function outside(destination: string, segments: string[], reason: string): FtsEr
     `bad name ${JSON.stringify(segments.join("/"))} for a download into ${destination}: ${reason}`,
   );
 }
+
+/**
+ * Whether `directory`, a directory a download plans below `destination`,
+ * is there already as a real directory (false when it is missing). A
+ * symbolic link there is refused with `DENIED`, anything else with
+ * `WRONG_TYPE`: a download writes nothing through a link below the
+ * destination it was given, so a link there can never lead it outside.
+ * (The destination itself may be a link: the user named it.) Called for
+ * every directory of a plan, parents first, so every component between the
+ * destination and a file is checked.
+ *
+ * @example
+ * ```ts
+ * import { plannedDirectoryExists } from "./local_target.ts";
+ * console.assert(plannedDirectoryExists(".", "./no-such-directory-here") === false);
+ * ```
+ */
+export function plannedDirectoryExists(destination: string, directory: string): boolean {
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.lstatSync(directory);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return false;
+    throw err;
+  }
+  if (info.isDirectory) return true;
+  if (info.isSymlink) {
+    throw new FtsError(
+      "DENIED",
+      `${JSON.stringify(directory)} is a symbolic link below the destination ${
+        JSON.stringify(destination)
+      }; a download never writes through one (remove it, or download into the directory it ` +
+        "leads to); nothing was downloaded",
+    );
+  }
+  throw new FtsError(
+    "WRONG_TYPE",
+    `${JSON.stringify(directory)} is in the way of a directory of the download into ${
+      JSON.stringify(destination)
+    }: it is not a directory; nothing was downloaded`,
+  );
+}

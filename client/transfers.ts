@@ -13,7 +13,6 @@ import { UsageError } from "../cli/usage_error.ts";
 import { FtsError } from "../protocol/errors.ts";
 import type { CommandContext, CommandOutcome } from "./context.ts";
 import {
-  heldLocally,
   type ManyTransferOptions,
   RemoteError,
   type TransferJob,
@@ -21,9 +20,10 @@ import {
 } from "./connection.ts";
 import { formatBytes } from "./format.ts";
 import { globToRegExp, isGlob, splitPattern } from "./glob.ts";
+import { downloadPartialName, heldLocally } from "./partial_download.ts";
 import { Progress } from "./progress.ts";
 import { terminalSafe } from "./terminal_safe.ts";
-import { localPathInside } from "./local_target.ts";
+import { localPathInside, plannedDirectoryExists } from "./local_target.ts";
 import { listedName, remoteBase, resolveRemote } from "./remote_path.ts";
 import { ConnectionError } from "./transport.ts";
 
@@ -98,6 +98,9 @@ export async function uploadCommand(
       if (!(err instanceof FtsError && err.code === "EXISTS")) throw err;
     });
   }
+  if (flags.recursive && files.length === 0) {
+    return emptyTreeOutcome("uploaded", local!, `/${directories[0]}`);
+  }
   return await transferAll(
     context,
     "uploaded",
@@ -127,13 +130,14 @@ export async function downloadCommand(
     const pattern = globToRegExp(last);
     const localDir = local ?? ".";
     // Every match is checked before anything is written: a bad name stops the whole download.
-    files = (await connection.list(remoteDir))
-      .filter((entry) => entry.type === "file" && pattern.test(entry.name))
-      .map((entry) => ({
-        remote: listedName(remoteDir, entry.name),
-        local: localPathInside(localDir, [entry.name]),
-        size: entry.size,
-      }));
+    const matches = (await connection.list(remoteDir))
+      .filter((entry) => entry.type === "file" && pattern.test(entry.name));
+    refuseTemporaryNames(remoteDir, matches);
+    files = matches.map((entry) => ({
+      remote: listedName(remoteDir, entry.name),
+      local: localPathInside(localDir, [entry.name]),
+      size: entry.size,
+    }));
     if (files.length === 0) throw new FtsError("NOT_FOUND", `no remote files match ${remote}`);
     // Like -r, the target directory is made when missing (only once there is something to put in it).
     await Deno.mkdir(localDir, { recursive: true });
@@ -141,18 +145,21 @@ export async function downloadCommand(
     const remoteDir = resolveRemote(context.remoteDir, remote!);
     const localDir = local ?? (remoteBase(remoteDir) || ".");
     // The whole tree is planned and checked before anything is written locally.
-    const tree = await walkRemote(context, remoteDir);
+    const tree = await walkRemote(context, remoteDir, localDir);
     files = [];
-    const directories: string[] = [];
+    const missing: string[] = [];
     for (const entry of tree) {
-      const target = localPathInside(localDir, entry.segments);
-      if (entry.type === "dir") directories.push(target);
-      else if (entry.type === "file") {
-        files.push({ remote: entry.name, local: target, size: entry.size });
+      if (entry.type === "dir") {
+        // Parents come first: every directory between the destination and a file is checked.
+        if (!plannedDirectoryExists(localDir, entry.local)) missing.push(entry.local);
+      } else if (entry.type === "file") {
+        files.push({ remote: entry.remote, local: entry.local, size: entry.size });
       }
     }
     await Deno.mkdir(localDir, { recursive: true });
-    for (const dir of directories) await Deno.mkdir(dir, { recursive: true });
+    // One level at a time, parents first, never through a link (mkdir refuses any name taken).
+    for (const dir of missing) await Deno.mkdir(dir);
+    if (files.length === 0) return emptyTreeOutcome("downloaded", remoteDir || "/", localDir);
   } else {
     const name = resolveRemote(context.remoteDir, remote!);
     files = [{ remote: name, local: await localTarget(name, local), size: -1 }];
@@ -378,25 +385,46 @@ export const MAX_TREE_DEPTH = 256;
  */
 export const MAX_TREE_ENTRIES = 1_000_000;
 
-/** An entry of a remote tree: its full remote name, and its segments below the tree's top. */
+/**
+ * Most bytes the full remote names of one planned tree may add up to. Each
+ * entry is held as its remote name and its local path (about twice this in
+ * all), and each file's report line quotes both again: 128 MiB is a million
+ * entries of 128-byte names, more than real trees hold, and keeps a planned
+ * tree within a few hundred MiB, where a deep, wide tree from a hostile
+ * server would otherwise take gigabytes before a byte is written.
+ */
+export const MAX_TREE_NAME_BYTES = 128 * 1024 * 1024;
+
+/** An entry of a remote tree: its full remote name and its local path, each made once. */
 interface RemoteTreeEntry {
-  name: string;
-  segments: string[];
+  remote: string;
+  local: string;
   type: string;
   size: number;
 }
 
+const utf8 = new TextEncoder();
+
 /**
- * Every entry under a remote directory, with full names, parents first.
- * Each listed name is checked by the server's own rules ({@link listedName});
- * the walk stops with an error beyond {@link MAX_TREE_DEPTH} levels or
- * {@link MAX_TREE_ENTRIES} entries. Entries carry no inode, so a directory
- * listed inside itself cannot be told from a deep tree: the depth limit stops it.
+ * Every entry under a remote directory, with full names and the local paths
+ * below `localDir` they would take, parents first. Each listed name is
+ * checked by the server's own rules ({@link listedName}), and its local path
+ * to lie inside its parent's ({@link localPathInside}); names that another
+ * entry's temporary file would take are refused ({@link refuseTemporaryNames}).
+ * The walk stops with an error beyond {@link MAX_TREE_DEPTH} levels,
+ * {@link MAX_TREE_ENTRIES} entries or {@link MAX_TREE_NAME_BYTES} of names.
+ * Entries carry no inode, so a directory listed inside itself cannot be told
+ * from a deep tree: the depth limit stops it.
  */
-async function walkRemote(context: CommandContext, top: string): Promise<RemoteTreeEntry[]> {
+async function walkRemote(
+  context: CommandContext,
+  top: string,
+  localDir: string,
+): Promise<RemoteTreeEntry[]> {
   const tree: RemoteTreeEntry[] = [];
-  const walk = async (dir: string, segments: string[]): Promise<void> => {
-    if (segments.length >= MAX_TREE_DEPTH) {
+  let nameBytes = 0;
+  const walk = async (dir: string, local: string, depth: number): Promise<void> => {
+    if (depth >= MAX_TREE_DEPTH) {
       throw new FtsError(
         "TOO_LARGE",
         `the remote tree ${top || "/"} is more than ${MAX_TREE_DEPTH} directories deep ` +
@@ -404,8 +432,14 @@ async function walkRemote(context: CommandContext, top: string): Promise<RemoteT
           "nothing was downloaded",
       );
     }
-    for (const entry of await context.connection.list(dir)) {
-      const name = listedName(dir, entry.name);
+    const listing = await context.connection.list(dir);
+    refuseTemporaryNames(
+      dir,
+      listing.filter((entry) => entry.type === "dir" || entry.type === "file"),
+    );
+    const dirBytes = utf8.encode(dir).length;
+    for (const entry of listing) {
+      const remote = listedName(dir, entry.name);
       if (tree.length >= MAX_TREE_ENTRIES) {
         throw new FtsError(
           "TOO_LARGE",
@@ -413,13 +447,59 @@ async function walkRemote(context: CommandContext, top: string): Promise<RemoteT
             "the most one download plans; nothing was downloaded",
         );
       }
-      const below = [...segments, entry.name];
-      tree.push({ name, segments: below, type: entry.type, size: entry.size });
-      if (entry.type === "dir") await walk(name, below);
+      nameBytes += dirBytes + 1 + utf8.encode(entry.name).length;
+      if (nameBytes > MAX_TREE_NAME_BYTES) {
+        throw new FtsError(
+          "TOO_LARGE",
+          `the names in the remote tree ${top || "/"} add up to more than ` +
+            `${MAX_TREE_NAME_BYTES} bytes, the most one download plans; nothing was downloaded`,
+        );
+      }
+      // Inside its parent, which is inside the destination: one segment to check, not the depth.
+      const entryLocal = localPathInside(local, [entry.name]);
+      tree.push({ remote, local: entryLocal, type: entry.type, size: entry.size });
+      if (entry.type === "dir") await walk(remote, entryLocal, depth + 1);
     }
   };
-  await walk(top, []);
+  await walk(top, localDir, 0);
   return tree;
+}
+
+/**
+ * Refuses a listing in which one entry to download would take another's
+ * temporary file (`.x.fts-partial` beside `x`): the first would land, then
+ * be overwritten and renamed away as the second's download, both reported
+ * verified. `entries` are those the download makes (files and directories).
+ */
+function refuseTemporaryNames(dir: string, entries: { name: string; type: string }[]): void {
+  const names = new Set(entries.map((entry) => entry.name));
+  for (const entry of entries) {
+    if (entry.type !== "file") continue;
+    const partial = downloadPartialName(entry.name);
+    if (names.has(partial)) {
+      throw new FtsError(
+        "BAD_NAME",
+        `the server listed ${JSON.stringify(partial)} in /${dir} beside ${
+          JSON.stringify(entry.name)
+        }: the name of the temporary file ${JSON.stringify(entry.name)} downloads into; ` +
+          "nothing was downloaded",
+      );
+    }
+  }
+}
+
+/** What a tree transfer with no files reports: a success, the directory made. */
+function emptyTreeOutcome(
+  verb: "uploaded" | "downloaded",
+  from: string,
+  to: string,
+): CommandOutcome {
+  return {
+    output: `${verb} 0 files: ${terminalSafe(from)} holds none; made the directory ${
+      terminalSafe(to)
+    }`,
+    json: { op: verb === "uploaded" ? "upload" : "download", files: [], bytes: 0, seconds: 0 },
+  };
 }
 
 /** Quotes a word for the fts shell when it holds spaces or quotes. */

@@ -32,6 +32,8 @@ export interface FakePeer {
   waitForClose(): Promise<void>;
   /** Reads nothing and sends nothing until the test hangs up, after the client has gone. */
   stall(): Promise<void>;
+  /** Closes the connection at once, as a server that breaks off mid-transfer. */
+  end(): void;
 }
 
 /** How the fake server behaves. */
@@ -141,6 +143,13 @@ async function converse(
       }
     },
     stall: () => hangUp,
+    end() {
+      try {
+        conn.close();
+      } catch {
+        // Already closed.
+      }
+    },
   };
   try {
     await peer.send({
@@ -215,6 +224,8 @@ export interface FakeRunOptions {
   prepare?: (cwd: string) => Promise<void>;
   /** Runs the client under `strace -f -o FILE -e trace=…` with these syscalls. */
   straceSyscalls?: string;
+  /** Commands for the client's standard input (none: it reads nothing). */
+  stdin?: string;
 }
 
 /**
@@ -237,7 +248,7 @@ export async function runAgainstFake(
     ? new Deno.Command(Deno.execPath(), {
       args: [...ftsArgs, `127.0.0.1:${fake.port}`, ...args],
       cwd,
-      stdin: "null",
+      stdin: options.stdin === undefined ? "null" : "piped",
       stdout: "piped",
       stderr: "piped",
     })
@@ -254,11 +265,16 @@ export async function runAgainstFake(
         ...args,
       ],
       cwd,
-      stdin: "null",
+      stdin: options.stdin === undefined ? "null" : "piped",
       stdout: "piped",
       stderr: "piped",
     });
   const child = command.spawn();
+  if (options.stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(options.stdin));
+    await writer.close();
+  }
   let hung = false;
   const timer = setTimeout(() => {
     hung = true;

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { EXIT_CONNECTION, EXIT_OK } from "../cli/exit_codes.ts";
 import { MAX_LIST_ENTRIES } from "../client/connection.ts";
-import { MAX_TREE_DEPTH } from "../client/transfers.ts";
+import { MAX_TREE_DEPTH, MAX_TREE_NAME_BYTES } from "../client/transfers.ts";
 import type { Message } from "../protocol/frames.ts";
 import { errorReply, type FakePeer, runAgainstFake, sendFile } from "./_fake_server.ts";
 
@@ -61,9 +61,10 @@ Deno.test(`ls shows a listing of ${LARGE_LISTING_ENTRIES} entries, in text and i
 Deno.test("ls stops an endless listing at MAX_LIST_ENTRIES with a clear error", async () => {
   const run = await runAgainstFake({
     async answer(request, peer) {
-      // The same frame again and again: only its count matters.
-      const frame = entriesFrame(request.id, 0, ENTRIES_PER_FRAME);
-      for (let i = 0; i < ENDLESS_FRAMES; i++) await peer.send(frame);
+      // Names never repeat (a repeated name is refused on its own).
+      for (let i = 0; i < ENDLESS_FRAMES; i++) {
+        await peer.send(entriesFrame(request.id, i * ENTRIES_PER_FRAME, ENTRIES_PER_FRAME));
+      }
       await peer.send({ type: "reply", id: request.id, ok: true, count: 0 });
     },
   }, ["ls"]);
@@ -96,6 +97,55 @@ Deno.test("get -r stops at MAX_TREE_DEPTH when a directory lists itself, creatin
     assert.match(run.stderr, new RegExp(`more than ${MAX_TREE_DEPTH} directories deep`));
     assert.deepEqual(run.tree, ["cwd/"]);
     assert.equal(run.messages.filter((m) => m.op === "list").length, MAX_TREE_DEPTH);
+  } finally {
+    await Deno.remove(run.base, { recursive: true });
+  }
+});
+
+/** Levels of 255-byte directory names above the wide directory: full names near 4096 bytes. */
+const LONG_CHAIN_DEPTH = 15;
+const LONG_SEGMENT = "s".repeat(255);
+/** Bytes of each file's full name in the wide directory. */
+const WIDE_NAME_BYTES = LONG_CHAIN_DEPTH * 256 + 200;
+/** Files in the wide directory: just past MAX_TREE_NAME_BYTES of full names. */
+const WIDE_FILES = Math.ceil(MAX_TREE_NAME_BYTES / WIDE_NAME_BYTES) + 100;
+/** Entries per frame of 200-byte names: the frame well under 64 KiB. */
+const WIDE_PER_FRAME = 150;
+
+Deno.test("get -r stops at MAX_TREE_NAME_BYTES of names, creating nothing", async () => {
+  const chain = Array.from({ length: LONG_CHAIN_DEPTH }, () => LONG_SEGMENT);
+  const run = await runAgainstFake({
+    async answer(request, peer) {
+      if (request.op !== "list") {
+        await peer.send(errorReply(request, "UNSUPPORTED", "not here"));
+        return;
+      }
+      const depth = request.name === "" ? 0 : String(request.name).split("/").length;
+      if (depth < LONG_CHAIN_DEPTH) {
+        await peer.send({
+          type: "entries",
+          id: request.id,
+          entries: [{ name: LONG_SEGMENT, type: "dir", size: 0, mtime: 0 }],
+        });
+        await peer.send({ type: "reply", id: request.id, ok: true, count: 1 });
+        return;
+      }
+      for (let first = 0; first < WIDE_FILES; first += WIDE_PER_FRAME) {
+        const entries = [];
+        for (let i = first; i < Math.min(first + WIDE_PER_FRAME, WIDE_FILES); i++) {
+          const name = `f${String(i).padStart(7, "0")}`.padEnd(199, "x");
+          entries.push({ name, type: "file", size: 1, mtime: 0 });
+        }
+        await peer.send({ type: "entries", id: request.id, entries });
+      }
+      await peer.send({ type: "reply", id: request.id, ok: true, count: WIDE_FILES });
+    },
+  }, ["get", "-r", chain[0]!, "out"]);
+  try {
+    assert.notEqual(run.code, EXIT_OK);
+    assert.match(run.stderr, new RegExp(`add up to more than ${MAX_TREE_NAME_BYTES} bytes`));
+    assert.deepEqual(run.tree, ["cwd/"]);
+    assert.deepEqual(run.messages.filter((m) => m.op === "download"), []);
   } finally {
     await Deno.remove(run.base, { recursive: true });
   }
