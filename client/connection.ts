@@ -8,11 +8,11 @@
 
 import { createHash } from "node:crypto";
 import { basename, dirname } from "node:path";
-import { isInMemoryFileSystem } from "../cli/in_memory_fs.ts";
-import { fileSink, fileSource } from "../cli/small_file_io.ts";
+import { isInMemoryFileSystem } from "../io/in_memory_fs.ts";
+import { fileSink, fileSource } from "../io/small_file_io.ts";
 import { FtsError, ProtocolError } from "../protocol/errors.ts";
 import { encodeFrame, FrameReader, type Message, writeAll } from "../protocol/frames.ts";
-import { pumpExactly } from "../protocol/pump.ts";
+import { pumpExactly } from "../io/pump.ts";
 import {
   EAGER_UPLOAD_FEATURE,
   MAX_CONTROL_BYTES,
@@ -39,8 +39,9 @@ import {
   looksLikePartialName,
   openPartialDownload,
 } from "./partial_download.ts";
-import { syncDirectory } from "./sync_directory.ts";
+import { syncDirectory } from "../io/sync_directory.ts";
 import { ConnectionError, openTransport, type TlsTrust } from "./transport.ts";
+import { readData } from "../io/read_data.ts";
 
 export { ConnectionError, downloadPartialPath, heldLocally };
 
@@ -623,7 +624,7 @@ export class FtsConnection {
       }
       let position = offset;
       // A local write failure still reads the rest, so the session stays in step.
-      await this.#reader.readData(size - offset, async (chunk) => {
+      await readData(this.#reader, size - offset, async (chunk) => {
         hash.update(chunk);
         position += chunk.length;
         options.onProgress?.(position, size);

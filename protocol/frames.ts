@@ -10,7 +10,6 @@
 
 import { ProtocolError } from "./errors.ts";
 import { FRAME_HEADER_BYTES, MAX_CONTROL_BYTES } from "./limits.ts";
-import { pumpExactly } from "./pump.ts";
 
 /** Anything bytes can be read from, such as a `Deno.Conn` or `Deno.FsFile`. */
 export interface ByteSource {
@@ -134,33 +133,21 @@ export class FrameReader {
   }
 
   /**
-   * Reads exactly `size` raw bytes, handing them on in chunks as they arrive.
-   * The chunk is only valid until `onChunk` returns (or its promise settles).
+   * Takes up to `maxBytes` of the bytes already read past the last frame
+   * (the start of a data phase that arrived with its header), or null when
+   * none are buffered. The rest of the data is read from {@link source}.
    */
-  async readData(
-    size: number,
-    onChunk: (chunk: Uint8Array) => void | Promise<void>,
-  ): Promise<void> {
-    if (!Number.isSafeInteger(size) || size < 0) {
-      throw new ProtocolError(`a data length must be a non-negative integer, not ${size}`);
-    }
-    let remaining = size;
-    const buffered = Math.min(remaining, this.#end - this.#start);
-    if (buffered > 0) {
-      const chunk = this.#buffer.subarray(this.#start, this.#start + buffered);
-      this.#start += buffered;
-      remaining -= buffered;
-      await onChunk(chunk);
-    }
-    if (remaining === 0) return;
-    // Past the buffered bytes, read straight into data buffers, never asking
-    // for more than remains so that the next frame stays in the socket.
-    await pumpExactly(
-      this.#source,
-      remaining,
-      onChunk,
-      (missing) => new ProtocolError(`connection closed with ${missing} bytes of data still due`),
-    );
+  takeBuffered(maxBytes: number): Uint8Array | null {
+    const buffered = Math.min(maxBytes, this.#end - this.#start);
+    if (buffered <= 0) return null;
+    const chunk = this.#buffer.subarray(this.#start, this.#start + buffered);
+    this.#start += buffered;
+    return chunk;
+  }
+
+  /** The connection frames are read from: a data phase reads it directly, after {@link takeBuffered}. */
+  get source(): ByteSource {
+    return this.#source;
   }
 
   /** Ensures `count` bytes are buffered; false at a clean end of stream when `eofAllowed` and nothing is buffered. */

@@ -7,11 +7,11 @@
  */
 
 import { createHash } from "node:crypto";
-import { fileSource } from "../cli/small_file_io.ts";
+import { fileSource } from "../io/small_file_io.ts";
 import { FtsError, ProtocolError } from "../protocol/errors.ts";
 import { type ByteSink, type FrameReader, type Message, writeAll } from "../protocol/frames.ts";
 import { LIST_FRAME_BUDGET_BYTES, LIST_FRAME_ENVELOPE_BYTES } from "../protocol/limits.ts";
-import { pumpExactly } from "../protocol/pump.ts";
+import { pumpExactly } from "../io/pump.ts";
 import {
   decodeTrailer,
   type Entry,
@@ -23,6 +23,7 @@ import {
 import { parseDirectoryName, parseName } from "../protocol/names.ts";
 import type { RateFloor } from "./rate_floor.ts";
 import type { PendingUpload, Storage } from "./storage.ts";
+import { readData } from "../io/read_data.ts";
 
 /** What a handler works with: the connection's framing and the served root. */
 export interface HandlerContext {
@@ -161,7 +162,7 @@ async function handleUpload(
     await pending.readHeld((chunk) => hash.update(chunk));
     let writeFailure: unknown = null;
     const trailer = await atMinRate(context, async () => {
-      await context.reader.readData(request.size - offset, async (chunk) => {
+      await readData(context.reader, request.size - offset, async (chunk) => {
         hash.update(chunk);
         if (writeFailure !== null) return;
         try {
@@ -200,7 +201,7 @@ export async function skipEagerUpload(
   context: HandlerContext,
 ): Promise<void> {
   await atMinRate(context, async () => {
-    await context.reader.readData(request.size, () => {});
+    await readData(context.reader, request.size, () => {});
     await readTrailer(request, context);
   });
 }

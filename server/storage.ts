@@ -9,8 +9,9 @@
 
 import { createHash } from "node:crypto";
 import { dirname, join, sep } from "node:path";
-import { isInMemoryFileSystem } from "../cli/in_memory_fs.ts";
-import { fileSink } from "../cli/small_file_io.ts";
+import { isInMemoryFileSystem } from "../io/in_memory_fs.ts";
+import { fileSink } from "../io/small_file_io.ts";
+import { syncDirectory } from "../io/sync_directory.ts";
 import { FtsError } from "../protocol/errors.ts";
 import type { Entry } from "../protocol/messages.ts";
 import { writeAll } from "../protocol/frames.ts";
@@ -851,17 +852,6 @@ export class PendingUpload {
     if (this.#closed) return;
     this.#closed = true;
     this.#file.close();
-  }
-}
-
-/** Fsyncs a directory, so that a rename or unlink in it survives a crash. */
-export async function syncDirectory(path: string): Promise<void> {
-  if (Deno.build.os === "windows") return; // Windows has no directory fsync.
-  const directory = Deno.openSync(path, { read: true });
-  try {
-    await directory.sync();
-  } finally {
-    directory.close();
   }
 }
 

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { ProtocolError } from "../protocol/errors.ts";
 import { type ByteSource, encodeFrame, FrameReader } from "../protocol/frames.ts";
 import { MAX_CONTROL_BYTES } from "../protocol/limits.ts";
-import { BufferPool, pumpExactly } from "../protocol/pump.ts";
+import { BufferPool, pumpExactly } from "../io/pump.ts";
+import { readData } from "../io/read_data.ts";
 
 /** A source that hands out `bytes` in pieces of the given sizes (cycling), like TCP might. */
 function chunkedSource(bytes: Uint8Array, pieces: number[]): ByteSource {
@@ -43,7 +44,7 @@ Deno.test("FrameReader reads messages and data split at every possible boundary"
     const header = await reader.readMessage();
     assert.deepEqual(header, { type: "data", size: 3000, name: "ü/é" });
     const received: number[] = [];
-    await reader.readData(data.length, (chunk) => {
+    await readData(reader, data.length, (chunk) => {
       received.push(...chunk);
     });
     assert.deepEqual(new Uint8Array(received), data, `pieces ${pieces}`);
@@ -57,11 +58,11 @@ Deno.test("FrameReader round-trips a single NUL byte and an empty run of data", 
   const reader = new FrameReader(chunkedSource(stream, [1]));
   await reader.readMessage();
   const bytes: number[] = [];
-  await reader.readData(1, (chunk) => {
+  await readData(reader, 1, (chunk) => {
     bytes.push(...chunk);
   });
   assert.deepEqual(bytes, [0]);
-  await reader.readData(0, () => assert.fail("no chunk for an empty run"));
+  await readData(reader, 0, () => assert.fail("no chunk for an empty run"));
   assert.deepEqual(await reader.readMessage(), { n: 2 });
 });
 
@@ -94,7 +95,7 @@ Deno.test("FrameReader rejects truncated frames, truncated data and non-objects"
     /middle of a frame/,
   );
   await assert.rejects(
-    new FrameReader(chunkedSource(new Uint8Array(10), [10])).readData(20, () => {}),
+    readData(new FrameReader(chunkedSource(new Uint8Array(10), [10])), 20, () => {}),
     /10 bytes of data still due/,
   );
   for (const body of ["[1,2]", "42", "null", "not json", '"text"']) {
@@ -110,10 +111,10 @@ Deno.test("encodeFrame() refuses a message over the control limit", () => {
   assert.throws(() => encodeFrame({ name: "x".repeat(MAX_CONTROL_BYTES) }), /exceeds the limit/);
 });
 
-Deno.test("FrameReader.readData() refuses lengths that are not whole bytes", async () => {
+Deno.test("readData() refuses lengths that are not whole bytes", async () => {
   const reader = new FrameReader(chunkedSource(new Uint8Array(8), [8]));
   for (const size of [1.5, -1, Number.NaN, 2 ** 53]) {
-    await assert.rejects(reader.readData(size, () => {}), ProtocolError, String(size));
+    await assert.rejects(readData(reader, size, () => {}), ProtocolError, String(size));
   }
 });
 

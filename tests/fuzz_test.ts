@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { readData } from "../io/read_data.ts";
 import { FtsError } from "../protocol/errors.ts";
 import { type ByteSource, FrameReader } from "../protocol/frames.ts";
 import { decodeHello, decodeRequest, decodeTrailer } from "../protocol/messages.ts";
@@ -58,7 +59,7 @@ async function parseAll(bytes: Uint8Array, random: () => number): Promise<void> 
       }
     }
     if (typeof message.size === "number" && message.size >= 0 && message.size < 1e6) {
-      await reader.readData(message.size, () => {});
+      await readData(reader, message.size, () => {});
     }
   }
 }

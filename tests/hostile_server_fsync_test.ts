@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { EXIT_OK } from "../cli/exit_codes.ts";
-import { isInMemoryFileSystem } from "../cli/in_memory_fs.ts";
+import { isInMemoryFileSystem } from "../io/in_memory_fs.ts";
 import { runAgainstFake, sendFile } from "./_fake_server.ts";
 
 const STRACE_PRESENT = await new Deno.Command("strace", { args: ["-V"], stdout: "null" })

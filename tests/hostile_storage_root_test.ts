@@ -9,6 +9,7 @@ import { join } from "node:path";
 import type { Message } from "../protocol/frames.ts";
 import { openAncestorWarnings } from "../server/storage.ts";
 import { listTree, RawClient, rawList, readWithin, startServer } from "./_helpers.ts";
+import { readData } from "../io/read_data.ts";
 
 function codeOf(reply: Message | null): unknown {
   return (reply?.error as { code?: unknown } | undefined)?.code;
@@ -84,7 +85,7 @@ Deno.test("download: a hard link in the root is served as the file it is; an upl
     const header = await raw.request({ op: "download", name: "second.txt" });
     assert.equal(header?.type, "data", JSON.stringify(header));
     let text = "";
-    await raw.reader.readData(header!.size as number, (chunk) => {
+    await readData(raw.reader, header!.size as number, (chunk) => {
       text += new TextDecoder().decode(chunk);
     });
     assert.equal(text, "one file, two names");

@@ -8,6 +8,7 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { FtsConnection } from "../client/connection.ts";
 import { EMPTY_ROOT, listTree, RawClient, startServer, writeRandomFile } from "./_helpers.ts";
+import { readData } from "../io/read_data.ts";
 
 Deno.test("a file swapped for a link mid-download: the reader gets the whole original", async () => {
   const server = await startServer();
@@ -24,7 +25,7 @@ Deno.test("a file swapped for a link mid-download: the reader gets the whole ori
     await Deno.symlink(secret, join(server.root, "data.bin"));
     const hash = createHash("sha256");
     let received = 0;
-    await raw.reader.readData(header!.size as number, (chunk) => {
+    await readData(raw.reader, header!.size as number, (chunk) => {
       hash.update(chunk);
       received += chunk.length;
     });

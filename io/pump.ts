@@ -8,13 +8,13 @@
  * @module
  */
 
-import type { ByteSource } from "./frames.ts";
+import type { ByteSource } from "../protocol/frames.ts";
 import {
   DATA_CHUNK_BYTES,
   FALLBACK_CHUNK_BYTES,
   MIN_POOLED_FILE_BYTES,
   POOLED_BUFFER_PAIRS,
-} from "./limits.ts";
+} from "../protocol/limits.ts";
 
 /** Two buffers lent to one transfer, and how to give them back. */
 export interface BufferPair {
