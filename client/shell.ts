@@ -15,7 +15,7 @@ import { COMMANDS, findCommand, runCommand } from "./commands.ts";
 import type { CommandContext } from "./context.ts";
 import { printFailure, printOutcome } from "./output.ts";
 import { resolveRemote } from "./remote_path.ts";
-import { splitArgs } from "./split_args.ts";
+import { escapeWord, splitArgs, wordsBeingTyped } from "./split_args.ts";
 import { terminalSafe } from "./terminal_safe.ts";
 import { ConnectionError } from "./transport.ts";
 
@@ -172,69 +172,6 @@ export async function complete(context: CommandContext, line: string): Promise<[
     .map((c) => escapeWord(dirPart + c.name + (c.dir ? "/" : "")))
     .sort();
   return [matches, raw];
-}
-
-/** Characters {@link splitArgs} treats specially outside quotes: a backslash makes each literal. */
-const SPECIAL_OUTSIDE_QUOTES = /[\s'"\\]/g;
-
-/**
- * Writes `word` so that {@link splitArgs} reads it back as that one word.
- *
- * @example
- * ```ts
- * import { escapeWord } from "./shell.ts";
- * console.assert(escapeWord("two words.txt") === "two\\ words.txt");
- * ```
- */
-export function escapeWord(word: string): string {
-  return word.replace(SPECIAL_OUTSIDE_QUOTES, "\\$&");
-}
-
-/** Characters a backslash escapes inside double quotes, as {@link splitArgs} reads them. */
-const ESCAPABLE_IN_DOUBLE_QUOTES = new Set(["$", "`", '"', "\\", "\n"]);
-
-/**
- * Splits a line being typed as {@link splitArgs} would, forgiving an open
- * quote or a trailing backslash. The last word is the one under the cursor
- * ("" after a space); `raw` is its text as typed, which a completion replaces.
- */
-function wordsBeingTyped(line: string): { words: string[]; raw: string } {
-  const words: string[] = [];
-  let word = "";
-  let start = -1;
-  let i = 0;
-  while (i < line.length) {
-    const c = line[i]!;
-    if (c === " " || c === "\t" || c === "\n" || c === "\r") {
-      if (start >= 0) words.push(word);
-      word = "";
-      start = -1;
-      i += 1;
-      continue;
-    }
-    if (start < 0) start = i;
-    if (c === "'") {
-      const end = line.indexOf("'", i + 1);
-      word += line.slice(i + 1, end < 0 ? line.length : end);
-      i = end < 0 ? line.length : end + 1;
-    } else if (c === '"') {
-      i += 1;
-      while (i < line.length && line[i] !== '"') {
-        if (line[i] === "\\" && ESCAPABLE_IN_DOUBLE_QUOTES.has(line[i + 1] ?? "")) i += 1;
-        word += line[i] ?? "";
-        i += 1;
-      }
-      i += 1;
-    } else if (c === "\\") {
-      word += line[i + 1] ?? "";
-      i += 2;
-    } else {
-      word += c;
-      i += 1;
-    }
-  }
-  words.push(start >= 0 ? word : "");
-  return { words, raw: start >= 0 ? line.slice(start) : "" };
 }
 
 async function readHistory(file: string): Promise<string[]> {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { parseAddress } from "../client/address.ts";
-import { splitArgs } from "../client/split_args.ts";
+import { escapeWord, splitArgs, wordsBeingTyped } from "../client/split_args.ts";
 import { UsageError } from "../cli/usage_error.ts";
 
 Deno.test("splitArgs() splits like a POSIX shell", () => {
@@ -34,4 +34,20 @@ Deno.test("parseAddress() reads HOST[:PORT] with IPv6 forms", () => {
   for (const bad of ["host:0", "host:70000", "host:x", "[::1]:"]) {
     assert.throws(() => parseAddress(bad), UsageError, bad);
   }
+});
+
+Deno.test("wordsBeingTyped() splits a finished line as splitArgs() does, and forgives an open one", () => {
+  for (const line of [`put "my file.txt" 'a b'`, `get a\\ b c`, `ls  `, `x "" ''`, `a"b"'c'`]) {
+    const { words } = wordsBeingTyped(line);
+    const expected = splitArgs(line);
+    if (/\s$/.test(line)) expected.push("");
+    assert.deepEqual(words, expected, line);
+  }
+  assert.deepEqual(wordsBeingTyped(`get 'open quo`), {
+    words: ["get", "open quo"],
+    raw: `'open quo`,
+  });
+  assert.deepEqual(wordsBeingTyped(`get two\\ wo`), { words: ["get", "two wo"], raw: `two\\ wo` });
+  assert.deepEqual(wordsBeingTyped(`get `), { words: ["get", ""], raw: "" });
+  assert.equal(splitArgs(escapeWord(`it's "a" \\ b`))[0], `it's "a" \\ b`);
 });
