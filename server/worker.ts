@@ -9,10 +9,11 @@
 
 import { AuthThrottle } from "./auth_throttle.ts";
 import type { ServerConfig } from "./config.ts";
-import { type ConnListener, FtsServer, TlsListener } from "./listener.ts";
+import { type ConnListener, FtsServer } from "./listener.ts";
 import { logEvent, setLogFormat } from "./log.ts";
 import { assertSandboxed } from "./sandbox.ts";
 import { Storage } from "./storage.ts";
+import { TlsListener } from "./tls_listener.ts";
 import { TokenVerifier } from "./tokens.ts";
 
 /** Messages from the main thread. */
