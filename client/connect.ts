@@ -8,6 +8,7 @@
 import { join, resolve } from "node:path";
 import { Readable } from "node:stream";
 import { EXIT_OK } from "../cli/exit_codes.ts";
+import { type FlagTable, type FlagValues, formatFlags, parseFlags } from "../cli/flags.ts";
 import { UsageError } from "../cli/usage_error.ts";
 import { normalizeFingerprint } from "../protocol/fingerprint.ts";
 import { type Address, DEFAULT_CONNECT_HOST, parseAddress } from "./address.ts";
@@ -23,6 +24,51 @@ import { ConnectionError, type TlsTrust } from "./transport.ts";
 /** Port file read when no port is given. */
 export const DEFAULT_PORT_FILE = "port";
 
+/** `fts connect`'s options: the parser and the help text are both made from this table. */
+export const CONNECT_FLAGS = {
+  "port-file": {
+    kind: "string",
+    value: "FILE",
+    help: "where to read the port from",
+    default: DEFAULT_PORT_FILE,
+    defaultText: `./${DEFAULT_PORT_FILE}`,
+  },
+  batch: {
+    kind: "string",
+    short: "b",
+    value: "FILE",
+    help: "run the commands in FILE, one per line; a line starting with '-'\n" +
+      "may fail without stopping the batch",
+  },
+  json: { kind: "boolean", help: "print each command's result as one JSON document" },
+  quiet: { kind: "boolean", short: "q", help: "no progress lines" },
+  token: { kind: "string", value: "TOKEN", help: "access token (also: FTS_TOKEN)" },
+  "reply-timeout": {
+    kind: "string",
+    value: "SECONDS",
+    help: "give up on a server that sends or takes nothing for this long\n" +
+      "while the client waits on it",
+    defaultText: String(REPLY_TIMEOUT_MS / 1000),
+  },
+  tls: {
+    kind: "boolean",
+    help: "use TLS; trust the server's certificate on first use and\n" +
+      "refuse it if it later changes (known hosts: $XDG_CONFIG_HOME/fts/known_hosts\n" +
+      "or ~/.config/fts/known_hosts)",
+  },
+  fingerprint: {
+    kind: "string",
+    value: "SHA256",
+    help: "use TLS and accept only this certificate fingerprint",
+  },
+  ca: {
+    kind: "string",
+    value: "FILE",
+    help: "use TLS and verify the server against this CA certificate (PEM)",
+  },
+  help: { kind: "boolean", short: "h", help: "show this help" },
+} as const satisfies FlagTable;
+
 export const CONNECT_HELP = `Usage: fts connect [HOST[:PORT]] [OPTIONS] [COMMAND [ARG...]]
 
 Connect to an fts server. HOST defaults to ${DEFAULT_CONNECT_HOST}; without a PORT the
@@ -36,21 +82,7 @@ commands from a prompt (on a terminal) or one per line from standard input,
 stopping at the first failure. Words are split as a POSIX shell splits them.
 
 Options (before the COMMAND):
-  --port-file FILE     where to read the port from (default: ./${DEFAULT_PORT_FILE})
-  -b, --batch FILE     run the commands in FILE, one per line; a line starting with '-'
-                       may fail without stopping the batch
-  --json               print each command's result as one JSON document
-  -q, --quiet          no progress lines
-  --token TOKEN        access token (also: FTS_TOKEN)
-  --reply-timeout SECONDS
-                       give up on a server that sends or takes nothing for this long
-                       while the client waits on it (default: ${REPLY_TIMEOUT_MS / 1000})
-  --tls                use TLS; trust the server's certificate on first use and
-                       refuse it if it later changes (known hosts: $XDG_CONFIG_HOME/fts/known_hosts
-                       or ~/.config/fts/known_hosts)
-  --fingerprint SHA256 use TLS and accept only this certificate fingerprint
-  --ca FILE            use TLS and verify the server against this CA certificate (PEM)
-  -h, --help           show this help
+${formatFlags(CONNECT_FLAGS)}
 
 ${commandsHelp()}
 
@@ -58,36 +90,17 @@ Exit codes: 0 success, 1 operation failed, 2 usage error, 3 connection or
 authentication failed, 4 integrity check failed.
 `;
 
+/** What the command line says: the options, the address, and the command to run. */
 interface ConnectArgs {
+  options: FlagValues<typeof CONNECT_FLAGS>;
   address?: Address;
-  batchFile?: string;
-  json: boolean;
-  quiet: boolean;
-  portFile: string;
-  token?: string;
-  tls: boolean;
-  fingerprint?: string;
-  caFile?: string;
-  replyTimeout?: string;
   command: string[];
-  help: boolean;
 }
-
-/** The options that take a value, and where each goes. */
-const VALUE_OPTIONS = {
-  "--port-file": "portFile",
-  "--batch": "batchFile",
-  "-b": "batchFile",
-  "--token": "token",
-  "--fingerprint": "fingerprint",
-  "--ca": "caFile",
-  "--reply-timeout": "replyTimeout",
-} as const;
 
 /** Runs `fts connect`; resolves with the exit code. */
 export async function connect(args: string[]): Promise<number> {
   const parsed = parseConnectArgs(args);
-  if (parsed.help) {
+  if (parsed.options.help) {
     console.log(CONNECT_HELP);
     return EXIT_OK;
   }
@@ -97,25 +110,25 @@ export async function connect(args: string[]): Promise<number> {
     if (parsed.command.length > 0 && !findCommand(parsed.command[0]!)) {
       throw new UsageError(`unknown command '${parsed.command[0]}'`);
     }
-    if (parsed.batchFile !== undefined && parsed.command.length > 0) {
+    if (parsed.options.batch !== undefined && parsed.command.length > 0) {
       throw new UsageError(
-        `-b ${parsed.batchFile} runs the commands in that file: give no COMMAND with it`,
+        `-b ${parsed.options.batch} runs the commands in that file: give no COMMAND with it`,
       );
     }
     // Opened before connecting: a mistyped batch file name is a usage error, not a session.
-    if (parsed.batchFile !== undefined) batch = await openBatchFile(parsed.batchFile);
+    if (parsed.options.batch !== undefined) batch = await openBatchFile(parsed.options.batch);
     const target = await resolveTarget(parsed);
     connection = await FtsConnection.open(target.hostname, target.port, target.options);
   } catch (err) {
     batch?.close();
     // Failing to connect is a failure like any other: under --json it is a document too.
-    return printFailure({ json: parsed.json }, err);
+    return printFailure({ json: parsed.options.json }, err);
   }
   const context: CommandContext = {
     connection,
     remoteDir: "",
-    json: parsed.json,
-    progress: !parsed.quiet && !parsed.json && Deno.stderr.isTerminal(),
+    json: parsed.options.json,
+    progress: !parsed.options.quiet && !parsed.options.json && Deno.stderr.isTerminal(),
     style: styleFor(Deno.stdout),
   };
   if (parsed.command.length > 0) {
@@ -156,17 +169,17 @@ interface ConnectTarget {
  */
 async function resolveTarget(parsed: ConnectArgs): Promise<ConnectTarget> {
   const address = parsed.address;
-  const port = address?.port ?? await readPortFile(parsed.portFile);
+  const port = address?.port ?? await readPortFile(parsed.options["port-file"]);
   const local = address === undefined
-    ? await readPortCompanion(parsed.portFile)
+    ? await readPortCompanion(parsed.options["port-file"])
     : { token: null, fingerprint: null };
   return {
     hostname: address?.hostname ?? DEFAULT_CONNECT_HOST,
     port,
     options: {
-      token: parsed.token ?? Deno.env.get("FTS_TOKEN") ?? local.token ?? undefined,
+      token: parsed.options.token ?? Deno.env.get("FTS_TOKEN") ?? local.token ?? undefined,
       tls: await tlsTrust(parsed, local.fingerprint),
-      replyTimeoutMs: replyTimeoutMs(parsed.replyTimeout),
+      replyTimeoutMs: replyTimeoutMs(parsed.options["reply-timeout"]),
     },
   };
 }
@@ -201,44 +214,21 @@ async function openBatchFile(path: string): Promise<Deno.FsFile> {
 
 /**
  * Options are read up to the command; everything from the command on belongs
- * to it. The first word that is not a command name is the address.
+ * to it. The first word that is not a command name is the address, and the
+ * options may go on after it.
  */
 function parseConnectArgs(args: string[]): ConnectArgs {
-  const parsed: ConnectArgs = {
-    portFile: DEFAULT_PORT_FILE,
-    command: [],
-    help: false,
-    tls: false,
-    json: false,
-    quiet: false,
-  };
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    const [flag, inlineValue] = arg.startsWith("--") && arg.includes("=")
-      ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)]
-      : [arg, undefined];
-    if (flag === "--help" || flag === "-h") {
-      parsed.help = true;
-    } else if (flag === "--tls") {
-      parsed.tls = true;
-    } else if (flag === "--json") {
-      parsed.json = true;
-    } else if (flag === "--quiet" || flag === "-q") {
-      parsed.quiet = true;
-    } else if (flag in VALUE_OPTIONS) {
-      const value = inlineValue ?? args[++i];
-      if (!value) throw new UsageError(`${flag} needs a value`);
-      parsed[VALUE_OPTIONS[flag as keyof typeof VALUE_OPTIONS]] = value;
-    } else if (arg.startsWith("-")) {
-      throw new UsageError(`unknown option '${arg}'`);
-    } else if (parsed.address === undefined && !findCommand(arg)) {
-      parsed.address = parseAddress(arg);
-    } else {
-      parsed.command = args.slice(i);
-      break;
-    }
+  const before = parseFlags(CONNECT_FLAGS, args, { stopAt: () => true });
+  const first = before.rest[0];
+  if (first === undefined || findCommand(first)) {
+    return { options: before.values, command: before.rest };
   }
-  return parsed;
+  const after = parseFlags(CONNECT_FLAGS, before.rest.slice(1), { stopAt: () => true });
+  const options = { ...before.values };
+  for (const [name, value] of Object.entries(after.values) as [keyof typeof options, never][]) {
+    if (value !== undefined && value !== false) options[name] = value;
+  }
+  return { options, address: parseAddress(first), command: after.rest };
 }
 
 /** How to verify the server, from the flags or the port file's companion; null for plain TCP. */
@@ -246,10 +236,10 @@ async function tlsTrust(
   parsed: ConnectArgs,
   localFingerprint: string | null,
 ): Promise<TlsTrust | null> {
-  if (parsed.caFile !== undefined) {
-    return { kind: "ca", caCert: await Deno.readTextFile(resolve(parsed.caFile)) };
+  if (parsed.options.ca !== undefined) {
+    return { kind: "ca", caCert: await Deno.readTextFile(resolve(parsed.options.ca)) };
   }
-  const pinned = parsed.fingerprint ?? localFingerprint;
+  const pinned = parsed.options.fingerprint ?? localFingerprint;
   if (pinned !== null && pinned !== undefined) {
     const fingerprint = normalizeFingerprint(pinned);
     if (fingerprint === null) {
@@ -257,7 +247,7 @@ async function tlsTrust(
     }
     return { kind: "fingerprint", fingerprint };
   }
-  if (!parsed.tls) return null;
+  if (!parsed.options.tls) return null;
   return { kind: "known-hosts", file: knownHostsFile() };
 }
 

@@ -5,8 +5,8 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { resolve } from "node:path";
+import { type FlagTable, formatFlags, parseFlags, parseSize } from "../cli/flags.ts";
 import { UsageError } from "../cli/usage_error.ts";
 import { MAX_CONTROL_BYTES, MAX_FILE_BYTES, MIN_CONTROL_BYTES } from "../protocol/limits.ts";
 import { type AccessToken, checkToken, generateToken, parseTokensFile } from "./tokens.ts";
@@ -87,49 +87,188 @@ export interface ServeSetup {
   stateDir: string | null;
 }
 
+/** `fts serve`'s flags: the parser and the help text are both made from this table. */
+export const SERVE_FLAGS = {
+  root: {
+    kind: "string",
+    value: "DIR",
+    help: "directory to serve, created if missing",
+    default: DEFAULT_ROOT,
+    defaultText: `./${DEFAULT_ROOT}`,
+  },
+  host: {
+    kind: "string",
+    value: "HOST",
+    help: "address to listen on",
+    defaultText:
+      `${DEFAULT_HOST_WITH_AUTH}, all interfaces;\n${DEFAULT_HOST_WITHOUT_AUTH} with --no-auth`,
+  },
+  port: {
+    kind: "integer",
+    value: "N",
+    help: "port; 0 lets the system choose",
+    default: "0",
+    max: 65535,
+  },
+  "port-file": {
+    kind: "string",
+    value: "FILE",
+    help: "where to write the port; FILE.json beside it, readable by the\n" +
+      "owner only, lets local clients connect without flags",
+    default: DEFAULT_PORT_FILE,
+    defaultText: `./${DEFAULT_PORT_FILE}`,
+  },
+  token: { kind: "string", value: "TOKEN", help: "accept this admin token (also: FTS_TOKEN)" },
+  tokens: {
+    kind: "string",
+    value: "FILE",
+    help: "accept the tokens in FILE, lines of 'ROLE NAME TOKEN'\n(roles: read, write, admin)",
+  },
+  "no-auth": { kind: "boolean", help: "accept everyone (terminate only from this host)" },
+  tls: {
+    kind: "boolean",
+    help: "TLS with a certificate generated once and kept in the state directory",
+  },
+  "tls-cert": {
+    kind: "string",
+    value: "FILE",
+    help: "TLS with this certificate (PEM), and --tls-key",
+  },
+  "tls-key": { kind: "string", value: "FILE", help: "the certificate's private key (PEM)" },
+  "state-dir": {
+    kind: "string",
+    value: "DIR",
+    help: "where --tls keeps its certificate",
+    defaultText: "$XDG_STATE_HOME/fts\nor ~/.local/state/fts",
+  },
+  "max-connections": {
+    kind: "integer",
+    value: "N",
+    help: "connections at once; more get BUSY",
+    default: String(DEFAULT_MAX_CONNECTIONS),
+    min: 1,
+    max: 1_000_000,
+  },
+  "max-connections-per-peer": {
+    kind: "integer",
+    value: "N",
+    help: "per peer address",
+    default: String(DEFAULT_MAX_CONNECTIONS_PER_PEER),
+    min: 1,
+    max: 1_000_000,
+  },
+  "idle-timeout": {
+    kind: "integer",
+    value: "SECONDS",
+    help: "close sessions silent this long",
+    default: String(DEFAULT_IDLE_TIMEOUT_S),
+    min: 1,
+    max: 86_400,
+  },
+  "handshake-timeout": {
+    kind: "integer",
+    value: "SECONDS",
+    help: "to connect and authenticate",
+    default: String(DEFAULT_HANDSHAKE_TIMEOUT_S),
+    min: 1,
+    max: 3600,
+  },
+  "min-rate": {
+    kind: "size",
+    value: "SIZE",
+    help: "close a transfer (or a request) whose bytes move slower than SIZE\n" +
+      "bytes per second over a window; 0 turns it off",
+    default: String(DEFAULT_MIN_RATE_BYTES_PER_S),
+    defaultText: "1K",
+  },
+  "min-rate-window": {
+    kind: "integer",
+    value: "SECONDS",
+    help: "the window --min-rate is measured over",
+    default: String(DEFAULT_MIN_RATE_WINDOW_S),
+    min: 1,
+    max: 3600,
+  },
+  "max-control-bytes": {
+    kind: "integer",
+    value: "N",
+    help: "largest control message",
+    default: String(MAX_CONTROL_BYTES),
+    min: MIN_CONTROL_BYTES,
+    max: MAX_CONTROL_BYTES,
+  },
+  "max-file-size": {
+    kind: "size",
+    value: "SIZE",
+    help: "largest file accepted",
+    default: String(MAX_FILE_BYTES),
+    defaultText: "no limit below 2^53-1 bytes",
+  },
+  quota: {
+    kind: "size",
+    value: "SIZE",
+    help: "bytes the root's entries may use in all",
+    defaultText: "none",
+  },
+  reserve: {
+    kind: "size",
+    value: "SIZE",
+    help: "free space an upload must leave",
+    default: String(DEFAULT_RESERVE_BYTES),
+    defaultText: "64M",
+  },
+  "read-only": { kind: "boolean", help: "refuse uploads, deletes, mkdir and rename" },
+  "shutdown-grace": {
+    kind: "integer",
+    value: "SECONDS",
+    help: "on terminate, Ctrl-C or SIGTERM, how long transfers in flight may\n" +
+      "take to finish before they are cut off",
+    default: String(DEFAULT_SHUTDOWN_GRACE_S),
+    max: 3600,
+  },
+  "log-format": {
+    kind: "string",
+    value: "text|json",
+    help: "request log on stderr",
+    default: "text",
+  },
+  help: { kind: "boolean", short: "h", help: "show this help" },
+} as const satisfies FlagTable;
+
+/** The help of `fts serve`, its flags grouped as people look for them. */
 export const SERVE_HELP = `Usage: fts serve [OPTIONS]
 
 Serve one directory to any number of fts clients.
 
 Where:
-  --root DIR                 directory to serve, created if missing (default: ./${DEFAULT_ROOT})
-  --host HOST                address to listen on (default: ${DEFAULT_HOST_WITH_AUTH}, all interfaces;
-                             ${DEFAULT_HOST_WITHOUT_AUTH} with --no-auth)
-  --port N                   port; 0 lets the system choose (default: 0)
-  --port-file FILE           where to write the port (default: ./${DEFAULT_PORT_FILE}); FILE.json beside it,
-                             readable by the owner only, lets local clients connect without flags
+${formatFlags(SERVE_FLAGS, ["root", "host", "port", "port-file"])}
 
 Authentication (default: a random admin token, printed at start):
-  --token TOKEN              accept this admin token (also: FTS_TOKEN)
-  --tokens FILE              accept the tokens in FILE, lines of 'ROLE NAME TOKEN'
-                             (roles: read, write, admin)
-  --no-auth                  accept everyone (terminate only from this host)
+${formatFlags(SERVE_FLAGS, ["token", "tokens", "no-auth"])}
 
 Encryption:
-  --tls                      TLS with a certificate generated once and kept in the state directory
-  --tls-cert FILE --tls-key FILE   TLS with this certificate and key (PEM)
-  --state-dir DIR            where --tls keeps its certificate (default: $XDG_STATE_HOME/fts
-                             or ~/.local/state/fts)
+${formatFlags(SERVE_FLAGS, ["tls", "tls-cert", "tls-key", "state-dir"])}
 
 Limits:
-  --max-connections N        connections at once; more get BUSY (default: ${DEFAULT_MAX_CONNECTIONS})
-  --max-connections-per-peer N   per peer address (default: ${DEFAULT_MAX_CONNECTIONS_PER_PEER})
-  --idle-timeout SECONDS     close sessions silent this long (default: ${DEFAULT_IDLE_TIMEOUT_S})
-  --handshake-timeout SECONDS   to connect and authenticate (default: ${DEFAULT_HANDSHAKE_TIMEOUT_S})
-  --min-rate SIZE            close a transfer (or a request) whose bytes move slower than SIZE
-                             bytes per second over a window; 0 turns it off (default: 1K)
-  --min-rate-window SECONDS  the window --min-rate is measured over (default: ${DEFAULT_MIN_RATE_WINDOW_S})
-  --max-control-bytes N      largest control message (default: ${MAX_CONTROL_BYTES})
-  --max-file-size SIZE       largest file accepted (default: no limit below 2^53-1 bytes)
-  --quota SIZE               bytes the root's files may use in all (default: none)
-  --reserve SIZE             free space an upload must leave (default: 64M)
-  --read-only                refuse uploads, deletes, mkdir and rename
-  --shutdown-grace SECONDS   on terminate, Ctrl-C or SIGTERM, how long transfers in flight may
-                             take to finish before they are cut off (default: ${DEFAULT_SHUTDOWN_GRACE_S})
+${
+  formatFlags(SERVE_FLAGS, [
+    "max-connections",
+    "max-connections-per-peer",
+    "idle-timeout",
+    "handshake-timeout",
+    "min-rate",
+    "min-rate-window",
+    "max-control-bytes",
+    "max-file-size",
+    "quota",
+    "reserve",
+    "read-only",
+    "shutdown-grace",
+  ])
+}
 
 Output:
-  --log-format text|json     request log on stderr (default: text)
-  -h, --help                 show this help
+${formatFlags(SERVE_FLAGS, ["log-format", "help"])}
 
 SIZE is bytes, or a number with K, M, G or T (powers of 1024).
 The server prints "fts: serving DIR on HOST:PORT" once it listens, and
@@ -141,38 +280,7 @@ export async function parseServeArgs(
   args: string[],
   env: { get(name: string): string | undefined },
 ): Promise<ServeSetup | "help"> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      root: { type: "string", default: DEFAULT_ROOT },
-      host: { type: "string" },
-      port: { type: "string", default: "0" },
-      "port-file": { type: "string", default: DEFAULT_PORT_FILE },
-      token: { type: "string" },
-      tokens: { type: "string" },
-      "no-auth": { type: "boolean" },
-      tls: { type: "boolean" },
-      "tls-cert": { type: "string" },
-      "tls-key": { type: "string" },
-      "state-dir": { type: "string" },
-      "max-connections": { type: "string" },
-      "max-connections-per-peer": { type: "string" },
-      "idle-timeout": { type: "string" },
-      "handshake-timeout": { type: "string" },
-      "min-rate": { type: "string" },
-      "min-rate-window": { type: "string" },
-      "max-control-bytes": { type: "string" },
-      "max-file-size": { type: "string" },
-      quota: { type: "string" },
-      reserve: { type: "string" },
-      "read-only": { type: "boolean" },
-      "shutdown-grace": { type: "string" },
-      "log-format": { type: "string", default: "text" },
-      help: { type: "boolean", short: "h" },
-    },
-    strict: true,
-    allowPositionals: false,
-  });
+  const { values } = parseFlags(SERVE_FLAGS, args);
   if (values.help) return "help";
 
   const envToken = env.get("FTS_TOKEN");
@@ -220,49 +328,30 @@ export async function parseServeArgs(
     ? "generate" as const
     : null;
 
-  const port = integer(values.port, "--port", 0, 65535);
   const hostname = (values.host ?? (noAuth ? DEFAULT_HOST_WITHOUT_AUTH : DEFAULT_HOST_WITH_AUTH))
     .replace(/^\[(.*)\]$/, "$1");
   const limits: ServerLimits = {
-    maxConnections: integer(values["max-connections"], "--max-connections", 1, 1_000_000) ??
-      DEFAULT_MAX_CONNECTIONS,
-    maxConnectionsPerPeer: integer(
-      values["max-connections-per-peer"],
-      "--max-connections-per-peer",
-      1,
-      1_000_000,
-    ) ?? DEFAULT_MAX_CONNECTIONS_PER_PEER,
-    idleTimeoutMs: 1000 *
-      (integer(values["idle-timeout"], "--idle-timeout", 1, 86_400) ?? DEFAULT_IDLE_TIMEOUT_S),
-    handshakeTimeoutMs: 1000 *
-      (integer(values["handshake-timeout"], "--handshake-timeout", 1, 3600) ??
-        DEFAULT_HANDSHAKE_TIMEOUT_S),
-    minRateBytesPerSecond: size(values["min-rate"], "--min-rate") ?? DEFAULT_MIN_RATE_BYTES_PER_S,
-    minRateWindowMs: 1000 *
-      (integer(values["min-rate-window"], "--min-rate-window", 1, 3600) ??
-        DEFAULT_MIN_RATE_WINDOW_S),
-    maxControlBytes: integer(
-      values["max-control-bytes"],
-      "--max-control-bytes",
-      MIN_CONTROL_BYTES,
-      MAX_CONTROL_BYTES,
-    ) ?? MAX_CONTROL_BYTES,
-    maxFileBytes: size(values["max-file-size"], "--max-file-size") ?? MAX_FILE_BYTES,
-    quotaBytes: size(values.quota, "--quota") ?? null,
-    reserveBytes: size(values.reserve, "--reserve") ?? DEFAULT_RESERVE_BYTES,
+    maxConnections: values["max-connections"],
+    maxConnectionsPerPeer: values["max-connections-per-peer"],
+    idleTimeoutMs: 1000 * values["idle-timeout"],
+    handshakeTimeoutMs: 1000 * values["handshake-timeout"],
+    minRateBytesPerSecond: values["min-rate"],
+    minRateWindowMs: 1000 * values["min-rate-window"],
+    maxControlBytes: values["max-control-bytes"],
+    maxFileBytes: values["max-file-size"],
+    quotaBytes: values.quota ?? null,
+    reserveBytes: values.reserve,
   };
   return {
     config: {
       root: resolve(values.root),
       hostname,
-      port: port ?? 0,
+      port: values.port,
       tokens,
       tls: null,
       readOnly: values["read-only"] === true,
       logFormat,
-      graceMs: 1000 *
-        (integer(values["shutdown-grace"], "--shutdown-grace", 0, 3600) ??
-          DEFAULT_SHUTDOWN_GRACE_S),
+      graceMs: 1000 * values["shutdown-grace"],
       limits,
     },
     portFile: resolve(values["port-file"]),
@@ -283,30 +372,15 @@ function defaultStateDir(env: { get(name: string): string | undefined }): string
   return home ? resolve(home, ".local", "state", "fts") : null;
 }
 
-function integer(text: string | undefined, flag: string, min: number, max: number) {
-  if (text === undefined) return undefined;
-  const value = Number(text);
-  if (!/^\d+$/.test(text) || value < min || value > max) {
-    throw new UsageError(`${flag} must be a whole number from ${min} to ${max}, not '${text}'`);
-  }
-  return value;
-}
-
-const SIZE_UNITS: Record<string, number> = {
-  "": 1,
-  K: 2 ** 10,
-  M: 2 ** 20,
-  G: 2 ** 30,
-  T: 2 ** 40,
-};
-
-/** Parses a byte size: digits, optionally followed by K, M, G or T (powers of 1024). */
+/**
+ * Parses a byte size as the SIZE flags take it; undefined stays undefined.
+ *
+ * @example
+ * ```ts
+ * import { size } from "./config.ts";
+ * console.assert(size("2G", "--quota") === 2 ** 31 && size(undefined, "--quota") === undefined);
+ * ```
+ */
 export function size(text: string | undefined, flag: string): number | undefined {
-  if (text === undefined) return undefined;
-  const match = /^(\d+)([KMGT]?)i?B?$/i.exec(text.trim());
-  const value = match ? Number(match[1]) * SIZE_UNITS[match[2]!.toUpperCase()]! : NaN;
-  if (!Number.isSafeInteger(value)) {
-    throw new UsageError(`${flag} must be a size such as 1048576, 512K, 64M or 2G, not '${text}'`);
-  }
-  return value;
+  return text === undefined ? undefined : parseSize(text, flag);
 }
