@@ -1,0 +1,168 @@
+/**
+ * One file's download: local checks, the request (from what a partial
+ * download holds, with `resume`), the data header, the data received into
+ * the temporary file while hashed, the reply, whose SHA-256 must be ours,
+ * then the publish under the real name (./download_target.ts).
+ *
+ * @module
+ */
+
+import { basename } from "node:path";
+import { FtsError, ProtocolError } from "../protocol/errors.ts";
+import type { Message } from "../protocol/frames.ts";
+import { mtimeField, sizeField } from "../protocol/messages.ts";
+import { DownloadTarget } from "./download_target.ts";
+import { downloadPartialPath, heldLocally, looksLikePartialName } from "./partial_download.ts";
+import { type ReadyJob, replyBytesFor, type SentJob } from "./pipeline.ts";
+import type { Session } from "./session.ts";
+import type { TransferOptions, TransferResult } from "./transfer_options.ts";
+
+/**
+ * Local files with a temporary file's name that a session's downloads put
+ * in place: a later download's temporary file never replaces one.
+ */
+export type LandedFiles = Set<string>;
+
+/** A download checked on this side, ready to be asked for. */
+export interface ReadyDownload extends ReadyJob {
+  /** The remote name. */
+  readonly remoteName: string;
+  /** Where it lands. */
+  readonly localPath: string;
+  /** Bytes of the partial file offered for a resume. */
+  readonly held: number;
+  /** How it is downloaded. */
+  readonly options: TransferOptions;
+}
+
+/** A download that was asked for and whose data is still to come. */
+export interface SentDownload extends SentJob {
+  /** The request's id. */
+  readonly id: number;
+  /** Where it lands. */
+  readonly localPath: string;
+  /** Bytes of the partial file offered for a resume. */
+  readonly held: number;
+  /** How it is downloaded. */
+  readonly options: TransferOptions;
+}
+
+/**
+ * Downloads into a hidden partial file beside `localPath`
+ * (`.NAME.fts-partial`), verifies its SHA-256 against the server's, then
+ * renames it onto `localPath`: an interrupted or corrupt download never
+ * appears under the real name. An interrupted download leaves the partial
+ * file, which `resume` continues from.
+ *
+ * @example
+ * ```ts ignore
+ * import { download } from "./download.ts";
+ * import { Session } from "./session.ts";
+ * const session = await Session.open("127.0.0.1", 7700);
+ * await download(session, new Set(), "notes.txt", "notes.txt", { overwrite: true });
+ * ```
+ */
+export async function download(
+  session: Session,
+  landed: LandedFiles,
+  remoteName: string,
+  localPath: string,
+  options: TransferOptions = {},
+): Promise<TransferResult> {
+  const ready = prepareDownload(remoteName, localPath, options);
+  return await receiveDownload(session, landed, await sendDownload(session, ready));
+}
+
+/** Checks the local side: `EXISTS` unless overwriting; with `resume`, what the partial file holds. */
+export function prepareDownload(
+  remoteName: string,
+  localPath: string,
+  options: TransferOptions,
+): ReadyDownload {
+  if (!options.overwrite && localExists(localPath)) {
+    throw new FtsError(
+      "EXISTS",
+      `local file ${localPath} already exists (use --force to overwrite)`,
+    );
+  }
+  const held = options.resume ? heldLocally(localPath) : 0;
+  return { remoteName, localPath, held, options, mustWait: false, [Symbol.dispose]: () => {} };
+}
+
+/** Asks for the file, from the bytes held locally. */
+export async function sendDownload(session: Session, ready: ReadyDownload): Promise<SentDownload> {
+  const { remoteName, localPath, held, options } = ready;
+  const id = await session.request({ op: "download", name: remoteName, offset: held });
+  return { id, localPath, held, options, replyBytes: replyBytesFor(remoteName) };
+}
+
+/** Receives a requested file into its partial file, verifies it, and renames it into place. */
+export async function receiveDownload(
+  session: Session,
+  landed: LandedFiles,
+  sent: SentDownload,
+): Promise<TransferResult> {
+  const { id, localPath, options } = sent;
+  const header = await dataHeader(session, sent);
+  const { size, offset } = header;
+  const target = await DownloadTarget.open(
+    localPath,
+    downloadPartialPath(localPath),
+    offset,
+    landedRefusal(landed, localPath),
+  );
+  let position = offset;
+  try {
+    await session.receiveData(size - offset, (chunk) => {
+      position += chunk.length;
+      options.onProgress?.(position, size);
+      return target.write(chunk);
+    });
+    target.endOfData();
+    const reply = await session.finalReply(id);
+    const sha256 = target.verified(reply.sha256);
+    await target.publish(options.preserveMtime ? mtimeField(header.message, "mtime") : null);
+    if (looksLikePartialName(basename(localPath))) landed.add(localPath);
+    return { size, sha256, resumedFrom: offset };
+  } catch (err) {
+    await target.discard(err);
+    throw err;
+  }
+}
+
+/** Reads the `data` message that starts a download's data: its size and where it starts. */
+async function dataHeader(
+  session: Session,
+  sent: SentDownload,
+): Promise<{ size: number; offset: number; message: Message }> {
+  const message = await session.next(sent.id);
+  if (message.type !== "data") {
+    session.checkFinal(message, sent.id);
+    throw new ProtocolError("server answered a download without data");
+  }
+  const size = sizeField(message, "size");
+  const offset = message.offset === undefined ? 0 : sizeField(message, "offset");
+  if (offset > size || offset > sent.held) throw new ProtocolError("download offset out of range");
+  return { size, offset, message };
+}
+
+/** Why nothing may be written for `localPath`: its temporary file is a file this session landed. */
+function landedRefusal(landed: LandedFiles, localPath: string): FtsError | null {
+  const partialPath = downloadPartialPath(localPath);
+  if (!landed.has(partialPath)) return null;
+  return new FtsError(
+    "DENIED",
+    `the temporary file of ${JSON.stringify(localPath)} would be ` +
+      `${JSON.stringify(partialPath)}, a file this session downloaded; nothing was written`,
+  );
+}
+
+function localExists(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return false;
+    throw err;
+  }
+}

@@ -1,0 +1,201 @@
+/**
+ * One file's upload: the request, the server's go-ahead (none when eager),
+ * the file's bytes from where the server stands, hashed as they are read,
+ * the trailer with the whole file's SHA-256, then the reply, whose SHA-256
+ * must be ours.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { FtsError, ProtocolError } from "../protocol/errors.ts";
+import { sizeField } from "../protocol/messages.ts";
+import { pumpExactly } from "../io/pump.ts";
+import { fileSource } from "../io/small_file_io.ts";
+import { type ReadyJob, replyBytesFor, type SentJob } from "./pipeline.ts";
+import type { Session } from "./session.ts";
+import type { TransferOptions, TransferResult } from "./transfer_options.ts";
+
+/**
+ * Largest upload whose data is sent without waiting for the server's
+ * go-ahead: what a refused upload wastes in sending, at most.
+ */
+export const EAGER_UPLOAD_MAX_BYTES = 1024 * 1024;
+
+/** A local file opened for upload; disposing of it closes the file. */
+export interface ReadyUpload extends ReadyJob {
+  /** The file, open for reading. */
+  readonly file: Deno.FsFile;
+  /** Its size when opened: exactly this many bytes are sent. */
+  readonly size: number;
+  /** Its modification time, when the file system keeps one. */
+  readonly mtime: Date | null;
+  /** Its data follows the request at once, without waiting for `continue`. */
+  readonly eager: boolean;
+  /** The local path, for messages. */
+  readonly localPath: string;
+  /** The name it is uploaded as. */
+  readonly remoteName: string;
+  /** How it is uploaded. */
+  readonly options: TransferOptions;
+}
+
+/** An upload whose data and trailer are sent and whose reply is still to come. */
+export interface SentUpload extends SentJob {
+  /** The request's id. */
+  readonly id: number;
+  /** Bytes of the whole file. */
+  readonly size: number;
+  /** The SHA-256 of the whole file, as sent in the trailer. */
+  readonly sha256: string;
+  /** Bytes the server already held, and were not sent. */
+  readonly offset: number;
+}
+
+/**
+ * Uploads a local file: exactly its size in bytes, hashed as they are read,
+ * then a trailer with the SHA-256 of the whole file, which the server checks
+ * before publishing. With `resume`, bytes the server kept from a broken
+ * upload of the same name and size are hashed here but not sent again.
+ *
+ * @example
+ * ```ts ignore
+ * import { Session } from "./session.ts";
+ * import { upload } from "./upload.ts";
+ * const session = await Session.open("127.0.0.1", 7700);
+ * const { sha256 } = await upload(session, "notes.txt", "notes.txt", { overwrite: true });
+ * ```
+ */
+export async function upload(
+  session: Session,
+  localPath: string,
+  remoteName: string,
+  options: TransferOptions = {},
+): Promise<TransferResult> {
+  let sent: SentUpload;
+  {
+    // The file is closed once its data is sent, before the reply is awaited.
+    using ready = prepareUpload(session, localPath, remoteName, options);
+    sent = await sendUpload(session, ready);
+  }
+  return await receiveUpload(session, sent);
+}
+
+/**
+ * Opens a local file for upload and decides whether its data goes eagerly:
+ * when the server takes eager uploads, no resume is asked for, and the file
+ * is within {@link EAGER_UPLOAD_MAX_BYTES} and the server's limit (eager data
+ * is read through, never refused before it arrives). Otherwise the upload
+ * must wait for the replies before it, since it reads a go-ahead of its own.
+ */
+export function prepareUpload(
+  session: Session,
+  localPath: string,
+  remoteName: string,
+  options: TransferOptions,
+): ReadyUpload {
+  const { file, info } = openLocalFile(localPath);
+  const size = info.size;
+  const eager = session.eagerUploads && !options.resume && size <= EAGER_UPLOAD_MAX_BYTES &&
+    size <= session.maxFileBytes;
+  return {
+    file,
+    size,
+    mtime: info.mtime,
+    eager,
+    mustWait: !eager,
+    localPath,
+    remoteName,
+    options,
+    [Symbol.dispose]: () => file.close(),
+  };
+}
+
+/** Sends an upload's request and, once the server lets it (at once when eager), its data and trailer. */
+export async function sendUpload(session: Session, ready: ReadyUpload): Promise<SentUpload> {
+  const id = await session.request(uploadRequest(ready));
+  const offset = ready.eager ? 0 : await goAhead(session, id, ready.size);
+  // From here the server counts bytes: a failure before the trailer ends the session.
+  let sha256: string;
+  try {
+    sha256 = await sendFileFrom(session, ready, offset);
+    await session.send({ type: "trailer", id, sha256 });
+  } catch (err) {
+    throw session.abandon(err);
+  }
+  return { id, size: ready.size, sha256, offset, replyBytes: replyBytesFor(ready.remoteName) };
+}
+
+/** Reads an upload's final reply and checks the server stored what was sent. */
+export async function receiveUpload(session: Session, sent: SentUpload): Promise<TransferResult> {
+  const reply = await session.finalReply(sent.id);
+  if (reply.sha256 !== sent.sha256) {
+    throw new FtsError(
+      "INTEGRITY",
+      `server stored SHA-256 ${reply.sha256}, expected ${sent.sha256}`,
+    );
+  }
+  return { size: sent.size, sha256: sent.sha256, resumedFrom: sent.offset };
+}
+
+/** The upload request's fields for `ready`. */
+function uploadRequest(ready: ReadyUpload): Record<string, unknown> {
+  const { options } = ready;
+  return {
+    op: "upload",
+    name: ready.remoteName,
+    size: ready.size,
+    overwrite: options.overwrite === true,
+    resumable: true,
+    resume: options.resume === true,
+    ...(ready.eager ? { eager: true } : {}),
+    ...(options.preserveMtime && ready.mtime ? { mtime: ready.mtime.getTime() } : {}),
+  };
+}
+
+/** Waits for the server's `continue` and returns the bytes it already holds. */
+async function goAhead(session: Session, id: number, size: number): Promise<number> {
+  const message = await session.next(id);
+  if (message.type !== "continue") {
+    session.checkFinal(message, id);
+    throw new ProtocolError("server accepted an upload without asking for its data");
+  }
+  const offset = message.offset === undefined ? 0 : sizeField(message, "offset");
+  if (offset > size) throw new ProtocolError("server holds more of the file than it has");
+  return offset;
+}
+
+/** Hashes the whole file and sends it from byte `offset` on; returns its SHA-256. */
+async function sendFileFrom(session: Session, ready: ReadyUpload, offset: number): Promise<string> {
+  const { file, size, options } = ready;
+  const hash = createHash("sha256");
+  let position = 0;
+  await pumpExactly(fileSource(file, size), size, async (chunk) => {
+    hash.update(chunk);
+    if (position + chunk.length > offset) {
+      await session.sendData(chunk.subarray(Math.max(0, offset - position)));
+    }
+    position += chunk.length;
+    options.onProgress?.(position, size);
+  }, () => new FtsError("INTEGRITY", `${ready.localPath} shrank while it was being uploaded`));
+  return hash.digest("hex");
+}
+
+/** Opens a local regular file for reading, with its stat: `NOT_FOUND` or `WRONG_TYPE` otherwise. */
+function openLocalFile(path: string): { file: Deno.FsFile; info: Deno.FileInfo } {
+  let file: Deno.FsFile;
+  try {
+    file = Deno.openSync(path, { read: true });
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) {
+      throw new FtsError("NOT_FOUND", `no such local file: ${path}`);
+    }
+    throw err;
+  }
+  const info = file.statSync();
+  if (!info.isFile) {
+    file.close();
+    throw new FtsError("WRONG_TYPE", `${path} is not a regular file`);
+  }
+  return { file, info };
+}
