@@ -1,0 +1,198 @@
+/**
+ * An upload on its way: a temporary file in the state directory, written as
+ * the bytes arrive, then published onto its name (or discarded, or kept as a
+ * partial when the upload breaks off). Readers never see a partial file:
+ * publishing is a rename (or a link) within one file system.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { fileSink } from "../io/small_file_io.ts";
+import { syncDirectory } from "../io/sync_directory.ts";
+import { FtsError } from "../protocol/errors.ts";
+import { writeAll } from "../protocol/frames.ts";
+import { lstatOrNull, quote } from "./_storage_common.ts";
+import { assertCreatedIn, type CheckedDirectory, type MadeDirectories } from "./containment.ts";
+import { entryBytes } from "./entry_cost.ts";
+import type { SpaceReservation } from "./space.ts";
+
+/** How an upload is to be stored. */
+export interface UploadOptions {
+  /** The file's size in bytes, as declared. */
+  size: number;
+  /** Replace an entry already at the name. */
+  overwrite: boolean;
+  /** Keep the data as a partial if the upload breaks. */
+  resumable: boolean;
+  /** Start from a partial a broken upload left, if there is one. */
+  resume: boolean;
+  /** Modification time for the published file, ms since the epoch. */
+  mtime?: number;
+}
+
+/** Everything a pending upload knows about itself. */
+export interface UploadState extends UploadOptions {
+  /** The temporary file, in the state directory. */
+  tmpPath: string;
+  /** Where its data is kept if it breaks off (a resumable upload). */
+  partialPath: string;
+  /** The name it is published under. */
+  segments: string[];
+  /** Its claim on space, settled when it is published or discarded. */
+  reservation: SpaceReservation;
+  /** Bytes already held from a resumed upload. */
+  offset: number;
+}
+
+/** What an upload needs of the root it goes into (the root's Storage). */
+export interface UploadDestination {
+  /** Fsync has nothing to wait for: the root is on a file system in memory. */
+  readonly syncsInMemory: boolean;
+  /** Creates the directories the name needs, checked; see {@link MadeDirectories}. */
+  makeParentDirectories(segments: string[]): Promise<MadeDirectories>;
+  /** Removes directories a failed publish created. */
+  removeCreated(created: string[]): void;
+  /** Keeps what `tmpPath` holds as the partial at `partialPath`, for a resume. */
+  keepPartial(tmpPath: string, partialPath: string): void;
+}
+
+/** An upload being written to a temporary file. */
+export class PendingUpload {
+  readonly #destination: UploadDestination;
+  readonly #file: Deno.FsFile;
+  readonly #state: UploadState;
+  #closed = false;
+
+  private constructor(destination: UploadDestination, file: Deno.FsFile, state: UploadState) {
+    this.#destination = destination;
+    this.#file = file;
+    this.#state = state;
+  }
+
+  /**
+   * Opens the temporary file at `state.tmpPath` in `tmpDir`: created new, or
+   * appended to when it holds a resumed partial's `offset` bytes, and checked
+   * to be the file made there (not through a directory swapped meanwhile). On
+   * failure the reservation is released and the temporary file removed.
+   */
+  static async create(
+    destination: UploadDestination,
+    tmpDir: CheckedDirectory,
+    state: UploadState,
+  ): Promise<PendingUpload> {
+    const { tmpPath, offset, segments } = state;
+    try {
+      const file = Deno.openSync(tmpPath, {
+        write: true,
+        createNew: offset === 0,
+        append: offset > 0,
+        mode: 0o644,
+      });
+      try {
+        assertCreatedIn(tmpDir, tmpPath, file.statSync(), segments);
+      } catch (err) {
+        file.close();
+        throw err;
+      }
+      return new PendingUpload(destination, file, state);
+    } catch (err) {
+      state.reservation.release();
+      await Deno.remove(tmpPath).catch(() => {});
+      throw err;
+    }
+  }
+
+  /** Bytes already held from a resumed upload: the client sends the rest. */
+  get offset(): number {
+    return this.#state.offset;
+  }
+
+  /** Feeds the bytes already held (a resumed upload's first part) to `sink`, in order. */
+  async readHeld(sink: (chunk: Uint8Array) => void): Promise<void> {
+    if (this.#state.offset === 0) return;
+    using file = await Deno.open(this.#state.tmpPath, { read: true });
+    for await (const chunk of file.readable) sink(chunk);
+  }
+
+  /** Appends a chunk of file data. */
+  async write(chunk: Uint8Array): Promise<void> {
+    await writeAll(fileSink(this.#file, chunk.length), chunk);
+  }
+
+  /**
+   * Makes the upload durable and visible: fsync the data, move it onto its name
+   * (atomically: readers see the old file or the new one, never a mixture),
+   * fsync the directory. Without overwrite, a name that appeared meanwhile is
+   * refused with EXISTS rather than replaced.
+   */
+  async publish(): Promise<void> {
+    const { tmpPath, segments, reservation, mtime } = this.#state;
+    if (mtime !== undefined) this.#file.utimeSync(new Date(), new Date(mtime));
+    // A file system in memory has no stable storage to wait for: its fsync
+    // returns at once, and handing it to a thread would cost more.
+    const durable = !this.#destination.syncsInMemory;
+    if (durable) await this.#file.sync();
+    const written = this.#file.statSync();
+    this.#close();
+    const { parent, created } = await this.#destination.makeParentDirectories(segments);
+    try {
+      const target = join(parent.path, segments.at(-1)!);
+      // From here to the rename nothing awaits: what is replaced is what was measured.
+      const replaced = lstatOrNull(target);
+      const replacedBytes = replaced ? entryBytes(replaced) : 0;
+      if (this.#state.overwrite) {
+        reservation.assertFits(replacedBytes);
+        Deno.renameSync(tmpPath, target);
+        assertCreatedIn(parent, target, written, segments, () => {
+          Deno.renameSync(target, tmpPath);
+        });
+        reservation.commit(replacedBytes);
+      } else {
+        // link() fails if the name exists, where rename() would replace it.
+        try {
+          Deno.linkSync(tmpPath, target);
+        } catch (err) {
+          if (err instanceof Deno.errors.AlreadyExists) {
+            throw new FtsError("EXISTS", `${quote(segments)} already exists`);
+          }
+          throw err;
+        }
+        assertCreatedIn(parent, target, written, segments, () => {
+          Deno.removeSync(target);
+        });
+        Deno.removeSync(tmpPath);
+        reservation.commit(0);
+      }
+    } catch (err) {
+      this.#destination.removeCreated(created);
+      throw err;
+    }
+    if (durable) await syncDirectory(parent.path);
+  }
+
+  /** Throws the upload away; safe to call more than once and after a failed publish. */
+  async discard(): Promise<void> {
+    this.#close();
+    this.#state.reservation.release();
+    await Deno.remove(this.#state.tmpPath).catch(() => {});
+  }
+
+  /**
+   * The upload broke off: keep what arrived, out of sight, for a resume
+   * (a resumable upload), or throw it away.
+   */
+  async interrupted(): Promise<void> {
+    if (!this.#state.resumable) return await this.discard();
+    this.#close();
+    this.#state.reservation.release();
+    // Its bytes now count as held, against the quota, until resumed or expired.
+    this.#destination.keepPartial(this.#state.tmpPath, this.#state.partialPath);
+  }
+
+  #close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#file.close();
+  }
+}
