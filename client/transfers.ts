@@ -6,26 +6,23 @@
  * @module
  */
 
-import { basename, join, relative } from "node:path";
+import { basename, relative } from "node:path";
 import { posix } from "node:path";
 import { parseArgs } from "node:util";
 import { UsageError } from "../cli/usage_error.ts";
 import { FtsError } from "../protocol/errors.ts";
 import type { CommandContext, CommandOutcome } from "./context.ts";
-import {
-  type ManyTransferOptions,
-  RemoteError,
-  type TransferJob,
-  type TransferResult,
-} from "./connection.ts";
+import { ConnectionError, RemoteError } from "./errors.ts";
 import { formatBytes } from "./format.ts";
 import { globToRegExp, isGlob, splitPattern } from "./glob.ts";
-import { downloadPartialName, heldLocally } from "./partial_download.ts";
+import { expandLocalGlob, localTarget, walkLocal } from "./local_files.ts";
+import { heldLocally } from "./partial_download.ts";
+import { planDownloadTree, type PlannedFile, refuseTemporaryNames } from "./plan_tree.ts";
 import { Progress } from "./progress.ts";
 import { terminalSafe } from "./terminal_safe.ts";
-import { localPathInside, plannedDirectoryExists } from "./local_target.ts";
+import { localPathInside } from "./local_target.ts";
 import { listedName, remoteBase, resolveRemote } from "./remote_path.ts";
-import { ConnectionError } from "./transport.ts";
+import type { ManyTransferOptions, TransferJob, TransferResult } from "./transfer_options.ts";
 
 /** The flags both transfer commands take. */
 interface TransferFlags {
@@ -34,13 +31,6 @@ interface TransferFlags {
   preserve: boolean;
   resume: boolean;
   positionals: string[];
-}
-
-/** One file to move. */
-interface PlannedFile {
-  local: string;
-  remote: string;
-  size: number;
 }
 
 /** `upload [-f] [-r] [-p] [--resume] LOCAL [REMOTE]`. */
@@ -145,20 +135,11 @@ export async function downloadCommand(
     const remoteDir = resolveRemote(context.remoteDir, remote!);
     const localDir = local ?? (remoteBase(remoteDir) || ".");
     // The whole tree is planned and checked before anything is written locally.
-    const tree = await walkRemote(context, remoteDir, localDir);
-    files = [];
-    const missing: string[] = [];
-    for (const entry of tree) {
-      if (entry.type === "dir") {
-        // Parents come first: every directory between the destination and a file is checked.
-        if (!plannedDirectoryExists(localDir, entry.local)) missing.push(entry.local);
-      } else if (entry.type === "file") {
-        files.push({ remote: entry.remote, local: entry.local, size: entry.size });
-      }
-    }
+    const plan = await planDownloadTree(connection, remoteDir, localDir);
+    files = plan.files;
     await Deno.mkdir(localDir, { recursive: true });
     // One level at a time, parents first, never through a link (mkdir refuses any name taken).
-    for (const dir of missing) await Deno.mkdir(dir);
+    for (const dir of plan.missing) await Deno.mkdir(dir);
     if (files.length === 0) return emptyTreeOutcome("downloaded", remoteDir || "/", localDir);
   } else {
     const name = resolveRemote(context.remoteDir, remote!);
@@ -322,169 +303,6 @@ function transferFlags(args: string[], usage: string): TransferFlags {
   } catch (err) {
     if (err instanceof UsageError) throw err;
     throw new UsageError(`${(err as Error).message}; usage: ${usage}`);
-  }
-}
-
-/** Where a download lands: LOCAL, or inside LOCAL when it is a directory, or the remote base name here. */
-async function localTarget(remote: string, local: string | undefined): Promise<string> {
-  const name = remoteBase(remote);
-  if (local === undefined) return localPathInside(".", [name]);
-  try {
-    if ((await Deno.stat(local)).isDirectory) return localPathInside(local, [name]);
-  } catch (err) {
-    if (!(err instanceof Deno.errors.NotFound)) throw err;
-  }
-  return local;
-}
-
-async function expandLocalGlob(pattern: string): Promise<{ path: string; size: number }[]> {
-  const { dir, last } = splitPattern(pattern);
-  const regexp = globToRegExp(last);
-  const matches: { path: string; size: number }[] = [];
-  for await (const entry of Deno.readDir(dir || ".")) {
-    if (!regexp.test(entry.name)) continue;
-    const path = dir ? join(dir, entry.name) : entry.name;
-    const info = await Deno.stat(path);
-    if (info.isFile) matches.push({ path, size: info.size });
-  }
-  return matches.sort((a, b) => a.path < b.path ? -1 : 1);
-}
-
-/** Every directory and file under `root`, parents first; links are not followed. */
-async function* walkLocal(
-  root: string,
-): AsyncGenerator<{ path: string; isDirectory: boolean; size: number }> {
-  if (!(await Deno.stat(root)).isDirectory) {
-    throw new FtsError("WRONG_TYPE", `${root} is not a directory (upload -r takes one)`);
-  }
-  const entries = [];
-  for await (const entry of Deno.readDir(root)) entries.push(entry);
-  entries.sort((a, b) => a.name < b.name ? -1 : 1);
-  for (const entry of entries) {
-    const path = join(root, entry.name);
-    if (entry.isDirectory) {
-      yield { path, isDirectory: true, size: 0 };
-      yield* walkLocal(path);
-    } else if (entry.isFile) {
-      // One stat per file, in place: a walk of many small files would wait on a thread for each.
-      yield { path, isDirectory: false, size: Deno.statSync(path).size };
-    }
-  }
-}
-
-/**
- * Deepest a remote tree `get -r` descends below the directory it was given:
- * far deeper than real trees go, and far short of where a server that lists
- * a directory inside itself would run into the 4096-byte name limit.
- */
-export const MAX_TREE_DEPTH = 256;
-
-/**
- * Most entries `get -r` plans in one tree: each is held in memory until the
- * transfer starts, so an endless tree is stopped long before memory is.
- */
-export const MAX_TREE_ENTRIES = 1_000_000;
-
-/**
- * Most bytes the full remote names of one planned tree may add up to. Each
- * entry is held as its remote name and its local path (about twice this in
- * all), and each file's report line quotes both again: 128 MiB is a million
- * entries of 128-byte names, more than real trees hold, and keeps a planned
- * tree within a few hundred MiB, where a deep, wide tree from a hostile
- * server would otherwise take gigabytes before a byte is written.
- */
-export const MAX_TREE_NAME_BYTES = 128 * 1024 * 1024;
-
-/** An entry of a remote tree: its full remote name and its local path, each made once. */
-interface RemoteTreeEntry {
-  remote: string;
-  local: string;
-  type: string;
-  size: number;
-}
-
-const utf8 = new TextEncoder();
-
-/**
- * Every entry under a remote directory, with full names and the local paths
- * below `localDir` they would take, parents first. Each listed name is
- * checked by the server's own rules ({@link listedName}), and its local path
- * to lie inside its parent's ({@link localPathInside}); names that another
- * entry's temporary file would take are refused ({@link refuseTemporaryNames}).
- * The walk stops with an error beyond {@link MAX_TREE_DEPTH} levels,
- * {@link MAX_TREE_ENTRIES} entries or {@link MAX_TREE_NAME_BYTES} of names.
- * Entries carry no inode, so a directory listed inside itself cannot be told
- * from a deep tree: the depth limit stops it.
- */
-async function walkRemote(
-  context: CommandContext,
-  top: string,
-  localDir: string,
-): Promise<RemoteTreeEntry[]> {
-  const tree: RemoteTreeEntry[] = [];
-  let nameBytes = 0;
-  const walk = async (dir: string, local: string, depth: number): Promise<void> => {
-    if (depth >= MAX_TREE_DEPTH) {
-      throw new FtsError(
-        "TOO_LARGE",
-        `the remote tree ${top || "/"} is more than ${MAX_TREE_DEPTH} directories deep ` +
-          `(at /${dir}); a server listing a directory inside itself looks like this; ` +
-          "nothing was downloaded",
-      );
-    }
-    const listing = await context.connection.list(dir);
-    refuseTemporaryNames(
-      dir,
-      listing.filter((entry) => entry.type === "dir" || entry.type === "file"),
-    );
-    const dirBytes = utf8.encode(dir).length;
-    for (const entry of listing) {
-      const remote = listedName(dir, entry.name);
-      if (tree.length >= MAX_TREE_ENTRIES) {
-        throw new FtsError(
-          "TOO_LARGE",
-          `the remote tree ${top || "/"} holds more than ${MAX_TREE_ENTRIES} entries, ` +
-            "the most one download plans; nothing was downloaded",
-        );
-      }
-      nameBytes += dirBytes + 1 + utf8.encode(entry.name).length;
-      if (nameBytes > MAX_TREE_NAME_BYTES) {
-        throw new FtsError(
-          "TOO_LARGE",
-          `the names in the remote tree ${top || "/"} add up to more than ` +
-            `${MAX_TREE_NAME_BYTES} bytes, the most one download plans; nothing was downloaded`,
-        );
-      }
-      // Inside its parent, which is inside the destination: one segment to check, not the depth.
-      const entryLocal = localPathInside(local, [entry.name]);
-      tree.push({ remote, local: entryLocal, type: entry.type, size: entry.size });
-      if (entry.type === "dir") await walk(remote, entryLocal, depth + 1);
-    }
-  };
-  await walk(top, localDir, 0);
-  return tree;
-}
-
-/**
- * Refuses a listing in which one entry to download would take another's
- * temporary file (`.x.fts-partial` beside `x`): the first would land, then
- * be overwritten and renamed away as the second's download, both reported
- * verified. `entries` are those the download makes (files and directories).
- */
-function refuseTemporaryNames(dir: string, entries: { name: string; type: string }[]): void {
-  const names = new Set(entries.map((entry) => entry.name));
-  for (const entry of entries) {
-    if (entry.type !== "file") continue;
-    const partial = downloadPartialName(entry.name);
-    if (names.has(partial)) {
-      throw new FtsError(
-        "BAD_NAME",
-        `the server listed ${JSON.stringify(partial)} in /${dir} beside ${
-          JSON.stringify(entry.name)
-        }: the name of the temporary file ${JSON.stringify(entry.name)} downloads into; ` +
-          "nothing was downloaded",
-      );
-    }
   }
 }
 

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { EXIT_CONNECTION, EXIT_OK } from "../cli/exit_codes.ts";
 import { MAX_LIST_ENTRIES } from "../client/connection.ts";
-import { MAX_TREE_DEPTH, MAX_TREE_NAME_BYTES } from "../client/transfers.ts";
+import { MAX_TREE_DEPTH, MAX_TREE_NAME_BYTES } from "../client/plan_tree.ts";
 import type { Message } from "../protocol/frames.ts";
 import { errorReply, type FakePeer, runAgainstFake, sendFile } from "./_fake_server.ts";
 
