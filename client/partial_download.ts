@@ -49,14 +49,16 @@ export function downloadPartialPath(localPath: string): string {
 /**
  * Bytes an interrupted download of `localPath` left in its temporary file
  * for a resume: 0 when there is none, when it is not a regular file (a link
- * is never followed), or when it is older than {@link PARTIAL_EXPIRY_MS}
- * (the download then starts over).
+ * is never followed), when it has other names (a hard link: writing on would
+ * change their file), or when it is older than {@link PARTIAL_EXPIRY_MS}
+ * (the download then starts over, under a new inode).
  */
 export function heldLocally(localPath: string): number {
   try {
     const info = Deno.lstatSync(downloadPartialPath(localPath));
     const age = Date.now() - (info.mtime?.getTime() ?? 0);
-    return info.isFile && age <= PARTIAL_EXPIRY_MS ? info.size : 0;
+    // A file with another name too (a hard link) is not ours to continue: it is started afresh.
+    return info.isFile && info.nlink === 1 && age <= PARTIAL_EXPIRY_MS ? info.size : 0;
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) return 0;
     throw err;
@@ -65,8 +67,8 @@ export function heldLocally(localPath: string): number {
 
 /**
  * Opens the temporary file `partialPath` for a download, never through a
- * link. To continue from held bytes (`resume`), it must be a regular file,
- * and the handle opened must be that file (same device and inode as the
+ * link. To continue from held bytes (`resume`), it must be a regular file
+ * with no other name (not a hard link), and the handle opened must be that file (same device and inode as the
  * lstat: a link swapped in between is refused). To start afresh, a stale
  * regular file there is removed and the file made with `createNew`, which
  * refuses whatever else appears at the name. A link or anything but a
@@ -81,7 +83,10 @@ export function openPartialDownload(partialPath: string, resume: boolean): Deno.
     }
     const file = Deno.openSync(partialPath, { read: true, write: true });
     const opened = file.statSync();
-    if (!opened.isFile || opened.dev !== found.dev || opened.ino !== found.ino) {
+    if (
+      !opened.isFile || opened.dev !== found.dev || opened.ino !== found.ino ||
+      opened.nlink !== 1
+    ) {
       file.close();
       throw new FtsError(
         "DENIED",

@@ -346,3 +346,23 @@ Deno.test("put -r and get -r of empty directories succeed and make the directory
     await server.stop();
   }
 });
+
+Deno.test("get --resume never writes through a hard link at its temporary file", async () => {
+  const server = await startServer();
+  try {
+    await Deno.writeTextFile(join(server.root, "t.txt"), "the server's whole file\n");
+    const victim = join(server.dir, "victim");
+    await Deno.writeTextFile(victim, "the server"); // A prefix of it: a resume would continue.
+    await Deno.mkdir(join(server.dir, "out"));
+    await Deno.link(victim, join(server.dir, "out", ".t.txt.fts-partial"));
+    const run = await runCommand(server, ["get", "--resume", "t.txt", "out/"]);
+    assert.equal(await Deno.readTextFile(victim), "the server");
+    assert.equal(run.code, EXIT_OK, run.stderr);
+    assert.equal(
+      await Deno.readTextFile(join(server.dir, "out", "t.txt")),
+      "the server's whole file\n",
+    );
+  } finally {
+    await server.stop();
+  }
+});
