@@ -30,8 +30,8 @@ const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
  * Refused: empty names, absolute paths, empty, `.` or `..` segments, unpaired
  * UTF-16 surrogates, NUL and other control characters, backslashes, Windows
  * device names (`CON`, `nul.txt`, `COM1`, `CON `, `CONIN$`, …), segments over
- * 255 bytes, names over 4096 bytes, and the server's own state directory in
- * any case (`.fts`, `.FTS`).
+ * 255 bytes, names over 4096 bytes, and the server's own state directory as
+ * any file system might see it (`.fts`, `.FTS`, `.fts.`, `.ftſ`, `.f\u200bts`).
  *
  * @example
  * ```ts
@@ -68,11 +68,29 @@ export function parseName(name: string): string[] {
       );
     }
   }
-  // In any case: on a file system that ignores case, `.FTS` is the state directory.
-  if (segments[0]!.toLowerCase() === STATE_DIR_NAME) {
+  if (namesStateDirectory(segments[0]!)) {
     throw badName(name, `'${STATE_DIR_NAME}' is reserved for the server`);
   }
   return segments;
+}
+
+/**
+ * Code points some file systems ignore in names (HFS+ and others drop them:
+ * zero-width spaces and joiners, the soft hyphen, the byte-order mark,
+ * invisible operators, variation selectors).
+ */
+const IGNORED_CODE_POINTS =
+  /[\u00ad\u034f\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufe00-\ufe0f\ufeff]/g;
+
+/**
+ * Reports whether a top-level segment names the state directory on some file
+ * system: in any case (`.FTS`; `ſ` upper-cases to `S`), with trailing dots or
+ * spaces (Windows drops them), or with code points a file system ignores.
+ */
+function namesStateDirectory(segment: string): boolean {
+  const seen = segment.replace(IGNORED_CODE_POINTS, "").replace(/[. ]+$/, "");
+  return seen.toLowerCase() === STATE_DIR_NAME ||
+    seen.toUpperCase() === STATE_DIR_NAME.toUpperCase();
 }
 
 /**

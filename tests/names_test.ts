@@ -49,6 +49,12 @@ Deno.test("parseName() refuses every unsafe form with BAD_NAME", () => {
     "LPT9",
     ".FTS", // the state directory on a file system that ignores case
     ".Fts/tmp/x",
+    ".fts.", // Windows drops trailing dots and spaces
+    ".fts ",
+    ".ft\u017f", // ſ upper-cases to S
+    ".FT\u017f",
+    ".f\u200bts", // a zero-width space, which some file systems ignore
+    ".fts\u00ad",
     "CON ", // Windows ignores trailing spaces and dots: still the device
     "nul.",
     "CONIN$",
