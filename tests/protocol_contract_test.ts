@@ -1,0 +1,538 @@
+/**
+ * The protocol as a contract: every message either side may send survives
+ * encode → FrameReader → decode unchanged; the decoders refuse each malformed
+ * field with the right error class; and the send functions' types refuse a
+ * message the protocol does not define (checked by `deno check`, below).
+ */
+
+import { strict as assert } from "node:assert";
+import { ProtocolError } from "../protocol/errors.ts";
+import {
+  type ByteSource,
+  encodeClientMessage,
+  encodeServerMessage,
+  FrameReader,
+  type Message,
+} from "../protocol/frames.ts";
+import { MAX_MTIME_MS, MIN_ANNOUNCED_CONTROL_BYTES } from "../protocol/limits.ts";
+import {
+  BadFieldError,
+  type ClientMessage,
+  decodeClientMessage,
+  decodeError,
+  decodeHello,
+  decodeReplyFields,
+  decodeRequest,
+  decodeServerMessage,
+  decodeTrailer,
+  type OkReply,
+  type ReplyFields,
+  type ReplyOp,
+  type ServerMessage,
+  type UncheckedOkReply,
+  UnknownOpError,
+} from "../protocol/messages.ts";
+
+const HEX = "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03";
+
+/** Reads one message back from `frame`, handed over a few bytes at a time. */
+async function readBack(frame: Uint8Array): Promise<Message> {
+  let position = 0;
+  const source: ByteSource = {
+    read(buffer) {
+      if (position >= frame.length) return Promise.resolve(null);
+      const count = Math.min(buffer.length, 3, frame.length - position);
+      buffer.set(frame.subarray(position, position + count));
+      position += count;
+      return Promise.resolve(count);
+    },
+  };
+  const reader = new FrameReader(source);
+  const message = await reader.readMessage();
+  assert.ok(message !== null);
+  assert.equal(await reader.readMessage(), null, "one frame, one message");
+  return message;
+}
+
+/** Runs `decode` and asserts it throws exactly `kind` (not a subclass), returning the error. */
+function assertRefused<E extends Error>(
+  decode: () => unknown,
+  kind: new (...args: never[]) => E,
+  what: string,
+): E {
+  try {
+    decode();
+  } catch (err) {
+    assert.equal((err as Error).constructor, kind, `${what}: ${String(err)}`);
+    return err as E;
+  }
+  assert.fail(`${what}: accepted`);
+}
+
+const CLIENT_MESSAGES: ClientMessage[] = [
+  { type: "hello", protocol: 1, software: "fts/0.1.0" },
+  {
+    type: "hello",
+    protocol: 1,
+    software: "fts/0.1.0",
+    token: "7Jc2pX0vQm4sLr9TzWn1yHk8FbEd3GaU",
+    limits: { maxControlBytes: 65536, maxNameBytes: 4096 },
+  },
+  { type: "request", id: 1, op: "list", name: "" },
+  { type: "request", id: 2, op: "stat", name: "a/b.txt" },
+  {
+    type: "request",
+    id: 3,
+    op: "upload",
+    name: "ü/\u00e9.bin",
+    size: 1048576,
+    overwrite: false,
+    mtime: -MAX_MTIME_MS,
+    resumable: true,
+    resume: false,
+    eager: false,
+  },
+  {
+    type: "request",
+    id: 4,
+    op: "upload",
+    name: "small",
+    size: 0,
+    overwrite: true,
+    mtime: undefined,
+    resumable: false,
+    resume: false,
+    eager: true,
+  },
+  { type: "request", id: 5, op: "download", name: "a.bin", offset: 10 },
+  { type: "request", id: 6, op: "delete", name: "old" },
+  { type: "request", id: 7, op: "mkdir", name: "new/dir" },
+  { type: "request", id: 8, op: "rename", name: "a", to: "b", overwrite: true },
+  { type: "request", id: 9, op: "partial", name: "big", size: Number.MAX_SAFE_INTEGER },
+  { type: "request", id: 10, op: "terminate" },
+  { type: "request", id: 0, op: "logout" },
+  { type: "trailer", id: 3, sha256: HEX },
+];
+
+Deno.test("decodeClientMessage() returns every client message as encodeClientMessage() sent it", async () => {
+  for (const message of CLIENT_MESSAGES) {
+    const decoded = decodeClientMessage(await readBack(encodeClientMessage(message)));
+    // JSON leaves an undefined field out; the decoder sets it back.
+    assert.deepEqual(decoded, message, JSON.stringify(message));
+  }
+});
+
+Deno.test("decodeClientMessage() fills in what a request may leave out, and drops unknown fields", () => {
+  assert.deepEqual(
+    decodeClientMessage({ type: "request", id: 1, op: "upload", name: "a", size: 2, extra: 1 }),
+    {
+      type: "request",
+      id: 1,
+      op: "upload",
+      name: "a",
+      size: 2,
+      overwrite: false,
+      mtime: undefined,
+      resumable: false,
+      resume: false,
+      eager: false,
+    },
+  );
+  assert.deepEqual(
+    decodeClientMessage({ type: "request", id: 1, op: "download", name: "a" }, "request"),
+    { type: "request", id: 1, op: "download", name: "a", offset: 0 },
+  );
+  assert.deepEqual(
+    decodeClientMessage({ type: "request", id: 1, op: "rename", name: "a", to: "b" }),
+    { type: "request", id: 1, op: "rename", name: "a", to: "b", overwrite: false },
+  );
+  // A client's limits are advice: what is not a safe integer is left out, the rest kept as sent.
+  assert.deepEqual(
+    decodeClientMessage({
+      type: "hello",
+      protocol: 1,
+      software: "x".repeat(300),
+      limits: { maxControlBytes: -5, maxNameBytes: "4096", maxFileBytes: 1.5 },
+    }),
+    { type: "hello", protocol: 1, software: "x".repeat(100), limits: { maxControlBytes: -5 } },
+  );
+  assert.deepEqual(
+    decodeClientMessage({ type: "hello", protocol: 1, software: "s", limits: "none" }),
+    { type: "hello", protocol: 1, software: "s" },
+  );
+});
+
+Deno.test("decodeClientMessage() refuses each malformed field with a ProtocolError", () => {
+  const upload = { type: "request", id: 1, op: "upload", name: "a", size: 1 };
+  const cases: [string, Message][] = [
+    ["unknown type", { type: "goodbye", id: 1 }],
+    ["no type", { id: 1, op: "list", name: "" }],
+    ["id missing", { type: "request", op: "list", name: "" }],
+    ["id negative", { type: "request", id: -1, op: "list", name: "" }],
+    ["id fractional", { type: "request", id: 1.5, op: "list", name: "" }],
+    ["id a string", { type: "request", id: "1", op: "list", name: "" }],
+    ["id past 2^53", { type: "request", id: 2 ** 53, op: "list", name: "" }],
+    ["op missing", { type: "request", id: 1, name: "" }],
+    ["op a number", { type: "request", id: 1, op: 3, name: "" }],
+    ["name missing", { type: "request", id: 1, op: "stat" }],
+    ["name a number", { type: "request", id: 1, op: "delete", name: 5 }],
+    ["name null", { type: "request", id: 1, op: "mkdir", name: null }],
+    ["size missing", { ...upload, size: undefined }],
+    ["size negative", { ...upload, size: -1 }],
+    ["size a string", { ...upload, size: "1" }],
+    ["size past 2^53", { ...upload, size: 2 ** 53 }],
+    ["mtime a string", { ...upload, mtime: "0" }],
+    ["eager mtime out of range", { ...upload, eager: true, mtime: MAX_MTIME_MS + 1 }],
+    ["eager and resume", { ...upload, eager: true, resume: true }],
+    ["offset negative", { type: "request", id: 1, op: "download", name: "a", offset: -1 }],
+    ["offset a string", { type: "request", id: 1, op: "download", name: "a", offset: "0" }],
+    ["to missing", { type: "request", id: 1, op: "rename", name: "a" }],
+    ["partial size missing", { type: "request", id: 1, op: "partial", name: "a" }],
+    ["trailer id missing", { type: "trailer", sha256: HEX }],
+    ["trailer sha256 missing", { type: "trailer", id: 1 }],
+    ["trailer sha256 upper case", { type: "trailer", id: 1, sha256: HEX.toUpperCase() }],
+    ["trailer sha256 short", { type: "trailer", id: 1, sha256: HEX.slice(1) }],
+    ["hello protocol missing", { type: "hello", software: "s" }],
+    ["hello protocol a string", { type: "hello", protocol: "1", software: "s" }],
+    ["hello software missing", { type: "hello", protocol: 1 }],
+    ["hello token a number", { type: "hello", protocol: 1, software: "s", token: 7 }],
+  ];
+  for (const [what, raw] of cases) {
+    assertRefused(() => decodeClientMessage(raw), ProtocolError, what);
+  }
+  assertRefused(
+    () => decodeClientMessage({ type: "trailer", id: 1, sha256: HEX }, "request"),
+    ProtocolError,
+    "a trailer where a request must come",
+  );
+  assertRefused(
+    () => decodeClientMessage({ type: "request", id: 1, op: "logout" }, "hello"),
+    ProtocolError,
+    "a request where the hello must come",
+  );
+});
+
+Deno.test("decodeClientMessage() refuses an unknown op and an out-of-range mtime with the request's id", () => {
+  const unknown = assertRefused(
+    () => decodeClientMessage({ type: "request", id: 9, op: "chmod", name: "a" }),
+    UnknownOpError,
+    "unknown op",
+  );
+  assert.equal(unknown.id, 9);
+  assert.equal(unknown.code, "UNSUPPORTED");
+  for (const mtime of [MAX_MTIME_MS + 1, -MAX_MTIME_MS - 1, 1.5]) {
+    const bad = assertRefused(
+      () =>
+        decodeClientMessage({ type: "request", id: 4, op: "upload", name: "a", size: 1, mtime }),
+      BadFieldError,
+      `mtime ${mtime}`,
+    );
+    assert.equal(bad.id, 4);
+    assert.equal(bad.code, "BAD_REQUEST");
+  }
+});
+
+const SERVER_MESSAGES: ServerMessage[] = [
+  {
+    type: "hello",
+    protocol: 1,
+    software: "fts/0.1.0",
+    limits: { maxControlBytes: 65536, maxFileBytes: Number.MAX_SAFE_INTEGER, maxNameBytes: 4096 },
+    auth: "token",
+    features: ["eager-upload"],
+  },
+  { type: "continue", id: 1, offset: 0 },
+  { type: "continue", id: 1, offset: 4096 },
+  {
+    type: "entries",
+    id: 2,
+    entries: [
+      { name: "notes.txt", type: "file", size: 6, mtime: 1764021000000 },
+      { name: "old", type: "dir", size: 0, mtime: -MAX_MTIME_MS },
+      { name: "l", type: "link", size: 3, mtime: 0 },
+      { name: "fifo", type: "other", size: 0, mtime: 0 },
+    ],
+  },
+  { type: "entries", id: 2, entries: [] },
+  { type: "data", id: 3, size: 6, offset: 0, mtime: 1764021000000, mode: 0o644 },
+  { type: "data", id: 3, size: 6, offset: 6, mtime: 0, mode: 0 },
+  {
+    type: "reply",
+    id: 4,
+    ok: false,
+    error: { code: "BAD_NAME", message: 'bad name "../etc/passwd"' },
+  },
+  { type: "fatal", code: "TOO_LARGE", message: "control frame of 70000 bytes exceeds the limit" },
+];
+
+Deno.test("decodeServerMessage() returns every server message as encodeServerMessage() sent it", async () => {
+  for (const message of SERVER_MESSAGES) {
+    const decoded = decodeServerMessage(await readBack(encodeServerMessage(message)));
+    assert.deepEqual(decoded, message, JSON.stringify(message));
+  }
+});
+
+/** A success reply to each op, with its fields. */
+const OK_REPLIES: { [O in ReplyOp]: OkReply<O> } = {
+  hello: { type: "reply", id: 0, ok: true, role: "admin" },
+  list: { type: "reply", id: 1, ok: true, count: 3 },
+  stat: {
+    type: "reply",
+    id: 2,
+    ok: true,
+    entry: { name: "a", type: "file", size: 6, mtime: 0, mode: 0o600, sha256: HEX },
+  },
+  upload: { type: "reply", id: 3, ok: true, size: 6, sha256: HEX },
+  download: { type: "reply", id: 4, ok: true, size: 0, sha256: HEX },
+  delete: { type: "reply", id: 5, ok: true },
+  mkdir: { type: "reply", id: 6, ok: true },
+  rename: { type: "reply", id: 7, ok: true },
+  partial: { type: "reply", id: 8, ok: true, held: 0 },
+  terminate: { type: "reply", id: 9, ok: true },
+  logout: { type: "reply", id: 10, ok: true },
+};
+
+/** Decodes `raw` as a success reply. */
+function okReply(raw: Message): UncheckedOkReply {
+  const reply = decodeServerMessage(raw, "reply");
+  assert.ok(reply.ok, JSON.stringify(reply));
+  return reply;
+}
+
+Deno.test("decodeReplyFields() returns each op's reply fields as the server sent them", async () => {
+  for (const op of Object.keys(OK_REPLIES) as ReplyOp[]) {
+    const { type: _type, id, ok: _ok, ...fields } = OK_REPLIES[op];
+    const reply = okReply(await readBack(encodeServerMessage(OK_REPLIES[op])));
+    assert.equal(reply.id, id);
+    const decoded: ReplyFields[typeof op] = decodeReplyFields(op, reply);
+    assert.deepEqual(decoded, fields, op);
+  }
+  // A stat of a directory carries neither mode nor sha256; unknown fields are dropped.
+  const dir = { name: "d", type: "dir", size: 0, mtime: 5 } as const;
+  assert.deepEqual(
+    decodeReplyFields("stat", okReply({ type: "reply", id: 1, ok: true, entry: dir, x: 1 })),
+    { entry: dir },
+  );
+});
+
+Deno.test("decodeServerMessage() tolerates what a later server may send", () => {
+  assert.deepEqual(decodeServerMessage({ type: "fatal", code: "NEW_CODE" }), {
+    type: "fatal",
+    code: "INTERNAL",
+    message: "unknown error",
+  });
+  assert.deepEqual(
+    decodeServerMessage({ type: "reply", id: 1, ok: false, error: { code: 5, message: "m" } }),
+    { type: "reply", id: 1, ok: false, error: { code: "INTERNAL", message: "m" } },
+  );
+  assert.deepEqual(
+    decodeServerMessage({
+      type: "entries",
+      id: 1,
+      entries: [{ name: "s", type: "socket", size: 0, mtime: 0, inode: 7 }],
+    }),
+    { type: "entries", id: 1, entries: [{ name: "s", type: "other", size: 0, mtime: 0 }] },
+  );
+  assert.deepEqual(decodeServerMessage({ type: "continue", id: 1 }), {
+    type: "continue",
+    id: 1,
+    offset: 0,
+  });
+  assert.deepEqual(decodeServerMessage({ type: "data", id: 1, size: 2 }), {
+    type: "data",
+    id: 1,
+    size: 2,
+    offset: 0,
+  });
+  const hello = decodeServerMessage({
+    type: "hello",
+    protocol: 2,
+    software: "future",
+    limits: { maxControlBytes: 1, maxFileBytes: 2, maxNameBytes: 3, maxRate: 4 },
+    auth: "none",
+  });
+  assert.deepEqual(hello, {
+    type: "hello",
+    protocol: 2,
+    software: "future",
+    limits: { maxControlBytes: 1, maxFileBytes: 2, maxNameBytes: 3 },
+    auth: "none",
+    features: [],
+  });
+});
+
+Deno.test("decodeServerMessage() refuses each malformed field with a ProtocolError", () => {
+  const limits = { maxControlBytes: 65536, maxFileBytes: 100, maxNameBytes: 4096 };
+  const hello = { type: "hello", protocol: 1, software: "s", limits, auth: "none" };
+  const entry = { name: "a", type: "file", size: 1, mtime: 0 };
+  const entries = (bad: Message) => ({ type: "entries", id: 1, entries: [entry, bad] });
+  const data = { type: "data", id: 1, size: 10, offset: 0, mtime: 0, mode: 0o644 };
+  const cases: [string, Message][] = [
+    ["unknown type", { type: "progress", id: 1 }],
+    ["no type", { id: 1, ok: true }],
+    ["a request", { type: "request", id: 1, op: "list", name: "" }],
+    ["hello protocol missing", { ...hello, protocol: undefined }],
+    ["hello software a number", { ...hello, software: 1 }],
+    ["hello limits missing", { ...hello, limits: undefined }],
+    ["hello limits an array", { ...hello, limits: [] }],
+    ["hello maxFileBytes negative", { ...hello, limits: { ...limits, maxFileBytes: -1 } }],
+    ["hello maxControlBytes a string", { ...hello, limits: { ...limits, maxControlBytes: "1" } }],
+    ["hello maxNameBytes missing", { ...hello, limits: { ...limits, maxNameBytes: undefined } }],
+    ["hello auth unknown", { ...hello, auth: "password" }],
+    ["hello auth missing", { ...hello, auth: undefined }],
+    ["hello features not a list", { ...hello, features: "eager-upload" }],
+    ["hello features not names", { ...hello, features: [1] }],
+    ["continue id missing", { type: "continue", offset: 0 }],
+    ["continue offset negative", { type: "continue", id: 1, offset: -1 }],
+    ["continue offset a string", { type: "continue", id: 1, offset: "0" }],
+    ["entries missing", { type: "entries", id: 1 }],
+    ["entries not a list", { type: "entries", id: 1, entries: { 0: entry } }],
+    ["entries id negative", { type: "entries", id: -1, entries: [] }],
+    ["entry not an object", { type: "entries", id: 1, entries: [entry, "a"] }],
+    ["entry a list", { type: "entries", id: 1, entries: [[]] }],
+    ["entry name missing", entries({ ...entry, name: undefined })],
+    ["entry name empty", entries({ ...entry, name: "" })],
+    ["entry name ..", entries({ ...entry, name: ".." })],
+    ["entry name with /", entries({ ...entry, name: "a/b" })],
+    ["entry name with NUL", entries({ ...entry, name: "a\0" })],
+    ["entry type a number", entries({ ...entry, type: 1 })],
+    ["entry type missing", entries({ ...entry, type: undefined })],
+    ["entry size negative", entries({ ...entry, size: -1 })],
+    ["entry size fractional", entries({ ...entry, size: 0.5 })],
+    ["entry mtime out of range", entries({ ...entry, mtime: MAX_MTIME_MS + 1 })],
+    ["entry mtime a string", entries({ ...entry, mtime: "0" })],
+    ["entry mtime missing", entries({ ...entry, mtime: undefined })],
+    ["data size missing", { ...data, size: undefined }],
+    ["data size past 2^53", { ...data, size: 2 ** 53 }],
+    ["data offset past size", { ...data, offset: 11 }],
+    ["data offset negative", { ...data, offset: -1 }],
+    ["data mtime fractional", { ...data, mtime: 1.5 }],
+    ["data mtime out of range", { ...data, mtime: -MAX_MTIME_MS - 1 }],
+    ["data mode negative", { ...data, mode: -1 }],
+    ["data id a string", { ...data, id: "1" }],
+    ["reply id missing", { type: "reply", ok: true }],
+    ["reply id fractional", { type: "reply", id: 0.5, ok: true }],
+    ["error reply without error", { type: "reply", id: 1, ok: false }],
+    ["reply ok missing and no error", { type: "reply", id: 1 }],
+    ["reply sha256 malformed", { type: "reply", id: 1, ok: true, sha256: "abc" }],
+  ];
+  for (const [what, raw] of cases) {
+    assertRefused(() => decodeServerMessage(raw), ProtocolError, what);
+  }
+  assertRefused(
+    () => decodeServerMessage({ type: "continue", id: 1, offset: 0 }, "data"),
+    ProtocolError,
+    "a continue where data must come",
+  );
+});
+
+Deno.test("decodeReplyFields() refuses each malformed field with a ProtocolError", () => {
+  const entry = { name: "a", type: "file", size: 1, mtime: 0 };
+  const cases: [string, ReplyOp, Message][] = [
+    ["hello role missing", "hello", {}],
+    ["hello role unknown", "hello", { role: "root" }],
+    ["list count missing", "list", {}],
+    ["list count negative", "list", { count: -1 }],
+    ["stat entry missing", "stat", {}],
+    ["stat entry a string", "stat", { entry: "a" }],
+    ["stat entry bad size", "stat", { entry: { ...entry, size: "1" } }],
+    ["stat entry bad name", "stat", { entry: { ...entry, name: "." } }],
+    ["stat mode negative", "stat", { entry: { ...entry, mode: -1 } }],
+    ["stat sha256 malformed", "stat", { entry: { ...entry, sha256: HEX.slice(2) } }],
+    ["upload size missing", "upload", { sha256: HEX }],
+    ["upload sha256 missing", "upload", { size: 1 }],
+    ["download size negative", "download", { size: -1, sha256: HEX }],
+    ["download sha256 a number", "download", { size: 1, sha256: 5 }],
+    ["partial held missing", "partial", {}],
+    ["partial held fractional", "partial", { held: 0.5 }],
+  ];
+  for (const [what, op, fields] of cases) {
+    const reply: UncheckedOkReply = { ...fields, type: "reply", id: 1, ok: true };
+    assertRefused(() => decodeReplyFields(op, reply), ProtocolError, what);
+  }
+});
+
+Deno.test("encodeServerMessage() refuses a message over the receiver's limit with TOO_LARGE", () => {
+  const message: ServerMessage = { type: "fatal", code: "INTERNAL", message: "x".repeat(2000) };
+  const refused = assertRefused(() => encodeServerMessage(message, 1024), ProtocolError, "over");
+  assert.equal(refused.code, "TOO_LARGE");
+  assert.ok(encodeServerMessage(message, 4096).length > 2000);
+});
+
+Deno.test("the earlier decoders answer as before, kept until both sides use the contract", () => {
+  assert.deepEqual(decodeRequest({ type: "request", id: 1, op: "stat", name: "a" }), {
+    type: "request",
+    id: 1,
+    op: "stat",
+    name: "a",
+  });
+  assertRefused(() => decodeRequest({ type: "hello" }), ProtocolError, "hello as a request");
+  assert.deepEqual(decodeTrailer({ type: "trailer", id: 2, sha256: HEX }, 2), {
+    type: "trailer",
+    id: 2,
+    sha256: HEX,
+  });
+  assertRefused(
+    () => decodeTrailer({ type: "trailer", id: 3, sha256: HEX }, 2),
+    ProtocolError,
+    "another request's trailer",
+  );
+  assert.deepEqual(
+    decodeHello({ type: "hello", protocol: 1, software: "s", limits: { maxControlBytes: 1 } }),
+    { protocol: 1, software: "s", maxControlBytes: MIN_ANNOUNCED_CONTROL_BYTES },
+  );
+  assert.deepEqual(decodeError({ type: "fatal", code: "BUSY", message: "full" }), {
+    code: "BUSY",
+    message: "full",
+  });
+  assertRefused(() => decodeError({ type: "reply", id: 1, ok: false }), ProtocolError, "no error");
+});
+
+/**
+ * Messages the protocol does not define. Each line below fails to type-check,
+ * and `@ts-expect-error` says so: were one to type-check (the contract grown
+ * loose), the directive would be unused and `deno check` of this file would
+ * fail. At run time nothing checks them: that is the decoders' job.
+ */
+function messagesTheContractRefuses(reply: UncheckedOkReply): unknown[] {
+  const id = 1;
+  return [
+    // A misspelt field: 'ofset' for 'offset'.
+    // @ts-expect-error: 'ofset' does not exist in a download request
+    encodeClientMessage({ type: "request", id, op: "download", name: "a", offset: 0, ofset: 0 }),
+    // A missing required field: a partial request's 'size'.
+    // @ts-expect-error: property 'size' is missing
+    encodeClientMessage({ type: "request", id, op: "partial", name: "a" }),
+    // An op the protocol does not have.
+    // @ts-expect-error: '"remove"' is not an op
+    encodeClientMessage({ type: "request", id, op: "remove", name: "a" }),
+    // A message type a client does not send.
+    // @ts-expect-error: a client does not send 'continue'
+    encodeClientMessage({ type: "continue", id, offset: 0 }),
+    // A field of the wrong type.
+    // @ts-expect-error: 'size' is a number
+    encodeClientMessage({ type: "request", id, op: "partial", name: "a", size: "1" }),
+    // The server's side: a misspelt field.
+    // @ts-expect-error: 'ofset' does not exist in a continue
+    encodeServerMessage({ type: "continue", id, ofset: 0 }),
+    // A reply field no op defines.
+    // @ts-expect-error: 'cuont' is not a field of any reply
+    encodeServerMessage({ type: "reply", id, ok: true, cuont: 3 }),
+    // An error code outside the closed set.
+    // @ts-expect-error: 'OOPS' is not an ErrorCode
+    encodeServerMessage({ type: "fatal", code: "OOPS", message: "" }),
+    // A list reply without its count.
+    // @ts-expect-error: property 'count' is missing
+    ((listed: OkReply<"list"> = { type: "reply", id, ok: true }) => listed)(),
+    // An upload reply read for a field only a partial reply has.
+    // @ts-expect-error: 'held' does not exist in an upload reply's fields
+    decodeReplyFields("upload", reply).held,
+  ];
+}
+
+Deno.test("encodeClientMessage() and encodeServerMessage() accept only the protocol's messages (deno check)", () => {
+  // The checks are the compiler's; at run time the calls just encode.
+  const reply = okReply({ type: "reply", id: 1, ok: true, size: 1, sha256: HEX });
+  const refused = messagesTheContractRefuses(reply);
+  assert.equal(refused.length, 10);
+});
