@@ -9,6 +9,7 @@
  * @module
  */
 
+import { posix } from "node:path";
 import { FtsError } from "../protocol/errors.ts";
 import type { Entry } from "../protocol/messages.ts";
 import { localPathInside, plannedDirectoryExists } from "./local_target.ts";
@@ -139,6 +140,7 @@ export async function walkRemote(
       );
     }
     const listing = await lister.list(dir);
+    if (depth === 0) await assertDirectory(lister, top, listing);
     refuseTemporaryNames(
       dir,
       listing.filter((entry) => entry.type === "dir" || entry.type === "file"),
@@ -169,6 +171,30 @@ export async function walkRemote(
   };
   await walk(top, localDir, 0);
   return tree;
+}
+
+/**
+ * Throws WRONG_TYPE unless `top` is a directory. A listing of a file is that
+ * file's one entry, which looks like a directory holding one file of its own
+ * name: only then is the parent listed to tell which it is.
+ */
+async function assertDirectory(
+  lister: RemoteLister,
+  top: string,
+  listing: { name: string; type: string }[],
+): Promise<void> {
+  const base = posix.basename(top);
+  if (top === "" || listing.length !== 1 || listing[0]!.name !== base) return;
+  if (listing[0]!.type === "dir") return; // A file's own entry is never a directory.
+  const parent = posix.dirname(top) === "." ? "" : posix.dirname(top);
+  const self = (await lister.list(parent)).find((entry) => entry.name === base);
+  if (self?.type !== "dir") {
+    throw new FtsError(
+      "WRONG_TYPE",
+      `${JSON.stringify(top)} is not a directory on the server (download -r takes one); ` +
+        "nothing was downloaded",
+    );
+  }
 }
 
 /**

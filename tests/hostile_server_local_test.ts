@@ -366,3 +366,22 @@ Deno.test("get --resume never writes through a hard link at its temporary file",
     await server.stop();
   }
 });
+
+Deno.test("get -r of a remote file refuses before writing anything; a directory holding a file of its own name still works", async () => {
+  const server = await startServer();
+  try {
+    await Deno.writeTextFile(join(server.root, "t.txt"), "a file\n");
+    await Deno.mkdir(join(server.root, "d"));
+    await Deno.writeTextFile(join(server.root, "d", "d"), "inside\n");
+    const before = await listTree(server.dir);
+    const refused = await runCommand(server, ["get", "-r", "t.txt"]);
+    assert.notEqual(refused.code, EXIT_OK);
+    assert.match(refused.stderr, /WRONG_TYPE: "t\.txt" is not a directory/);
+    assert.deepEqual(await listTree(server.dir), before);
+    const got = await runCommand(server, ["get", "-r", "d", "copy"]);
+    assert.equal(got.code, EXIT_OK, got.stderr);
+    assert.equal(await Deno.readTextFile(join(server.dir, "copy", "d")), "inside\n");
+  } finally {
+    await server.stop();
+  }
+});
