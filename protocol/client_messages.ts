@@ -178,7 +178,8 @@ export class BadFieldError extends UnknownOpError {
  * value out of range) throws an {@link UnknownOpError} (or its subclass
  * {@link BadFieldError}) carrying the request's id. With `expected`, a
  * message of another type is a ProtocolError before its fields are read.
- * Fields the message does not define are dropped; absent booleans are false.
+ * Fields the message does not define are dropped; absent booleans are false,
+ * and a boolean field present with another type is malformed.
  *
  * @example
  * ```ts
@@ -240,7 +241,7 @@ function decodeRequestMessage(raw: Message): Request {
         op,
         name: field(raw, "name", "string"),
         to: field(raw, "to", "string"),
-        overwrite: raw.overwrite === true,
+        overwrite: flag(raw, "overwrite"),
       };
     case "partial":
       return { type, id, op, name: field(raw, "name", "string"), size: sizeField(raw, "size") };
@@ -252,9 +253,17 @@ function decodeRequestMessage(raw: Message): Request {
   }
 }
 
+/**
+ * A boolean field that may be left out (false); present, it must be a
+ * boolean: `"overwrite": "yes"` is malformed, never quietly false.
+ */
+function flag(raw: Message, key: string): boolean {
+  return raw[key] === undefined ? false : field(raw, key, "boolean");
+}
+
 function decodeUpload(raw: Message, id: number): UploadRequest {
-  const eager = raw.eager === true;
-  const resume = raw.resume === true;
+  const eager = flag(raw, "eager");
+  const resume = flag(raw, "resume");
   // The sender of eager data cannot know the offset a resume would start from.
   if (eager && resume) throw new ProtocolError("an eager upload cannot resume");
   const mtime = raw.mtime === undefined ? undefined : field(raw, "mtime", "number");
@@ -269,9 +278,9 @@ function decodeUpload(raw: Message, id: number): UploadRequest {
     op: "upload",
     name: field(raw, "name", "string"),
     size: sizeField(raw, "size"),
-    overwrite: raw.overwrite === true,
+    overwrite: flag(raw, "overwrite"),
     mtime,
-    resumable: raw.resumable === true,
+    resumable: flag(raw, "resumable"),
     resume,
     eager,
   };
