@@ -5,7 +5,9 @@
  * @module
  */
 
+/** A command line that cannot be run as given: the message says what to change. */
 export class UsageError extends Error {
+  /** The error, with a message that names the flag or word at fault. */
   constructor(message: string) {
     super(message);
     this.name = "UsageError";

@@ -18,7 +18,9 @@ import {
 
 /** Two buffers lent to one transfer, and how to give them back. */
 export interface BufferPair {
+  /** The two buffers: one is read into while the other is consumed. */
   buffers: [Uint8Array, Uint8Array];
+  /** Gives the buffers back to the pool (once; later calls do nothing). */
   release(): void;
 }
 
@@ -53,6 +55,10 @@ export class BufferPool {
   readonly #free: [Uint8Array, Uint8Array][] = [];
   #lent = 0;
 
+  /**
+   * A pool lending at most `maxPairs` pairs of `bufferBytes` buffers to
+   * transfers of `minPooledBytes` or more; others get `fallbackBytes` of their own.
+   */
   constructor(
     options: {
       maxPairs: number;

@@ -47,6 +47,7 @@ export class FtsError extends Error {
   /** The stable code. */
   readonly code: ErrorCode;
 
+  /** An error with a stable `code` and a human `message`; `options.cause` keeps what led to it. */
   constructor(code: ErrorCode, message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "FtsError";
@@ -59,6 +60,7 @@ export class FtsError extends Error {
  * out of place. The connection that sent it is closed; nobody else is affected.
  */
 export class ProtocolError extends FtsError {
+  /** A violation described by `message`, sent to the peer in `fatal` with `code`. */
   constructor(message: string, code: ErrorCode = "BAD_REQUEST") {
     super(code, message);
     this.name = "ProtocolError";

@@ -34,7 +34,7 @@ export const MIN_CONTROL_BYTES = 8 * 1024;
 export const MIN_ANNOUNCED_CONTROL_BYTES = 32 * 1024;
 
 /** Largest file size in bytes: the largest integer a JSON number carries exactly. */
-export const MAX_FILE_BYTES = Number.MAX_SAFE_INTEGER;
+export const MAX_FILE_BYTES: number = Number.MAX_SAFE_INTEGER;
 
 /** Largest name in bytes (UTF-8), the common PATH_MAX. */
 export const MAX_NAME_BYTES = 4096;
