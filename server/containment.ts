@@ -75,10 +75,20 @@ export interface MadeDirectories {
 
 /** What making directories needs besides the walk. */
 export interface DirectoryMaking {
-  /** Claims each directory's {@link ENTRY_BYTES} before it is made; takes them back when one is removed. */
-  space: Pick<SpaceBudget, "reserveDirectory" | "freed">;
+  /**
+   * Claims the {@link ENTRY_BYTES} of every directory missing, at once,
+   * before any is made; takes them back when one is removed.
+   */
+  space: Pick<SpaceBudget, "reserveDirectories" | "freed">;
   /** Makes a directory's new entry durable (fsync of the directory). */
   syncDirectory(path: string): Promise<void>;
+  /** Told of each directory made, at once (before anything awaits): see path_limits.ts's `DirectoryMoves`. */
+  entryCreated?(path: string): void;
+  /**
+   * The last segment must be new: EXISTS if anything has that name (a mkdir).
+   * @default {false}
+   */
+  lastMustBeNew?: boolean;
 }
 
 /**
@@ -213,46 +223,72 @@ export class ServedRoot {
   }
 
   /**
-   * Creates the directories along `segments` as needed, each claimed against
-   * the space budget and made durable in its parent before the next; returns
-   * the last one, checked, and those it created. If it fails part-way, it
-   * removes those it created.
+   * Creates the directories along `segments` as needed, each made durable in
+   * its parent before the next, under one claim against the space budget for
+   * all that are missing (what another session made meanwhile is given back);
+   * returns the last one, checked, and those it created. If it fails
+   * part-way, it removes those it created.
    */
   async makeDirectories(segments: string[], making: DirectoryMaking): Promise<MadeDirectories> {
     let current = this.checkedRoot();
+    let existing = 0;
+    for (; existing < segments.length; existing++) {
+      const named = segments.slice(0, existing + 1);
+      const segment = segments[existing]!;
+      if (making.lastMustBeNew && existing === segments.length - 1) {
+        if (lstatOrNull(join(current.path, segment)) !== null) {
+          throw new FtsError("EXISTS", `${quote(segments)} already exists`);
+        }
+        break;
+      }
+      const next = this.stepInto(current, segment, named);
+      if (next === null) break;
+      current = next;
+    }
+    if (existing === segments.length) return { parent: current, created: [] };
+    assertPathFits(current.path, segments.slice(existing), segments);
+    const claim = await making.space.reserveDirectories(segments.length - existing);
     const created: string[] = [];
+    let made = 0;
     try {
       for (const [i, segment] of segments.entries()) {
+        if (i < existing) continue;
         const named = segments.slice(0, i + 1);
-        let next = this.stepInto(current, segment, named);
-        if (next === null) {
-          assertPathFits(current.path, [segment], named);
-          const path = join(current.path, segment);
-          const claim = await making.space.reserveDirectory();
-          let made = false;
-          try {
-            Deno.mkdirSync(path);
-            made = true;
-          } catch (err) {
-            if (!(err instanceof Deno.errors.AlreadyExists)) throw err;
-          } finally {
-            if (made) claim.commit(0);
-            else claim.release();
+        const path = join(current.path, segment);
+        assertPathFits(current.path, [segment], named);
+        try {
+          Deno.mkdirSync(path);
+          made++;
+          making.entryCreated?.(path);
+        } catch (err) {
+          if (!(err instanceof Deno.errors.AlreadyExists)) throw err;
+          if (making.lastMustBeNew && i === segments.length - 1) {
+            throw new FtsError("EXISTS", `${quote(segments)} already exists`);
           }
-          next = this.stepInto(current, segment, named);
+          // Another session made it meanwhile: stepped into below, as any existing one.
+          const next = this.stepInto(current, segment, named);
           if (next === null) throw new FtsError("NOT_FOUND", `${quote(named)} vanished`);
-          if (made) {
-            created.push(next.path);
-            assertCreatedIn(current, path, Deno.lstatSync(next.path), named);
-            await making.syncDirectory(current.path);
-          }
+          current = next;
+          continue;
         }
-        current = next;
+        const info = lstatOrNull(path);
+        if (info === null || !info.isDirectory) {
+          throw new FtsError("DENIED", `${quote(named)} changed while it was created`);
+        }
+        assertCreatedIn(current, path, info, named, () => {
+          Deno.removeSync(path);
+          made--;
+        });
+        created.push(path);
+        await making.syncDirectory(current.path);
+        current = identityOf(path, info);
       }
     } catch (err) {
+      claim.settle(made);
       removeCreated(created, making.space);
       throw err;
     }
+    claim.settle(made);
     return { parent: current, created };
   }
 }

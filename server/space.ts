@@ -68,6 +68,18 @@ export interface SpaceReservation {
   release(): void;
 }
 
+/** A claim on space for directories about to be made, settled once they are. */
+export interface DirectoriesReservation {
+  /** `made` of the directories claimed were created (0 if none): they count as used, the rest is given back. */
+  settle(made: number): void;
+}
+
+/** A claim as the budget holds it: settled as a reservation, or with what it used and wrote. */
+interface Claim extends SpaceReservation {
+  /** Settles the claim: `usedBytes` now count as used, `writtenBytes` as written to the disk. */
+  commitBytes(usedBytes: number, writtenBytes: number): void;
+}
+
 /** Tracks the root's use against its limits. */
 export class SpaceBudget {
   readonly #root: string;
@@ -140,16 +152,22 @@ export class SpaceBudget {
   }
 
   /**
-   * Claims {@link ENTRY_BYTES} for a directory about to be created, against
-   * the quota and the reserve like an upload of that size, or throws
-   * NO_SPACE. Commit it (with 0) once the directory exists; release it if
-   * it was not made.
+   * Claims {@link ENTRY_BYTES} for each of `count` directories about to be
+   * created, at once, against the quota and the reserve like an upload of
+   * that size, or throws NO_SPACE: claimed one at a time, concurrent nested
+   * mkdirs would each hold part of the room and all fail. Settle it with
+   * the number made once they exist (a level another session made meanwhile
+   * is not), or with 0 if none was.
    */
-  reserveDirectory(): Promise<SpaceReservation> {
-    return this.#claim(`a directory (${ENTRY_BYTES} bytes)`, ENTRY_BYTES, ENTRY_BYTES, {
-      creditBytes: 0,
-      heldCost: 0,
-    });
+  async reserveDirectories(count: number): Promise<DirectoriesReservation> {
+    const bytes = count * ENTRY_BYTES;
+    const what = count === 1
+      ? `a directory (${bytes} bytes)`
+      : `${count} directories (${bytes} bytes)`;
+    const claim = await this.#claim(what, bytes, bytes, { creditBytes: 0, heldCost: 0 });
+    return {
+      settle: (made) => claim.commitBytes(made * ENTRY_BYTES, made * ENTRY_BYTES),
+    };
   }
 
   /**
@@ -162,7 +180,7 @@ export class SpaceBudget {
     cost: number,
     toWrite: number,
     { creditBytes, heldCost }: { creditBytes: number; heldCost: number },
-  ): Promise<SpaceReservation> {
+  ): Promise<Claim> {
     const { reserveBytes } = this.#limits;
     // Measured first: the checks below then see every claim made meanwhile.
     const freeBytes = reserveBytes > 0 || toWrite > 0 ? await this.#freeBytes() : Infinity;
@@ -186,17 +204,19 @@ export class SpaceBudget {
       this.#reservedDiskBytes -= toWrite;
       return true;
     };
+    const commitBytes = (usedBytes: number, writtenBytes: number) => {
+      if (!settle()) return;
+      this.#usedBytes += usedBytes;
+      this.#committedSinceMeasured += writtenBytes;
+    };
     return {
       assertFits: (replacedBytes) => {
         // This claim's cost is among the reserved bytes already.
         if (!settled && replacedBytes < replacingBytes) this.#checkQuota(what, 0, replacedBytes);
       },
-      commit: (replacedBytes) => {
-        if (!settle()) return;
-        this.#usedBytes += cost - replacedBytes;
-        this.#committedSinceMeasured += toWrite;
-      },
+      commit: (replacedBytes) => commitBytes(cost - replacedBytes, toWrite),
       release: () => void settle(),
+      commitBytes,
     };
   }
 

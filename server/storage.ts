@@ -27,7 +27,7 @@ import {
   sameIdentity,
   ServedRoot,
 } from "./containment.ts";
-import { ENTRY_BYTES, entryBytes } from "./entry_cost.ts";
+import { entryBytes } from "./entry_cost.ts";
 import { logEvent } from "./log.ts";
 import { HeldPartials } from "./partials.ts";
 import { assertPathFits, assertSubtreeFits } from "./path_limits.ts";
@@ -279,40 +279,13 @@ export class Storage {
 
   /**
    * Creates a directory, and any missing parents; EXISTS if the name is
-   * taken. Each directory made costs {@link ENTRY_BYTES}, claimed against
-   * the quota and the reserve before it is made. On failure the parents it
-   * created are removed again.
+   * taken. Each directory made costs `ENTRY_BYTES` (entry_cost.ts), all of them
+   * claimed at once against the quota and the reserve before any is made.
+   * On failure the parents it created are removed again.
    */
   async mkdir(segments: string[]): Promise<void> {
     assertPathFits(this.root, segments);
-    const { parent, created } = await this.#makeDirectories(segments.slice(0, -1));
-    try {
-      assertPathFits(parent.path, segments.slice(-1), segments);
-      const path = join(parent.path, segments.at(-1)!);
-      if (lstatOrNull(path) !== null) {
-        throw new FtsError("EXISTS", `${quote(segments)} already exists`);
-      }
-      const claim = await this.space.reserveDirectory();
-      try {
-        Deno.mkdirSync(path);
-      } catch (err) {
-        claim.release();
-        throw err;
-      }
-      claim.commit(0);
-      const made = lstatOrNull(path);
-      if (made === null || !made.isDirectory) {
-        throw new FtsError("DENIED", `${quote(segments)} changed while it was created`);
-      }
-      assertCreatedIn(parent, path, made, segments, () => {
-        Deno.removeSync(path);
-        this.space.freed(ENTRY_BYTES);
-      });
-      await this.#syncDirectory(parent.path);
-    } catch (err) {
-      this.removeCreated(created);
-      throw err;
-    }
+    await this.#makeDirectories(segments, true);
   }
 
   /**
@@ -380,17 +353,18 @@ export class Storage {
 
   /**
    * Removes directories a failed operation created, innermost first; only
-   * empty ones, best effort. Each one removed gives its {@link ENTRY_BYTES} back.
+   * empty ones, best effort. Each one removed gives its `ENTRY_BYTES` back.
    */
   removeCreated(created: string[]): void {
     removeCreated(created, this.space);
   }
 
   /** {@link ServedRoot.makeDirectories} under this root's budget. */
-  #makeDirectories(segments: string[]): Promise<MadeDirectories> {
+  #makeDirectories(segments: string[], lastMustBeNew = false): Promise<MadeDirectories> {
     return this.#served.makeDirectories(segments, {
       space: this.space,
       syncDirectory: (path) => this.#syncDirectory(path),
+      lastMustBeNew,
     });
   }
 

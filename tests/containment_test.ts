@@ -190,6 +190,39 @@ Deno.test("makeDirectories() that fails part-way (NO_SPACE) removes the director
   });
 });
 
+Deno.test("makeDirectories() claims every missing level at once and gives back one made meanwhile", async () => {
+  await withTree(async ({ root, served }) => {
+    const claims: number[] = [];
+    const settled: number[] = [];
+    const space = {
+      reserveDirectories: (count: number) => {
+        claims.push(count);
+        // Another session makes the first level while this one waits for its claim.
+        Deno.mkdirSync(join(root, "p"));
+        return Promise.resolve({ settle: (made: number) => void settled.push(made) });
+      },
+      freed: () => {},
+    };
+    const made = await served.makeDirectories(["p", "q", "r"], {
+      space,
+      syncDirectory: () => Promise.resolve(),
+    });
+    assert.deepEqual(claims, [3]);
+    assert.deepEqual(settled, [2]);
+    assert.deepEqual(made.created, [join(root, "p", "q"), join(root, "p", "q", "r")]);
+    await assertCode(
+      () =>
+        served.makeDirectories(["p", "q"], {
+          space,
+          syncDirectory: () => Promise.resolve(),
+          lastMustBeNew: true,
+        }),
+      "EXISTS",
+    );
+    assert.deepEqual(claims, [3]);
+  });
+});
+
 Deno.test("a root replaced by a link is refused, never followed", async () => {
   await withTree(async ({ root, outside }) => {
     const served = ServedRoot.open(root, join(root, ".fts"));

@@ -456,3 +456,45 @@ Deno.test("serve: the quota's use tracked across operations equals what a restar
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("mkdir: concurrent nested mkdirs under --quota: as many as fit succeed, and a restart agrees", async () => {
+  // Room for ten entries; each `mkdir pI/q/r` makes three, so three fit.
+  const quotaBytes = 10 * ENTRY_BYTES;
+  const sessions = 20;
+  const dir = await Deno.makeTempDir({ prefix: "fts-mkdirs-" });
+  const root = join(dir, "root");
+  const args = ["--quota", String(quotaBytes), "--reserve", "0", "--root", root];
+  let inUse: number;
+  const first = await startServer(args);
+  try {
+    const clients = await Promise.all(
+      Array.from({ length: sessions }, () => RawClient.open(first.port)),
+    );
+    await Promise.all(
+      clients.map((raw, i) => raw.send({ type: "request", id: 1, op: "mkdir", name: `p${i}/q/r` })),
+    );
+    const replies = await Promise.all(clients.map((raw) => readWithin(raw)));
+    const made = replies.filter((reply) => reply?.ok === true).length;
+    for (const reply of replies) {
+      if (reply?.ok !== true) assert.equal(codeOf(reply), "NO_SPACE", JSON.stringify(reply));
+    }
+    assert.equal(made, Math.floor(quotaBytes / (3 * ENTRY_BYTES)));
+    const tree = await listTree(root);
+    assert.equal(tree.filter((path) => /^p\d+\/q\/r\/$/.test(path)).length, made);
+    // Nothing left of the mkdirs refused: only whole chains.
+    assert.equal(tree.length, EMPTY_ROOT.length + 3 * made, JSON.stringify(tree));
+    inUse = await inUseBytes(clients[0]!, quotaBytes);
+    for (const raw of clients) raw.close();
+  } finally {
+    await first.stop();
+  }
+  const second = await startServer(args);
+  try {
+    const raw = await RawClient.open(second.port);
+    assert.equal(await inUseBytes(raw, quotaBytes), inUse);
+    raw.close();
+  } finally {
+    await second.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
