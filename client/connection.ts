@@ -8,9 +8,7 @@
  * @module
  */
 
-import type { Entry } from "../protocol/messages.ts";
-import { field, SHA256_HEX, sizeField } from "../protocol/messages.ts";
-import { ProtocolError } from "../protocol/errors.ts";
+import type { Entry, Op, ReplyFields, RequestBody, StatEntry } from "../protocol/messages.ts";
 import {
   download,
   type LandedFiles,
@@ -19,7 +17,7 @@ import {
   sendDownload,
 } from "./download.ts";
 import { ConnectionError, RemoteError } from "./errors.ts";
-import { decodeEntry, list, MAX_LIST_ENTRIES } from "./list.ts";
+import { list, MAX_LIST_ENTRIES } from "./list.ts";
 import { downloadPartialPath, heldLocally } from "./partial_download.ts";
 import { PIPELINE_DEPTH, PIPELINE_REPLY_BYTES, runPipeline } from "./pipeline.ts";
 import { type ConnectOptions, SERVER_HELLO_TIMEOUT_MS, Session } from "./session.ts";
@@ -169,8 +167,7 @@ export class FtsConnection {
    */
   async heldBytes(name: string, size: number): Promise<number> {
     try {
-      const reply = await this.#call({ op: "partial", name, size });
-      return sizeField(reply, "held");
+      return (await this.#call({ op: "partial", name, size })).held;
     } catch (err) {
       if (err instanceof RemoteError && err.code === "UNSUPPORTED") return 0;
       throw err;
@@ -178,19 +175,8 @@ export class FtsConnection {
   }
 
   /** Describes a file or directory; a file's description includes its SHA-256. */
-  async stat(name: string): Promise<Entry & { mode?: number; sha256?: string }> {
-    const reply = await this.#call({ op: "stat", name });
-    const described = field(reply, "entry", "object");
-    const entry: Entry & { mode?: number; sha256?: string } = decodeEntry(described);
-    if (described.mode !== undefined) entry.mode = sizeField(described, "mode");
-    if (described.sha256 !== undefined) {
-      const sha256 = field(described, "sha256", "string");
-      if (!SHA256_HEX.test(sha256)) {
-        throw new ProtocolError("stat reply carries a malformed sha256");
-      }
-      entry.sha256 = sha256;
-    }
-    return entry;
+  async stat(name: string): Promise<StatEntry> {
+    return (await this.#call({ op: "stat", name })).entry;
   }
 
   /** Creates a directory (and missing parents). */
@@ -227,8 +213,8 @@ export class FtsConnection {
     this.#session.close();
   }
 
-  /** Sends a request whose only answer is its final reply, and returns that reply. */
-  async #call(fields: Record<string, unknown>): Promise<Record<string, unknown>> {
-    return await this.#session.finalReply(await this.#session.request(fields));
+  /** Sends a request whose only answer is its final reply, and returns that reply's fields. */
+  async #call<O extends Op>(body: Extract<RequestBody, { op: O }>): Promise<ReplyFields[O]> {
+    return await this.#session.finalReply(await this.#session.request(body), body.op);
   }
 }

@@ -9,8 +9,7 @@
 
 import { basename } from "node:path";
 import { FtsError, ProtocolError } from "../protocol/errors.ts";
-import type { Message } from "../protocol/frames.ts";
-import { mtimeField, sizeField } from "../protocol/messages.ts";
+import type { DataHeader } from "../protocol/messages.ts";
 import { DownloadTarget } from "./download_target.ts";
 import { downloadPartialPath, heldLocally, looksLikePartialName } from "./partial_download.ts";
 import { type ReadyJob, replyBytesFor, type SentJob } from "./pipeline.ts";
@@ -103,26 +102,24 @@ export async function receiveDownload(
   sent: SentDownload,
 ): Promise<TransferResult> {
   const { id, localPath, options } = sent;
-  const header = await dataHeader(session, sent);
-  const { size, offset } = header;
+  const { size, offset, mtime } = await dataHeader(session, sent);
+  const partialPath = downloadPartialPath(localPath);
   const target = await DownloadTarget.open(
     localPath,
-    downloadPartialPath(localPath),
+    partialPath,
     offset,
     landedRefusal(landed, localPath),
   );
-  let position = offset;
   try {
-    await session.receiveData(size - offset, (chunk) => {
-      position += chunk.length;
-      options.onProgress?.(position, size);
-      return target.write(chunk);
+    const { writeFailure } = await session.receiveData(size - offset, target.sink, target.hash, {
+      onProgress: (received) => options.onProgress?.(offset + received, size),
     });
-    target.endOfData();
-    const reply = await session.finalReply(id);
-    const sha256 = target.verified(reply.sha256);
-    await target.publish(options.preserveMtime ? mtimeField(header.message, "mtime") : null);
-    if (looksLikePartialName(basename(localPath))) landed.add(localPath);
+    target.endOfData(writeFailure);
+    const sha256 = target.verified((await session.finalReply(id, "download")).sha256);
+    const keptMtime = options.preserveMtime ? mtimeToKeep(mtime) : undefined;
+    await target.publish(keptMtime, () => {
+      if (looksLikePartialName(basename(localPath))) landed.add(localPath);
+    });
     return { size, sha256, resumedFrom: offset };
   } catch (err) {
     await target.discard(err);
@@ -130,20 +127,24 @@ export async function receiveDownload(
   }
 }
 
-/** Reads the `data` message that starts a download's data: its size and where it starts. */
-async function dataHeader(
-  session: Session,
-  sent: SentDownload,
-): Promise<{ size: number; offset: number; message: Message }> {
+/** Reads the `data` header that starts a download's data: its size, where it starts, its mtime. */
+async function dataHeader(session: Session, sent: SentDownload): Promise<DataHeader> {
   const message = await session.next(sent.id);
   if (message.type !== "data") {
-    session.checkFinal(message, sent.id);
-    throw new ProtocolError("server answered a download without data");
+    session.checkFinal(message, sent.id, "download");
+    throw session.outOfStep("server answered a download without data");
   }
-  const size = sizeField(message, "size");
-  const offset = message.offset === undefined ? 0 : sizeField(message, "offset");
-  if (offset > size || offset > sent.held) throw new ProtocolError("download offset out of range");
-  return { size, offset, message };
+  if (message.offset > sent.held) throw session.outOfStep("download offset out of range");
+  return message;
+}
+
+/**
+ * The mtime a download keeps with `-p`: the data header's, which the
+ * protocol leaves optional and fts always sends; without it, nothing is saved.
+ */
+function mtimeToKeep(mtime: number | undefined): number {
+  if (mtime === undefined) throw new ProtocolError("the server's data header has no mtime to keep");
+  return mtime;
 }
 
 /** Why nothing may be written for `localPath`: its temporary file is a file this session landed. */

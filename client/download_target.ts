@@ -4,18 +4,22 @@
  * received ones), the first local failure, and the publish: fsync, rename
  * onto the real name, fsync of the directory. Readers never see a partial
  * file under the real name: the rename is atomic within one file system.
+ * The stages are io/verified_transfer.ts's, which the server uses too.
  *
  * @module
  */
 
-import { createHash } from "node:crypto";
 import { dirname } from "node:path";
 import { FtsError } from "../protocol/errors.ts";
-import { writeAll } from "../protocol/frames.ts";
 import { isInMemoryFileSystem } from "../io/in_memory_fs.ts";
-import { pumpExactly } from "../io/pump.ts";
-import { fileSink } from "../io/small_file_io.ts";
-import { syncDirectory } from "../io/sync_directory.ts";
+import {
+  closeWritten,
+  hashHeldPrefix,
+  placeFile,
+  Sha256,
+  syncDirectory,
+  writeToFile,
+} from "../io/verified_transfer.ts";
 import { ConnectionError } from "./errors.ts";
 import { openPartialDownload } from "./partial_download.ts";
 
@@ -32,10 +36,11 @@ import { openPartialDownload } from "./partial_download.ts";
  * const dir = Deno.makeTempDirSync();
  * const bytes = new TextEncoder().encode("hello\n");
  * const target = await DownloadTarget.open(join(dir, "a"), join(dir, ".a.fts-partial"), 0);
- * await target.write(bytes);
- * target.endOfData();
+ * target.hash.update(bytes);
+ * await target.sink?.(bytes);
+ * target.endOfData(null);
  * const sha256 = target.verified(createHash("sha256").update(bytes).digest("hex"));
- * await target.publish(null);
+ * await target.publish(undefined, () => {});
  * console.assert(Deno.readTextFileSync(join(dir, "a")) === "hello\n" && sha256.length === 64);
  * Deno.removeSync(dir, { recursive: true });
  * ```
@@ -47,7 +52,8 @@ export class DownloadTarget {
   readonly partialPath: string;
   /** Bytes held in the temporary file from an earlier download, kept and hashed. */
   readonly offset: number;
-  readonly #hash = createHash("sha256");
+  /** The SHA-256 of the whole file: the held bytes, then every byte received. */
+  readonly hash: Sha256 = new Sha256();
   #file: Deno.FsFile | null = null;
   #failure: unknown = null;
   /** The temporary file is ours to remove: we made it, or opened the one held for us. */
@@ -78,12 +84,9 @@ export class DownloadTarget {
       target.#file = file;
       target.#owned = true;
       // The held bytes count towards the whole file's hash; the rest is appended.
-      await pumpExactly(
-        file,
-        offset,
-        (chunk) => void target.#hash.update(chunk),
-        () => new Error("partial download shrank while being read"),
-      );
+      await hashHeldPrefix(file, offset, target.hash, {
+        onShrink: () => new Error("partial download shrank while being read"),
+      });
       file.truncateSync(offset);
       file.seekSync(offset, Deno.SeekMode.Start);
     } catch (err) {
@@ -94,19 +97,17 @@ export class DownloadTarget {
     return target;
   }
 
-  /** Hashes a received chunk and appends it, unless a local failure came first. */
-  async write(chunk: Uint8Array): Promise<void> {
-    this.#hash.update(chunk);
-    if (this.#failure !== null || this.#file === null) return;
-    try {
-      await writeAll(fileSink(this.#file, chunk.length), chunk);
-    } catch (err) {
-      this.#failure = err;
-    }
+  /** Where the received bytes go: the temporary file, or nowhere (null) after a local failure. */
+  get sink(): ((chunk: Uint8Array) => Promise<void>) | null {
+    return this.#failure === null && this.#file !== null ? writeToFile(this.#file) : null;
   }
 
-  /** Marks every byte of the data as received: from here a broken session leaves nothing to resume. */
-  endOfData(): void {
+  /**
+   * Marks every byte of the data as received, keeping `writeFailure` (the
+   * first failed write, or null): from here a broken session leaves nothing to resume.
+   */
+  endOfData(writeFailure: unknown): void {
+    this.#failure ??= writeFailure;
     this.#dataComplete = true;
   }
 
@@ -114,9 +115,9 @@ export class DownloadTarget {
    * The whole file's SHA-256, once it equals `expected` (the server's);
    * throws the first local failure, or `INTEGRITY` when the digests differ.
    */
-  verified(expected: unknown): string {
+  verified(expected: string): string {
     if (this.#failure !== null) throw this.#failure;
-    const sha256 = this.#hash.digest("hex");
+    const sha256 = this.hash.hex();
     if (expected !== sha256) {
       throw new FtsError(
         "INTEGRITY",
@@ -128,19 +129,18 @@ export class DownloadTarget {
   }
 
   /**
-   * Gives the file `mtimeMs` (when not null), makes it durable, renames it
-   * onto {@link localPath}, and makes the name durable, unless the disk is
-   * memory anyway.
+   * Gives the file `mtimeMs` (when given), makes it durable, renames it onto
+   * {@link localPath}, calls `onPlaced` (the file has its name now), and
+   * makes the name durable, unless the disk is memory anyway.
    */
-  async publish(mtimeMs: number | null): Promise<void> {
+  async publish(mtimeMs: number | undefined, onPlaced: () => void): Promise<void> {
+    const durable = !await isInMemoryFileSystem(dirname(this.partialPath));
     const file = this.#file!;
-    if (mtimeMs !== null) await file.utime(new Date(), new Date(mtimeMs));
-    const onDisk = !await isInMemoryFileSystem(dirname(this.partialPath));
-    if (onDisk) await file.sync();
-    file.close();
     this.#file = null;
-    Deno.renameSync(this.partialPath, this.localPath);
-    if (onDisk) await syncDirectory(dirname(this.localPath));
+    await closeWritten(file, { mtime: mtimeMs, durable });
+    placeFile(this.partialPath, this.localPath, { overwrite: true });
+    onPlaced();
+    if (durable) await syncDirectory(dirname(this.localPath));
   }
 
   /**

@@ -10,6 +10,7 @@
  */
 
 import { FtsError, ProtocolError } from "../protocol/errors.ts";
+import type { ReplyError, ReplyOp } from "../protocol/messages.ts";
 import { ConnectionError } from "./transport.ts";
 
 export { ConnectionError };
@@ -30,6 +31,31 @@ export class RemoteError extends FtsError {
     super(code, message);
     this.name = "RemoteError";
   }
+}
+
+/** This client's advice for an `EXISTS` it can override: `put --force`, `rename --force`. */
+const OVERWRITE_ADVICE = "(use --force to overwrite)";
+
+/** The ops whose `EXISTS` a command's `--force` overrides (mkdir has no `--force`). */
+const OVERWRITABLE_OPS: ReadonlySet<ReplyOp> = new Set(["upload", "rename"]);
+
+/**
+ * The {@link RemoteError} for an error reply to `op`, with this client's
+ * advice added: an `EXISTS` for an upload or a rename says how to
+ * overwrite, unless the server's message already does.
+ *
+ * @example
+ * ```ts
+ * import { remoteErrorFor } from "./errors.ts";
+ * const err = remoteErrorFor("rename", { code: "EXISTS", message: "\"b\" already exists" });
+ * console.assert(err.message === "\"b\" already exists (use --force to overwrite)");
+ * console.assert(remoteErrorFor("mkdir", { code: "EXISTS", message: "taken" }).message === "taken");
+ * ```
+ */
+export function remoteErrorFor(op: ReplyOp, error: ReplyError): RemoteError {
+  const { code, message } = error;
+  const advised = code === "EXISTS" && OVERWRITABLE_OPS.has(op) && !message.includes("--force");
+  return new RemoteError(code, advised ? `${message} ${OVERWRITE_ADVICE}` : message);
 }
 
 /**

@@ -6,9 +6,7 @@
  * @module
  */
 
-import { ProtocolError } from "../protocol/errors.ts";
-import type { Message } from "../protocol/frames.ts";
-import { type Entry, field, isMtime, sizeField } from "../protocol/messages.ts";
+import type { Entry } from "../protocol/messages.ts";
 import { ConnectionError } from "./errors.ts";
 import type { Session } from "./session.ts";
 
@@ -21,9 +19,9 @@ export const MAX_LIST_ENTRIES = 1_000_000;
 
 /**
  * Lists a directory ("" for the root), or describes one file. Each entry
- * is checked ({@link decodeEntry}); a listing that breaks the protocol, or
- * holds more than {@link MAX_LIST_ENTRIES}, closes the session (the rest
- * of it cannot be skipped).
+ * comes checked (protocol/entry.ts); a listing that breaks the protocol
+ * (a name twice), or holds more than {@link MAX_LIST_ENTRIES}, closes the
+ * session (the rest of it cannot be skipped).
  *
  * @example
  * ```ts ignore
@@ -37,79 +35,30 @@ export async function list(session: Session, name: string): Promise<Entry[]> {
   const id = await session.request({ op: "list", name });
   const entries: Entry[] = [];
   const names = new Set<string>();
-  try {
-    while (true) {
-      const message = await session.next(id);
-      if (message.type !== "entries") {
-        session.checkFinal(message, id);
-        return entries;
-      }
-      const batch = message.entries;
-      if (!Array.isArray(batch)) throw new ProtocolError("entries message without entries");
-      if (entries.length + batch.length > MAX_LIST_ENTRIES) {
-        throw new ConnectionError(
-          `the server listed more than ${MAX_LIST_ENTRIES} entries for ${
-            JSON.stringify(name || "/")
-          }, the most this client holds; the session was closed`,
-        );
-      }
-      for (const value of batch) {
-        const entry = decodeEntry(value);
-        // One directory cannot hold one name twice: two downloads would land on one file.
-        if (names.has(entry.name)) {
-          throw new ProtocolError(
-            `the server listed ${JSON.stringify(entry.name)} twice in /${name}`,
-          );
-        }
-        names.add(entry.name);
-        entries.push(entry);
-      }
+  while (true) {
+    const message = await session.next(id);
+    if (message.type !== "entries") {
+      // The reply's count is not needed: the entries were counted as they came.
+      session.checkFinal(message, id, "list");
+      return entries;
     }
-  } catch (err) {
-    if (err instanceof ProtocolError) {
+    if (entries.length + message.entries.length > MAX_LIST_ENTRIES) {
       session.close();
       throw new ConnectionError(
-        `protocol error from the server: ${err.message}; the session was closed`,
-        { cause: err },
+        `the server listed more than ${MAX_LIST_ENTRIES} entries for ${
+          JSON.stringify(name || "/")
+        }, the most this client holds; the session was closed`,
       );
     }
-    if (err instanceof ConnectionError) session.close();
-    throw err;
+    for (const entry of message.entries) {
+      // One directory cannot hold one name twice: two downloads would land on one file.
+      if (names.has(entry.name)) {
+        throw session.outOfStep(
+          `the server listed ${JSON.stringify(entry.name)} twice in /${name}`,
+        );
+      }
+      names.add(entry.name);
+      entries.push(entry);
+    }
   }
-}
-
-const ENTRY_TYPES: ReadonlySet<string> = new Set(["file", "dir", "link", "other"]);
-
-/**
- * Checks one entry a server listed and keeps only its known fields. A name
- * no file system can hold (empty, `.`, `..`, with `/` or NUL) is a protocol
- * violation; other names a server may list (its disk may hold names it
- * would refuse from a client) are kept, and checked where they would become
- * local paths. An unknown type counts as `other`.
- *
- * @example
- * ```ts
- * import { decodeEntry } from "./list.ts";
- * const entry = decodeEntry({ name: "a", type: "socket", size: 0, mtime: 0, extra: 1 });
- * console.assert(entry.type === "other" && !("extra" in entry));
- * ```
- */
-export function decodeEntry(value: unknown): Entry {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new ProtocolError("a listed entry is not an object");
-  }
-  const message = value as Message;
-  const name = field(message, "name", "string");
-  if (name === "" || name === "." || name === ".." || name.includes("/") || name.includes("\0")) {
-    throw new ProtocolError(`the server listed an impossible name ${JSON.stringify(name)}`);
-  }
-  const type = field(message, "type", "string");
-  const mtime = field(message, "mtime", "number");
-  if (!isMtime(mtime)) throw new ProtocolError("a listed mtime is not a time a Date can hold");
-  return {
-    name,
-    type: (ENTRY_TYPES.has(type) ? type : "other") as Entry["type"],
-    size: sizeField(message, "size"),
-    mtime,
-  };
 }

@@ -9,7 +9,7 @@
  */
 
 import { FtsError, ProtocolError } from "../protocol/errors.ts";
-import { encodeFrame, FrameReader, type Message, writeAll } from "../protocol/frames.ts";
+import { encodeClientMessage, FrameReader, type Message, writeAll } from "../protocol/frames.ts";
 import {
   EAGER_UPLOAD_FEATURE,
   MAX_CONTROL_BYTES,
@@ -18,10 +18,31 @@ import {
   PROTOCOL_VERSION,
   SOFTWARE_VERSION,
 } from "../protocol/limits.ts";
-import { decodeError, decodeHello, field, SHA256_HEX, sizeField } from "../protocol/messages.ts";
-import { readData } from "../io/read_data.ts";
+import {
+  type ClientHello,
+  type ClientMessage,
+  type DecodedServerMessage,
+  decodeReplyFields,
+  decodeServerMessage,
+  type ReplyFields,
+  type ReplyOp,
+  type RequestBody,
+  type UncheckedOkReply,
+} from "../protocol/messages.ts";
+import {
+  receiveData,
+  type ReceiveDataOptions,
+  type ReceivedData,
+  type StreamingHash,
+} from "../io/verified_transfer.ts";
 import { formatAddress } from "./address.ts";
-import { asConnectionError, breaksSession, ConnectionError, RemoteError } from "./errors.ts";
+import {
+  asConnectionError,
+  breaksSession,
+  ConnectionError,
+  RemoteError,
+  remoteErrorFor,
+} from "./errors.ts";
 import { REPLY_TIMEOUT_MS, ReplyDeadline } from "./reply_deadline.ts";
 import { openTransport, type TlsTrust } from "./transport.ts";
 
@@ -41,6 +62,9 @@ export interface ConnectOptions {
   replyTimeoutMs?: number;
 }
 
+/** A message about one request, as {@link Session.next} returns it: anything but a hello or a fatal. */
+export type RequestMessage = Exclude<DecodedServerMessage, { type: "hello" | "fatal" }>;
+
 /** What the server's hello told us, as the session keeps it. */
 interface ServerTerms {
   software: string;
@@ -58,7 +82,7 @@ interface ServerTerms {
  * ```ts ignore
  * import { Session } from "./session.ts";
  * const session = await Session.open("127.0.0.1", 7700, { token: "…" });
- * const reply = await session.finalReply(await session.request({ op: "mkdir", name: "a" }));
+ * await session.finalReply(await session.request({ op: "mkdir", name: "a" }), "mkdir");
  * session.close();
  * ```
  */
@@ -108,7 +132,7 @@ export class Session {
       const hello = await reader.readMessage().finally(() => clearTimeout(helloTimer));
       const terms = await greet(where, io, hello, options.token);
       const session = new Session(conn, io, reader, terms);
-      await session.finalReply(0);
+      await session.finalReply(0, "hello");
       return session;
     } catch (err) {
       if (silent) {
@@ -121,6 +145,9 @@ export class Session {
       closeQuietly(conn);
       if (err instanceof RemoteError) throw new ConnectionError(`${where}: ${err.message}`);
       if (io.expiredMessage !== null) throw new ConnectionError(`${where}: ${io.expiredMessage}`);
+      if (err instanceof ProtocolError) {
+        throw new ConnectionError(`protocol error from ${where}: ${err.message}`, { cause: err });
+      }
       throw asConnectionError(err);
     }
   }
@@ -131,18 +158,18 @@ export class Session {
   }
 
   /** Sends a request with the next id and returns that id. */
-  async request(fields: Message): Promise<number> {
+  async request(body: RequestBody): Promise<number> {
     const id = this.#nextId++;
-    await this.send({ type: "request", id, ...fields });
+    await this.send({ type: "request", id, ...body });
     return id;
   }
 
   /** Sends one control message; one over the server's frame limit is refused here with `TOO_LARGE`. */
-  async send(message: Message): Promise<void> {
+  async send(message: ClientMessage): Promise<void> {
     // Refused before it is sent: the server would end the session for it.
     let frame: Uint8Array;
     try {
-      frame = encodeFrame(message, this.#maxControlBytes);
+      frame = encodeClientMessage(message, this.#maxControlBytes);
     } catch (err) {
       if (err instanceof ProtocolError) throw new FtsError("TOO_LARGE", err.message);
       throw err;
@@ -160,62 +187,85 @@ export class Session {
   }
 
   /**
-   * Reads exactly `size` raw bytes (a download's data) after the last frame,
-   * handing them on in chunks; a chunk is valid until its `onChunk` settles.
+   * Reads exactly `bytes` raw bytes (a download's data) after the last
+   * frame, feeding them to `hash` and writing them to `sink` (null: drop
+   * them) as {@link receiveData} in io/ does; a failed write is returned,
+   * a failed read thrown as a {@link ConnectionError}.
    */
   async receiveData(
-    size: number,
-    onChunk: (chunk: Uint8Array) => void | Promise<void>,
-  ): Promise<void> {
+    bytes: number,
+    sink: ((chunk: Uint8Array) => Promise<void>) | null,
+    hash: StreamingHash,
+    options: ReceiveDataOptions = {},
+  ): Promise<ReceivedData> {
     try {
-      await readData(this.#reader, size, onChunk);
+      return await receiveData(this.#reader, bytes, sink, hash, options);
     } catch (err) {
       throw this.#lost(err);
     }
   }
 
-  /** Reads the next message for request `id`; a fatal message or a close is a {@link ConnectionError}. */
-  async next(id: number): Promise<Message> {
-    let message: Message | null;
+  /**
+   * Reads and decodes the next message, which must be about request `id`.
+   * A fatal message, a close, a failed read, or a message that breaks the
+   * protocol is a {@link ConnectionError}, and the session is closed: it is
+   * out of step or gone.
+   */
+  async next(id: number): Promise<RequestMessage> {
+    let raw: Message | null;
     try {
-      message = await this.#reader.readMessage();
+      raw = await this.#reader.readMessage();
     } catch (err) {
+      this.close();
       throw this.#lost(err);
     }
-    if (message === null) throw new ConnectionError("the server closed the connection");
+    if (raw === null) throw this.#ended("the server closed the connection");
+    const message = this.#decoded(() => decodeServerMessage(raw));
     if (message.type === "fatal") {
-      const { code, message: text } = decodeError(message);
-      throw new ConnectionError(`the server ended the session: ${code}: ${text}`);
+      throw this.#ended(`the server ended the session: ${message.code}: ${message.message}`);
     }
+    if (message.type === "hello") throw this.outOfStep(`a second hello while waiting for ${id}`);
     if (message.id !== id) {
-      throw new ConnectionError(`reply for request ${String(message.id)} while waiting for ${id}`);
+      throw this.#ended(`reply for request ${message.id} while waiting for ${id}`);
     }
-    return message;
-  }
-
-  /** Reads the final reply of `id`: its fields on success, a {@link RemoteError} otherwise. */
-  async finalReply(id: number): Promise<Message> {
-    const message = await this.next(id);
-    this.checkFinal(message, id);
     return message;
   }
 
   /**
-   * Checks that `message` is the final reply of `id` and a success: an
-   * error reply throws a {@link RemoteError}, anything else but a reply (or a
-   * reply with a malformed `sha256`) a {@link ConnectionError}.
+   * Reads the final reply of `id`, a request for `op`: its fields on
+   * success, a {@link RemoteError} otherwise.
    */
-  checkFinal(message: Message, id: number): void {
+  async finalReply<O extends ReplyOp>(id: number, op: O): Promise<ReplyFields[O]> {
+    const reply = this.checkFinal(await this.next(id), id, op);
+    return this.#decoded(() => decodeReplyFields(op, reply));
+  }
+
+  /**
+   * Checks that `message` is the final reply of `id` (a request for `op`)
+   * and a success, and returns it; its fields are for
+   * {@link finalReply} to read. An error reply throws a {@link RemoteError},
+   * with this client's advice for `op` ({@link remoteErrorFor}); any other
+   * message breaks the session.
+   */
+  checkFinal(message: RequestMessage, id: number, op: ReplyOp): UncheckedOkReply {
     if (message.type !== "reply") {
-      throw new ConnectionError(`unexpected '${String(message.type)}' message for request ${id}`);
+      throw this.outOfStep(`unexpected '${message.type}' message for request ${id}`);
     }
-    if (message.ok !== true) {
-      const { code, message: text } = decodeError(message);
-      throw new RemoteError(code, text);
-    }
-    if ("sha256" in message && !SHA256_HEX.test(String(message.sha256))) {
-      throw new ConnectionError("reply carries a malformed sha256");
-    }
+    if (!message.ok) throw remoteErrorFor(op, message.error);
+    return message;
+  }
+
+  /**
+   * Closes the session because the server broke the protocol (`reason`),
+   * and returns the {@link ConnectionError} to throw: nobody knows where
+   * its next frame starts.
+   */
+  outOfStep(reason: string, options?: ErrorOptions): ConnectionError {
+    this.close();
+    return new ConnectionError(
+      `protocol error from the server: ${reason}; the session was closed`,
+      options,
+    );
   }
 
   /** Whether `err` left this session unusable: the peer is out of step or gone, or we closed it. */
@@ -241,6 +291,22 @@ export class Session {
     closeQuietly(this.#conn);
   }
 
+  /** Closes the session, which the server ended or left, and returns the error saying why. */
+  #ended(reason: string): ConnectionError {
+    this.close();
+    return new ConnectionError(reason);
+  }
+
+  /** What `decode` returns; a {@link ProtocolError} from it breaks the session. */
+  #decoded<T>(decode: () => T): T {
+    try {
+      return decode();
+    } catch (err) {
+      if (err instanceof ProtocolError) throw this.outOfStep(err.message, { cause: err });
+      throw err;
+    }
+  }
+
   /** The error for a failed read or write: the reply deadline's, when it closed the connection. */
   #lost(err: unknown): unknown {
     const expired = this.#io.expiredMessage;
@@ -252,49 +318,43 @@ export class Session {
 async function greet(
   where: string,
   io: ReplyDeadline,
-  hello: Message | null,
+  raw: Message | null,
   token: string | undefined,
 ): Promise<ServerTerms> {
-  if (hello === null) throw new ConnectionError(`${where} closed the connection at once`);
+  if (raw === null) throw new ConnectionError(`${where} closed the connection at once`);
+  const hello = decodeServerMessage(raw);
   if (hello.type === "fatal") {
-    const { code, message } = decodeError(hello);
-    throw new ConnectionError(`${where} refused the connection: ${code}: ${message}`);
+    throw new ConnectionError(`${where} refused the connection: ${hello.code}: ${hello.message}`);
   }
-  const server = decodeHello(hello);
-  const limits = field(hello, "limits", "object");
-  const maxFileBytes = sizeField(limits, "maxFileBytes");
-  // Requests stay within the smaller of the server's limit and ours.
-  const maxControlBytes = Math.min(
-    MAX_CONTROL_BYTES,
-    Math.max(MIN_CONTROL_BYTES, sizeField(limits, "maxControlBytes")),
-  );
-  const features = Array.isArray(hello.features) ? hello.features : [];
+  if (hello.type !== "hello") throw new ProtocolError(`'${hello.type}' instead of a hello`);
   if (hello.auth === "token" && token === undefined) {
     throw new ConnectionError(
       `${where} needs a token: give --token or FTS_TOKEN (on the server's host, ` +
         "connecting through its port file finds it)",
     );
   }
-  await writeAll(
-    io,
-    encodeFrame({
-      type: "hello",
-      protocol: PROTOCOL_VERSION,
-      software: `fts/${SOFTWARE_VERSION}`,
-      limits: { maxControlBytes: MAX_CONTROL_BYTES, maxNameBytes: MAX_NAME_BYTES },
-      ...(hello.auth === "token" ? { token } : {}),
-    }),
-  );
-  if (server.protocol !== PROTOCOL_VERSION) {
+  const answer: ClientHello = {
+    type: "hello",
+    protocol: PROTOCOL_VERSION,
+    software: `fts/${SOFTWARE_VERSION}`,
+    limits: { maxControlBytes: MAX_CONTROL_BYTES, maxNameBytes: MAX_NAME_BYTES },
+  };
+  if (hello.auth === "token") answer.token = token;
+  await writeAll(io, encodeClientMessage(answer));
+  if (hello.protocol !== PROTOCOL_VERSION) {
     throw new ConnectionError(
-      `${where} speaks fts protocol ${server.protocol} (${server.software}); this client speaks ${PROTOCOL_VERSION}`,
+      `${where} speaks fts protocol ${hello.protocol} (${hello.software}); this client speaks ${PROTOCOL_VERSION}`,
     );
   }
   return {
-    software: server.software,
-    maxFileBytes,
-    maxControlBytes,
-    eagerUploads: features.includes(EAGER_UPLOAD_FEATURE),
+    software: hello.software,
+    maxFileBytes: hello.limits.maxFileBytes,
+    // Requests stay within the smaller of the server's limit and ours.
+    maxControlBytes: Math.min(
+      MAX_CONTROL_BYTES,
+      Math.max(MIN_CONTROL_BYTES, hello.limits.maxControlBytes),
+    ),
+    eagerUploads: hello.features.includes(EAGER_UPLOAD_FEATURE),
   };
 }
 

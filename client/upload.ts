@@ -7,11 +7,9 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
-import { FtsError, ProtocolError } from "../protocol/errors.ts";
-import { sizeField } from "../protocol/messages.ts";
-import { pumpExactly } from "../io/pump.ts";
-import { fileSource } from "../io/small_file_io.ts";
+import { FtsError } from "../protocol/errors.ts";
+import type { UploadRequest } from "../protocol/messages.ts";
+import { sendFileFrom } from "../io/verified_transfer.ts";
 import { type ReadyJob, replyBytesFor, type SentJob } from "./pipeline.ts";
 import type { Session } from "./session.ts";
 import type { TransferOptions, TransferResult } from "./transfer_options.ts";
@@ -113,72 +111,60 @@ export function prepareUpload(
 
 /** Sends an upload's request and, once the server lets it (at once when eager), its data and trailer. */
 export async function sendUpload(session: Session, ready: ReadyUpload): Promise<SentUpload> {
+  const { file, size, options } = ready;
   const id = await session.request(uploadRequest(ready));
-  const offset = ready.eager ? 0 : await goAhead(session, id, ready.size);
+  const offset = ready.eager ? 0 : await goAhead(session, id, size);
   // From here the server counts bytes: a failure before the trailer ends the session.
-  let sha256: string;
   try {
-    sha256 = await sendFileFrom(session, ready, offset);
+    const { sha256 } = await sendFileFrom(file, size, offset, (chunk) => session.sendData(chunk), {
+      onProgress: options.onProgress,
+      onShrink: () =>
+        new FtsError("INTEGRITY", `${ready.localPath} shrank while it was being uploaded`),
+    });
     await session.send({ type: "trailer", id, sha256 });
+    return { id, size, sha256, offset, replyBytes: replyBytesFor(ready.remoteName) };
   } catch (err) {
     throw session.abandon(err);
   }
-  return { id, size: ready.size, sha256, offset, replyBytes: replyBytesFor(ready.remoteName) };
 }
 
 /** Reads an upload's final reply and checks the server stored what was sent. */
 export async function receiveUpload(session: Session, sent: SentUpload): Promise<TransferResult> {
-  const reply = await session.finalReply(sent.id);
-  if (reply.sha256 !== sent.sha256) {
+  const stored = await session.finalReply(sent.id, "upload");
+  if (stored.sha256 !== sent.sha256) {
     throw new FtsError(
       "INTEGRITY",
-      `server stored SHA-256 ${reply.sha256}, expected ${sent.sha256}`,
+      `server stored SHA-256 ${stored.sha256}, expected ${sent.sha256}`,
     );
   }
   return { size: sent.size, sha256: sent.sha256, resumedFrom: sent.offset };
 }
 
-/** The upload request's fields for `ready`. */
-function uploadRequest(ready: ReadyUpload): Record<string, unknown> {
+/** The upload request for `ready`: `eager` and `mtime` only when they apply. */
+function uploadRequest(ready: ReadyUpload): Omit<UploadRequest, "type" | "id"> {
   const { options } = ready;
-  return {
+  const request: Omit<UploadRequest, "type" | "id"> = {
     op: "upload",
     name: ready.remoteName,
     size: ready.size,
     overwrite: options.overwrite === true,
     resumable: true,
     resume: options.resume === true,
-    ...(ready.eager ? { eager: true } : {}),
-    ...(options.preserveMtime && ready.mtime ? { mtime: ready.mtime.getTime() } : {}),
   };
+  if (ready.eager) request.eager = true;
+  if (options.preserveMtime && ready.mtime) request.mtime = ready.mtime.getTime();
+  return request;
 }
 
 /** Waits for the server's `continue` and returns the bytes it already holds. */
 async function goAhead(session: Session, id: number, size: number): Promise<number> {
   const message = await session.next(id);
   if (message.type !== "continue") {
-    session.checkFinal(message, id);
-    throw new ProtocolError("server accepted an upload without asking for its data");
+    session.checkFinal(message, id, "upload");
+    throw session.outOfStep("server accepted an upload without asking for its data");
   }
-  const offset = message.offset === undefined ? 0 : sizeField(message, "offset");
-  if (offset > size) throw new ProtocolError("server holds more of the file than it has");
-  return offset;
-}
-
-/** Hashes the whole file and sends it from byte `offset` on; returns its SHA-256. */
-async function sendFileFrom(session: Session, ready: ReadyUpload, offset: number): Promise<string> {
-  const { file, size, options } = ready;
-  const hash = createHash("sha256");
-  let position = 0;
-  await pumpExactly(fileSource(file, size), size, async (chunk) => {
-    hash.update(chunk);
-    if (position + chunk.length > offset) {
-      await session.sendData(chunk.subarray(Math.max(0, offset - position)));
-    }
-    position += chunk.length;
-    options.onProgress?.(position, size);
-  }, () => new FtsError("INTEGRITY", `${ready.localPath} shrank while it was being uploaded`));
-  return hash.digest("hex");
+  if (message.offset > size) throw session.outOfStep("server holds more of the file than it has");
+  return message.offset;
 }
 
 /** Opens a local regular file for reading, with its stat: `NOT_FOUND` or `WRONG_TYPE` otherwise. */
