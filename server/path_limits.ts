@@ -6,7 +6,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join, sep } from "node:path";
 import { FtsError } from "../protocol/errors.ts";
 import { quote } from "./_storage_common.ts";
 
@@ -49,45 +49,160 @@ export function assertPathFits(base: string, segments: string[], named = segment
 }
 
 /**
- * Throws BAD_NAME if the directory at `source`, moved to `target`, would
- * hold a path longer than {@link MAX_PATH_BYTES}: a path the system cannot
- * reach, which no request could list or delete; `named` is the request's
- * target name, for the message. The walk reads the subtree without
- * following links and stops at the first path over the limit, so its depth
- * is bounded by the limit; it is synchronous, so that no other request adds
- * depth between the measure and the rename. A move that makes no path
- * longer is not walked.
+ * How many entries a subtree's measure reads before letting other sessions
+ * run: a batch holds the server for a millisecond or so.
  */
-export function assertSubtreeFits(source: string, target: string, named: string[]): void {
-  const targetBytes = encoder.encode(target).length;
-  if (targetBytes <= encoder.encode(source).length) return;
+export const MEASURE_BATCH_ENTRIES = 1000;
+
+/**
+ * How many times a move measures again what was created in its subtree
+ * while it measured, before it gives up with BUSY: each round measures only
+ * the new entries and ends at once when none came, so only entries created
+ * there without pause (a peer racing the move) reach it.
+ */
+export const MAX_MEASURE_ROUNDS = 8;
+
+/** A move being measured: its subtree, and the entries created in it meanwhile. */
+interface MeasuredMove {
+  /** The directory that moves. */
+  source: string;
+  /** Paths created or moved in under `source` since the measure began. */
+  createdSince: string[];
+}
+
+/**
+ * Directory moves that make paths longer: each measures its subtree before
+ * it moves (no path may land past {@link MAX_PATH_BYTES}, where no request
+ * could list or delete it), reading in batches so that other sessions go
+ * on meanwhile. An entry another request creates in the subtree while it is
+ * measured fits where it is, and might not where it goes: every operation
+ * that creates or moves in an entry tells {@link entryCreated} at once, and
+ * the move measures those too before it lands, in the same synchronous step
+ * as the move itself.
+ *
+ * A request that checked its path before the move and creates after it
+ * fails on its own: its path, through the moved directory, no longer exists.
+ *
+ * @example
+ * ```ts
+ * import { DirectoryMoves } from "./path_limits.ts";
+ * const root = Deno.makeTempDirSync();
+ * Deno.mkdirSync(`${root}/a/b`, { recursive: true });
+ * const moves = new DirectoryMoves();
+ * await moves.moveWhenFits(`${root}/a`, `${root}/longer`, ["longer"], () => {
+ *   Deno.renameSync(`${root}/a`, `${root}/longer`);
+ * });
+ * console.assert(Deno.statSync(`${root}/longer/b`).isDirectory);
+ * Deno.removeSync(root, { recursive: true });
+ * ```
+ */
+export class DirectoryMoves {
+  readonly #measuring = new Set<MeasuredMove>();
+
+  /**
+   * An entry was just made, or moved in, at `path` (a resolved path): each
+   * move measuring a subtree that holds it measures it too. Call it in the
+   * same synchronous step as the creation.
+   */
+  entryCreated(path: string): void {
+    for (const move of this.#measuring) {
+      if (path.startsWith(move.source + sep)) move.createdSince.push(path);
+    }
+  }
+
+  /**
+   * Calls `move` once every path in the directory at `source`, moved to
+   * `target`, fits {@link MAX_PATH_BYTES}; throws BAD_NAME otherwise, before
+   * anything moves, naming `named` (the request's target). A move that makes
+   * no path longer is not measured. `move` runs synchronously after the
+   * last check, so nothing is created in between; BUSY if entries kept
+   * being created in the subtree for {@link MAX_MEASURE_ROUNDS} rounds.
+   */
+  async moveWhenFits<T>(
+    source: string,
+    target: string,
+    named: string[],
+    move: () => T,
+  ): Promise<T> {
+    const targetBytes = encoder.encode(target).length;
+    const sourceBytes = encoder.encode(source).length;
+    if (targetBytes <= sourceBytes) return move();
+    const measured: MeasuredMove = { source, createdSince: [] };
+    this.#measuring.add(measured);
+    try {
+      await measureSubtrees([{ path: source, bytesThere: targetBytes }], named);
+      for (let round = 1; measured.createdSince.length > 0; round++) {
+        if (round > MAX_MEASURE_ROUNDS) {
+          throw new FtsError(
+            "BUSY",
+            `${quote(named)}: the directory kept changing while it was measured; try again`,
+          );
+        }
+        const created = measured.createdSince.splice(0).map((path) => ({
+          path,
+          bytesThere: targetBytes + encoder.encode(path).length - sourceBytes,
+        }));
+        await measureSubtrees(created, named);
+      }
+      return move();
+    } finally {
+      this.#measuring.delete(measured);
+    }
+  }
+}
+
+/** A path to measure, with the length its path would have where it lands. */
+interface PendingMeasure {
+  /** The entry's path now. */
+  path: string;
+  /** The bytes of its path where it lands. */
+  bytesThere: number;
+}
+
+/**
+ * Throws BAD_NAME (naming `named`) if any of `entries`, or anything under
+ * those that are directories, would pass {@link MAX_PATH_BYTES} where it
+ * lands. Reads without following links and stops at the first path over
+ * the limit, so its depth is bounded by the limit; lets other sessions run
+ * every {@link MEASURE_BATCH_ENTRIES} entries. An entry gone meanwhile is
+ * skipped: wherever it went, its creation was told again.
+ */
+async function measureSubtrees(entries: PendingMeasure[], named: string[]): Promise<void> {
   const tooLong = () =>
     new FtsError(
       "BAD_NAME",
       `bad name ${quote(named)}: a path in the directory moved there would be longer than ` +
         `the system's limit of ${MAX_PATH_BYTES} bytes`,
     );
-  // Each directory to read, with the length its path would have at `target`.
-  const pending: { path: string; bytesThere: number }[] = [{
-    path: source,
-    bytesThere: targetBytes,
-  }];
-  while (pending.length > 0) {
-    const { path, bytesThere } = pending.pop()!;
-    let entries: Deno.DirEntry[];
+  const directories: PendingMeasure[] = [];
+  for (const entry of entries) {
+    if (entry.bytesThere > MAX_PATH_BYTES) throw tooLong();
+    directories.push(entry);
+  }
+  let sinceYield = 0;
+  while (directories.length > 0) {
+    const { path, bytesThere } = directories.pop()!;
+    let names: Deno.DirEntry[];
     try {
-      entries = [...Deno.readDirSync(path)];
+      // Read off the event loop; a name that is no directory (a file told as created) is skipped.
+      names = await Array.fromAsync(Deno.readDir(path));
     } catch (err) {
       // Past the limit where it is already: moved deeper, it is past it still.
       if ((err as { code?: unknown }).code === "ENAMETOOLONG") throw tooLong();
+      if (err instanceof Deno.errors.NotFound || err instanceof Deno.errors.NotADirectory) continue;
       throw err;
     }
-    for (const entry of entries) {
+    for (const entry of names) {
       const entryBytes = bytesThere + 1 + encoder.encode(entry.name).length;
       if (entryBytes > MAX_PATH_BYTES) throw tooLong();
       if (entry.isDirectory) {
-        pending.push({ path: join(path, entry.name), bytesThere: entryBytes });
+        directories.push({ path: join(path, entry.name), bytesThere: entryBytes });
       }
+    }
+    sinceYield += names.length;
+    if (sinceYield >= MEASURE_BATCH_ENTRIES) {
+      sinceYield = 0;
+      await new Promise((resolve) => setTimeout(resolve, 0));
     }
   }
 }

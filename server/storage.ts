@@ -30,7 +30,7 @@ import {
 import { entryBytes } from "./entry_cost.ts";
 import { logEvent } from "./log.ts";
 import { HeldPartials } from "./partials.ts";
-import { assertPathFits, assertSubtreeFits } from "./path_limits.ts";
+import { assertPathFits, DirectoryMoves } from "./path_limits.ts";
 import { PendingUpload, type UploadOptions } from "./pending_upload.ts";
 import { rootWarnings } from "./root_warnings.ts";
 import { SpaceBudget, type SpaceLimits, type SpaceReservation } from "./space.ts";
@@ -76,6 +76,8 @@ export class Storage {
   readonly #served: ServedRoot;
   readonly #tmpDir: string;
   readonly #partials: HeldPartials;
+  /** Directory moves measuring their subtrees, told of every entry made meanwhile. */
+  readonly #moves = new DirectoryMoves();
   #space: SpaceBudget | null = null;
   /** The temporary directory's identity, checked after a temporary file is created in it. */
   #tmpIdentity: CheckedDirectory | null = null;
@@ -293,7 +295,9 @@ export class Storage {
    * set. A rename onto the same file (the same name, or another hard link to
    * it) changes nothing, as rename(2) does, and frees nothing. A directory
    * is moved only if every path in it still fits the system's limit where
-   * it lands; otherwise BAD_NAME, before anything moves.
+   * it lands; otherwise BAD_NAME, before anything moves. That measure lets
+   * other sessions run (see {@link DirectoryMoves}): what it checked of the
+   * source and the target is checked again as it lands.
    */
   async rename(from: string[], to: string[], overwrite: boolean): Promise<void> {
     assertPathFits(this.root, from);
@@ -304,21 +308,40 @@ export class Storage {
     const source = join(fromParent.path, from.at(-1)!);
     const target = join(toParent.path, to.at(-1)!);
     const moving = Deno.lstatSync(source);
-    const existing = lstatOrNull(target);
-    if (existing && !overwrite) {
-      throw new FtsError("EXISTS", `${quote(to)} already exists (use --force to overwrite)`);
-    }
-    if (source === target || (existing !== null && sameIdentity(existing, moving))) return;
-    if (moving.isDirectory) assertSubtreeFits(source, target, to);
-    // From the measurements to the rename nothing awaits: no other request
-    // of this server changes what was measured.
-    Deno.renameSync(source, target);
-    assertCreatedIn(toParent, target, moving, to, () => {
-      // Moved back where it came from, if that path still leads there.
-      Deno.renameSync(target, source);
-    });
-    assertUnchanged(fromParent, from);
-    if (existing) this.space.freed(entryBytes(existing));
+    // What `target` holds: EXISTS, or the entry replaced (null if none), or
+    // "same" if there is nothing to move. Checked before a measure, so that
+    // a refusal costs no walk, and again as it lands.
+    const replacing = () => {
+      const existing = lstatOrNull(target);
+      if (existing && !overwrite) {
+        throw new FtsError("EXISTS", `${quote(to)} already exists (use --force to overwrite)`);
+      }
+      if (source === target || (existing !== null && sameIdentity(existing, moving))) return "same";
+      return existing;
+    };
+    const land = () => {
+      const now = lstatOrNull(source);
+      if (now === null || !sameIdentity(now, moving)) {
+        throw new FtsError("NOT_FOUND", `${quote(from)} was moved or removed meanwhile`);
+      }
+      const existing = replacing();
+      if (existing === "same") return false;
+      // From these checks to the rename nothing awaits.
+      Deno.renameSync(source, target);
+      this.#moves.entryCreated(target);
+      assertCreatedIn(toParent, target, moving, to, () => {
+        // Moved back where it came from, if that path still leads there.
+        Deno.renameSync(target, source);
+      });
+      assertUnchanged(fromParent, from);
+      if (existing) this.space.freed(entryBytes(existing));
+      return true;
+    };
+    if (replacing() === "same") return;
+    const moved = moving.isDirectory
+      ? await this.#moves.moveWhenFits(source, target, to, land)
+      : land();
+    if (!moved) return;
     await this.#syncDirectory(toParent.path);
     if (toParent.path !== fromParent.path) await this.#syncDirectory(fromParent.path);
   }
@@ -348,6 +371,8 @@ export class Storage {
       this.removeCreated(made.created);
       throw err;
     }
+    // The file is published under this name next, before anything awaits.
+    this.#moves.entryCreated(join(made.parent.path, segments.at(-1)!));
     return made;
   }
 
@@ -364,6 +389,7 @@ export class Storage {
     return this.#served.makeDirectories(segments, {
       space: this.space,
       syncDirectory: (path) => this.#syncDirectory(path),
+      entryCreated: (path) => this.#moves.entryCreated(path),
       lastMustBeNew,
     });
   }

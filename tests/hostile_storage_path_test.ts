@@ -9,7 +9,9 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import type { Message } from "../protocol/frames.ts";
-import { listTree, RawClient, readWithin, startServer } from "./_helpers.ts";
+import { MAX_PATH_BYTES } from "../server/path_limits.ts";
+import { Storage } from "../server/storage.ts";
+import { listTree, RawClient, rawList, readWithin, startServer } from "./_helpers.ts";
 
 /** A name of `bytes` bytes in segments of 255 bytes, the most a segment may have. */
 function longName(bytes: number): string {
@@ -157,4 +159,109 @@ Deno.test("serve: --quota starts over a root holding paths past the limit, count
     await Deno.rename(join(deepB, "A"), join(root, "A"));
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+/**
+ * Fills `dir` with `dirs` directories of `entriesEach` entries, a tree for a
+ * rename to measure: hard links to one empty file, quicker to make than files.
+ */
+function fillTree(dir: string, dirs: number, entriesEach: number): void {
+  Deno.mkdirSync(dir, { recursive: true });
+  const one = join(dir, "one");
+  Deno.writeFileSync(one, new Uint8Array(0));
+  for (let d = 0; d < dirs; d++) {
+    const sub = join(dir, `d${d}`);
+    Deno.mkdirSync(sub);
+    for (let e = 0; e < entriesEach; e++) Deno.linkSync(one, join(sub, `e${e}`));
+  }
+}
+
+Deno.test("rename: measuring a large directory moved to a longer name lets other sessions go on", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "fts-bigrename-" });
+  const root = join(dir, "root");
+  fillTree(join(root, "big"), 30, 1000);
+  try {
+    const server = await startServer(["--root", root]);
+    try {
+      const renamer = await RawClient.open(server.port);
+      const lister = await RawClient.open(server.port);
+      await renamer.send({ type: "request", id: 1, op: "rename", name: "big", to: "bigger" });
+      let renamed: Message | null = null;
+      const renameReply = readWithin(renamer, 60_000).then((reply) => renamed = reply);
+      // Lists, one after another, while the rename measures 30,000 entries.
+      let listsBefore = 0;
+      for (let id = 1; renamed === null && id <= 10_000; id++) {
+        const { reply } = await rawList(lister, id);
+        assert.equal(reply.ok, true, JSON.stringify(reply));
+        if (renamed === null) listsBefore++;
+      }
+      await renameReply;
+      assert.equal((renamed as Message | null)?.ok, true, JSON.stringify(renamed));
+      // A walk that held the server would let one list through at most.
+      assert.ok(listsBefore >= 5, `only ${listsBefore} lists were answered during the rename`);
+      assert.ok(Deno.statSync(join(root, "bigger", "d29", "e999")).isFile);
+      renamer.close();
+      lister.close();
+    } finally {
+      await server.stop();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test({
+  name:
+    "rename: mkdirs inside a directory while its move is measured never leave a path past the limit",
+  // Storage.open() holds the root's lock for as long as the process lives.
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const dir = Deno.realPathSync(await Deno.makeTempDir({ prefix: "fts-moverace-" }));
+    const root = join(dir, "root");
+    // `big` deep enough that a new entry of 15 bytes in it fits with no byte to
+    // spare, and under `bigger` (three bytes longer) would not; what it holds
+    // at start fits either way. The measure reads `big` itself first: every
+    // mkdir after that is one a measure that missed it would move past the limit.
+    const encoder = new TextEncoder();
+    const entryName = (i: number) => `n${String(i).padStart(14, "0")}`;
+    const bigBytes = MAX_PATH_BYTES - 1 - entryName(0).length;
+    let parent = root;
+    while (bigBytes - 4 - encoder.encode(parent).length > 201) {
+      parent = join(parent, "c".repeat(200));
+    }
+    parent = join(parent, "c".repeat(bigBytes - 4 - encoder.encode(parent).length - 1));
+    const big = join(parent, "big");
+    assert.equal(encoder.encode(big).length, bigBytes);
+    fillTree(big, 20, 1000);
+    const above = parent.slice(root.length + 1).split("/");
+    const storage = await Storage.open(root, { quotaBytes: null, reserveBytes: 0 });
+    try {
+      const rename = storage.rename([...above, "big"], [...above, "bigger"], false)
+        .then(() => "moved", (err) => err);
+      let settled = false;
+      void rename.then(() => settled = true);
+      const made: Promise<unknown>[] = [];
+      for (let i = 0; !settled && i < 5000; i++) {
+        made.push(storage.mkdir([...above, "big", entryName(i)]).catch((err) => err));
+        await new Promise((resolve) => setTimeout(resolve, 0));
+      }
+      const outcome = await rename;
+      await Promise.all(made);
+      assert.ok(
+        outcome === "moved" || (outcome as { code?: unknown }).code === "BAD_NAME" ||
+          (outcome as { code?: unknown }).code === "BUSY",
+        String(outcome),
+      );
+      // Whatever came first, every path in the root is one the system can reach.
+      const moved = join(parent, outcome === "moved" ? "bigger" : "big");
+      for (const entry of Deno.readDirSync(moved)) {
+        const bytes = encoder.encode(join(moved, entry.name)).length;
+        assert.ok(bytes <= MAX_PATH_BYTES, `${entry.name} is at a path of ${bytes} bytes`);
+      }
+    } finally {
+      storage.close();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
 });
