@@ -6,7 +6,7 @@
  * @module
  */
 
-import { encodeFrame, writeAll } from "../protocol/frames.ts";
+import { encodeServerMessage, writeAll } from "../protocol/frames.ts";
 import { formatAddress, logEvent } from "./log.ts";
 import { type PeerConn, Session, type SessionOptions } from "./session.ts";
 
@@ -188,7 +188,7 @@ class AcceptFailures {
 async function refuseBusy(conn: PeerConn, reason: string): Promise<void> {
   const timer = setTimeout(() => close(conn), BUSY_WRITE_TIMEOUT_MS);
   try {
-    await writeAll(conn, encodeFrame({ type: "fatal", code: "BUSY", message: reason }));
+    await writeAll(conn, encodeServerMessage({ type: "fatal", code: "BUSY", message: reason }));
   } catch {
     // The peer is gone, or its TLS handshake failed: nothing more to tell it.
   } finally {

@@ -8,10 +8,16 @@
  */
 
 import { join } from "node:path";
-import { fileSink } from "../io/small_file_io.ts";
-import { syncDirectory } from "../io/sync_directory.ts";
+import {
+  closeWritten,
+  hashHeldPrefix,
+  NameTakenError,
+  placeFile,
+  type StreamingHash,
+  syncDirectory,
+  writeToFile,
+} from "../io/verified_transfer.ts";
 import { FtsError } from "../protocol/errors.ts";
-import { writeAll } from "../protocol/frames.ts";
 import { lstatOrNull, quote } from "./_storage_common.ts";
 import { assertCreatedIn, type CheckedDirectory, type MadeDirectories } from "./containment.ts";
 import { entryBytes } from "./entry_cost.ts";
@@ -63,11 +69,17 @@ export class PendingUpload {
   readonly #file: Deno.FsFile;
   readonly #state: UploadState;
   #closed = false;
+  /**
+   * Writes a chunk that arrived after the held bytes, in order: a sink for
+   * `receiveData` (io/verified_transfer.ts).
+   */
+  readonly write: (chunk: Uint8Array) => Promise<void>;
 
   private constructor(destination: UploadDestination, file: Deno.FsFile, state: UploadState) {
     this.#destination = destination;
     this.#file = file;
     this.#state = state;
+    this.write = writeToFile(file);
   }
 
   /**
@@ -83,7 +95,9 @@ export class PendingUpload {
   ): Promise<PendingUpload> {
     const { tmpPath, offset, segments } = state;
     try {
+      // Readable too: a resumed upload's held bytes are hashed from this handle.
       const file = Deno.openSync(tmpPath, {
+        read: true,
         write: true,
         createNew: offset === 0,
         append: offset > 0,
@@ -108,64 +122,45 @@ export class PendingUpload {
     return this.#state.offset;
   }
 
-  /** Feeds the bytes already held (a resumed upload's first part) to `sink`, in order. */
-  async readHeld(sink: (chunk: Uint8Array) => void): Promise<void> {
-    if (this.#state.offset === 0) return;
-    using file = await Deno.open(this.#state.tmpPath, { read: true });
-    for await (const chunk of file.readable) sink(chunk);
-  }
-
-  /** Appends a chunk of file data. */
-  async write(chunk: Uint8Array): Promise<void> {
-    await writeAll(fileSink(this.#file, chunk.length), chunk);
+  /**
+   * Feeds the bytes already held (a resumed upload's first part) to `hash`,
+   * from the open file: they count towards the whole file's SHA-256.
+   */
+  async hashHeld(hash: StreamingHash): Promise<void> {
+    await hashHeldPrefix(this.#file, this.#state.offset, hash);
   }
 
   /**
    * Makes the upload durable and visible: fsync the data, move it onto its name
    * (atomically: readers see the old file or the new one, never a mixture),
    * fsync the directory. Without overwrite, a name that appeared meanwhile is
-   * refused with EXISTS rather than replaced.
+   * refused with EXISTS rather than replaced; a name whose directory was
+   * swapped meanwhile is taken back and refused with DENIED.
    */
   async publish(): Promise<void> {
-    const { tmpPath, segments, reservation, mtime } = this.#state;
-    if (mtime !== undefined) this.#file.utimeSync(new Date(), new Date(mtime));
+    const { tmpPath, segments, reservation, mtime, overwrite } = this.#state;
     // A file system in memory has no stable storage to wait for: its fsync
     // returns at once, and handing it to a thread would cost more.
     const durable = !this.#destination.syncsInMemory;
-    if (durable) await this.#file.sync();
-    const written = this.#file.statSync();
-    this.#close();
+    this.#closed = true;
+    const written = await closeWritten(this.#file, { mtime, durable });
     const { parent, created } = await this.#destination.makeParentDirectories(segments);
     try {
       const target = join(parent.path, segments.at(-1)!);
-      // From here to the rename nothing awaits: what is replaced is what was measured.
+      // From here to the move nothing awaits: what is replaced is what was measured.
       const replaced = lstatOrNull(target);
-      const replacedBytes = replaced ? entryBytes(replaced) : 0;
-      if (this.#state.overwrite) {
-        reservation.assertFits(replacedBytes);
-        Deno.renameSync(tmpPath, target);
-        assertCreatedIn(parent, target, written, segments, () => {
-          Deno.renameSync(target, tmpPath);
-        });
-        reservation.commit(replacedBytes);
-      } else {
-        // link() fails if the name exists, where rename() would replace it.
-        try {
-          Deno.linkSync(tmpPath, target);
-        } catch (err) {
-          if (err instanceof Deno.errors.AlreadyExists) {
-            throw new FtsError("EXISTS", `${quote(segments)} already exists`);
-          }
-          throw err;
-        }
-        assertCreatedIn(parent, target, written, segments, () => {
-          Deno.removeSync(target);
-        });
-        Deno.removeSync(tmpPath);
-        reservation.commit(0);
-      }
+      const replacedBytes = overwrite && replaced ? entryBytes(replaced) : 0;
+      if (overwrite) reservation.assertFits(replacedBytes);
+      placeFile(tmpPath, target, {
+        overwrite,
+        verify: (undo) => assertCreatedIn(parent, target, written, segments, undo),
+      });
+      reservation.commit(replacedBytes);
     } catch (err) {
       this.#destination.removeCreated(created);
+      if (err instanceof NameTakenError) {
+        throw new FtsError("EXISTS", `${quote(segments)} already exists`, { cause: err });
+      }
       throw err;
     }
     if (durable) await syncDirectory(parent.path);

@@ -7,15 +7,8 @@
  * @module
  */
 
-import { FtsError, ProtocolError } from "../protocol/errors.ts";
-import {
-  type ByteSink,
-  type ByteSource,
-  encodeFrame,
-  FrameReader,
-  type Message,
-  writeAll,
-} from "../protocol/frames.ts";
+import { type ErrorCode, FtsError, ProtocolError } from "../protocol/errors.ts";
+import { encodeServerMessage, FrameReader, writeAll } from "../protocol/frames.ts";
 import {
   EAGER_UPLOAD_FEATURE,
   MAX_CONTROL_BYTES,
@@ -25,36 +18,44 @@ import {
   SOFTWARE_VERSION,
 } from "../protocol/limits.ts";
 import {
-  decodeHello,
-  decodeRequest,
-  errorReply,
+  decodeClientMessage,
+  type Op,
   type Request,
   type Role,
   roleAllows,
+  type ServerMessage,
   UnknownOpError,
 } from "../protocol/messages.ts";
 import type { AuthThrottle } from "./auth_throttle.ts";
 import type { ServerLimits } from "./config.ts";
 import { toFtsError } from "./error_codes.ts";
-import { type HandlerContext, type HandlerResult, HANDLERS, skipEagerUpload } from "./handlers.ts";
+import { DataStreamBrokenError, drainCarriedData } from "./data_phase.ts";
+import {
+  type HandlerContext,
+  handlerFor,
+  type HandlerOutcome,
+  type RequestFor,
+} from "./handlers.ts";
 import { formatAddress, logEvent } from "./log.ts";
+import { idleTimed, isConnectionError, type PeerConn } from "./peer_conn.ts";
 import { RateFloor } from "./rate_floor.ts";
 import type { Storage } from "./storage.ts";
 import type { Identity, TokenVerifier } from "./tokens.ts";
 
-/**
- * What a session uses of its connection: a `Deno.Conn`, or the TLS connection
- * of {@link https://nodejs.org/api/tls.html node:tls} that listener.ts adapts.
- */
-export type PeerConn = Pick<Deno.Conn, "read" | "write" | "close" | "remoteAddr">;
+/** The connection a session runs on (peer_conn.ts), as the listeners hand it over. */
+export type { PeerConn };
 
 /** What a session needs from the server it belongs to. */
 export interface SessionOptions {
+  /** The served root. */
   storage: Storage;
+  /** The server's limits and timeouts. */
   limits: ServerLimits;
-  /** Null when authentication is off. */
+  /** Checks the hello's token; null when authentication is off. */
   verifier: TokenVerifier | null;
+  /** Slows down addresses that keep failing authentication. */
   throttle: AuthThrottle;
+  /** Operations whose row mutates are refused (DENIED). */
   readOnly: boolean;
   /** Called when a permitted client asks the server to terminate. */
   onTerminate(): void;
@@ -84,6 +85,7 @@ export class Session {
   #slowDetail: string | null = null;
   readonly #rateFloor: RateFloor;
 
+  /** A session on `conn`, not started yet: {@link Session.run} serves it. */
   constructor(conn: PeerConn, options: SessionOptions) {
     this.#conn = conn;
     this.#options = options;
@@ -108,10 +110,9 @@ export class Session {
       storage: options.storage,
       maxFileBytes: options.limits.maxFileBytes,
       // Within the client's own limit, once its hello has said it.
-      send: (message: Message) =>
-        writeAll(timed, encodeFrame(message, this.#context.peerMaxControlBytes)),
+      send: (message: ServerMessage) =>
+        writeAll(timed, encodeServerMessage(message, this.#context.peerMaxControlBytes)),
       peerMaxControlBytes: MAX_CONTROL_BYTES,
-      midStream: false,
     };
   }
 
@@ -173,15 +174,15 @@ export class Session {
       });
       const message = await this.#context.reader.readMessage();
       if (message === null) return false;
-      const hello = decodeHello(message);
+      const hello = decodeClientMessage(message, "hello");
       this.#context.peerMaxControlBytes = Math.min(
         MAX_CONTROL_BYTES,
-        Math.max(MIN_ANNOUNCED_CONTROL_BYTES, hello.maxControlBytes ?? MAX_CONTROL_BYTES),
+        Math.max(MIN_ANNOUNCED_CONTROL_BYTES, hello.limits?.maxControlBytes ?? MAX_CONTROL_BYTES),
       );
       if (hello.protocol !== PROTOCOL_VERSION) {
         const text =
           `this server speaks fts protocol ${PROTOCOL_VERSION}, the client speaks ${hello.protocol}`;
-        await this.#context.send(errorReply(0, "VERSION", text));
+        await this.#sendError(0, "VERSION", text);
         logEvent({ peer: this.#peer, op: "hello", result: "VERSION", detail: hello.software });
         return false;
       }
@@ -194,7 +195,7 @@ export class Session {
         const text = hello.token === undefined
           ? "this server needs a token (--token, FTS_TOKEN)"
           : "the token was not accepted";
-        await this.#context.send(errorReply(0, "DENIED", text));
+        await this.#sendError(0, "DENIED", text);
         logEvent({
           peer: this.#peer,
           op: "auth",
@@ -224,10 +225,10 @@ export class Session {
       if (message === null) return;
       let request: Request;
       try {
-        request = decodeRequest(message);
+        request = decodeClientMessage(message, "request");
       } catch (err) {
         if (!(err instanceof UnknownOpError)) throw err;
-        await this.#context.send(errorReply(err.id, err.code, err.message));
+        await this.#sendError(err.id, err.code, err.message);
         logEvent({ peer: this.#peer, op: "request", result: err.code, detail: err.message });
         continue;
       }
@@ -252,10 +253,9 @@ export class Session {
         let id: number;
         let op: string;
         try {
-          const request = decodeRequest(message);
-          if (request.op === "upload" && request.eager) {
-            await skipEagerUpload(request, this.#context);
-          }
+          const request = decodeClientMessage(message, "request");
+          const carried = handlerFor(request).carriesData(request);
+          if (carried !== null) await drainCarriedData(this.#context, request.id, carried);
           id = request.id;
           op = request.op;
         } catch (err) {
@@ -263,7 +263,7 @@ export class Session {
           id = err.id;
           op = "request";
         }
-        await this.#context.send(errorReply(id, "BUSY", text));
+        await this.#sendError(id, "BUSY", text);
         logEvent({ peer: this.#peer, token: this.#tokenName, op, result: "BUSY", detail: text });
       }
     } catch (err) {
@@ -273,39 +273,21 @@ export class Session {
     }
   }
 
-  async #dispatch(request: Request): Promise<HandlerResult["then"]> {
+  /** Runs one request and sends its final reply; an operation error is a reply, the rest is thrown. */
+  async #dispatch(request: Request): Promise<HandlerOutcome<Op>["then"]> {
     const started = performance.now();
     const name = "name" in request ? request.name : undefined;
-    const handler = HANDLERS[request.op];
     const logged = { peer: this.#peer, token: this.#tokenName, op: request.op, name };
     try {
-      if (request.op === "upload" && request.eager && request.size > this.#context.maxFileBytes) {
-        // The hello announced the limit: eager data over it is not worth reading through.
-        throw new ProtocolError(
-          `eager upload of ${request.size} bytes over the server's limit of ${this.#context.maxFileBytes}`,
-          "TOO_LARGE",
-        );
-      }
-      const refusal = this.#policyRefusal(request, handler);
-      if (refusal) {
-        if (request.op === "upload" && request.eager) {
-          await skipEagerUpload(request, this.#context);
-        }
-        throw refusal;
-      }
-      // The table's rows are typed per operation; `request.op` selects the matching one.
-      const result = await (handler.handle as (
-        r: Request,
-        c: HandlerContext,
-      ) => Promise<HandlerResult>)(request, this.#context);
-      await this.#context.send({ type: "reply", id: request.id, ok: true, ...result.fields });
+      const outcome = await this.#run(request);
+      await this.#context.send({ type: "reply", id: request.id, ok: true, ...outcome.fields });
       logEvent({
         ...logged,
-        bytes: result.bytes,
+        bytes: outcome.bytes,
         durationMs: performance.now() - started,
         result: "ok",
       });
-      return result.then;
+      return outcome.then;
     } catch (err) {
       if (this.#slowDetail !== null) {
         // The rate floor closed the connection in the middle of this transfer.
@@ -317,11 +299,14 @@ export class Session {
         });
         throw err;
       }
-      if (this.#context.midStream || err instanceof ProtocolError || isConnectionError(err)) {
+      if (
+        err instanceof ProtocolError || err instanceof DataStreamBrokenError ||
+        isConnectionError(err)
+      ) {
         throw err;
       }
       const error = toFtsError(err, name ?? request.op);
-      await this.#context.send(errorReply(request.id, error.code, error.message));
+      await this.#sendError(request.id, error.code, error.message);
       logEvent({
         ...logged,
         durationMs: performance.now() - started,
@@ -332,19 +317,48 @@ export class Session {
     }
   }
 
+  /**
+   * Checks the request against its row's policy and runs its handler. Data
+   * the request carries is checked against the announced file limit first,
+   * and read past when the request is refused.
+   */
+  async #run<O extends Op>(request: RequestFor<O>): Promise<HandlerOutcome<O>> {
+    const handler = handlerFor(request);
+    const carried = handler.carriesData(request);
+    const { maxFileBytes } = this.#context;
+    if (carried !== null && carried > maxFileBytes) {
+      // The hello announced the limit: data sent unasked over it is not worth reading through.
+      throw new ProtocolError(
+        `${request.op} sending ${carried} bytes unasked, over the server's limit of ${maxFileBytes}`,
+        "TOO_LARGE",
+      );
+    }
+    const refusal = this.#policyRefusal(request.op, handler);
+    if (refusal) {
+      if (carried !== null) await drainCarriedData(this.#context, request.id, carried);
+      throw refusal;
+    }
+    return await handler.handle(request, this.#context);
+  }
+
+  /** Sends the error reply for request `id`. */
+  #sendError(id: number, code: ErrorCode, message: string): Promise<void> {
+    return this.#context.send({ type: "reply", id, ok: false, error: { code, message } });
+  }
+
   /** Why this session may not run the request (its role, a read-only server), or null. */
-  #policyRefusal(request: Request, handler: { role: Role; mutates: boolean }): FtsError | null {
+  #policyRefusal(op: Op, handler: { role: Role; mutates: boolean }): FtsError | null {
     const identity = this.#identity!;
     if (!roleAllows(identity.role, handler.role)) {
       return new FtsError(
         "DENIED",
         this.#options.verifier
-          ? `${request.op} needs the ${handler.role} role; this token has ${identity.role}`
-          : `only a client on the server's own host may ${request.op}`,
+          ? `${op} needs the ${handler.role} role; this token has ${identity.role}`
+          : `only a client on the server's own host may ${op}`,
       );
     }
     if (handler.mutates && this.#options.readOnly) {
-      return new FtsError("DENIED", `this server is read-only: ${request.op} is refused`);
+      return new FtsError("DENIED", `this server is read-only: ${op} is refused`);
     }
     return null;
   }
@@ -352,7 +366,10 @@ export class Session {
   /** Ends the connection after an error that is not an operation error; returns the log result. */
   async #failConnection(err: unknown): Promise<string> {
     if (this.#slowDetail !== null) return "slow";
-    if (err instanceof ProtocolError && !this.#context.midStream) {
+    // Data was flowing to the peer: no message can follow it, only the close.
+    const midStream = err instanceof DataStreamBrokenError;
+    if (err instanceof DataStreamBrokenError) err = err.cause;
+    if (err instanceof ProtocolError && !midStream) {
       // Best effort: the peer may already be gone.
       await this.#context.send({ type: "fatal", code: err.code, message: err.message })
         .catch(() => {});
@@ -373,41 +390,6 @@ export class Session {
   }
 }
 
-/**
- * The connection with the idle timeout applied to every read and write: a
- * peer that stops sending (between requests or in the middle of a transfer)
- * or stops reading is closed after `idleMs`, so it cannot hold a slot. Every
- * byte moved is counted for the rate floor, which catches the peer that
- * restarts the idle timer with a byte at a time.
- */
-function idleTimed(
-  conn: PeerConn,
-  idleMs: number,
-  onIdle: () => void,
-  rateFloor: RateFloor,
-): ByteSource & ByteSink {
-  const timed = async <T>(operation: Promise<T>): Promise<T> => {
-    const timer = setTimeout(onIdle, idleMs);
-    try {
-      return await operation;
-    } finally {
-      clearTimeout(timer);
-    }
-  };
-  return {
-    read: async (buffer) => {
-      const count = await timed(conn.read(buffer));
-      if (count !== null) rateFloor.count(count);
-      return count;
-    },
-    write: async (bytes) => {
-      const count = await timed(conn.write(bytes));
-      rateFloor.count(count);
-      return count;
-    },
-  };
-}
-
 /** Who a peer is when authentication is off: only this host may administer (terminate). */
 export function identityWithoutAuth(peerHostname: string): Identity {
   return { name: "-", role: isLoopback(peerHostname) ? "admin" : "write" };
@@ -416,15 +398,4 @@ export function identityWithoutAuth(peerHostname: string): Identity {
 /** Reports whether an address is on this host: 127.0.0.0/8, ::1, or IPv4-mapped loopback. */
 export function isLoopback(hostname: string): boolean {
   return hostname === "::1" || hostname.startsWith("127.") || hostname.startsWith("::ffff:127.");
-}
-
-/** Errors that mean the peer went away (or was closed by us): not the server's fault. */
-export function isConnectionError(err: unknown): boolean {
-  return err instanceof Deno.errors.BrokenPipe ||
-    err instanceof Deno.errors.ConnectionReset ||
-    err instanceof Deno.errors.ConnectionAborted ||
-    err instanceof Deno.errors.BadResource ||
-    err instanceof Deno.errors.Interrupted ||
-    err instanceof Deno.errors.NotConnected ||
-    err instanceof Deno.errors.InvalidData; // A TLS handshake that failed.
 }

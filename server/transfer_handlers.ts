@@ -1,0 +1,142 @@
+/**
+ * The two handlers that move file bytes, the server's paths of the bytes:
+ * `upload` (received, verified, published) and `download` (read, hashed,
+ * sent). Both are built from io/verified_transfer.ts, the stages the client
+ * uses too.
+ *
+ * @module
+ */
+
+import { FtsError } from "../protocol/errors.ts";
+import { writeAll } from "../protocol/frames.ts";
+import type { Trailer } from "../protocol/messages.ts";
+import { parseName } from "../protocol/names.ts";
+import { receiveData, sendFileFrom, Sha256 } from "../io/verified_transfer.ts";
+import { atMinRate, DataStreamBrokenError, drainCarriedData, readTrailer } from "./data_phase.ts";
+import type { HandlerContext, HandlerOutcome, RequestFor } from "./handlers.ts";
+import type { PendingUpload } from "./storage.ts";
+
+/**
+ * name → temporary file (a resumed upload's held bytes hashed first) →
+ * exactly `size - offset` bytes through SHA-256 → trailer → compare →
+ * publish (fsync, rename, fsync the directory) → reply.
+ */
+export async function handleUpload(
+  request: RequestFor<"upload">,
+  context: HandlerContext,
+): Promise<HandlerOutcome<"upload">> {
+  const pending = await beginUpload(request, context);
+  const { sha256, trailer, writeFailure } = await receiveUpload(pending, request, context);
+  try {
+    if (writeFailure !== null) throw writeFailure;
+    assertSameDigest(sha256, trailer);
+    await pending.publish();
+  } catch (err) {
+    await pending.discard();
+    throw err;
+  }
+  return { fields: { size: request.size, sha256 }, bytes: request.size - pending.offset };
+}
+
+/** Starts the upload; a refused eager upload's data and trailer are read past first. */
+async function beginUpload(
+  request: RequestFor<"upload">,
+  context: HandlerContext,
+): Promise<PendingUpload> {
+  try {
+    // (An eager upload over the limit never gets here: the dispatcher ends the session for it.)
+    if (request.size > context.maxFileBytes) {
+      throw new FtsError(
+        "TOO_LARGE",
+        `file of ${request.size} bytes exceeds the server's limit of ${context.maxFileBytes}`,
+      );
+    }
+    return await context.storage.beginUpload(parseName(request.name), request);
+  } catch (err) {
+    if (request.eager) await drainCarriedData(context, request.id, request.size);
+    throw err;
+  }
+}
+
+/**
+ * Receives an upload's data and trailer into `pending`: a write failure (a
+ * full disk) still reads the rest, so the stream stays in step, and is
+ * returned. Cut off before the trailer arrives, the upload keeps what
+ * arrived (all of it, too) for a resume, if resumable.
+ */
+async function receiveUpload(
+  pending: PendingUpload,
+  request: RequestFor<"upload">,
+  context: HandlerContext,
+): Promise<{ sha256: string; trailer: Trailer; writeFailure: unknown }> {
+  try {
+    if (!request.eager) {
+      await context.send({ type: "continue", id: request.id, offset: pending.offset });
+    }
+    const hash = new Sha256();
+    await pending.hashHeld(hash);
+    return await atMinRate(context.rateFloor, async () => {
+      const remaining = request.size - pending.offset;
+      const { writeFailure } = await receiveData(context.reader, remaining, pending.write, hash);
+      const trailer = await readTrailer(context.reader, request.id);
+      return { sha256: hash.hex(), trailer, writeFailure };
+    });
+  } catch (err) {
+    await pending.interrupted();
+    throw err;
+  }
+}
+
+/** Throws INTEGRITY unless the received data's digest is the sender's. */
+function assertSameDigest(sha256: string, trailer: Trailer): void {
+  if (sha256 === trailer.sha256) return;
+  throw new FtsError(
+    "INTEGRITY",
+    `SHA-256 of the received data (${sha256}) differs from the sender's (${trailer.sha256}); nothing was saved`,
+  );
+}
+
+/**
+ * name → open (one handle: a concurrent upload publishes by rename and a
+ * delete unlinks, so this file's bytes stay whole to the end) → data header
+ * → the whole file read through SHA-256, the bytes past `offset` sent → reply.
+ */
+export async function handleDownload(
+  request: RequestFor<"download">,
+  context: HandlerContext,
+): Promise<HandlerOutcome<"download">> {
+  const { file, size, mtime, mode } = await context.storage.openForDownload(
+    parseName(request.name),
+  );
+  try {
+    const offset = Math.min(request.offset, size);
+    await context.send({ type: "data", id: request.id, size, offset, mtime, mode });
+    const { sha256 } = await sendData(file, size, offset, context);
+    return { fields: { size, sha256 }, bytes: size - offset };
+  } finally {
+    file.close();
+  }
+}
+
+/**
+ * Sends a download's data, after its header: the peer is now counting bytes,
+ * so any failure is a {@link DataStreamBrokenError}. The rate floor is
+ * engaged from the first byte sent: reading and hashing the bytes before
+ * `offset` is the server's time, not the peer's.
+ */
+async function sendData(
+  file: Deno.FsFile,
+  size: number,
+  offset: number,
+  context: HandlerContext,
+): Promise<{ sha256: string }> {
+  try {
+    return await sendFileFrom(file, size, offset, (chunk) => writeAll(context.conn, chunk), {
+      onSendStart: () => context.rateFloor.engage(),
+    });
+  } catch (err) {
+    throw new DataStreamBrokenError(err);
+  } finally {
+    context.rateFloor.disengage();
+  }
+}
