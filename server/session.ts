@@ -367,9 +367,9 @@ export class Session {
   async #failConnection(err: unknown): Promise<string> {
     if (this.#slowDetail !== null) return "slow";
     // Data was flowing to the peer: no message can follow it, only the close.
-    const midStream = err instanceof DataStreamBrokenError;
+    const streamBroken = err instanceof DataStreamBrokenError;
     if (err instanceof DataStreamBrokenError) err = err.cause;
-    if (err instanceof ProtocolError && !midStream) {
+    if (err instanceof ProtocolError && !streamBroken) {
       // Best effort: the peer may already be gone.
       await this.#context.send({ type: "fatal", code: err.code, message: err.message })
         .catch(() => {});
