@@ -41,7 +41,7 @@ function errorCodeOf(err: unknown): ErrorCode {
 
 const DESCRIPTIONS: Record<ErrorCode, string> = {
   NOT_FOUND: "no such file or directory",
-  EXISTS: "already exists (use --force to overwrite)",
+  EXISTS: "already exists",
   BAD_NAME: "bad name",
   BAD_REQUEST: "bad request",
   INTEGRITY: "integrity check failed",

@@ -215,7 +215,7 @@ export class Storage {
     const existing = parent === null ? null : lstatOrNull(join(parent.path, segments.at(-1)!));
     if (existing?.isDirectory) throw wrongType(segments, "is a directory");
     if (existing && !options.overwrite) {
-      throw new FtsError("EXISTS", `${quote(segments)} already exists (use --force to overwrite)`);
+      throw new FtsError("EXISTS", `${quote(segments)} already exists`);
     }
     const tmpPath = join(this.#tmpDir, crypto.randomUUID());
     const partialPath = this.#partials.pathFor(segments, options.size);
@@ -299,22 +299,38 @@ export class Storage {
    * other sessions run (see {@link DirectoryMoves}): what it checked of the
    * source and the target is checked again as it lands.
    */
+  /** The directory a rename's target goes into; NOT_FOUND naming it (not the source) if missing. */
+  #existingTargetDirectory(to: string[]): CheckedDirectory {
+    try {
+      return this.#served.checkedExisting(to.slice(0, -1));
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+      throw new FtsError(
+        "NOT_FOUND",
+        `the directory ${quote(to.slice(0, -1))} of the new name ${quote(to)} does not exist`,
+      );
+    }
+  }
+
   async rename(from: string[], to: string[], overwrite: boolean): Promise<void> {
     assertPathFits(this.root, from);
     assertPathFits(this.root, to);
     const fromParent = this.#served.checkedExisting(from.slice(0, -1));
-    const toParent = this.#served.checkedExisting(to.slice(0, -1));
+    const toParent = this.#existingTargetDirectory(to);
     assertPathFits(toParent.path, to.slice(-1), to);
     const source = join(fromParent.path, from.at(-1)!);
     const target = join(toParent.path, to.at(-1)!);
-    const moving = Deno.lstatSync(source);
+    const moving = lstatOrNull(source);
+    if (moving === null) {
+      throw new FtsError("NOT_FOUND", `no such file or directory: ${quote(from)}`);
+    }
     // What `target` holds: EXISTS, or the entry replaced (null if none), or
     // "same" if there is nothing to move. Checked before a measure, so that
     // a refusal costs no walk, and again as it lands.
     const replacing = () => {
       const existing = lstatOrNull(target);
       if (existing && !overwrite) {
-        throw new FtsError("EXISTS", `${quote(to)} already exists (use --force to overwrite)`);
+        throw new FtsError("EXISTS", `${quote(to)} already exists`);
       }
       if (source === target || (existing !== null && sameIdentity(existing, moving))) return "same";
       return existing;
