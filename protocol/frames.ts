@@ -77,9 +77,8 @@ export function encodeServerMessage(
 /**
  * Encodes any JSON object as a frame, unchecked. fts's own client and server
  * send through {@link encodeClientMessage} and {@link encodeServerMessage};
- * this stays for peers that must send what the protocol forbids (the
- * hostile-peer tests), and for the server's code that still sends untyped
- * messages (kept until both sides use the contract).
+ * this is for peers that must send what the protocol forbids (the
+ * hostile-peer tests), and the typed encoders' one implementation.
  *
  * @example
  * ```ts

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { readData } from "../io/read_data.ts";
 import { FtsError } from "../protocol/errors.ts";
 import { type ByteSource, FrameReader } from "../protocol/frames.ts";
-import { decodeHello, decodeRequest, decodeTrailer } from "../protocol/messages.ts";
+import { decodeClientMessage, decodeServerMessage } from "../protocol/messages.ts";
 import { parseName } from "../protocol/names.ts";
 import { fuzzInput, prng } from "./_fuzz_inputs.ts";
 import {
@@ -44,7 +44,7 @@ async function parseAll(bytes: Uint8Array, random: () => number): Promise<void> 
   for (let i = 0; i <= bytes.length; i++) {
     const message = await reader.readMessage();
     if (message === null) return;
-    for (const decode of [decodeRequest, decodeHello, (m: typeof message) => decodeTrailer(m, 1)]) {
+    for (const decode of [decodeClientMessage, decodeServerMessage]) {
       try {
         decode(message);
       } catch (err) {

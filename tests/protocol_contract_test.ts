@@ -14,17 +14,13 @@ import {
   FrameReader,
   type Message,
 } from "../protocol/frames.ts";
-import { MAX_MTIME_MS, MIN_ANNOUNCED_CONTROL_BYTES } from "../protocol/limits.ts";
+import { MAX_MTIME_MS } from "../protocol/limits.ts";
 import {
   BadFieldError,
   type ClientMessage,
   decodeClientMessage,
-  decodeError,
-  decodeHello,
   decodeReplyFields,
-  decodeRequest,
   decodeServerMessage,
-  decodeTrailer,
   type OkReply,
   type ReplyFields,
   type ReplyOp,
@@ -468,35 +464,6 @@ Deno.test("encodeServerMessage() refuses a message over the receiver's limit wit
   const refused = assertRefused(() => encodeServerMessage(message, 1024), ProtocolError, "over");
   assert.equal(refused.code, "TOO_LARGE");
   assert.ok(encodeServerMessage(message, 4096).length > 2000);
-});
-
-Deno.test("the earlier decoders answer as before, kept until both sides use the contract", () => {
-  assert.deepEqual(decodeRequest({ type: "request", id: 1, op: "stat", name: "a" }), {
-    type: "request",
-    id: 1,
-    op: "stat",
-    name: "a",
-  });
-  assertRefused(() => decodeRequest({ type: "hello" }), ProtocolError, "hello as a request");
-  assert.deepEqual(decodeTrailer({ type: "trailer", id: 2, sha256: HEX }, 2), {
-    type: "trailer",
-    id: 2,
-    sha256: HEX,
-  });
-  assertRefused(
-    () => decodeTrailer({ type: "trailer", id: 3, sha256: HEX }, 2),
-    ProtocolError,
-    "another request's trailer",
-  );
-  assert.deepEqual(
-    decodeHello({ type: "hello", protocol: 1, software: "s", limits: { maxControlBytes: 1 } }),
-    { protocol: 1, software: "s", maxControlBytes: MIN_ANNOUNCED_CONTROL_BYTES },
-  );
-  assert.deepEqual(decodeError({ type: "fatal", code: "BUSY", message: "full" }), {
-    code: "BUSY",
-    message: "full",
-  });
-  assertRefused(() => decodeError({ type: "reply", id: 1, ok: false }), ProtocolError, "no error");
 });
 
 /**
