@@ -12,7 +12,9 @@ export const DEFAULT_CONNECT_HOST = "127.0.0.1";
 
 /** A parsed address; `port` is undefined when it is to come from the port file. */
 export interface Address {
+  /** The host to connect to, IPv6 without brackets. */
   hostname: string;
+  /** The TCP port, 1 to 65535. */
   port?: number;
 }
 

@@ -21,11 +21,15 @@ export type ArgumentKind = "remote" | "local" | "command" | "none";
 
 /** One command of the client. */
 export interface Command {
+  /** The command's name first, then its aliases. */
   names: string[];
+  /** The synopsis `help` shows, such as `list [DIR]`. */
   usage: string;
+  /** One line on what the command does, for `help`. */
   summary: string;
   /** What the first argument names (the rest follow the same kind, except for transfers). */
   completes: ArgumentKind;
+  /** Runs the command with its arguments (the words after its name). */
   run(context: CommandContext, args: string[]): Promise<CommandOutcome>;
 }
 

@@ -69,6 +69,7 @@ export const CONNECT_FLAGS = {
   help: { kind: "boolean", short: "h", help: "show this help" },
 } as const satisfies FlagTable;
 
+/** The help of `fts connect`, its options and the commands it runs. */
 export const CONNECT_HELP = `Usage: fts connect [HOST[:PORT]] [OPTIONS] [COMMAND [ARG...]]
 
 Connect to an fts server. HOST defaults to ${DEFAULT_CONNECT_HOST}; without a PORT the

@@ -9,6 +9,7 @@ import type { Style } from "./style.ts";
 
 /** The state of one client session, shared by its commands. */
 export interface CommandContext {
+  /** The session's connection to the server. */
   connection: FtsConnection;
   /** The remote directory names are relative to: "" is the top of the served directory. */
   remoteDir: string;

@@ -29,6 +29,7 @@ export class ReplyDeadline implements ByteSource, ByteSink {
   #expired: "read" | "write" | null = null;
   #lastWait: "read" | "write" = "read";
 
+  /** Wraps `conn`; `timeoutMs` is how long nothing may move, in milliseconds. */
   constructor(conn: Deno.Conn, timeoutMs: number = REPLY_TIMEOUT_MS) {
     this.#conn = conn;
     this.#timeoutMs = timeoutMs;

@@ -7,9 +7,13 @@
 
 /** Colours for one output stream. */
 export interface Style {
+  /** For errors. */
   red(text: string): string;
+  /** For verified transfers. */
   green(text: string): string;
+  /** For directories. */
   blue(text: string): string;
+  /** For what matters less. */
   dim(text: string): string;
 }
 

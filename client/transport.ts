@@ -19,6 +19,7 @@ export type TlsTrust =
 
 /** The connection could not be made, broke, or the server spoke another protocol. */
 export class ConnectionError extends Error {
+  /** An error whose message says what failed; `options.cause` is the error under it. */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "ConnectionError";

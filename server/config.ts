@@ -46,44 +46,63 @@ export const DEFAULT_RESERVE_BYTES = 64 * 1024 * 1024;
 
 /** Limits the worker enforces. */
 export interface ServerLimits {
+  /** Connections served at once; one more gets BUSY. */
   maxConnections: number;
+  /** Connections one peer address may hold at once. */
   maxConnectionsPerPeer: number;
+  /** A session that sends nothing for this long, in milliseconds, is closed. */
   idleTimeoutMs: number;
+  /** Time from connect to a completed handshake and authentication, in milliseconds. */
   handshakeTimeoutMs: number;
   /** Least bytes per second in an upload's or download's data; 0 for no floor. */
   minRateBytesPerSecond: number;
   /** The window {@link ServerLimits.minRateBytesPerSecond} is measured over. */
   minRateWindowMs: number;
+  /** Largest control message, in bytes. */
   maxControlBytes: number;
+  /** Largest file accepted, in bytes. */
   maxFileBytes: number;
   /** Bytes the root's files may use in all, or null for no quota. */
   quotaBytes: number | null;
+  /** Free space, in bytes, an upload must leave on the root's file system. */
   reserveBytes: number;
 }
 
 /** Everything the server worker needs; structured-cloneable. */
 export interface ServerConfig {
+  /** The served directory, an absolute path. */
   root: string;
+  /** The address to listen on, IPv6 without brackets. */
   hostname: string;
+  /** The port to listen on; 0 lets the system choose. */
   port: number;
   /** Accepted tokens, or null when authentication is off (`--no-auth`). */
   tokens: AccessToken[] | null;
+  /** The TLS certificate and key (PEM), or null for plain TCP. */
   tls: { cert: string; key: string } | null;
+  /** Refuse uploads, deletes, mkdir and rename (`--read-only`). */
   readOnly: boolean;
+  /** How the request log on stderr is written. */
   logFormat: "text" | "json";
+  /** How long transfers in flight may take to finish once shutdown starts, in milliseconds. */
   graceMs: number;
+  /** Limits the worker enforces. */
   limits: ServerLimits;
 }
 
 /** What the main thread keeps for itself: files it writes, secrets it shows. */
 export interface ServeSetup {
+  /** What the worker is given. */
   config: ServerConfig;
+  /** Where the port is written, an absolute path; `FILE.json` goes beside it. */
   portFile: string;
   /** The admin token written beside the port file for clients in the same directory. */
   localToken: string | null;
   /** Print the local token with the connect line (it was generated, not given). */
   showToken: boolean;
+  /** Where the TLS identity comes from: files, "generate" (`--tls`), or null for plain TCP. */
   tlsSource: { certFile: string; keyFile: string } | "generate" | null;
+  /** Where `--tls` keeps its certificate; null when no state directory is known. */
   stateDir: string | null;
 }
 

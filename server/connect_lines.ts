@@ -12,7 +12,9 @@ export const MAX_CONNECT_LINES = 4;
 export interface ConnectLineOptions {
   /** The address the server listens on, as given (`0.0.0.0` and `::` mean every interface). */
   hostname: string;
+  /** The port the server listens on. */
   port: number;
+  /** The token the line passes with `--token`. */
   token: string;
   /** The TLS certificate's fingerprint, pinned by the line; null for plain TCP. */
   fingerprint: string | null;

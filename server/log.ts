@@ -14,15 +14,21 @@
 
 /** What one log line records. */
 export interface LogEvent {
+  /** The peer's address, `host:port`, or "-" when there is none. */
   peer: string;
+  /** The operation or connection event ("connect", "auth", "upload", ...). */
   op: string;
   /** The name of the token the session authenticated with. */
   token?: string;
+  /** The name the request is about. */
   name?: string;
+  /** Bytes of file data moved. */
   bytes?: number;
+  /** How long the request took, in milliseconds. */
   durationMs?: number;
   /** "ok", an error code, or a connection event such as "closed". */
   result: string;
+  /** More on the result, such as an error's message. */
   detail?: string;
 }
 

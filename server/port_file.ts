@@ -9,7 +9,9 @@
 
 /** What `FILE.json` holds. */
 export interface LocalConnectInfo {
+  /** The local admin token, or null when authentication is off. */
   token: string | null;
+  /** The TLS certificate's fingerprint, or null for plain TCP. */
   tls: { fingerprint: string } | null;
 }
 

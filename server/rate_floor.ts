@@ -44,6 +44,7 @@ export class RateFloor {
   /** Engage at the next byte counted: a control frame is measured from its first byte. */
   #armed = false;
 
+  /** A floor, disengaged until {@link RateFloor.engage} or {@link RateFloor.engageAtNextByte}. */
   constructor(options: RateFloorOptions) {
     this.#minBytesPerWindow = options.minBytesPerSecond * options.windowMs / 1000;
     this.#windowMs = options.windowMs;

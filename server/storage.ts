@@ -290,15 +290,6 @@ export class Storage {
     await this.#makeDirectories(segments, true);
   }
 
-  /**
-   * Renames within the root; EXISTS if `to` is taken and `overwrite` is not
-   * set. A rename onto the same file (the same name, or another hard link to
-   * it) changes nothing, as rename(2) does, and frees nothing. A directory
-   * is moved only if every path in it still fits the system's limit where
-   * it lands; otherwise BAD_NAME, before anything moves. That measure lets
-   * other sessions run (see {@link DirectoryMoves}): what it checked of the
-   * source and the target is checked again as it lands.
-   */
   /** The directory a rename's target goes into; NOT_FOUND naming it (not the source) if missing. */
   #existingTargetDirectory(to: string[]): CheckedDirectory {
     try {
@@ -312,6 +303,15 @@ export class Storage {
     }
   }
 
+  /**
+   * Renames within the root; EXISTS if `to` is taken and `overwrite` is not
+   * set. A rename onto the same file (the same name, or another hard link to
+   * it) changes nothing, as rename(2) does, and frees nothing. A directory
+   * is moved only if every path in it still fits the system's limit where
+   * it lands; otherwise BAD_NAME, before anything moves. That measure lets
+   * other sessions run (see {@link DirectoryMoves}): what it checked of the
+   * source and the target is checked again as it lands.
+   */
   async rename(from: string[], to: string[], overwrite: boolean): Promise<void> {
     assertPathFits(this.root, from);
     assertPathFits(this.root, to);

@@ -12,7 +12,9 @@ import { certificateFingerprint } from "../protocol/fingerprint.ts";
 
 /** A loaded identity. */
 export interface TlsIdentity {
+  /** The certificate (PEM). */
   cert: string;
+  /** The certificate's private key (PEM). */
   key: string;
   /** SHA-256 of the certificate (DER), colon-separated hex. */
   fingerprint: string;

@@ -27,13 +27,17 @@ const GENERATED_TOKEN_BYTES = 32;
 export interface AccessToken {
   /** Shown in logs instead of the token. */
   name: string;
+  /** What the token may do. */
   role: Role;
+  /** The secret a client presents. */
   token: string;
 }
 
 /** Who a verified token belongs to. */
 export interface Identity {
+  /** The token's name, for logs. */
   name: string;
+  /** What the session may do. */
   role: Role;
 }
 
@@ -85,6 +89,7 @@ export function checkToken(token: string, where: string): void {
 export class TokenVerifier {
   readonly #entries: { digest: Uint8Array; identity: Identity }[];
 
+  /** A verifier that accepts exactly `tokens`. */
   constructor(tokens: AccessToken[]) {
     this.#entries = tokens.map((t) => ({
       digest: digest(t.token),
