@@ -13,7 +13,7 @@ import { dirname } from "node:path";
 import { FtsError } from "../protocol/errors.ts";
 import { isInMemoryFileSystem } from "../io/in_memory_fs.ts";
 import {
-  closeWritten,
+  finishWritten,
   hashHeldPrefix,
   placeFile,
   Sha256,
@@ -137,7 +137,7 @@ export class DownloadTarget {
     const durable = !await isInMemoryFileSystem(dirname(this.partialPath));
     const file = this.#file!;
     this.#file = null;
-    await closeWritten(file, { mtime: mtimeMs, durable });
+    await finishWritten(file, { mtime: mtimeMs, durable });
     placeFile(this.partialPath, this.localPath, { overwrite: true });
     onPlaced();
     if (durable) await syncDirectory(dirname(this.localPath));

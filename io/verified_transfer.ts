@@ -78,6 +78,7 @@ export {
 export {
   closeWritten,
   type CloseWrittenOptions,
+  finishWritten,
   NameTakenError,
   placeFile,
   type PlaceFileOptions,

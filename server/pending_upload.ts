@@ -9,7 +9,7 @@
 
 import { join } from "node:path";
 import {
-  closeWritten,
+  finishWritten,
   hashHeldPrefix,
   NameTakenError,
   placeFile,
@@ -67,6 +67,12 @@ export interface UploadDestination {
 export class PendingUpload {
   readonly #destination: UploadDestination;
   readonly #file: Deno.FsFile;
+  /**
+   * The open file's stat when it was created (and checked): its dev/ino,
+   * which never change while it is open, are what the name must lead to
+   * once published.
+   */
+  readonly #opened: Deno.FileInfo;
   readonly #state: UploadState;
   #closed = false;
   /**
@@ -75,9 +81,15 @@ export class PendingUpload {
    */
   readonly write: (chunk: Uint8Array) => Promise<void>;
 
-  private constructor(destination: UploadDestination, file: Deno.FsFile, state: UploadState) {
+  private constructor(
+    destination: UploadDestination,
+    file: Deno.FsFile,
+    opened: Deno.FileInfo,
+    state: UploadState,
+  ) {
     this.#destination = destination;
     this.#file = file;
+    this.#opened = opened;
     this.#state = state;
     this.write = writeToFile(file);
   }
@@ -103,13 +115,15 @@ export class PendingUpload {
         append: offset > 0,
         mode: 0o644,
       });
+      let opened: Deno.FileInfo;
       try {
-        assertCreatedIn(tmpDir, tmpPath, file.statSync(), segments);
+        opened = file.statSync();
+        assertCreatedIn(tmpDir, tmpPath, opened, segments);
       } catch (err) {
         file.close();
         throw err;
       }
-      return new PendingUpload(destination, file, state);
+      return new PendingUpload(destination, file, opened, state);
     } catch (err) {
       state.reservation.release();
       await Deno.remove(tmpPath).catch(() => {});
@@ -143,7 +157,8 @@ export class PendingUpload {
     // returns at once, and handing it to a thread would cost more.
     const durable = !this.#destination.syncsInMemory;
     this.#closed = true;
-    const written = await closeWritten(this.#file, { mtime, durable });
+    await finishWritten(this.#file, { mtime, durable });
+    const written = this.#opened;
     const { parent, created } = await this.#destination.makeParentDirectories(segments);
     try {
       const target = join(parent.path, segments.at(-1)!);
