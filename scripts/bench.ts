@@ -93,15 +93,19 @@ async function timed(operation: () => Promise<unknown>): Promise<number> {
   return (performance.now() - started) / 1000;
 }
 
-/** Makes the storage's directory, mounting a tmpfs when asked; null with the reason to skip. */
-async function prepareStorage(storage: string): Promise<string> {
+/**
+ * Makes the storage's directory, mounting a tmpfs when asked; `mounted` says
+ * whether this run mounted it (and so unmounts it when done).
+ */
+async function prepareStorage(storage: string): Promise<{ dir: string; mounted: boolean }> {
   const dir = storage === "tmpfs" ? TMPFS_DIR : DISK_DIR;
   await Deno.mkdir(dir, { recursive: true });
-  if (storage === "tmpfs") {
-    const mounted = (await Deno.readTextFile("/proc/mounts")).includes(` ${dir} tmpfs `);
-    if (!mounted) await run("mount", ["-t", "tmpfs", "-o", "size=12g", "tmpfs", dir]);
+  if (storage !== "tmpfs") return { dir, mounted: false };
+  if ((await Deno.readTextFile("/proc/mounts")).includes(` ${dir} tmpfs `)) {
+    return { dir, mounted: false };
   }
-  return dir;
+  await run("mount", ["-t", "tmpfs", "-o", "size=12g", "tmpfs", dir]);
+  return { dir, mounted: true };
 }
 
 /** Everything one system does in one round of one storage; returns its samples. */
@@ -372,8 +376,11 @@ async function main(): Promise<number> {
   const failures: string[] = [];
   for (const storage of storages) {
     let base: string;
+    let mounted = false;
     try {
-      base = join(await prepareStorage(storage), `run-${Deno.pid}`);
+      const prepared = await prepareStorage(storage);
+      mounted = prepared.mounted;
+      base = join(prepared.dir, `run-${Deno.pid}`);
     } catch (err) {
       console.error(`bench: skipping the ${storage} storage: ${(err as Error).message}`);
       continue;
@@ -409,6 +416,8 @@ async function main(): Promise<number> {
       if (storage === "disk" || values.quick) samples.push(await measureHuge(base, sizes, storage));
     } finally {
       await Deno.remove(base, { recursive: true }).catch(() => {});
+      // The tmpfs this run mounted goes with it: 12 GiB of memory is not to be left holding.
+      if (mounted) await run("umount", [TMPFS_DIR]).catch(() => {});
     }
   }
   const cores = navigator.hardwareConcurrency;
