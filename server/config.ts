@@ -6,7 +6,7 @@
  */
 
 import { resolve } from "node:path";
-import { type FlagTable, formatFlags, parseFlags, parseSize } from "../cli/flags.ts";
+import { type FlagTable, formatFlags, parseFlags } from "../cli/flags.ts";
 import { UsageError } from "../cli/usage_error.ts";
 import { MAX_CONTROL_BYTES, MAX_FILE_BYTES, MIN_CONTROL_BYTES } from "../protocol/limits.ts";
 import { type AccessToken, checkToken, generateToken, parseTokensFile } from "./tokens.ts";
@@ -389,17 +389,4 @@ function defaultStateDir(env: { get(name: string): string | undefined }): string
   if (xdg) return resolve(xdg, "fts");
   const home = env.get("HOME") ?? env.get("USERPROFILE");
   return home ? resolve(home, ".local", "state", "fts") : null;
-}
-
-/**
- * Parses a byte size as the SIZE flags take it; undefined stays undefined.
- *
- * @example
- * ```ts
- * import { size } from "./config.ts";
- * console.assert(size("2G", "--quota") === 2 ** 31 && size(undefined, "--quota") === undefined);
- * ```
- */
-export function size(text: string | undefined, flag: string): number | undefined {
-  return text === undefined ? undefined : parseSize(text, flag);
 }

@@ -8,7 +8,8 @@
 
 import { encodeServerMessage, writeAll } from "../protocol/frames.ts";
 import { formatAddress, logEvent } from "./log.ts";
-import { type PeerConn, Session, type SessionOptions } from "./session.ts";
+import type { PeerConn } from "./peer_conn.ts";
+import { Session, type SessionOptions } from "./session.ts";
 
 /** How long a refused connection gets to receive its BUSY message. */
 const BUSY_WRITE_TIMEOUT_MS = 2_000;

@@ -11,7 +11,7 @@ import { connectLines } from "./connect_lines.ts";
 import { removePortFiles, writePortFiles } from "./port_file.ts";
 import { startSandboxedWorker } from "./sandbox.ts";
 import { isLoopback } from "./session.ts";
-import { openAncestorWarnings } from "./storage.ts";
+import { openAncestorWarnings } from "./root_warnings.ts";
 import { loadTls } from "./tls_identity.ts";
 import type { FromWorker, ToWorker } from "./worker.ts";
 

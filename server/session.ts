@@ -43,7 +43,6 @@ import type { Storage } from "./storage.ts";
 import type { Identity, TokenVerifier } from "./tokens.ts";
 
 /** The connection a session runs on (peer_conn.ts), as the listeners hand it over. */
-export type { PeerConn };
 
 /** What a session needs from the server it belongs to. */
 export interface SessionOptions {

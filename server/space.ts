@@ -20,7 +20,6 @@ import { ENTRY_BYTES, fileBytes, treeBytes } from "./entry_cost.ts";
 import { logEvent } from "./log.ts";
 
 // Kept here for the tests that import it from space.ts.
-export { ENTRY_BYTES } from "./entry_cost.ts";
 
 /**
  * How long a measurement of free space stands in for a new one: a statfs

@@ -36,10 +36,6 @@ import { rootWarnings } from "./root_warnings.ts";
 import { SpaceBudget, type SpaceLimits, type SpaceReservation } from "./space.ts";
 
 // Kept here for the modules and tests that import them from storage.ts.
-export { openAncestorWarnings } from "./root_warnings.ts";
-export type { PendingUpload, UploadOptions } from "./pending_upload.ts";
-export { PARTIAL_SWEEP_INTERVAL_MS } from "./partials.ts";
-export { PARTIAL_EXPIRY_MS } from "../protocol/limits.ts";
 
 /** Where uploads are written until they are published: inside root, never listed. */
 const TMP_DIR = join(STATE_DIR_NAME, "tmp");

@@ -12,7 +12,7 @@ import { Duplex } from "node:stream";
 import tls from "node:tls";
 import { writeAll } from "../protocol/frames.ts";
 import type { ConnListener } from "./listener.ts";
-import type { PeerConn } from "./session.ts";
+import type { PeerConn } from "./peer_conn.ts";
 
 /** Bytes a TLS connection buffers from the peer before it stops reading from the socket. */
 const TLS_READ_BUFFER_BYTES = 4 * 1024 * 1024;

@@ -14,7 +14,7 @@ import { parseName } from "../protocol/names.ts";
 import { receiveData, sendFileFrom, Sha256 } from "../io/verified_transfer.ts";
 import { atMinRate, DataStreamBrokenError, drainCarriedData, readTrailer } from "./data_phase.ts";
 import type { HandlerContext, HandlerOutcome, RequestFor } from "./handlers.ts";
-import type { PendingUpload } from "./storage.ts";
+import type { PendingUpload } from "./pending_upload.ts";
 
 /**
  * name → temporary file (a resumed upload's held bytes hashed first) →

@@ -323,3 +323,28 @@ export async function runAgainstFake(
 export const RAW_TERMINAL_CONTROL =
   // deno-lint-ignore no-control-regex
   /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/u;
+
+/**
+ * A server whose listings come from `tree` (directory name to entries);
+ * every download gets `payload`, from the offset asked; any other op is UNSUPPORTED.
+ */
+export function treeServer(tree: Record<string, Message[]>, payload: Uint8Array): FakeServerScript {
+  return {
+    async answer(request, peer) {
+      const name = String(request.name);
+      if (request.op === "list") {
+        const entries = tree[name];
+        if (entries === undefined) {
+          await peer.send(errorReply(request, "NOT_FOUND", "no such directory"));
+          return;
+        }
+        await peer.send({ type: "entries", id: request.id, entries });
+        await peer.send({ type: "reply", id: request.id, ok: true, count: entries.length });
+      } else if (request.op === "download") {
+        await sendFile(request, peer, payload);
+      } else {
+        await peer.send(errorReply(request, "UNSUPPORTED", "not here"));
+      }
+    },
+  };
+}

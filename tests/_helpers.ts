@@ -380,3 +380,8 @@ export async function assertFreshClientLists(server: RunningServer): Promise<str
     client.close();
   }
 }
+
+/** How many descriptors process `pid` has open, from /proc. */
+export function openDescriptors(pid: number): number {
+  return [...Deno.readDirSync(`/proc/${pid}/fd`)].length;
+}

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { assertFreshClientLists, startServer, waitFor } from "./_helpers.ts";
+import { assertFreshClientLists, openDescriptors, startServer, waitFor } from "./_helpers.ts";
 
 /** Descriptors the server may open beyond those it has when idle. */
 const SPARE_DESCRIPTORS = 16;
@@ -12,10 +12,6 @@ const STARVED_MS = 4_000;
 
 /** Accept-failure lines allowed in that time: a spinning loop writes thousands. */
 const MAX_ACCEPT_FAILED_LINES = 50;
-
-function openDescriptors(pid: number): number {
-  return [...Deno.readDirSync(`/proc/${pid}/fd`)].length;
-}
 
 Deno.test("accept backs off and logs little when descriptors run out, then serves again", async () => {
   const server = await startServer(["--handshake-timeout", "60", "--idle-timeout", "60"]);

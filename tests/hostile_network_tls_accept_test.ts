@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
   FTS_RUN_FLAGS,
+  openDescriptors,
   PROJECT_DIR,
   type RunningServer,
   startServer,
@@ -28,10 +29,6 @@ const MAX_DESCRIPTORS_DURING_BURST = 100;
 
 /** A client run that takes longer than this is killed and counts as a failure. */
 const CLIENT_RUN_TIMEOUT_MS = 15_000;
-
-function openDescriptors(pid: number): number {
-  return [...Deno.readDirSync(`/proc/${pid}/fd`)].length;
-}
 
 async function tlsServer(
   extraArgs: string[],

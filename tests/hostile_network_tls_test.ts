@@ -1,16 +1,12 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { runClient, startServer, waitFor } from "./_helpers.ts";
+import { openDescriptors, runClient, startServer, waitFor } from "./_helpers.ts";
 
 /** Plain TCP sockets that never start the TLS handshake; more than one peer may hold. */
 const SILENT_SOCKETS = 60;
 
 /** Descriptors the server may hold above its idle count once those sockets were dropped. */
 const DESCRIPTOR_SLACK = 10;
-
-function openDescriptors(pid: number): number {
-  return [...Deno.readDirSync(`/proc/${pid}/fd`)].length;
-}
 
 Deno.test("TLS server frees the descriptor of a connection that never starts its handshake", async () => {
   const home = await Deno.makeTempDir({ prefix: "fts-tls-" });

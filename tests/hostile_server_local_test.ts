@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { EXIT_CONNECTION, EXIT_OK } from "../cli/exit_codes.ts";
 import type { Message } from "../protocol/frames.ts";
-import { errorReply, type FakeServerScript, runAgainstFake, sendFile } from "./_fake_server.ts";
+import { runAgainstFake, treeServer } from "./_fake_server.ts";
 import { listTree, runCommand, startServer } from "./_helpers.ts";
 
 const PAYLOAD = new TextEncoder().encode("server data\n");
@@ -26,31 +26,9 @@ function dir(name: string): Message {
   return { name, type: "dir", size: 0, mtime: 0 };
 }
 
-/** A server whose listings come from `tree`; every download gets PAYLOAD (from the offset asked). */
-function treeServer(tree: Record<string, Message[]>): FakeServerScript {
-  return {
-    async answer(request, peer) {
-      const name = String(request.name);
-      if (request.op === "list") {
-        const entries = tree[name];
-        if (entries === undefined) {
-          await peer.send(errorReply(request, "NOT_FOUND", "no such directory"));
-          return;
-        }
-        await peer.send({ type: "entries", id: request.id, entries });
-        await peer.send({ type: "reply", id: request.id, ok: true, count: entries.length });
-      } else if (request.op === "download") {
-        await sendFile(request, peer, PAYLOAD);
-      } else {
-        await peer.send(errorReply(request, "UNSUPPORTED", "not here"));
-      }
-    },
-  };
-}
-
 Deno.test("get of a pattern never writes through a link at its temporary file", async () => {
   const run = await runAgainstFake(
-    treeServer({ d: [file("plain")] }),
+    treeServer({ d: [file("plain")] }, PAYLOAD),
     ["get", "d/pl*", "out"],
     {
       async prepare(cwd) {
@@ -73,7 +51,7 @@ Deno.test("get of a pattern never writes through a link at its temporary file", 
 
 Deno.test("get --resume never reads or truncates through a link at its temporary file", async () => {
   const run = await runAgainstFake(
-    treeServer({}),
+    treeServer({}, PAYLOAD),
     ["get", "--resume", "d/plain", "out"],
     {
       async prepare(cwd) {
@@ -96,7 +74,7 @@ Deno.test("get --resume never reads or truncates through a link at its temporary
 
 Deno.test("get replaces a stale partial file that is a regular file", async () => {
   const run = await runAgainstFake(
-    treeServer({}),
+    treeServer({}, PAYLOAD),
     ["get", "d/plain", "out"],
     {
       async prepare(cwd) {
@@ -116,7 +94,7 @@ Deno.test("get replaces a stale partial file that is a regular file", async () =
 
 Deno.test("get -r refuses to write through a link to a directory below the destination", async () => {
   const run = await runAgainstFake(
-    treeServer({ d: [file("a.txt"), dir("link")], "d/link": [file("f")] }),
+    treeServer({ d: [file("a.txt"), dir("link")], "d/link": [file("f")] }, PAYLOAD),
     ["get", "-r", "d", "out"],
     {
       async prepare(cwd) {
@@ -139,7 +117,7 @@ Deno.test("get -r refuses to write through a link to a directory below the desti
 
 Deno.test("get -r refuses a link deeper below the destination too", async () => {
   const run = await runAgainstFake(
-    treeServer({ d: [dir("sub")], "d/sub": [dir("deep")], "d/sub/deep": [file("f")] }),
+    treeServer({ d: [dir("sub")], "d/sub": [dir("deep")], "d/sub/deep": [file("f")] }, PAYLOAD),
     ["get", "-r", "d", "out"],
     {
       async prepare(cwd) {
@@ -160,7 +138,7 @@ Deno.test("get -r refuses a link deeper below the destination too", async () => 
 
 Deno.test("get -r into a destination that is itself a link writes into the directory it names", async () => {
   const run = await runAgainstFake(
-    treeServer({ d: [dir("sub")], "d/sub": [file("f")] }),
+    treeServer({ d: [dir("sub")], "d/sub": [file("f")] }, PAYLOAD),
     ["get", "-r", "d", "chosen"],
     {
       async prepare(cwd) {
@@ -179,7 +157,7 @@ Deno.test("get -r into a destination that is itself a link writes into the direc
 
 Deno.test("get -r refuses a listing that names one entry twice", async () => {
   const run = await runAgainstFake(
-    treeServer({ d: [file("x"), file("x")] }),
+    treeServer({ d: [file("x"), file("x")] }, PAYLOAD),
     ["get", "-r", "d", "out"],
   );
   try {
@@ -194,7 +172,7 @@ Deno.test("get -r refuses a listing that names one entry twice", async () => {
 
 Deno.test("get of a pattern refuses a listing that names one file twice", async () => {
   const run = await runAgainstFake(
-    treeServer({ d: [file("x"), file("x")] }),
+    treeServer({ d: [file("x"), file("x")] }, PAYLOAD),
     ["get", "d/*", "out"],
   );
   try {
@@ -209,7 +187,7 @@ Deno.test("get of a pattern refuses a listing that names one file twice", async 
 // (A pattern cannot match both: a wildcard never matches the leading `.` of a temporary name.)
 for (const listed of [[file(".x.fts-partial"), file("x")], [dir(".x.fts-partial"), file("x")]]) {
   Deno.test(`get -r refuses a listed ${listed[0]!.type} that is another's temporary file`, async () => {
-    const run = await runAgainstFake(treeServer({ d: listed }), ["get", "-r", "d", "out"]);
+    const run = await runAgainstFake(treeServer({ d: listed }, PAYLOAD), ["get", "-r", "d", "out"]);
     try {
       assert.notEqual(run.code, EXIT_OK, run.stdout);
       assert.match(run.stderr, /"\.x\.fts-partial".*temporary file/, run.stderr);
@@ -223,7 +201,7 @@ for (const listed of [[file(".x.fts-partial"), file("x")], [dir(".x.fts-partial"
 
 Deno.test("get never takes a file this session downloaded as another's temporary file", async () => {
   const run = await runAgainstFake(
-    treeServer({}),
+    treeServer({}, PAYLOAD),
     [],
     {
       stdin: "get d/.x.fts-partial out\nget d/x out\n",
@@ -244,7 +222,7 @@ for (const bytes of [242, 243, 250, 255]) {
   Deno.test(`get -r downloads a name of ${bytes} bytes`, async () => {
     const name = "n".repeat(bytes);
     const run = await runAgainstFake(
-      treeServer({ d: [file(name)] }),
+      treeServer({ d: [file(name)] }, PAYLOAD),
       ["get", "-r", "d", "out"],
     );
     try {
@@ -309,7 +287,7 @@ Deno.test("an interrupted download of a 250-byte name resumes from its temporary
 });
 
 Deno.test("get -r of a remote directory with no files makes the directory and says so", async () => {
-  const script = treeServer({ d: [{ name: "l", type: "link", size: 0, mtime: 0 }] });
+  const script = treeServer({ d: [{ name: "l", type: "link", size: 0, mtime: 0 }] }, PAYLOAD);
   const text = await runAgainstFake(script, ["get", "-r", "d", "out"]);
   const json = await runAgainstFake(script, ["--json", "get", "-r", "d", "out"]);
   try {

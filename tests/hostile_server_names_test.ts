@@ -8,35 +8,13 @@
 import assert from "node:assert/strict";
 import { EXIT_OK, EXIT_OPERATION_FAILED } from "../cli/exit_codes.ts";
 import type { Message } from "../protocol/frames.ts";
-import { errorReply, type FakeServerScript, runAgainstFake, sendFile } from "./_fake_server.ts";
+import { runAgainstFake, treeServer } from "./_fake_server.ts";
 
 const PAYLOAD = new TextEncoder().encode("echo pwned\n");
 
 /** A file entry as a server lists it. */
 function file(name: string): Message {
   return { name, type: "file", size: PAYLOAD.length, mtime: 0 };
-}
-
-/** A server whose listings come from `tree` (directory name to entries); every download gets PAYLOAD. */
-function treeServer(tree: Record<string, Message[]>): FakeServerScript {
-  return {
-    async answer(request, peer) {
-      const name = String(request.name);
-      if (request.op === "list") {
-        const entries = tree[name];
-        if (entries === undefined) {
-          await peer.send(errorReply(request, "NOT_FOUND", "no such directory"));
-          return;
-        }
-        await peer.send({ type: "entries", id: request.id, entries });
-        await peer.send({ type: "reply", id: request.id, ok: true, count: entries.length });
-      } else if (request.op === "download") {
-        await sendFile(request, peer, PAYLOAD);
-      } else {
-        await peer.send(errorReply(request, "UNSUPPORTED", "not here"));
-      }
-    },
-  };
 }
 
 /** Names no honest server lists, or that no client may write: each must be refused. */
@@ -58,7 +36,7 @@ const HOSTILE_FILE_NAMES = [
 for (const name of HOSTILE_FILE_NAMES) {
   Deno.test(`get -r refuses a listed file named ${JSON.stringify(name)} and writes nothing`, async () => {
     const run = await runAgainstFake(
-      treeServer({ d: [file("ok.txt"), file(name)] }),
+      treeServer({ d: [file("ok.txt"), file(name)] }, PAYLOAD),
       ["get", "-r", "d", "dest"],
     );
     try {
@@ -79,7 +57,7 @@ Deno.test("get -r refuses a listed directory named '../X' and creates nothing ou
       d: [{ name: "../X", type: "dir", size: 0, mtime: 0 }],
       X: [file("ESCAPED.txt")],
       "d/../X": [file("ESCAPED.txt")],
-    }),
+    }, PAYLOAD),
     ["get", "-r", "d", "dest"],
   );
   try {
@@ -93,7 +71,7 @@ Deno.test("get -r refuses a listed directory named '../X' and creates nothing ou
 
 Deno.test("get -r with the default destination refuses a name that climbs out of it", async () => {
   const run = await runAgainstFake(
-    treeServer({ d: [file("../.bashrc")] }),
+    treeServer({ d: [file("../.bashrc")] }, PAYLOAD),
     ["get", "-r", "d"],
   );
   try {
@@ -107,7 +85,7 @@ Deno.test("get -r with the default destination refuses a name that climbs out of
 
 Deno.test("get with a pattern refuses a matching name with control characters", async () => {
   const run = await runAgainstFake(
-    treeServer({ d: [file("good.txt"), file("\u001b[2J.txt")] }),
+    treeServer({ d: [file("good.txt"), file("\u001b[2J.txt")] }, PAYLOAD),
     ["get", "d/*.txt", "dest"],
   );
   try {
@@ -121,7 +99,7 @@ Deno.test("get with a pattern refuses a matching name with control characters", 
 
 Deno.test("get with a pattern refuses '..' listed as a file, even with -f", async () => {
   const run = await runAgainstFake(
-    treeServer({ d: [file("..")] }),
+    treeServer({ d: [file("..")] }, PAYLOAD),
     ["get", "-f", "d/.*", "dest"],
   );
   try {
@@ -137,7 +115,7 @@ Deno.test("get -r still downloads an honest tree into its destination", async ()
     treeServer({
       d: [file("a.txt"), { name: "sub", type: "dir", size: 0, mtime: 0 }, file("..dots")],
       "d/sub": [file("b.txt"), file("\u202etxt.exe")],
-    }),
+    }, PAYLOAD),
     ["get", "-r", "d", "dest"],
   );
   try {

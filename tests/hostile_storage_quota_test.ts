@@ -9,8 +9,11 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { FtsError } from "../protocol/errors.ts";
 import type { Message } from "../protocol/frames.ts";
-import { ENTRY_BYTES, FREE_SPACE_MEASURE_INTERVAL_MS } from "../server/space.ts";
-import { PARTIAL_EXPIRY_MS, type PendingUpload, Storage } from "../server/storage.ts";
+import { ENTRY_BYTES } from "../server/entry_cost.ts";
+import { FREE_SPACE_MEASURE_INTERVAL_MS } from "../server/space.ts";
+import { PARTIAL_EXPIRY_MS } from "../protocol/limits.ts";
+import type { PendingUpload } from "../server/pending_upload.ts";
+import { Storage } from "../server/storage.ts";
 import { EMPTY_ROOT, listTree, RawClient, readWithin, startServer, waitFor } from "./_helpers.ts";
 
 const QUOTA_BYTES = 1_000_000;

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import type { Message } from "../protocol/frames.ts";
-import { openAncestorWarnings } from "../server/storage.ts";
+import { openAncestorWarnings } from "../server/root_warnings.ts";
 import { listTree, RawClient, rawList, readWithin, startServer } from "./_helpers.ts";
 import { readData } from "../io/read_data.ts";
 

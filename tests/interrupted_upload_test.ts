@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { PARTIAL_EXPIRY_MS } from "../server/storage.ts";
+import { PARTIAL_EXPIRY_MS } from "../protocol/limits.ts";
 import {
   EMPTY_ROOT,
   listTree,

@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { FtsConnection, RemoteError } from "../client/connection.ts";
 import { FrameReader } from "../protocol/frames.ts";
-import { size } from "../server/config.ts";
+import { parseSize as size } from "../cli/flags.ts";
 import { EMPTY_ROOT, listTree, RawClient, runCommand, startServer, waitFor } from "./_helpers.ts";
 
 /** Reads the first message a fresh connection gets, and whether it is then closed. */

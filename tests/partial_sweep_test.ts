@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { PARTIAL_EXPIRY_MS, PARTIAL_SWEEP_INTERVAL_MS, Storage } from "../server/storage.ts";
+import { PARTIAL_EXPIRY_MS } from "../protocol/limits.ts";
+import { PARTIAL_SWEEP_INTERVAL_MS } from "../server/partials.ts";
+import { Storage } from "../server/storage.ts";
 import { listTree } from "./_helpers.ts";
 
 /** Writes a partial upload's file whose last change was `ageMs` before now. */
