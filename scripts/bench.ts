@@ -1,12 +1,15 @@
 /**
- * `deno task bench`: fts side by side with raw TCP (socat), OpenSSH scp and
- * sftp, and an rsync daemon, on loopback, on a tmpfs and on the disk. The
- * systems take turns round after round (A B C A B C …) and the table reports
- * medians and the median of per-round ratios, because this machine's disk is
- * shared and noisy. Every transferred file is verified by SHA-256.
+ * `deno task bench`: fts side by side with raw TCP (socat), a tar stream
+ * through socat, OpenSSH scp and sftp, and an rsync daemon, on loopback, on a
+ * tmpfs and on the disk. The systems take turns round after round (A B C A B
+ * C …) and the table reports medians and the median of per-round ratios to
+ * the fastest peer, because this machine's disk is shared and noisy. Every
+ * transferred file is verified by SHA-256. The single-file rows also report
+ * the CPU spent per GiB (and fts's busiest thread on each side), the
+ * concurrent rows the cores the server used.
  *
  * Usage: deno task bench [--quick] [--rounds N] [--storage tmpfs|disk|both]
- *        [--systems fts,socat,rsync,scp,sftp]
+ *        [--systems fts,fts-sha256,socat,tar|socat,rsync,scp,sftp]
  *
  * @module
  */
@@ -14,7 +17,17 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { type BenchSystem, FTS, run, type RunningSystem, SYSTEMS } from "./bench_systems.ts";
+import { busiestThread, type CpuUse, measureCpu } from "./bench_cpu.ts";
+import { type Sample, type SampleCpu, table, targetLines } from "./bench_report.ts";
+import {
+  type BenchSystem,
+  FTS,
+  type Operation,
+  run,
+  type RunningSystem,
+  type StartOptions,
+  SYSTEMS,
+} from "./bench_systems.ts";
 
 /** Sizes of every workload, full and quick. */
 const SIZES = {
@@ -28,6 +41,7 @@ const SIZES = {
     connectionBytes: 1 << 20,
     listed: 10_000,
     huge: 4 * 2 ** 30,
+    rttCount: 200,
   },
   quick: {
     big: 8 << 20,
@@ -39,6 +53,7 @@ const SIZES = {
     connectionBytes: 64 << 10,
     listed: 200,
     huge: 64 << 20,
+    rttCount: 20,
   },
 };
 type Sizes = typeof SIZES.full;
@@ -47,19 +62,11 @@ type Sizes = typeof SIZES.full;
 const TMPFS_DIR = "/tmp/fts-bench-tmpfs";
 const DISK_DIR = "/var/tmp/fts-bench-disk";
 
-/** One measurement. */
-interface Sample {
-  system: string;
-  row: string;
-  storage: string;
-  round: number;
-  seconds: number;
-  /** Bytes or files moved, for the rate. */
-  amount: number;
-  /** A rate, or "ms" for a latency (lower is better). */
-  unit: "MB/s" | "files/s" | "ms";
-  rssBytes: number | null;
-}
+/** (h)'s relay holds each chunk this long each way: a 20 ms round trip. */
+const RTT_LINK_DELAY_MS = 10;
+
+/** Bytes in a GiB, for CPU seconds per GiB. */
+const GIB = 2 ** 30;
 
 async function sha256(path: string): Promise<string> {
   const hash = createHash("sha256");
@@ -79,7 +86,13 @@ async function writeRandom(path: string, size: number): Promise<void> {
   }
 }
 
-/** Peak resident memory of a process (VmHWM), or null. */
+/**
+ * Peak resident memory of a process (VmHWM), or null. VmHWM belongs to the
+ * process's address space, which all its threads share: for fts's server it
+ * covers the main thread, the sandboxed worker and the runtime's threads. A
+ * daemon that forks per connection (rsync, sshd) is measured without the
+ * children it forked.
+ */
 async function peakRss(pid: number | null): Promise<number | null> {
   if (pid === null) return null;
   const status = await Deno.readTextFile(`/proc/${pid}/status`).catch(() => "");
@@ -108,6 +121,30 @@ async function prepareStorage(storage: string): Promise<{ dir: string; mounted: 
   return { dir, mounted: true };
 }
 
+/** How an operation's CPU is measured: every thread sampled, the totals only, or not at all. */
+type CpuMeasure = "threads" | "totals" | "none";
+
+/** CPU seconds per GiB of client and server, and for fts its busiest thread on each side. */
+function cpuPerGiB(cpu: CpuUse, bytes: number, isFts: boolean): SampleCpu {
+  const gib = bytes / GIB;
+  const perGiB = (cpu.serverSeconds + cpu.clientSeconds) / gib;
+  if (!isFts) return { perGiB };
+  const server = busiestThread(cpu.server);
+  const client = busiestThread(cpu.clients);
+  const named = (t: typeof server) => t ? `${t.command}/${t.name}` : "none";
+  return {
+    perGiB,
+    busiestServerThreadPerGiB: (server?.seconds ?? 0) / gib,
+    busiestClientThreadPerGiB: (client?.seconds ?? 0) / gib,
+    busiestThreads: `server: ${named(server)}, client: ${named(client)}`,
+  };
+}
+
+/** The cores the server used: its CPU seconds over the wall seconds (with a server process). */
+function serverCores(cpu: CpuUse, running: RunningSystem): SampleCpu {
+  return running.serverPid === null ? {} : { serverCores: cpu.serverSeconds / cpu.wallSeconds };
+}
+
 /** Everything one system does in one round of one storage; returns its samples. */
 async function measureSystem(
   system: BenchSystem,
@@ -123,9 +160,12 @@ async function measureSystem(
     amount: number,
     unit: Sample["unit"],
     rss: number | null,
+    cpu: SampleCpu = {},
   ) =>
     samples.push({
       system: system.name,
+      isFts: system.isFts,
+      workload: row.slice(1, 2),
       row,
       storage,
       round,
@@ -133,24 +173,50 @@ async function measureSystem(
       amount,
       unit,
       rssBytes: rss,
+      cpu,
     });
-  const sync = storage === "disk" && system !== FTS
+  /** A sample of uploads at once: their aggregate rate and the cores the server used. */
+  const concurrentSample = async (
+    row: string,
+    s: RunningSystem,
+    measured: { seconds: number; cpu: CpuUse | null },
+    bytes: number,
+  ) => {
+    const cores = serverCores(measured.cpu!, s);
+    sample(row, measured.seconds, bytes, "MB/s", await peakRss(s.serverPid), cores);
+  };
+  const sync = storage === "disk" && !system.isFts
     ? (paths: string[]) => run("sync", paths) // fts acknowledges only after fsync; time peers to durability too.
     : () => Promise.resolve("");
   // On the disk every measurement starts with nothing left to write back from
   // the one before (an untimed sync), so that no system pays for another's data.
-  const measure = async (operation: () => Promise<unknown>) => {
+  // A peer's `sync FILE` on the disk is inside the measurement, its CPU counted as a client's.
+  const measure = async (
+    running: RunningSystem,
+    operation: () => Promise<unknown>,
+    cpu: CpuMeasure = "none",
+  ): Promise<{ seconds: number; cpu: CpuUse | null }> => {
     if (storage === "disk") await run("sync", []);
-    return await timed(operation);
+    if (cpu === "none") return { seconds: await timed(operation), cpu: null };
+    const measured = await measureCpu(operation, {
+      serverPid: running.serverPid,
+      sampleThreads: cpu === "threads",
+    });
+    return { seconds: measured.cpu.wallSeconds, cpu: measured.cpu };
   };
 
-  const session = async (body: (s: RunningSystem, root: string) => Promise<void>) => {
+  const session = async (
+    needs: Operation[],
+    body: (s: RunningSystem, root: string) => Promise<void>,
+    options: StartOptions = {},
+  ) => {
+    if (!needs.every((operation) => system.operations.includes(operation))) return;
     const root = join(base, `root-${system.name}`);
     const work = join(base, `work-${system.name}`);
     await Deno.remove(root, { recursive: true }).catch(() => {});
     await Deno.mkdir(root, { recursive: true });
     await Deno.mkdir(work, { recursive: true });
-    const running = await system.start(root, work);
+    const running = await system.start(root, work, options);
     try {
       await body(running, root);
     } finally {
@@ -161,111 +227,119 @@ async function measureSystem(
   };
   const out = join(base, "out");
 
-  // (a) one big file, upload then download.
-  await session(async (s, root) => {
+  // (a) one big file, upload then download, with the CPU each costs.
+  await session(["upload", "download"], async (s, root) => {
     const source = join(base, "big.bin");
-    const up = await measure(async () => {
-      await s.upload(source, "big.bin");
+    const up = await measure(s, async () => {
+      await s.upload!(source, "big.bin");
       await sync([join(root, "big.bin")]);
-    });
+    }, "threads");
     await verify(source, join(root, "big.bin"));
     await Deno.mkdir(out, { recursive: true });
-    const down = await measure(() => s.download("big.bin", join(out, "big.bin")));
+    const down = await measure(s, () => s.download!("big.bin", join(out, "big.bin")), "threads");
     await verify(source, join(out, "big.bin"));
     const rss = await peakRss(s.serverPid);
-    sample("(a) 1 file, upload", up, sizes.big, "MB/s", rss);
-    sample("(a) 1 file, download", down, sizes.big, "MB/s", rss);
+    const cpu = (m: typeof up) => cpuPerGiB(m.cpu!, sizes.big, system.isFts);
+    sample("(a) 1 file, upload", up.seconds, sizes.big, "MB/s", rss, cpu(up));
+    sample("(a) 1 file, download", down.seconds, sizes.big, "MB/s", rss, cpu(down));
   });
 
-  // (b) many small files in one session.
-  await session(async (s, root) => {
-    const names = smallNames(sizes);
-    const up = await measure(async () => {
-      await s.uploadMany(join(base, "small"), names, "small");
-      await sync(names.map((n) => join(root, "small", n)));
-    });
-    await verifyAll(join(base, "small"), join(root, "small"), names);
-    await Deno.mkdir(out, { recursive: true });
-    const down = await measure(() => s.downloadMany("small", names, join(out, "small")));
-    await verifyAll(join(base, "small"), join(out, "small"), names);
-    const rss = await peakRss(s.serverPid);
-    sample(`(b) ${names.length} small files, upload`, up, names.length, "files/s", rss);
-    sample(`(b) ${names.length} small files, download`, down, names.length, "files/s", rss);
-  });
+  // (b) many small files in one session; (h) fewer, through a relay that delays
+  // each direction (a round trip of twice RTT_LINK_DELAY_MS).
+  const manyFiles = async (label: string, dir: string, names: string[], options: StartOptions) =>
+    await session(["uploadMany", "downloadMany"], async (s, root) => {
+      const up = await measure(s, async () => {
+        await s.uploadMany!(dir, names, "small");
+        await sync(names.map((n) => join(root, "small", n)));
+      });
+      await verifyAll(dir, join(root, "small"), names);
+      await Deno.mkdir(out, { recursive: true });
+      const down = await measure(s, () => s.downloadMany!("small", names, join(out, "small")));
+      await verifyAll(dir, join(out, "small"), names);
+      const rss = await peakRss(s.serverPid);
+      sample(`${label}, upload`, up.seconds, names.length, "files/s", rss);
+      sample(`${label}, download`, down.seconds, names.length, "files/s", rss);
+    }, options);
+  await manyFiles(
+    `(b) ${sizes.smallCount} small files`,
+    join(base, "small"),
+    smallNames(sizes.smallCount),
+    {},
+  );
 
   // (c) several clients at once, each uploading its own file.
-  await session(async (s, root) => {
+  await session(["upload"], async (s, root) => {
     const names = Array.from({ length: sizes.clients }, (_, i) => `client-${i}.bin`);
-    const seconds = await measure(async () => {
-      await Promise.all(names.map((n) => s.upload(join(base, "clients", n), n)));
+    const measured = await measure(s, async () => {
+      await Promise.all(names.map((n) => s.upload!(join(base, "clients", n), n)));
       await sync(names.map((n) => join(root, n)));
-    });
+    }, "totals");
     await verifyAll(join(base, "clients"), root, names);
-    sample(
+    await concurrentSample(
       `(c) ${sizes.clients} clients, upload`,
-      seconds,
+      s,
+      measured,
       sizes.clients * sizes.clientBytes,
-      "MB/s",
-      await peakRss(s.serverPid),
     );
   });
 
   // (d) many connections at once, each uploading a small file (fts only: see README).
-  if (system === FTS) {
-    await session(async (s, root) => {
-      const locals = Array.from({ length: sizes.connections }, () => join(base, "connection.bin"));
-      await Deno.mkdir(join(root, "conns"));
-      const seconds = await measure(() => s.manyConnections!(locals, "conns"));
-      const expected = await sha256(join(base, "connection.bin"));
-      for (let i = 0; i < sizes.connections; i++) {
-        if (await sha256(join(root, "conns", `${i}.bin`)) !== expected) {
-          throw new Error(`(d) file ${i} differs`);
-        }
+  await session(["manyConnections"], async (s, root) => {
+    const locals = Array.from({ length: sizes.connections }, () => join(base, "connection.bin"));
+    await Deno.mkdir(join(root, "conns"));
+    const measured = await measure(s, () => s.manyConnections!(locals, "conns"), "totals");
+    const expected = await sha256(join(base, "connection.bin"));
+    for (let i = 0; i < sizes.connections; i++) {
+      if (await sha256(join(root, "conns", `${i}.bin`)) !== expected) {
+        throw new Error(`(d) file ${i} differs`);
       }
-      sample(
-        `(d) ${sizes.connections} connections, upload`,
-        seconds,
-        sizes.connections * sizes.connectionBytes,
-        "MB/s",
-        await peakRss(s.serverPid),
-      );
-    });
-  }
+    }
+    await concurrentSample(
+      `(d) ${sizes.connections} connections, upload`,
+      s,
+      measured,
+      sizes.connections * sizes.connectionBytes,
+    );
+  });
 
   // (e) listing a large directory.
-  if (system.name !== "socat" && system.name !== "scp") {
-    await session(async (s, root) => {
-      await Deno.mkdir(join(root, "many"));
-      for (let i = 0; i < sizes.listed; i++) {
-        await Deno.writeFile(join(root, "many", `f${i}`), new Uint8Array(0));
-      }
-      let listed = 0;
-      const seconds = await measure(async () => listed = await s.list("many"));
-      if (listed < sizes.listed) {
-        throw new Error(`${system.name} listed ${listed} of ${sizes.listed}`);
-      }
-      sample(
-        `(e) list ${sizes.listed} files`,
-        seconds,
-        sizes.listed,
-        "files/s",
-        await peakRss(s.serverPid),
-      );
-    });
-  }
+  await session(["list"], async (s, root) => {
+    await Deno.mkdir(join(root, "many"));
+    for (let i = 0; i < sizes.listed; i++) {
+      await Deno.writeFile(join(root, "many", `f${i}`), new Uint8Array(0));
+    }
+    let listed = 0;
+    const { seconds } = await measure(s, async () => listed = await s.list!("many"));
+    if (listed < sizes.listed) {
+      throw new Error(`${system.name} listed ${listed} of ${sizes.listed}`);
+    }
+    sample(
+      `(e) list ${sizes.listed} files`,
+      seconds,
+      sizes.listed,
+      "files/s",
+      await peakRss(s.serverPid),
+    );
+  });
   // (g) a one-shot listing, start to exit: what a script pays per command.
-  if (system.name !== "socat" && system.name !== "scp") {
-    await session(async (s, root) => {
-      await Deno.writeFile(join(root, "one.txt"), new Uint8Array(1));
-      const seconds = await measure(() => s.list(""));
-      sample("(g) one-shot list, start to exit", seconds, 1, "ms", await peakRss(s.serverPid));
-    });
-  }
+  await session(["list"], async (s, root) => {
+    await Deno.writeFile(join(root, "one.txt"), new Uint8Array(1));
+    const { seconds } = await measure(s, () => s.list!(""));
+    sample("(g) one-shot list, start to exit", seconds, 1, "ms", await peakRss(s.serverPid));
+  });
+
+  // (h) many small files when every request and reply waits a round trip.
+  await manyFiles(
+    `(h) ${sizes.rttCount} x 4 KiB, ${RTT_LINK_DELAY_MS} ms each way`,
+    join(base, "rtt"),
+    smallNames(sizes.rttCount),
+    { linkDelayMs: RTT_LINK_DELAY_MS },
+  );
   return samples;
 }
 
-function smallNames(sizes: Sizes): string[] {
-  return Array.from({ length: sizes.smallCount }, (_, i) => `s${String(i).padStart(5, "0")}.bin`);
+function smallNames(count: number): string[] {
+  return Array.from({ length: count }, (_, i) => `s${String(i).padStart(5, "0")}.bin`);
 }
 
 async function verify(expected: string, actual: string): Promise<void> {
@@ -289,13 +363,15 @@ async function measureHuge(base: string, sizes: Sizes, storage: string): Promise
   const s = await FTS.start(root, work);
   try {
     await run("sync", []);
-    const seconds = await timed(() => s.upload(source, "huge.bin"));
+    const seconds = await timed(() => s.upload!(source, "huge.bin"));
     await verify(source, join(root, "huge.bin"));
     await Deno.remove(source);
-    await s.download("huge.bin", source);
+    await s.download!("huge.bin", source);
     await verify(join(root, "huge.bin"), source);
     return {
-      system: "fts",
+      system: FTS.name,
+      isFts: true,
+      workload: "f",
       row: `(f) ${sizes.huge / 2 ** 20} MiB file, upload+download`,
       storage,
       round: 1,
@@ -303,53 +379,13 @@ async function measureHuge(base: string, sizes: Sizes, storage: string): Promise
       amount: sizes.huge,
       unit: "MB/s",
       rssBytes: await peakRss(s.serverPid),
+      cpu: {},
     };
   } finally {
     await s.stop();
     await Deno.remove(root, { recursive: true }).catch(() => {});
     await Deno.remove(source).catch(() => {});
   }
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-}
-
-/** The table: one row per system, workload and storage. */
-function table(samples: Sample[]): string {
-  const keys = [...new Set(samples.map((s) => `${s.storage}\u0000${s.row}`))];
-  const lines = [
-    "| system | workload | storage | median s | rate | ratio to fastest | peak server RSS | verified |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- |",
-  ];
-  for (const key of keys) {
-    const [storage, row] = key.split("\u0000") as [string, string];
-    const rowSamples = samples.filter((s) => s.storage === storage && s.row === row);
-    const rounds = [...new Set(rowSamples.map((s) => s.round))];
-    // Ratios compare speeds: for a latency row, the inverse of the time.
-    const speed = (s: Sample) =>
-      s.unit === "MB/s" ? s.amount / 1e6 / s.seconds : s.amount / s.seconds;
-    const rate = (s: Sample) => s.unit === "ms" ? s.seconds * 1000 : speed(s);
-    for (const system of [...new Set(rowSamples.map((s) => s.system))]) {
-      const mine = rowSamples.filter((s) => s.system === system);
-      const ratios = rounds.flatMap((round) => {
-        const inRound = rowSamples.filter((s) => s.round === round);
-        const own = inRound.find((s) => s.system === system);
-        return own ? [speed(own) / Math.max(...inRound.map(speed))] : [];
-      });
-      const rss = mine.map((s) => s.rssBytes).filter((b): b is number => b !== null);
-      lines.push(
-        `| ${system} | ${row} | ${storage} | ${median(mine.map((s) => s.seconds)).toFixed(3)} | ` +
-          `${median(mine.map(rate)).toFixed(1)} ${mine[0]!.unit} | ${
-            median(ratios).toFixed(2)
-          }x | ` +
-          `${rss.length ? `${(Math.max(...rss) / 2 ** 20).toFixed(0)} MiB` : "-"} | yes |`,
-      );
-    }
-  }
-  return lines.join("\n");
 }
 
 async function main(): Promise<number> {
@@ -366,32 +402,37 @@ async function main(): Promise<number> {
   const rounds = Number(values.rounds ?? (values.quick ? 1 : 3));
   const storages = values.storage === "both" ? ["tmpfs", "disk"] : [values.storage!];
   const systems: BenchSystem[] = [];
+  const unavailable: string[] = [];
   const wanted = values.systems?.split(",");
   for (const system of SYSTEMS.filter((s) => wanted === undefined || wanted.includes(s.name))) {
     const reason = await system.unavailable();
-    if (reason) console.error(`bench: skipping ${system.name}: ${reason}`);
-    else systems.push(system);
+    if (reason) {
+      unavailable.push(`${system.name}: ${reason}`);
+      console.error(`bench: skipping ${system.name}: ${reason}`);
+    } else systems.push(system);
   }
   const samples: Sample[] = [];
   const failures: string[] = [];
   for (const storage of storages) {
-    let base: string;
-    let mounted = false;
+    let prepared: { dir: string; mounted: boolean };
     try {
-      const prepared = await prepareStorage(storage);
-      mounted = prepared.mounted;
-      base = join(prepared.dir, `run-${Deno.pid}`);
+      prepared = await prepareStorage(storage);
     } catch (err) {
       console.error(`bench: skipping the ${storage} storage: ${(err as Error).message}`);
       continue;
     }
-    await Deno.mkdir(join(base, "small"), { recursive: true });
-    await Deno.mkdir(join(base, "clients"), { recursive: true });
+    const base = join(prepared.dir, `run-${Deno.pid}`);
     try {
+      for (const dir of ["small", "rtt", "clients"]) {
+        await Deno.mkdir(join(base, dir), { recursive: true });
+      }
       console.error(`bench: preparing ${storage} files`);
       await writeRandom(join(base, "big.bin"), sizes.big);
-      for (const name of smallNames(sizes)) {
+      for (const name of smallNames(sizes.smallCount)) {
         await writeRandom(join(base, "small", name), sizes.small);
+      }
+      for (const name of smallNames(sizes.rttCount)) {
+        await writeRandom(join(base, "rtt", name), sizes.small);
       }
       for (let i = 0; i < sizes.clients; i++) {
         await writeRandom(join(base, "clients", `client-${i}.bin`), sizes.clientBytes);
@@ -413,11 +454,15 @@ async function main(): Promise<number> {
           }
         }
       }
-      if (storage === "disk" || values.quick) samples.push(await measureHuge(base, sizes, storage));
+      if ((storage === "disk" || values.quick) && systems.includes(FTS)) {
+        samples.push(await measureHuge(base, sizes, storage));
+      }
     } finally {
       await Deno.remove(base, { recursive: true }).catch(() => {});
       // The tmpfs this run mounted goes with it: 12 GiB of memory is not to be left holding.
-      if (mounted) await run("umount", [TMPFS_DIR]).catch(() => {});
+      if (prepared.mounted) await run("umount", [TMPFS_DIR]).catch(() => {});
+      // So does the storage's directory, unless another run is using it (not empty, or mounted).
+      await Deno.remove(prepared.dir).catch(() => {});
     }
   }
   const cores = navigator.hardwareConcurrency;
@@ -427,6 +472,8 @@ async function main(): Promise<number> {
     }, ${cores} cores, ${rounds} round(s); every file verified by SHA-256`,
   );
   console.log(table(samples));
+  for (const line of targetLines(samples, values.quick === true)) console.log(line);
+  for (const reason of unavailable) console.log(`unavailable: ${reason}`);
   for (const failure of failures) console.log(`failed: ${failure}`);
   return failures.length === 0 ? 0 : 1;
 }

@@ -1,41 +1,79 @@
 /**
  * The systems the benchmark compares, each started by the bench on
- * 127.0.0.1 with throw-away configuration, each offering the same
- * operations: fts, raw TCP through socat, OpenSSH scp and sftp, and an
- * rsync daemon.
+ * 127.0.0.1 with throw-away configuration, each offering the operations it
+ * has a reasonable way to do: fts (at its defaults, and with `--checksum
+ * sha256` where the server has that flag), raw TCP through socat, a tar
+ * stream through socat, OpenSSH scp and sftp, and an rsync daemon. Each can
+ * be started behind a relay that delays every byte ({@link StartOptions}).
  *
  * @module
  */
 
 import { join } from "node:path";
 import { FtsConnection } from "../client/connection.ts";
+import { type DelayRelay, startDelayRelay } from "./bench_relay.ts";
 import { ftsTaskFlags } from "./compile.ts";
 
 const PROJECT_DIR = new URL("..", import.meta.url).pathname;
 
-/** What every system can do once started. Remote names are relative to its root. */
+/**
+ * What a system can do once started; an operation it has no reasonable way
+ * to do is absent, and the workloads that need it skip the system. Remote
+ * names are relative to its root.
+ */
 export interface RunningSystem {
-  /** The server process, for its peak memory; null when each transfer has its own. */
+  /**
+   * The server process, for its peak memory and CPU (its children included);
+   * null when each transfer has its own.
+   */
   serverPid: number | null;
-  upload(local: string, remote: string): Promise<void>;
-  download(remote: string, local: string): Promise<void>;
-  /** Uploads many files into `remoteDir` in one session. */
-  uploadMany(localDir: string, names: string[], remoteDir: string): Promise<void>;
-  /** Downloads many files from `remoteDir` in one session. */
-  downloadMany(remoteDir: string, names: string[], localDir: string): Promise<void>;
+  /** Uploads one file. */
+  upload?(local: string, remote: string): Promise<void>;
+  /** Downloads one file. */
+  download?(remote: string, local: string): Promise<void>;
+  /** Uploads the files of `localDir` (a tree of `names`) as `remoteDir`, in one session. */
+  uploadMany?(localDir: string, names: string[], remoteDir: string): Promise<void>;
+  /** Downloads the tree `remoteDir` (of `names`) as `localDir`, in one session. */
+  downloadMany?(remoteDir: string, names: string[], localDir: string): Promise<void>;
   /** Lists a directory, returning how many entries were listed. */
-  list(remoteDir: string): Promise<number>;
-  /** 1000-connection uploads; absent where the system has no reasonable way. */
+  list?(remoteDir: string): Promise<number>;
+  /** One connection per local file, all at once, each uploading it as `remoteDir/I.bin`. */
   manyConnections?(locals: string[], remoteDir: string): Promise<void>;
+  /** Stops the server and every relay started for it. */
   stop(): Promise<void>;
 }
 
+/** How a system is started. */
+export interface StartOptions {
+  /**
+   * Put a relay in front of the server that holds each chunk this long in
+   * each direction (a round trip of twice this); clients connect to the relay.
+   * @default 0 (no relay)
+   */
+  linkDelayMs?: number;
+}
+
+/** The optional operations of {@link RunningSystem}. */
+export type Operation =
+  | "upload"
+  | "download"
+  | "uploadMany"
+  | "downloadMany"
+  | "list"
+  | "manyConnections";
+
 /** A system the bench can start. */
 export interface BenchSystem {
+  /** Its name in the table and in `--systems`. */
   name: string;
+  /** Whether it is fts (the system measured) rather than a peer it is compared with. */
+  isFts: boolean;
+  /** What its running instances offer: a workload needing anything else skips it, unstarted. */
+  operations: readonly Operation[];
   /** Why it cannot run here, or null. */
   unavailable(): Promise<string | null>;
-  start(root: string, work: string): Promise<RunningSystem>;
+  /** Starts its server with `root` as the served directory and `work` for its own files. */
+  start(root: string, work: string, options?: StartOptions): Promise<RunningSystem>;
 }
 
 /** Runs a command to completion; throws with its stderr when it fails. */
@@ -107,6 +145,19 @@ async function waitForPort(port: number, timeoutMs = 15_000): Promise<void> {
   throw new Error(`nothing listens on port ${port} after ${timeoutMs} ms`);
 }
 
+/**
+ * The port clients use to reach `port`: a delaying relay in front of it when
+ * `options` asks for one, else `port` itself.
+ */
+async function clientPort(
+  port: number,
+  options: StartOptions,
+): Promise<{ port: number; relay: DelayRelay | null }> {
+  if (!options.linkDelayMs) return { port, relay: null };
+  const relay = await startDelayRelay(port, options.linkDelayMs);
+  return { port: relay.port, relay };
+}
+
 function stopProcess(child: Deno.ChildProcess): Promise<unknown> {
   try {
     child.kill("SIGTERM");
@@ -116,133 +167,229 @@ function stopProcess(child: Deno.ChildProcess): Promise<unknown> {
   return child.status;
 }
 
-/** fts itself: the server as `deno task fts serve` runs it, clients as `fts connect`. */
-export const FTS: BenchSystem = {
-  name: "fts",
-  unavailable: () => Promise.resolve(null),
-  async start(root, work) {
-    const flags = ftsTaskFlags();
-    const main = join(PROJECT_DIR, "main.ts");
-    const portFile = join(work, "fts-port");
-    const server = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        ...flags,
-        main,
-        "serve",
-        "--no-auth",
-        "--host",
-        "127.0.0.1",
-        "--root",
-        root,
-        "--port-file",
-        portFile,
-        "--reserve",
-        "0",
-        "--max-connections",
-        "4096",
-        "--max-connections-per-peer",
-        "4096",
-      ],
-      stdout: "piped",
-      stderr: "null",
-    }).spawn();
-    const reader = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let text = "";
-    let port = 0;
-    for (let i = 0; i < 1000 && port === 0; i++) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error("fts server exited before listening");
-      text += value;
-      port = Number(/:(\d+)\n/.exec(text)?.[1] ?? 0);
+/** The text of `fts serve --help`, once asked for. */
+let serveHelp: Promise<string> | undefined;
+
+/** Runs `fts serve --help` once; its text tells which flags this fts has. */
+function ftsServeHelp(): Promise<string> {
+  serveHelp ??= run(Deno.execPath(), [
+    "run",
+    ...ftsTaskFlags(),
+    join(PROJECT_DIR, "main.ts"),
+    "serve",
+    "--help",
+  ]).catch((err) => String(err));
+  return serveHelp;
+}
+
+/**
+ * fts as `deno task fts serve` runs it, clients as `fts connect`, with
+ * `flags` given to both. The server runs at its defaults (its worker count,
+ * fsync) but for limits the workloads would otherwise hit: connections at
+ * once and per peer (1000 in (d)), and no free-space reserve.
+ */
+function ftsSystem(name: string, flags: string[], needs: string | null): BenchSystem {
+  return {
+    name,
+    isFts: true,
+    // In this process, with the client's defaults: only fts at its defaults runs (d).
+    operations: [
+      "upload",
+      "download",
+      "uploadMany",
+      "downloadMany",
+      "list",
+      ...(flags.length ? [] : ["manyConnections" as const]),
+    ],
+    unavailable: async () =>
+      needs === null || (await ftsServeHelp()).includes(needs)
+        ? null
+        : `fts serve --help does not mention ${needs}`,
+    async start(root, work, options = {}) {
+      const runFlags = ftsTaskFlags();
+      const main = join(PROJECT_DIR, "main.ts");
+      const portFile = join(work, "fts-port");
+      const server = new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          ...runFlags,
+          main,
+          "serve",
+          "--no-auth",
+          "--host",
+          "127.0.0.1",
+          "--root",
+          root,
+          "--port-file",
+          portFile,
+          "--reserve",
+          "0",
+          "--max-connections",
+          "4096",
+          "--max-connections-per-peer",
+          "4096",
+          ...flags,
+        ],
+        stdout: "piped",
+        stderr: "null",
+      }).spawn();
+      const reader = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
+      let text = "";
+      let port = 0;
+      for (let i = 0; i < 1000 && port === 0; i++) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error("fts server exited before listening");
+        text += value;
+        port = Number(/:(\d+)\n/.exec(text)?.[1] ?? 0);
+      }
+      void (async () => {
+        while (!(await reader.read()).done) { /* drain */ }
+      })();
+      const { port: reached, relay } = await clientPort(port, options);
+      const address = `127.0.0.1:${reached}`;
+      const client = (...args: string[]) =>
+        run(Deno.execPath(), [
+          "run",
+          ...runFlags,
+          main,
+          "connect",
+          address,
+          "--quiet",
+          ...flags,
+          ...args,
+        ]);
+      return {
+        serverPid: server.pid,
+        upload: (local, remote) => client("put", "-f", local, remote).then(() => {}),
+        download: (remote, local) => client("get", "-f", remote, local).then(() => {}),
+        uploadMany: (localDir, _names, remoteDir) =>
+          client("put", "-f", "-r", localDir, remoteDir).then(() => {}),
+        downloadMany: (remoteDir, _names, localDir) =>
+          client("get", "-f", "-r", remoteDir, localDir).then(() => {}),
+        list: async (remoteDir) => (await client("ls", remoteDir)).trim().split("\n").length,
+        async manyConnections(locals, remoteDir) {
+          await Promise.all(locals.map(async (local, i) => {
+            const connection = await FtsConnection.open("127.0.0.1", reached);
+            await connection.upload(local, `${remoteDir}/${i}.bin`, { overwrite: true });
+            await connection.logout();
+          }));
+        },
+        stop: async () => {
+          await relay?.close();
+          await stopProcess(server);
+        },
+      };
+    },
+  };
+}
+
+/** fts at its defaults. */
+export const FTS: BenchSystem = ftsSystem("fts", [], null);
+
+/** fts verifying with SHA-256 (`--checksum sha256` to both sides), where fts has that flag. */
+export const FTS_SHA256: BenchSystem = ftsSystem(
+  "fts-sha256",
+  ["--checksum", "sha256"],
+  "--checksum",
+);
+
+/** socat's socket buffers: 1 MiB each way. */
+const SOCAT_BUFFERS = "rcvbuf=1048576,sndbuf=1048576";
+
+/**
+ * One socat transfer: a receiver listening on a fresh port (its `LISTEN`
+ * replaced by the listening address), then a sender connecting to it (or to
+ * a relay in front of it); each a socat command, or a shell line when it
+ * pipes through tar.
+ */
+async function socatTransfer(
+  receiver: { shell: boolean; args: string[] },
+  sender: { shell: boolean; args: (connect: string) => string[] },
+  options: StartOptions,
+): Promise<void> {
+  const port = await freePort();
+  const listen = `TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr,${SOCAT_BUFFERS}`;
+  const receiving = new Deno.Command(receiver.shell ? "sh" : "socat", {
+    args: receiver.shell
+      ? ["-c", receiver.args.join(" ").replace("LISTEN", listen)]
+      : receiver.args.map((a) => a.replace("LISTEN", listen)),
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  let relay: DelayRelay | null = null;
+  let failure: unknown = null;
+  try {
+    await waitForPortListening(port);
+    const reached = await clientPort(port, options);
+    relay = reached.relay;
+    const args = sender.args(`TCP:127.0.0.1:${reached.port},${SOCAT_BUFFERS}`);
+    await (sender.shell ? run("sh", ["-c", args.join(" ")]) : run("socat", args));
+  } catch (err) {
+    failure = err;
+    // Without its sender the receiver would wait for a connection for ever.
+    try {
+      receiving.kill("SIGTERM");
+    } catch {
+      // Already gone.
     }
-    void (async () => {
-      while (!(await reader.read()).done) { /* drain */ }
-    })();
-    const address = `127.0.0.1:${port}`;
-    const client = (...args: string[]) =>
-      run(Deno.execPath(), ["run", ...flags, main, "connect", address, "--quiet", ...args]);
-    return {
-      serverPid: server.pid,
-      upload: (local, remote) => client("put", "-f", local, remote).then(() => {}),
-      download: (remote, local) => client("get", "-f", remote, local).then(() => {}),
-      uploadMany: (localDir, _names, remoteDir) =>
-        client("put", "-f", "-r", localDir, remoteDir).then(() => {}),
-      downloadMany: (remoteDir, _names, localDir) =>
-        client("get", "-f", "-r", remoteDir, localDir).then(() => {}),
-      list: async (remoteDir) => (await client("ls", remoteDir)).trim().split("\n").length,
-      async manyConnections(locals, remoteDir) {
-        await Promise.all(locals.map(async (local, i) => {
-          const connection = await FtsConnection.open("127.0.0.1", port);
-          await connection.upload(local, `${remoteDir}/${i}.bin`, { overwrite: true });
-          await connection.logout();
-        }));
-      },
-      stop: () => stopProcess(server).then(() => {}),
-    };
+  }
+  const status = await receiving.output();
+  await relay?.close();
+  if (failure !== null) throw failure;
+  if (!status.success) {
+    throw new Error(`socat receiver failed: ${new TextDecoder().decode(status.stderr)}`);
+  }
+}
+
+/** Raw TCP: socat with 1 MiB buffers, one file to one file, a connection each. */
+export const SOCAT: BenchSystem = {
+  name: "socat",
+  isFts: false,
+  operations: ["upload", "download"],
+  unavailable: async () => (await hasCommand("socat")) ? null : "socat is not installed",
+  start(root, _work, options = {}) {
+    const oneFile = (from: string, to: string) =>
+      socatTransfer(
+        { shell: false, args: ["-u", "LISTEN", `CREATE:${to}`] },
+        { shell: false, args: (connect) => ["-u", `OPEN:${from}`, connect] },
+        options,
+      );
+    return Promise.resolve({
+      serverPid: null,
+      upload: (local, remote) => oneFile(local, join(root, remote)),
+      download: (remote, local) => oneFile(join(root, remote), local),
+      stop: () => Promise.resolve(),
+    });
   },
 };
 
-/** Raw TCP: socat with 1 MiB buffers, file to file; many files as a tar stream. */
-export const SOCAT: BenchSystem = {
-  name: "socat",
-  unavailable: async () => (await hasCommand("socat")) ? null : "socat is not installed",
-  start(root) {
-    const buffers = "rcvbuf=1048576,sndbuf=1048576";
-    /** One transfer: a listener on the receiving side, a sender on the other. */
-    const transfer = async (
-      receiver: string[],
-      sender: (port: number) => string[],
-      receiverShell = false,
-      senderShell = false,
-    ) => {
-      const port = await freePort();
-      const listen = `TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr,${buffers}`;
-      const receiving = new Deno.Command(receiverShell ? "sh" : "socat", {
-        args: receiverShell
-          ? ["-c", receiver.join(" ").replace("LISTEN", listen)]
-          : receiver.map((a) => a.replace("LISTEN", listen)),
-        stdout: "null",
-        stderr: "piped",
-      }).spawn();
-      await waitForPortListening(port);
-      const args = sender(port);
-      await (senderShell ? run("sh", ["-c", args.join(" ")]) : run("socat", args));
-      const status = await receiving.output();
-      if (!status.success) {
-        throw new Error(`socat receiver failed: ${new TextDecoder().decode(status.stderr)}`);
-      }
-    };
-    const connect = (port: number) => `TCP:127.0.0.1:${port},${buffers}`;
+/**
+ * Many files as one tar stream through socat (`tar c | socat` to a socat
+ * listener `| tar x`): the limit for many small files, with no per-file
+ * request, check or acknowledgement at all.
+ */
+export const TAR_SOCAT: BenchSystem = {
+  name: "tar|socat",
+  isFts: false,
+  operations: ["uploadMany", "downloadMany"],
+  unavailable: async () =>
+    (await hasCommand("socat")) && (await hasCommand("tar"))
+      ? null
+      : "socat or tar is not installed",
+  start(root, _work, options = {}) {
+    const tree = (fromDir: string, toDir: string) =>
+      socatTransfer(
+        {
+          shell: true,
+          args: [`mkdir -p '${toDir}' && socat -u LISTEN - | tar -C '${toDir}' -xf -`],
+        },
+        { shell: true, args: (connect) => [`tar -C '${fromDir}' -cf - . | socat -u - ${connect}`] },
+        options,
+      );
     return Promise.resolve({
       serverPid: null,
-      upload: (local, remote) =>
-        transfer(
-          ["-u", "LISTEN", `CREATE:${join(root, remote)}`],
-          (p) => ["-u", `OPEN:${local}`, connect(p)],
-        ),
-      download: (remote, local) =>
-        transfer(
-          ["-u", "LISTEN", `CREATE:${local}`],
-          (p) => ["-u", `OPEN:${join(root, remote)}`, connect(p)],
-        ),
-      uploadMany: (localDir, _names, remoteDir) =>
-        transfer(
-          [`mkdir -p '${join(root, remoteDir)}' && socat -u LISTEN - | tar -C '${
-            join(root, remoteDir)
-          }' -xf -`],
-          (p) => [`tar -C '${localDir}' -cf - . | socat -u - ${connect(p)}`],
-          true,
-          true,
-        ),
-      downloadMany: (remoteDir, _names, localDir) =>
-        transfer(
-          [`mkdir -p '${localDir}' && socat -u LISTEN - | tar -C '${localDir}' -xf -`],
-          (p) => [`tar -C '${join(root, remoteDir)}' -cf - . | socat -u - ${connect(p)}`],
-          true,
-          true,
-        ),
-      list: () => Promise.reject(new Error("socat has no listing")),
+      uploadMany: (localDir, _names, remoteDir) => tree(localDir, join(root, remoteDir)),
+      downloadMany: (remoteDir, _names, localDir) => tree(join(root, remoteDir), localDir),
       stop: () => Promise.resolve(),
     });
   },
@@ -263,8 +410,10 @@ async function waitForPortListening(port: number, timeoutMs = 10_000): Promise<v
 /** An rsync daemon, transfers with --whole-file. */
 export const RSYNC: BenchSystem = {
   name: "rsync",
+  isFts: false,
+  operations: ["upload", "download", "uploadMany", "downloadMany", "list"],
   unavailable: async () => (await hasCommand("rsync")) ? null : "rsync is not installed",
-  async start(root, work) {
+  async start(root, work, options = {}) {
     const port = await freePort();
     const config = join(work, "rsyncd.conf");
     await Deno.writeTextFile(
@@ -284,7 +433,8 @@ export const RSYNC: BenchSystem = {
       stderr: "null",
     }).spawn();
     await waitForPort(port);
-    const url = (name: string) => `rsync://127.0.0.1:${port}/bench/${name}`;
+    const { port: reached, relay } = await clientPort(port, options);
+    const url = (name: string) => `rsync://127.0.0.1:${reached}/bench/${name}`;
     return {
       serverPid: daemon.pid,
       upload: (local, remote) => run("rsync", ["--whole-file", local, url(remote)]).then(() => {}),
@@ -296,7 +446,10 @@ export const RSYNC: BenchSystem = {
         run("rsync", ["-r", "--whole-file", url(`${remoteDir}/`), `${localDir}/`]).then(() => {}),
       list: async (remoteDir) =>
         (await run("rsync", ["--list-only", url(`${remoteDir}/`)])).trim().split("\n").length - 1,
-      stop: () => stopProcess(daemon).then(() => {}),
+      stop: async () => {
+        await relay?.close();
+        await stopProcess(daemon);
+      },
     };
   },
 };
@@ -305,11 +458,19 @@ export const RSYNC: BenchSystem = {
 function openSsh(tool: "scp" | "sftp"): BenchSystem {
   return {
     name: tool,
+    isFts: false,
+    operations: [
+      "upload",
+      "download",
+      "uploadMany",
+      "downloadMany",
+      ...(tool === "sftp" ? ["list" as const] : []),
+    ],
     unavailable: async () =>
       (await hasCommand(tool)) && (await Deno.stat("/usr/sbin/sshd").then(() => true, () => false))
         ? null
         : "OpenSSH (sshd, scp, sftp) is not installed",
-    async start(root, work) {
+    async start(root, work, options = {}) {
       const port = await freePort();
       const hostKey = join(work, "host_key");
       const userKey = join(work, "user_key");
@@ -344,6 +505,7 @@ function openSsh(tool: "scp" | "sftp"): BenchSystem {
         stderr: "null",
       }).spawn();
       await waitForPort(port);
+      const { port: reached, relay } = await clientPort(port, options);
       const common = [
         "-i",
         userKey,
@@ -358,10 +520,11 @@ function openSsh(tool: "scp" | "sftp"): BenchSystem {
       ];
       const remote = (path: string) => `root@127.0.0.1:${join(root, path)}`;
       const sftp = (commands: string[]) =>
-        run("sftp", ["-P", String(port), ...common, "-b", "-", "root@127.0.0.1"], {
+        run("sftp", ["-P", String(reached), ...common, "-b", "-", "root@127.0.0.1"], {
           stdin: commands.join("\n") + "\n",
         });
-      const scp = (...args: string[]) => run("scp", ["-P", String(port), ...common, "-q", ...args]);
+      const scp = (...args: string[]) =>
+        run("scp", ["-P", String(reached), ...common, "-q", ...args]);
       const q = (path: string) => `"${path}"`;
       return {
         serverPid: daemon.pid,
@@ -373,34 +536,37 @@ function openSsh(tool: "scp" | "sftp"): BenchSystem {
           (tool === "scp"
             ? scp(remote(remoteName), local)
             : sftp([`get ${q(join(root, remoteName))} ${q(local)}`])).then(() => {}),
-        uploadMany: async (localDir, names, remoteDir) => {
-          await Deno.mkdir(join(root, remoteDir), { recursive: true });
-          // scp copies a directory in one session with -r.
-          if (tool === "scp") await scp("-r", `${localDir}/.`, remote(remoteDir));
-          else {await sftp(names.map((n) =>
-              `put ${q(join(localDir, n))} ${q(join(root, remoteDir, n))}`
-            ));}
+        // Both copy a directory in one session with -r. sftp's put -r and get -r put the
+        // tree under an existing target directory, so only scp's target is made first.
+        uploadMany: async (localDir, _names, remoteDir) => {
+          if (tool === "scp") {
+            await Deno.mkdir(join(root, remoteDir), { recursive: true });
+            await scp("-r", `${localDir}/.`, remote(remoteDir));
+          } else await sftp([`put -r ${q(localDir)} ${q(join(root, remoteDir))}`]);
         },
-        downloadMany: async (remoteDir, names, localDir) => {
-          await Deno.mkdir(localDir, { recursive: true });
-          if (tool === "scp") await scp("-r", `${remote(remoteDir)}/.`, localDir);
-          else {await sftp(names.map((n) =>
-              `get ${q(join(root, remoteDir, n))} ${q(join(localDir, n))}`
-            ));}
+        downloadMany: async (remoteDir, _names, localDir) => {
+          if (tool === "scp") {
+            await Deno.mkdir(localDir, { recursive: true });
+            await scp("-r", `${remote(remoteDir)}/.`, localDir);
+          } else await sftp([`get -r ${q(join(root, remoteDir))} ${q(localDir)}`]);
         },
         list: async (remoteDir) => {
-          if (tool === "scp") throw new Error("scp has no listing");
           const out = await sftp([`ls -l ${q(join(root, remoteDir))}`]);
           return out.trim().split("\n").length - 1;
         },
-        stop: () => stopProcess(daemon).then(() => {}),
+        stop: async () => {
+          await relay?.close();
+          await stopProcess(daemon);
+        },
       };
     },
   };
 }
 
-export const SCP = openSsh("scp");
-export const SFTP = openSsh("sftp");
+/** OpenSSH's scp (over the SFTP protocol, as OpenSSH 9 does by default). */
+export const SCP: BenchSystem = openSsh("scp");
+/** OpenSSH's sftp, commands given in batch mode. */
+export const SFTP: BenchSystem = openSsh("sftp");
 
 /** Every system, in the order the table lists them. */
-export const SYSTEMS: BenchSystem[] = [FTS, SOCAT, RSYNC, SCP, SFTP];
+export const SYSTEMS: BenchSystem[] = [FTS, FTS_SHA256, SOCAT, TAR_SOCAT, RSYNC, SCP, SFTP];
