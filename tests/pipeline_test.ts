@@ -42,6 +42,14 @@ class FakeSession {
     this.log.push("close");
   }
 
+  /** Whether the server's next messages are waiting, as the commit tests set it. */
+  waiting = false;
+
+  inputWaiting(): Promise<boolean> {
+    this.log.push(`waiting? ${this.waiting}`);
+    return Promise.resolve(this.waiting);
+  }
+
   steps(): PipelineSteps<
     FakeJob,
     { job: FakeJob; mustWait: boolean; [Symbol.dispose](): void },
