@@ -52,6 +52,11 @@ export interface HandlerOutcome<O extends Op> {
 
 /** A file received and verified, to be made durable and take its name. */
 export interface PendingPublish extends CommitMember {
+  /**
+   * Publishing it claims space for directories and makes them: its group
+   * is committed before any later upload claims space.
+   */
+  readonly makesDirectories: boolean;
   /** Throws the file away after its commit failed. */
   discard(): Promise<void>;
 }

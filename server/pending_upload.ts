@@ -49,6 +49,11 @@ export interface UploadState extends UploadOptions {
   reservation: SpaceReservation;
   /** Bytes already held from a resumed upload. */
   offset: number;
+  /**
+   * The name's directory was missing when the upload began: publishing it
+   * claims space for the directories and makes them.
+   */
+  makesDirectories: boolean;
 }
 
 /** What an upload needs of the root it goes into (the root's Storage). */
@@ -132,6 +137,15 @@ export class PendingUpload implements CommitMember {
       await Deno.remove(tmpPath).catch(() => {});
       throw err;
     }
+  }
+
+  /**
+   * Publishing it claims space for the directories its name needs, and makes
+   * them: its group is committed before later uploads claim space, as when
+   * each upload was published alone, so their claims cannot take that room.
+   */
+  get makesDirectories(): boolean {
+    return this.#state.makesDirectories;
   }
 
   /** Bytes already held from a resumed upload: the client sends the rest. */

@@ -288,11 +288,16 @@ export class Session {
   }
 
   /**
-   * Whether the held uploads' group takes more: it has room, and the next
-   * request is already arriving (never waiting for the network to fill it).
+   * Whether the held uploads' group takes more: it has room, none of its
+   * files has directories to make (their claim on space comes before any
+   * later upload's), and the next request is already arriving (never
+   * waiting for the network to fill it).
    */
   async #groupStaysOpen(): Promise<boolean> {
     if (this.#held.length >= MAX_GROUP_FILES || this.#heldBytes >= MAX_GROUP_BYTES) return false;
+    if (this.#held.some(({ result }) => result.ok && result.outcome.publish?.makesDirectories)) {
+      return false;
+    }
     return this.#context.reader.bufferedBytes > 0 || await this.#input.waiting();
   }
 

@@ -265,6 +265,39 @@ export class RawClient {
   }
 }
 
+/** SHA-256 of some bytes, hex. */
+export function sha256Hex(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+/**
+ * One buffer holding an eager upload's request, its data and its trailer,
+ * as a client sends them back to back; `extra` adds or replaces request fields.
+ */
+export function eagerUpload(
+  id: number,
+  name: string,
+  data: Uint8Array,
+  extra: Message = {},
+): Uint8Array {
+  const request = encodeFrame({
+    type: "request",
+    id,
+    op: "upload",
+    name,
+    size: data.length,
+    overwrite: false,
+    eager: true,
+    ...extra,
+  });
+  const trailer = encodeFrame({ type: "trailer", id, sha256: sha256Hex(data) });
+  const bytes = new Uint8Array(request.length + data.length + trailer.length);
+  bytes.set(request);
+  bytes.set(data, request.length);
+  bytes.set(trailer, request.length + data.length);
+  return bytes;
+}
+
 /** SHA-256 of a file, hex. */
 export async function sha256File(path: string): Promise<string> {
   const hash = createHash("sha256");
