@@ -13,7 +13,9 @@ import { commitGroup } from "../io/commit_group.ts";
 import { encodeFrame, type Message } from "../protocol/frames.ts";
 import {
   eagerUpload,
+  FTS_RUN_FLAGS,
   listTree,
+  PROJECT_DIR,
   RawClient,
   rawList,
   readWithin,
@@ -116,8 +118,10 @@ Deno.test("pipelined uploads on the disk: a taken name and a bad SHA-256 fail al
     await Deno.mkdir(join(root, "b"));
     await Deno.writeTextFile(join(root, "b", "taken.bin"), "kept");
     const files = Array.from({ length: 30 }, (_, i) => ({
-      // Interleaved, so each group spans the three directories (a and c are made by the uploads).
-      name: i === 7 ? "b/taken.bin" : `${"abc"[i % 3]}/f${i}.bin`,
+      // Interleaved, so a group spans the three directories (a and c are made
+      // by the uploads). File 22 takes file 10's name while both are held in
+      // one group: it is refused when it is placed, after file 10.
+      name: i === 7 ? "b/taken.bin" : i === 22 ? "b/f10.bin" : `${"abc"[i % 3]}/f${i}.bin`,
       data: crypto.getRandomValues(new Uint8Array(i * 100)),
       corrupt: i === 13,
     }));
@@ -131,7 +135,8 @@ Deno.test("pipelined uploads on the disk: a taken name and a bad SHA-256 fail al
     for (const [i, { name, data, corrupt }] of files.entries()) {
       const reply = await readWithin(client);
       assert.equal(reply?.id, i + 1, "replies come in order");
-      const expected = name === "b/taken.bin" ? "EXISTS" : corrupt ? "INTEGRITY" : undefined;
+      const taken = name === "b/taken.bin" || i === 22;
+      const expected = taken ? "EXISTS" : corrupt ? "INTEGRITY" : undefined;
       assert.equal(codeOf(reply), expected, `${name}: ${JSON.stringify(reply)}`);
       if (expected !== undefined) continue;
       assert.equal(reply?.sha256, sha256Hex(data));
@@ -254,34 +259,16 @@ Deno.test("get -r on the disk: a file that cannot take its name fails alone, eve
 Deno.test({
   name:
     "put -r on the disk: every file is fsynced before it takes its name, and each directory is fsynced once per group",
-  ignore: Deno.uid() !== 0 || !hasStrace(),
+  ignore: !canStrace(),
   async fn() {
     await using disk = await diskDir();
     const root = join(disk.path, "root");
     const source = join(disk.path, "source");
-    const directories = ["a", "b", "c"];
-    for (const dir of directories) {
-      await Deno.mkdir(join(source, dir), { recursive: true });
-      for (let i = 0; i < 8; i++) {
-        await Deno.writeFile(
-          join(source, dir, `f${i}`),
-          crypto.getRandomValues(new Uint8Array(4096)),
-        );
-      }
-    }
+    const targets = (await makeTree(source)).map((name) => join(root, "up", name));
     const server = await startServer(["--root", root]);
     const traceFile = join(disk.path, "trace");
     const strace = new Deno.Command("strace", {
-      args: [
-        "-f",
-        "-y",
-        "-e",
-        "trace=fsync,fdatasync,rename,renameat,renameat2,link,linkat",
-        "-o",
-        traceFile,
-        "-p",
-        String(server.process.pid),
-      ],
+      args: [...STRACE_ARGS, "-o", traceFile, "-p", String(server.process.pid)],
       stdout: "null",
       stderr: "piped",
     }).spawn();
@@ -294,28 +281,111 @@ Deno.test({
       await strace.status;
       await server.stop();
     }
-    const trace = parseTrace(await Deno.readTextFile(traceFile), root);
-    const targets = directories.flatMap((dir) =>
-      Array.from({ length: 8 }, (_, i) => join(root, "up", dir, `f${i}`))
-    );
-    // Every file took its name from a temporary file whose fsync had returned.
-    assert.deepEqual(trace.placed.map(({ target }) => target).sort(), targets.sort());
-    for (const { source: tmp, target, at } of trace.placed) {
-      const synced = trace.fileSyncs.get(tmp);
-      assert.ok(synced !== undefined && synced < at, `${target} took its name before its fsync`);
-    }
-    // One fsync per directory per group, not per file (mkdir's own syncs came before the uploads).
-    const firstFileSync = Math.min(...trace.fileSyncs.values());
-    const uploadDirSyncs = trace.directorySyncs.filter(({ at }) => at > firstFileSync);
-    assert.ok(
-      uploadDirSyncs.length <= directories.length + 2,
-      `${uploadDirSyncs.length} directory fsyncs for ${targets.length} files in ${directories.length} directories`,
-    );
+    const tmpDir = join(root, ".fts", "tmp");
+    const trace = parseTrace(await Deno.readTextFile(traceFile), {
+      temporary: (path) => path.startsWith(`${tmpDir}/`),
+      directory: (path) => path.startsWith(`${root}/`) && !path.startsWith(join(root, ".fts")),
+    });
+    // mkdir's own directory fsyncs come before the uploads: not counted.
+    assertSyncedBeforePlaced(trace, targets, TREE_DIRECTORIES.length);
   },
 });
 
-/** Whether strace is installed. */
-function hasStrace(): boolean {
+Deno.test({
+  name:
+    "get -r on the disk: every file is fsynced before it takes its name, and each directory is fsynced once per group",
+  ignore: !canStrace(),
+  async fn() {
+    await using disk = await diskDir();
+    const server = await startServer();
+    const target = join(disk.path, "got");
+    const targets = (await makeTree(join(server.root, "up"))).map((name) => join(target, name));
+    const traceFile = join(disk.path, "trace");
+    try {
+      const token = server.token ? ["--token", server.token] : [];
+      const run = await new Deno.Command("strace", {
+        args: [
+          ...STRACE_ARGS,
+          "-o",
+          traceFile,
+          Deno.execPath(),
+          "run",
+          ...FTS_RUN_FLAGS,
+          join(PROJECT_DIR, "main.ts"),
+          "connect",
+          `127.0.0.1:${server.port}`,
+          ...token,
+          "get",
+          "-r",
+          "up",
+          target,
+        ],
+        cwd: server.dir,
+        stdin: "null",
+      }).output();
+      assert.ok(run.success, new TextDecoder().decode(run.stderr));
+    } finally {
+      await server.stop();
+    }
+    const trace = parseTrace(await Deno.readTextFile(traceFile), {
+      temporary: (path) => path.startsWith(`${target}/`) && path.endsWith(".fts-partial"),
+      directory: (path) => path === target || path.startsWith(`${target}/`),
+    });
+    assertSyncedBeforePlaced(trace, targets, TREE_DIRECTORIES.length);
+  },
+});
+
+/** The directories of the tree {@link makeTree} makes, each with {@link TREE_FILES_EACH} files. */
+const TREE_DIRECTORIES = ["a", "b", "c"];
+
+/** Files in each of {@link TREE_DIRECTORIES}. */
+const TREE_FILES_EACH = 8;
+
+/** Writes a small tree of 4 KiB random files into `dir`; returns their names, relative. */
+async function makeTree(dir: string): Promise<string[]> {
+  const names: string[] = [];
+  for (const sub of TREE_DIRECTORIES) {
+    await Deno.mkdir(join(dir, sub), { recursive: true });
+    for (let i = 0; i < TREE_FILES_EACH; i++) {
+      const name = `${sub}/f${i}`;
+      await Deno.writeFile(join(dir, name), crypto.getRandomValues(new Uint8Array(4096)));
+      names.push(name);
+    }
+  }
+  return names;
+}
+
+/**
+ * Every one of `targets` took its name from a temporary file whose fsync
+ * had returned, and the directories were fsynced (after the first file's
+ * fsync) at most once per directory, and twice more: a group that closed
+ * early, never once per file.
+ */
+function assertSyncedBeforePlaced(trace: Trace, targets: string[], directories: number): void {
+  assert.deepEqual(trace.placed.map(({ target }) => target).sort(), [...targets].sort());
+  for (const { source, target, at } of trace.placed) {
+    const synced = trace.fileSyncs.get(source);
+    assert.ok(synced !== undefined && synced < at, `${target} took its name before its fsync`);
+  }
+  const firstFileSync = Math.min(...trace.fileSyncs.values());
+  const directorySyncs = trace.directorySyncs.filter(({ at }) => at > firstFileSync);
+  assert.ok(
+    directorySyncs.length <= directories + 2,
+    `${directorySyncs.length} directory fsyncs for ${targets.length} files in ${directories} directories`,
+  );
+}
+
+/** strace's arguments for the calls that make a file durable and give it its name. */
+const STRACE_ARGS = [
+  "-f",
+  "-y",
+  "-e",
+  "trace=fsync,fdatasync,rename,renameat,renameat2,link,linkat",
+];
+
+/** Whether strace is installed and may trace (as root, it may attach to the server). */
+function canStrace(): boolean {
+  if (Deno.uid() !== 0) return false;
   try {
     return new Deno.Command("strace", { args: ["-V"], stdout: "null", stderr: "null" }).outputSync()
       .success;
@@ -354,15 +424,20 @@ interface Trace {
   placed: { source: string; target: string; at: number }[];
 }
 
+/** Which paths of a trace are temporary files, and which directories count. */
+interface TracePaths {
+  temporary(path: string): boolean;
+  directory(path: string): boolean;
+}
+
 /**
  * Reads an `strace -f -y` output: a call another thread interrupted is
  * split into "<unfinished ...>" and "<... resumed>" lines; its return is the
  * resumed line's position.
  */
-function parseTrace(text: string, root: string): Trace {
+function parseTrace(text: string, paths: TracePaths): Trace {
   const trace: Trace = { fileSyncs: new Map(), directorySyncs: [], placed: [] };
   const unfinished = new Map<string, string>();
-  const tmpDir = join(root, ".fts", "tmp");
   for (const [at, line] of text.split("\n").entries()) {
     const match = /^(\d+) +(.*)$/.exec(line);
     if (!match) continue;
@@ -381,16 +456,12 @@ function parseTrace(text: string, root: string): Trace {
     const sync = /^f(?:data)?sync\(\d+<([^>]*)>\)/.exec(call);
     if (sync) {
       const path = sync[1]!;
-      if (path.startsWith(tmpDir + "/")) trace.fileSyncs.set(path, at);
-      else if (
-        path === root || (path.startsWith(root + "/") && !path.startsWith(join(root, ".fts")))
-      ) {
-        trace.directorySyncs.push({ path, at });
-      }
+      if (paths.temporary(path)) trace.fileSyncs.set(path, at);
+      else if (paths.directory(path)) trace.directorySyncs.push({ path, at });
       continue;
     }
     const move = /^(?:link|linkat|rename|renameat2?)\(.*?"([^"]+)".*?"([^"]+)"/.exec(call);
-    if (move && move[1]!.startsWith(tmpDir + "/")) {
+    if (move && paths.temporary(move[1]!)) {
       trace.placed.push({ source: move[1]!, target: move[2]!, at });
     }
   }
