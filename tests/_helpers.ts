@@ -265,6 +265,50 @@ export class RawClient {
   }
 }
 
+/** One buffer holding `parts` one after another. */
+export function concat(parts: Uint8Array[]): Uint8Array {
+  const whole = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    whole.set(part, offset);
+    offset += part.length;
+  }
+  return whole;
+}
+
+/** A tmpfs mounted for a test: a real file system that fills up; unmounted and removed when disposed of. */
+export interface MountedTmpfs extends AsyncDisposable {
+  /** Where it is mounted. */
+  path: string;
+}
+
+/**
+ * Mounts a tmpfs of `size` (such as `8m`) on a new directory in `parent`
+ * (the system's temporary directory by default). Returns null, with a
+ * SKIPPED warning, where that is not allowed (it needs root).
+ */
+export async function mountTmpfs(size: string, parent?: string): Promise<MountedTmpfs | null> {
+  const path = await Deno.makeTempDir({ dir: parent, prefix: "fts-tmpfs-" });
+  const mounted = await new Deno.Command("mount", {
+    args: ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", path],
+    stdout: "null",
+    stderr: "piped",
+  }).output().catch(() => null);
+  if (!mounted?.success) {
+    const why = mounted ? new TextDecoder().decode(mounted.stderr).trim() : "no mount command";
+    console.warn(`SKIPPED: cannot mount a tmpfs here (${why}); the full-disk test needs root`);
+    await Deno.remove(path, { recursive: true });
+    return null;
+  }
+  return {
+    path,
+    async [Symbol.asyncDispose]() {
+      await new Deno.Command("umount", { args: [path] }).output();
+      await Deno.remove(path, { recursive: true });
+    },
+  };
+}
+
 /** SHA-256 of some bytes, hex. */
 export function sha256Hex(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");

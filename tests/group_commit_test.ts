@@ -12,9 +12,11 @@ import { join } from "node:path";
 import { commitGroup } from "../io/commit_group.ts";
 import { encodeFrame, type Message } from "../protocol/frames.ts";
 import {
+  concat,
   eagerUpload,
   FTS_RUN_FLAGS,
   listTree,
+  mountTmpfs,
   PROJECT_DIR,
   RawClient,
   rawList,
@@ -35,17 +37,6 @@ const STRACE_ATTACH_TIMEOUT_MS = 30_000;
 async function diskDir(): Promise<{ path: string; [Symbol.asyncDispose](): Promise<void> }> {
   const path = await Deno.makeTempDir({ dir: DISK_DIR, prefix: "fts-group-" });
   return { path, [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }) };
-}
-
-/** One buffer of several parts, to be sent in one write. */
-function concat(parts: Uint8Array[]): Uint8Array {
-  const bytes = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    bytes.set(part, offset);
-    offset += part.length;
-  }
-  return bytes;
 }
 
 /** An eager upload whose data was changed after its SHA-256 was taken: the trailer will not match. */
@@ -156,19 +147,9 @@ Deno.test("pipelined uploads on the disk: a taken name and a bad SHA-256 fail al
 });
 
 Deno.test("pipelined uploads onto a file system that fills: NO_SPACE for the files that do not fit, the others whole", async () => {
-  const mount = await Deno.makeTempDir({ dir: DISK_DIR, prefix: "fts-group-tmpfs-" });
-  const mounted = await new Deno.Command("mount", {
-    args: ["-t", "tmpfs", "-o", "size=8m", "tmpfs", mount],
-    stdout: "null",
-    stderr: "piped",
-  }).output().catch(() => null);
-  if (!mounted?.success) {
-    const why = mounted ? new TextDecoder().decode(mounted.stderr).trim() : "no mount command";
-    console.warn(`SKIPPED: cannot mount a tmpfs here (${why}); the full-disk test needs root`);
-    await Deno.remove(mount, { recursive: true });
-    return;
-  }
-  const root = join(mount, "root");
+  await using tmpfs = await mountTmpfs("8m");
+  if (tmpfs === null) return;
+  const root = join(tmpfs.path, "root");
   const server = await startServer(["--root", root, "--reserve", "0"]);
   const client = await RawClient.open(server.port);
   try {
@@ -201,8 +182,6 @@ Deno.test("pipelined uploads onto a file system that fills: NO_SPACE for the fil
   } finally {
     client.close();
     await server.stop();
-    await new Deno.Command("umount", { args: [mount] }).output();
-    await Deno.remove(mount, { recursive: true });
   }
 });
 
