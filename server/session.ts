@@ -72,6 +72,17 @@ const TERMINATE_DRAIN_MS = 1_000;
 /** At most this many requests are answered that way. */
 const TERMINATE_DRAIN_MAX_REQUESTS = 1_000;
 
+/**
+ * Most received uploads all sessions of this server hold in their commit
+ * groups at once: each keeps its file's descriptor open until its group
+ * commits, and a thousand sessions with full groups would hold 64,000.
+ * Past it, a session commits its group at once.
+ */
+export const MAX_HELD_UPLOADS = 4096;
+
+/** Received uploads held in commit groups by every session of this server now. */
+let heldUploads = 0;
+
 /** A request that has run, its final reply not yet sent. */
 interface Answer {
   readonly request: Request;
@@ -271,8 +282,10 @@ export class Session {
         }
         const carried = handlerFor(request).carriesData(request);
         if (carried === null) await this.#answerHeld();
-        this.#held.push(await this.#dispatch(request));
+        const answer = await this.#dispatch(request);
+        this.#held.push(answer);
         this.#heldBytes += carried ?? 0;
+        if (answer.result.ok && answer.result.outcome.publish) heldUploads += 1;
         if (carried !== null) continue;
         const then = await this.#answerHeld();
         if (then === "close") return;
@@ -288,13 +301,14 @@ export class Session {
   }
 
   /**
-   * Whether the held uploads' group takes more: it has room, none of its
-   * files has directories to make (their claim on space comes before any
-   * later upload's), and the next request is already arriving (never
-   * waiting for the network to fill it).
+   * Whether the held uploads' group takes more: it has room (and so has
+   * the server, {@link MAX_HELD_UPLOADS}), none of its files has directories
+   * to make (their claim on space comes before any later upload's), and the
+   * next request is already arriving (never waiting for the network to fill it).
    */
   async #groupStaysOpen(): Promise<boolean> {
     if (this.#held.length >= MAX_GROUP_FILES || this.#heldBytes >= MAX_GROUP_BYTES) return false;
+    if (heldUploads >= MAX_HELD_UPLOADS) return false;
     if (this.#held.some(({ result }) => result.ok && result.outcome.publish?.makesDirectories)) {
       return false;
     }
@@ -315,6 +329,7 @@ export class Session {
         ? [{ answer, publish: answer.result.outcome.publish }]
         : []
     );
+    heldUploads -= publishing.length;
     const outcomes = await commitGroup(publishing.map(({ publish }) => publish));
     for (const [index, { answer, publish }] of publishing.entries()) {
       const outcome = outcomes[index]!;
