@@ -10,7 +10,10 @@
 
 import type { Entry, Op, ReplyFields, RequestBody, StatEntry } from "../protocol/messages.ts";
 import {
+  commitDownloads,
   download,
+  downloadConflicts,
+  downloadGroupFull,
   type LandedFiles,
   prepareDownload,
   receiveDownload,
@@ -147,7 +150,9 @@ export class FtsConnection {
   /**
    * Downloads several files in order on this one connection, the requests up
    * to {@link PIPELINE_DEPTH} ahead of the data, so many files do not cost a
-   * round trip each. After the first failure no further file is asked for;
+   * round trip each. Files that arrive back to back are committed as a group:
+   * fsynced together, renamed into place, each directory fsynced once, then
+   * reported. After the first failure no further file is asked for;
    * the ones in flight are received, then it is thrown.
    */
   downloadMany(files: TransferJob[], options: ManyTransferOptions = {}): Promise<TransferResult[]> {
@@ -157,6 +162,10 @@ export class FtsConnection {
       send: (ready) => sendDownload(session, ready),
       receive: (sent) => receiveDownload(session, this.#landed, sent),
       onDone: options.onFileDone,
+    }, {
+      commit: (held) => commitDownloads(this.#landed, held),
+      full: downloadGroupFull,
+      conflicts: downloadConflicts,
     });
   }
 

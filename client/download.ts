@@ -2,17 +2,19 @@
  * One file's download: local checks, the request (from what a partial
  * download holds, with `resume`), the data header, the data received into
  * the temporary file while hashed, the reply, whose SHA-256 must be ours,
- * then the publish under the real name (./download_target.ts).
+ * then the publish under the real name (./download_target.ts), together
+ * with the downloads received back to back with it (io/commit_group.ts).
  *
  * @module
  */
 
 import { basename } from "node:path";
+import { commitGroup, MAX_GROUP_BYTES, MAX_GROUP_FILES } from "../io/commit_group.ts";
 import { FtsError, ProtocolError } from "../protocol/errors.ts";
 import type { DataHeader } from "../protocol/messages.ts";
 import { DownloadTarget } from "./download_target.ts";
 import { downloadPartialPath, heldLocally, looksLikePartialName } from "./partial_download.ts";
-import { type ReadyJob, replyBytesFor, type SentJob } from "./pipeline.ts";
+import { type JobOutcome, type ReadyJob, replyBytesFor, type SentJob } from "./pipeline.ts";
 import type { Session } from "./session.ts";
 import type { TransferOptions, TransferResult } from "./transfer_options.ts";
 
@@ -47,6 +49,19 @@ export interface SentDownload extends SentJob {
 }
 
 /**
+ * A download whose data arrived and was verified: its file is still to be
+ * committed ({@link commitDownloads}).
+ */
+export interface ReceivedDownload {
+  /** The temporary file, verified. */
+  readonly target: DownloadTarget;
+  /** What the download reports once committed. */
+  readonly result: TransferResult;
+  /** The mtime to give the file (`-p`), or none. */
+  readonly mtime: number | undefined;
+}
+
+/**
  * Downloads into a hidden partial file beside `localPath`
  * (`.NAME.fts-partial`), verifies its SHA-256 against the server's, then
  * renames it onto `localPath`: an interrupted or corrupt download never
@@ -69,7 +84,10 @@ export async function download(
   options: TransferOptions = {},
 ): Promise<TransferResult> {
   const ready = prepareDownload(remoteName, localPath, options);
-  return await receiveDownload(session, landed, await sendDownload(session, ready));
+  const received = await receiveDownload(session, landed, await sendDownload(session, ready));
+  const [outcome] = await commitDownloads(landed, [received]);
+  if (!outcome!.ok) throw outcome!.error;
+  return outcome!.result;
 }
 
 /** Checks the local side: `EXISTS` unless overwriting; with `resume`, what the partial file holds. */
@@ -95,12 +113,15 @@ export async function sendDownload(session: Session, ready: ReadyDownload): Prom
   return { id, localPath, held, options, replyBytes: replyBytesFor(remoteName) };
 }
 
-/** Receives a requested file into its partial file, verifies it, and renames it into place. */
+/**
+ * Receives a requested file into its partial file and verifies it; it takes
+ * its name when committed ({@link commitDownloads}).
+ */
 export async function receiveDownload(
   session: Session,
   landed: LandedFiles,
   sent: SentDownload,
-): Promise<TransferResult> {
+): Promise<ReceivedDownload> {
   const { id, localPath, options } = sent;
   const { size, offset, mtime } = await dataHeader(session, sent);
   const partialPath = downloadPartialPath(localPath);
@@ -117,14 +138,51 @@ export async function receiveDownload(
     target.endOfData(writeFailure);
     const sha256 = target.verified((await session.finalReply(id, "download")).sha256);
     const keptMtime = options.preserveMtime ? mtimeToKeep(mtime) : undefined;
-    await target.publish(keptMtime, () => {
-      if (looksLikePartialName(basename(localPath))) landed.add(localPath);
-    });
-    return { size, sha256, resumedFrom: offset };
+    return { target, result: { size, sha256, resumedFrom: offset }, mtime: keptMtime };
   } catch (err) {
     await target.discard(err);
     throw err;
   }
+}
+
+/**
+ * Commits received downloads as one group (io/commit_group.ts): their data
+ * fsynced together, each renamed into place in order, each directory
+ * fsynced once. Returns each one's result, or the error that stopped it
+ * (its temporary file then removed), in order.
+ */
+export async function commitDownloads(
+  landed: LandedFiles,
+  received: readonly ReceivedDownload[],
+): Promise<JobOutcome<TransferResult>[]> {
+  const outcomes = await commitGroup(
+    received.map(({ target, mtime }) =>
+      target.commitMember(mtime, () => {
+        if (looksLikePartialName(basename(target.localPath))) landed.add(target.localPath);
+      })
+    ),
+  );
+  return await Promise.all(received.map(async ({ target, result }, index) => {
+    const outcome = outcomes[index]!;
+    if (outcome.ok) return { ok: true, result };
+    await target.discard(outcome.error);
+    return { ok: false, error: outcome.error };
+  }));
+}
+
+/**
+ * Whether `sent` must wait for `held` to be committed: a local file one of
+ * them takes (its name or its temporary file) is one `sent` takes.
+ */
+export function downloadConflicts(sent: SentDownload, held: readonly ReceivedDownload[]): boolean {
+  const taken = new Set([sent.localPath, downloadPartialPath(sent.localPath)]);
+  return held.some(({ target }) => taken.has(target.localPath) || taken.has(target.partialPath));
+}
+
+/** Whether a group of received downloads is full: {@link MAX_GROUP_FILES}, or {@link MAX_GROUP_BYTES} of data. */
+export function downloadGroupFull(held: readonly ReceivedDownload[]): boolean {
+  const bytes = held.reduce((sum, { result }) => sum + result.size, 0);
+  return held.length >= MAX_GROUP_FILES || bytes >= MAX_GROUP_BYTES;
 }
 
 /** Reads the `data` header that starts a download's data: its size, where it starts, its mtime. */

@@ -1,8 +1,8 @@
 /**
  * The local side of one download: the temporary file the data goes into
  * (./partial_download.ts), the SHA-256 of the whole file (held bytes and
- * received ones), the first local failure, and the publish: fsync, rename
- * onto the real name, fsync of the directory. Readers never see a partial
+ * received ones), the first local failure, and the publish as a member of
+ * a commit group: fsync, rename onto the real name, fsync of the directory. Readers never see a partial
  * file under the real name: the rename is atomic within one file system.
  * The stages are io/verified_transfer.ts's, which the server uses too.
  *
@@ -12,12 +12,12 @@
 import { dirname } from "node:path";
 import { FtsError } from "../protocol/errors.ts";
 import { isInMemoryFileSystem } from "../io/in_memory_fs.ts";
+import type { CommitMember } from "../io/commit_group.ts";
 import {
   finishWritten,
   hashHeldPrefix,
   placeFile,
   Sha256,
-  syncDirectory,
   writeToFile,
 } from "../io/verified_transfer.ts";
 import { ConnectionError } from "./errors.ts";
@@ -32,6 +32,7 @@ import { openPartialDownload } from "./partial_download.ts";
  * ```ts
  * import { createHash } from "node:crypto";
  * import { join } from "node:path";
+ * import { commitGroup } from "../io/commit_group.ts";
  * import { DownloadTarget } from "./download_target.ts";
  * const dir = Deno.makeTempDirSync();
  * const bytes = new TextEncoder().encode("hello\n");
@@ -40,7 +41,8 @@ import { openPartialDownload } from "./partial_download.ts";
  * await target.sink?.(bytes);
  * target.endOfData(null);
  * const sha256 = target.verified(createHash("sha256").update(bytes).digest("hex"));
- * await target.publish(undefined, () => {});
+ * const [outcome] = await commitGroup([target.commitMember(undefined, () => {})]);
+ * console.assert(outcome?.ok);
  * console.assert(Deno.readTextFileSync(join(dir, "a")) === "hello\n" && sha256.length === 64);
  * Deno.removeSync(dir, { recursive: true });
  * ```
@@ -129,18 +131,27 @@ export class DownloadTarget {
   }
 
   /**
-   * Gives the file `mtimeMs` (when given), makes it durable, renames it onto
-   * {@link localPath}, calls `onPlaced` (the file has its name now), and
-   * makes the name durable, unless the disk is memory anyway.
+   * The verified file as a member of a commit group (io/commit_group.ts):
+   * settling gives it `mtimeMs` (when given) and makes it durable; placing
+   * renames it onto {@link localPath}, calls `onPlaced` (the file has its
+   * name now), and names its directory for the group's fsync. Neither waits
+   * for a disk that is memory anyway.
    */
-  async publish(mtimeMs: number | undefined, onPlaced: () => void): Promise<void> {
-    const durable = !await isInMemoryFileSystem(dirname(this.partialPath));
-    const file = this.#file!;
-    this.#file = null;
-    await finishWritten(file, { mtime: mtimeMs, durable });
-    placeFile(this.partialPath, this.localPath, { overwrite: true });
-    onPlaced();
-    if (durable) await syncDirectory(dirname(this.localPath));
+  commitMember(mtimeMs: number | undefined, onPlaced: () => void): CommitMember {
+    let durable = true;
+    return {
+      settle: async () => {
+        durable = !await isInMemoryFileSystem(dirname(this.partialPath));
+        const file = this.#file!;
+        this.#file = null;
+        await finishWritten(file, { mtime: mtimeMs, durable });
+      },
+      place: () => {
+        placeFile(this.partialPath, this.localPath, { overwrite: true });
+        onPlaced();
+        return durable ? dirname(this.localPath) : null;
+      },
+    };
   }
 
   /**

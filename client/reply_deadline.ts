@@ -19,7 +19,7 @@ export const REPLY_TIMEOUT_MS = 10 * 60 * 1000;
 
 /** Wraps a connection so that waiting on it is bounded by a deadline reset by progress. */
 export class ReplyDeadline implements ByteSource, ByteSink {
-  readonly #conn: Deno.Conn;
+  readonly #conn: Pick<Deno.Conn, "read" | "write" | "close">;
   readonly #timeoutMs: number;
   /** Reads and writes now waiting on the server. */
   #waiting = 0;
@@ -30,7 +30,10 @@ export class ReplyDeadline implements ByteSource, ByteSink {
   #lastWait: "read" | "write" = "read";
 
   /** Wraps `conn`; `timeoutMs` is how long nothing may move, in milliseconds. */
-  constructor(conn: Deno.Conn, timeoutMs: number = REPLY_TIMEOUT_MS) {
+  constructor(
+    conn: Pick<Deno.Conn, "read" | "write" | "close">,
+    timeoutMs: number = REPLY_TIMEOUT_MS,
+  ) {
     this.#conn = conn;
     this.#timeoutMs = timeoutMs;
   }

@@ -35,6 +35,7 @@ import {
   type ReceivedData,
   type StreamingHash,
 } from "../io/verified_transfer.ts";
+import { ReadAhead } from "../io/read_ahead.ts";
 import { formatAddress } from "./address.ts";
 import {
   asConnectionError,
@@ -97,15 +98,24 @@ export class Session {
   /** The connection as every read and write goes through it: bounded by the reply deadline. */
   readonly #io: ReplyDeadline;
   readonly #reader: FrameReader;
+  /** The connection's input, which can tell whether more is already waiting. */
+  readonly #input: ReadAhead;
   /** The largest control frame this session sends: the smaller of the server's limit and ours. */
   readonly #maxControlBytes: number;
   #nextId = 1;
   /** Closed by us: after a failure mid-transfer, or when done. */
   #closed = false;
 
-  private constructor(conn: Deno.Conn, io: ReplyDeadline, reader: FrameReader, terms: ServerTerms) {
+  private constructor(
+    conn: Deno.Conn,
+    io: ReplyDeadline,
+    input: ReadAhead,
+    reader: FrameReader,
+    terms: ServerTerms,
+  ) {
     this.#conn = conn;
     this.#io = io;
+    this.#input = input;
     this.#reader = reader;
     this.#maxControlBytes = terms.maxControlBytes;
     this.serverSoftware = terms.software;
@@ -121,7 +131,16 @@ export class Session {
   ): Promise<Session> {
     const where = formatAddress(hostname, port);
     const conn = await openTransport(hostname, port, options.tls ?? null);
-    const io = new ReplyDeadline(conn, options.replyTimeoutMs ?? REPLY_TIMEOUT_MS);
+    // Below the deadline: a look ahead left pending is no wait on the server.
+    const input = new ReadAhead(conn);
+    const io = new ReplyDeadline(
+      {
+        read: (buffer) => input.read(buffer),
+        write: (bytes) => conn.write(bytes),
+        close: () => conn.close(),
+      },
+      options.replyTimeoutMs ?? REPLY_TIMEOUT_MS,
+    );
     const reader = new FrameReader(io, { maxControlBytes: MAX_CONTROL_BYTES });
     let silent = false;
     const helloTimer = setTimeout(() => {
@@ -131,7 +150,7 @@ export class Session {
     try {
       const hello = await reader.readMessage().finally(() => clearTimeout(helloTimer));
       const terms = await greet(where, io, hello, options.token);
-      const session = new Session(conn, io, reader, terms);
+      const session = new Session(conn, io, input, reader, terms);
       await session.finalReply(0, "hello");
       return session;
     } catch (err) {
@@ -266,6 +285,15 @@ export class Session {
       `protocol error from the server: ${reason}; the session was closed`,
       options,
     );
+  }
+
+  /**
+   * Whether more of the server's messages are already here or arriving,
+   * asked without waiting for the server (io/read_ahead.ts): a group of
+   * downloads is committed when none are.
+   */
+  async inputWaiting(): Promise<boolean> {
+    return this.#reader.bufferedBytes > 0 || await this.#input.waiting();
   }
 
   /** Whether `err` left this session unusable: the peer is out of step or gone, or we closed it. */

@@ -196,6 +196,14 @@ export class FrameReader {
     return chunk;
   }
 
+  /**
+   * Bytes already read past the last frame or data taken: the start of the
+   * next message (or of a data phase), there without reading the connection.
+   */
+  get bufferedBytes(): number {
+    return this.#end - this.#start;
+  }
+
   /** The connection frames are read from: a data phase reads it directly, after {@link takeBuffered}. */
   get source(): ByteSource {
     return this.#source;

@@ -15,6 +15,7 @@ import type { DataPhaseContext } from "./data_phase.ts";
 import type { Storage } from "./storage.ts";
 import { handleDownload, handleUpload } from "./transfer_handlers.ts";
 import type { ByteSink } from "../protocol/frames.ts";
+import type { CommitMember } from "../io/commit_group.ts";
 
 /** What a handler works with: the connection's framing and the served root. */
 export interface HandlerContext extends DataPhaseContext {
@@ -41,6 +42,23 @@ export interface HandlerOutcome<O extends Op> {
   bytes?: number;
   /** What the session does after replying. */
   then?: "close" | "terminate";
+  /**
+   * A received file the reply waits for: the session commits it, with the
+   * uploads that arrived back to back with it (io/commit_group.ts), before
+   * it replies; a file that fails to commit is discarded and its error replied.
+   */
+  publish?: PendingPublish;
+}
+
+/** A file received and verified, to be made durable and take its name. */
+export interface PendingPublish extends CommitMember {
+  /**
+   * Publishing it claims space for directories and makes them: its group
+   * is committed before any later upload claims space.
+   */
+  readonly makesDirectories: boolean;
+  /** Throws the file away after its commit failed. */
+  discard(): Promise<void>;
 }
 
 /** One row of the table: the handler, and what the dispatcher needs to know of it. */

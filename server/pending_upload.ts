@@ -14,9 +14,9 @@ import {
   NameTakenError,
   placeFile,
   type StreamingHash,
-  syncDirectory,
   writeToFile,
 } from "../io/verified_transfer.ts";
+import { commitGroup, type CommitMember } from "../io/commit_group.ts";
 import { FtsError } from "../protocol/errors.ts";
 import { lstatOrNull, quote } from "./_storage_common.ts";
 import { assertCreatedIn, type CheckedDirectory, type MadeDirectories } from "./containment.ts";
@@ -49,6 +49,11 @@ export interface UploadState extends UploadOptions {
   reservation: SpaceReservation;
   /** Bytes already held from a resumed upload. */
   offset: number;
+  /**
+   * The name's directory was missing when the upload began: publishing it
+   * claims space for the directories and makes them.
+   */
+  makesDirectories: boolean;
 }
 
 /** What an upload needs of the root it goes into (the root's Storage). */
@@ -63,8 +68,11 @@ export interface UploadDestination {
   keepPartial(tmpPath: string, partialPath: string): void;
 }
 
-/** An upload being written to a temporary file. */
-export class PendingUpload {
+/**
+ * An upload being written to a temporary file; once received and verified,
+ * a member of its connection's commit group (io/commit_group.ts).
+ */
+export class PendingUpload implements CommitMember {
   readonly #destination: UploadDestination;
   readonly #file: Deno.FsFile;
   /**
@@ -131,6 +139,15 @@ export class PendingUpload {
     }
   }
 
+  /**
+   * Publishing it claims space for the directories its name needs, and makes
+   * them: its group is committed before later uploads claim space, as when
+   * each upload was published alone, so their claims cannot take that room.
+   */
+  get makesDirectories(): boolean {
+    return this.#state.makesDirectories;
+  }
+
   /** Bytes already held from a resumed upload: the client sends the rest. */
   get offset(): number {
     return this.#state.offset;
@@ -145,19 +162,35 @@ export class PendingUpload {
   }
 
   /**
-   * Makes the upload durable and visible: fsync the data, move it onto its name
-   * (atomically: readers see the old file or the new one, never a mixture),
-   * fsync the directory. Without overwrite, a name that appeared meanwhile is
-   * refused with EXISTS rather than replaced; a name whose directory was
-   * swapped meanwhile is taken back and refused with DENIED.
+   * Makes the upload durable and visible, alone: a group of one
+   * ({@link settle}, {@link place}, the directory's fsync), its failure thrown.
    */
   async publish(): Promise<void> {
-    const { tmpPath, segments, reservation, mtime, overwrite } = this.#state;
-    // A file system in memory has no stable storage to wait for: its fsync
-    // returns at once, and handing it to a thread would cost more.
-    const durable = !this.#destination.syncsInMemory;
+    const [outcome] = await commitGroup([this]);
+    if (!outcome!.ok) throw outcome!.error;
+  }
+
+  /**
+   * The first step of a publish, for this upload's commit group
+   * (io/commit_group.ts): sets the mtime, fsyncs the data (unless the root
+   * is in memory) and closes the file.
+   */
+  async settle(): Promise<void> {
+    const { mtime } = this.#state;
     this.#closed = true;
-    await finishWritten(this.#file, { mtime, durable });
+    await finishWritten(this.#file, { mtime, durable: this.#durable });
+  }
+
+  /**
+   * The second step, once the data is durable: moves the upload onto its
+   * name (atomically: readers see the old file or the new one, never a
+   * mixture) and returns the directory to fsync, or null for a root in
+   * memory. Without overwrite, a name that appeared meanwhile is refused
+   * with EXISTS rather than replaced; a name whose directory was swapped
+   * meanwhile is taken back and refused with DENIED.
+   */
+  async place(): Promise<string | null> {
+    const { tmpPath, segments, reservation, overwrite } = this.#state;
     const written = this.#opened;
     const { parent, created } = await this.#destination.makeParentDirectories(segments);
     try {
@@ -178,7 +211,15 @@ export class PendingUpload {
       }
       throw err;
     }
-    if (durable) await syncDirectory(parent.path);
+    return this.#durable ? parent.path : null;
+  }
+
+  /**
+   * Fsync has something to wait for: a file system in memory has no stable
+   * storage, its fsync returns at once, and handing it to a thread would cost more.
+   */
+  get #durable(): boolean {
+    return !this.#destination.syncsInMemory;
   }
 
   /** Throws the upload away; safe to call more than once and after a failed publish. */

@@ -28,6 +28,8 @@ import {
 } from "../protocol/messages.ts";
 import type { AuthThrottle } from "./auth_throttle.ts";
 import type { ServerLimits } from "./config.ts";
+import { commitGroup, MAX_GROUP_BYTES, MAX_GROUP_FILES } from "../io/commit_group.ts";
+import { ReadAhead } from "../io/read_ahead.ts";
 import { toFtsError } from "./error_codes.ts";
 import { DataStreamBrokenError, drainCarriedData } from "./data_phase.ts";
 import {
@@ -70,6 +72,26 @@ const TERMINATE_DRAIN_MS = 1_000;
 /** At most this many requests are answered that way. */
 const TERMINATE_DRAIN_MAX_REQUESTS = 1_000;
 
+/**
+ * Most received uploads all sessions of this server hold in their commit
+ * groups at once: each keeps its file's descriptor open until its group
+ * commits, and a thousand sessions with full groups would hold 64,000.
+ * Past it, a session commits its group at once.
+ */
+export const MAX_HELD_UPLOADS = 4096;
+
+/** Received uploads held in commit groups by every session of this server now. */
+let heldUploads = 0;
+
+/** A request that has run, its final reply not yet sent. */
+interface Answer {
+  readonly request: Request;
+  /** When it was read, for the log. */
+  readonly started: number;
+  /** The handler's outcome, or the operation error that stopped it. */
+  result: { ok: true; outcome: HandlerOutcome<Op> } | { ok: false; error: unknown };
+}
+
 /** One connection's lifetime. */
 export class Session {
   readonly #conn: PeerConn;
@@ -83,6 +105,16 @@ export class Session {
   /** Why the rate floor closed the connection, for the log; null unless it did. */
   #slowDetail: string | null = null;
   readonly #rateFloor: RateFloor;
+  /** The connection's input, which can tell whether more is already waiting. */
+  readonly #input: ReadAhead;
+  /**
+   * Requests that carried their data (eager uploads), run and waiting for
+   * their replies: their files are committed as one group when no further
+   * input is waiting, or the group is full, or another request comes.
+   */
+  #held: Answer[] = [];
+  /** The data bytes the held requests carried. */
+  #heldBytes = 0;
 
   /** A session on `conn`, not started yet: {@link Session.run} serves it. */
   constructor(conn: PeerConn, options: SessionOptions) {
@@ -101,7 +133,14 @@ export class Session {
       },
     });
     this.#rateFloor = rateFloor;
-    const timed = idleTimed(conn, options.limits.idleTimeoutMs, () => this.#close(), rateFloor);
+    const input = new ReadAhead(conn);
+    this.#input = input;
+    const timed = idleTimed(
+      { read: (buffer) => input.read(buffer), write: (bytes) => conn.write(bytes) },
+      options.limits.idleTimeoutMs,
+      () => this.#close(),
+      rateFloor,
+    );
     this.#context = {
       reader: new FrameReader(timed, { maxControlBytes: options.limits.maxControlBytes }),
       conn: timed,
@@ -213,31 +252,106 @@ export class Session {
     }
   }
 
+  /**
+   * Reads, runs and answers requests until the session ends. Requests that
+   * carry their data (eager uploads) are held unanswered while more input is
+   * already waiting, so that their files commit as one group; any other
+   * request first has the held ones answered, so that it sees their files
+   * and the replies keep the requests' order.
+   */
   async #serveRequests(): Promise<void> {
-    while (!this.#stopping) {
-      this.#idle = true;
-      // A request trickled a byte at a time is held to the rate floor too.
-      this.#rateFloor.engageAtNextByte();
-      const message = await this.#context.reader.readMessage()
-        .finally(() => this.#rateFloor.disengage());
-      this.#idle = false;
-      if (message === null) return;
-      let request: Request;
-      try {
-        request = decodeClientMessage(message, "request");
-      } catch (err) {
-        if (!(err instanceof UnknownOpError)) throw err;
-        await this.#sendError(err.id, err.code, err.message);
-        logEvent({ peer: this.#peer, op: "request", result: err.code, detail: err.message });
-        continue;
+    try {
+      while (!this.#stopping) {
+        if (this.#held.length > 0 && !await this.#groupStaysOpen()) await this.#answerHeld();
+        this.#idle = this.#held.length === 0;
+        // A request trickled a byte at a time is held to the rate floor too.
+        this.#rateFloor.engageAtNextByte();
+        const message = await this.#context.reader.readMessage()
+          .finally(() => this.#rateFloor.disengage());
+        this.#idle = false;
+        if (message === null) return;
+        let request: Request;
+        try {
+          request = decodeClientMessage(message, "request");
+        } catch (err) {
+          if (!(err instanceof UnknownOpError)) throw err;
+          await this.#answerHeld();
+          await this.#sendError(err.id, err.code, err.message);
+          logEvent({ peer: this.#peer, op: "request", result: err.code, detail: err.message });
+          continue;
+        }
+        const carried = handlerFor(request).carriesData(request);
+        if (carried === null) await this.#answerHeld();
+        const answer = await this.#dispatch(request);
+        this.#held.push(answer);
+        this.#heldBytes += carried ?? 0;
+        if (answer.result.ok && answer.result.outcome.publish) heldUploads += 1;
+        if (carried !== null) continue;
+        const then = await this.#answerHeld();
+        if (then === "close") return;
+        if (then === "terminate") {
+          this.#options.onTerminate();
+          await this.#refuseAfterTerminate();
+          return;
+        }
       }
-      const then = await this.#dispatch(request);
-      if (then === "close") return;
-      if (then === "terminate") {
-        this.#options.onTerminate();
-        await this.#refuseAfterTerminate();
-        return;
-      }
+    } finally {
+      await this.#answerHeldAtEnd();
+    }
+  }
+
+  /**
+   * Whether the held uploads' group takes more: it has room (and so has
+   * the server, {@link MAX_HELD_UPLOADS}), none of its files has directories
+   * to make (their claim on space comes before any later upload's), and the
+   * next request is already arriving (never waiting for the network to fill it).
+   */
+  async #groupStaysOpen(): Promise<boolean> {
+    if (this.#held.length >= MAX_GROUP_FILES || this.#heldBytes >= MAX_GROUP_BYTES) return false;
+    if (heldUploads >= MAX_HELD_UPLOADS) return false;
+    if (this.#held.some(({ result }) => result.ok && result.outcome.publish?.makesDirectories)) {
+      return false;
+    }
+    return this.#context.reader.bufferedBytes > 0 || await this.#input.waiting();
+  }
+
+  /**
+   * Commits the held requests' files as one group, then sends every held
+   * reply, in order (a file that failed to commit is discarded and its error
+   * replied). Returns what the last request asks of the session next.
+   */
+  async #answerHeld(): Promise<HandlerOutcome<Op>["then"]> {
+    const held = this.#held;
+    this.#held = [];
+    this.#heldBytes = 0;
+    const publishing = held.flatMap((answer) =>
+      answer.result.ok && answer.result.outcome.publish
+        ? [{ answer, publish: answer.result.outcome.publish }]
+        : []
+    );
+    heldUploads -= publishing.length;
+    const outcomes = await commitGroup(publishing.map(({ publish }) => publish));
+    for (const [index, { answer, publish }] of publishing.entries()) {
+      const outcome = outcomes[index]!;
+      if (outcome.ok) continue;
+      await publish.discard();
+      answer.result = { ok: false, error: outcome.error };
+    }
+    let then: HandlerOutcome<Op>["then"];
+    for (const answer of held) then = await this.#reply(answer);
+    return then;
+  }
+
+  /**
+   * When the session ends with requests held (the peer left, or broke the
+   * protocol after them): their files were received and verified, so they
+   * are committed; their replies go out if the connection still takes them.
+   */
+  async #answerHeldAtEnd(): Promise<void> {
+    try {
+      await this.#answerHeld();
+    } catch (err) {
+      if (!isConnectionError(err)) throw err;
     }
   }
 
@@ -272,26 +386,20 @@ export class Session {
     }
   }
 
-  /** Runs one request and sends its final reply; an operation error is a reply, the rest is thrown. */
-  async #dispatch(request: Request): Promise<HandlerOutcome<Op>["then"]> {
+  /**
+   * Runs one request; its final reply is {@link #reply}'s to send. An
+   * operation error is the answer; anything else (a protocol violation, a
+   * broken connection) is thrown.
+   */
+  async #dispatch(request: Request): Promise<Answer> {
     const started = performance.now();
-    const name = "name" in request ? request.name : undefined;
-    const logged = { peer: this.#peer, token: this.#tokenName, op: request.op, name };
     try {
-      const outcome = await this.#run(request);
-      await this.#context.send({ type: "reply", id: request.id, ok: true, ...outcome.fields });
-      logEvent({
-        ...logged,
-        bytes: outcome.bytes,
-        durationMs: performance.now() - started,
-        result: "ok",
-      });
-      return outcome.then;
+      return { request, started, result: { ok: true, outcome: await this.#run(request) } };
     } catch (err) {
       if (this.#slowDetail !== null) {
         // The rate floor closed the connection in the middle of this transfer.
         logEvent({
-          ...logged,
+          ...this.#logged(request),
           durationMs: performance.now() - started,
           result: "slow",
           detail: this.#slowDetail,
@@ -304,16 +412,40 @@ export class Session {
       ) {
         throw err;
       }
-      const error = toFtsError(err, name ?? request.op);
-      await this.#sendError(request.id, error.code, error.message);
+      return { request, started, result: { ok: false, error: err } };
+    }
+  }
+
+  /** Sends a request's final reply and logs it; returns what the request asks of the session next. */
+  async #reply(answer: Answer): Promise<HandlerOutcome<Op>["then"]> {
+    const { request, started, result } = answer;
+    const logged = this.#logged(request);
+    if (result.ok) {
+      const { outcome } = result;
+      await this.#context.send({ type: "reply", id: request.id, ok: true, ...outcome.fields });
       logEvent({
         ...logged,
+        bytes: outcome.bytes,
         durationMs: performance.now() - started,
-        result: error.code,
-        detail: error.code === "INTERNAL" ? String(err) : undefined,
+        result: "ok",
       });
-      return undefined;
+      return outcome.then;
     }
+    const error = toFtsError(result.error, logged.name ?? request.op);
+    await this.#sendError(request.id, error.code, error.message);
+    logEvent({
+      ...logged,
+      durationMs: performance.now() - started,
+      result: error.code,
+      detail: error.code === "INTERNAL" ? String(result.error) : undefined,
+    });
+    return undefined;
+  }
+
+  /** The log fields that name a request. */
+  #logged(request: Request): { peer: string; token?: string; op: Op; name?: string } {
+    const name = "name" in request ? request.name : undefined;
+    return { peer: this.#peer, token: this.#tokenName, op: request.op, name };
   }
 
   /**

@@ -236,6 +236,7 @@ export class Storage {
       segments,
       reservation,
       offset,
+      makesDirectories: parent === null,
     });
   }
 

@@ -18,8 +18,9 @@ import type { PendingUpload } from "./pending_upload.ts";
 
 /**
  * name → temporary file (a resumed upload's held bytes hashed first) →
- * exactly `size - offset` bytes through SHA-256 → trailer → compare →
- * publish (fsync, rename, fsync the directory) → reply.
+ * exactly `size - offset` bytes through SHA-256 → trailer → compare → the
+ * file to publish, which the session commits (fsync, rename, fsync the
+ * directory) with the uploads that arrived back to back with it → reply.
  */
 export async function handleUpload(
   request: RequestFor<"upload">,
@@ -30,12 +31,15 @@ export async function handleUpload(
   try {
     if (writeFailure !== null) throw writeFailure;
     assertSameDigest(sha256, trailer);
-    await pending.publish();
   } catch (err) {
     await pending.discard();
     throw err;
   }
-  return { fields: { size: request.size, sha256 }, bytes: request.size - pending.offset };
+  return {
+    fields: { size: request.size, sha256 },
+    bytes: request.size - pending.offset,
+    publish: pending,
+  };
 }
 
 /** Starts the upload; a refused eager upload's data and trailer are read past first. */

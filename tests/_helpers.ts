@@ -265,6 +265,83 @@ export class RawClient {
   }
 }
 
+/** One buffer holding `parts` one after another. */
+export function concat(parts: Uint8Array[]): Uint8Array {
+  const whole = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    whole.set(part, offset);
+    offset += part.length;
+  }
+  return whole;
+}
+
+/** A tmpfs mounted for a test: a real file system that fills up; unmounted and removed when disposed of. */
+export interface MountedTmpfs extends AsyncDisposable {
+  /** Where it is mounted. */
+  path: string;
+}
+
+/**
+ * Mounts a tmpfs of `size` (such as `8m`) on a new directory in `parent`
+ * (the system's temporary directory by default). Returns null, with a
+ * SKIPPED warning, where that is not allowed (it needs root).
+ */
+export async function mountTmpfs(size: string, parent?: string): Promise<MountedTmpfs | null> {
+  const path = await Deno.makeTempDir({ dir: parent, prefix: "fts-tmpfs-" });
+  const mounted = await new Deno.Command("mount", {
+    args: ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", path],
+    stdout: "null",
+    stderr: "piped",
+  }).output().catch(() => null);
+  if (!mounted?.success) {
+    const why = mounted ? new TextDecoder().decode(mounted.stderr).trim() : "no mount command";
+    console.warn(`SKIPPED: cannot mount a tmpfs here (${why}); the full-disk test needs root`);
+    await Deno.remove(path, { recursive: true });
+    return null;
+  }
+  return {
+    path,
+    async [Symbol.asyncDispose]() {
+      await new Deno.Command("umount", { args: [path] }).output();
+      await Deno.remove(path, { recursive: true });
+    },
+  };
+}
+
+/** SHA-256 of some bytes, hex. */
+export function sha256Hex(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+/**
+ * One buffer holding an eager upload's request, its data and its trailer,
+ * as a client sends them back to back; `extra` adds or replaces request fields.
+ */
+export function eagerUpload(
+  id: number,
+  name: string,
+  data: Uint8Array,
+  extra: Message = {},
+): Uint8Array {
+  const request = encodeFrame({
+    type: "request",
+    id,
+    op: "upload",
+    name,
+    size: data.length,
+    overwrite: false,
+    eager: true,
+    ...extra,
+  });
+  const trailer = encodeFrame({ type: "trailer", id, sha256: sha256Hex(data) });
+  const bytes = new Uint8Array(request.length + data.length + trailer.length);
+  bytes.set(request);
+  bytes.set(data, request.length);
+  bytes.set(trailer, request.length + data.length);
+  return bytes;
+}
+
 /** SHA-256 of a file, hex. */
 export async function sha256File(path: string): Promise<string> {
   const hash = createHash("sha256");

@@ -6,45 +6,21 @@
  */
 
 import { strict as assert } from "node:assert";
-import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { encodeFrame, type Message } from "../protocol/frames.ts";
 import { EAGER_UPLOAD_FEATURE } from "../protocol/limits.ts";
 import {
   assertFreshClientLists,
+  eagerUpload,
   EMPTY_ROOT,
   listTree,
   RawClient,
   readWithin,
   runClient,
   sha256File,
+  sha256Hex,
   startServer,
   writeRandomFile,
 } from "./_helpers.ts";
-
-function sha256Hex(bytes: Uint8Array): string {
-  return createHash("sha256").update(bytes).digest("hex");
-}
-
-/** One frame holding an eager upload's request, its data and its trailer, as a client sends them. */
-function eagerUpload(id: number, name: string, data: Uint8Array, extra: Message = {}): Uint8Array {
-  const request = encodeFrame({
-    type: "request",
-    id,
-    op: "upload",
-    name,
-    size: data.length,
-    overwrite: false,
-    eager: true,
-    ...extra,
-  });
-  const trailer = encodeFrame({ type: "trailer", id, sha256: sha256Hex(data) });
-  const bytes = new Uint8Array(request.length + data.length + trailer.length);
-  bytes.set(request);
-  bytes.set(data, request.length);
-  bytes.set(trailer, request.length + data.length);
-  return bytes;
-}
 
 Deno.test("server announces eager-upload and stores pipelined eager uploads, replying in order", async () => {
   const server = await startServer();

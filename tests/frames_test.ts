@@ -4,6 +4,7 @@ import { type ByteSource, encodeFrame, FrameReader } from "../protocol/frames.ts
 import { MAX_CONTROL_BYTES } from "../protocol/limits.ts";
 import { BufferPool, pumpExactly } from "../io/pump.ts";
 import { readData } from "../io/read_data.ts";
+import { concat } from "./_helpers.ts";
 
 /** A source that hands out `bytes` in pieces of the given sizes (cycling), like TCP might. */
 function chunkedSource(bytes: Uint8Array, pieces: number[]): ByteSource {
@@ -20,25 +21,15 @@ function chunkedSource(bytes: Uint8Array, pieces: number[]): ByteSource {
   };
 }
 
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
-
 Deno.test("FrameReader reads messages and data split at every possible boundary", async () => {
   const data = new Uint8Array(3000);
   crypto.getRandomValues(data);
   data[0] = 0; // A NUL at the start, like croc's regression test.
-  const stream = concat(
+  const stream = concat([
     encodeFrame({ type: "data", size: data.length, name: "ü/\u00e9" }),
     data,
     encodeFrame({ type: "reply", ok: true }),
-  );
+  ]);
   for (const pieces of [[1], [2, 3], [4], [7, 1, 1000], [stream.length]]) {
     const reader = new FrameReader(chunkedSource(stream, pieces));
     const header = await reader.readMessage();
@@ -54,7 +45,7 @@ Deno.test("FrameReader reads messages and data split at every possible boundary"
 });
 
 Deno.test("FrameReader round-trips a single NUL byte and an empty run of data", async () => {
-  const stream = concat(encodeFrame({ n: 1 }), new Uint8Array([0]), encodeFrame({ n: 2 }));
+  const stream = concat([encodeFrame({ n: 1 }), new Uint8Array([0]), encodeFrame({ n: 2 })]);
   const reader = new FrameReader(chunkedSource(stream, [1]));
   await reader.readMessage();
   const bytes: number[] = [];
@@ -100,7 +91,7 @@ Deno.test("FrameReader rejects truncated frames, truncated data and non-objects"
   );
   for (const body of ["[1,2]", "42", "null", "not json", '"text"']) {
     const bytes = new TextEncoder().encode(body);
-    const raw = concat(new Uint8Array([0, 0, 0, bytes.length]), bytes);
+    const raw = concat([new Uint8Array([0, 0, 0, bytes.length]), bytes]);
     await assert.rejects(new FrameReader(chunkedSource(raw, [100])).readMessage(), ProtocolError);
   }
   const invalidUtf8 = new Uint8Array([0, 0, 0, 3, 0x22, 0xff, 0x22]);

@@ -4,7 +4,15 @@ import { join } from "node:path";
 import { FtsConnection, RemoteError } from "../client/connection.ts";
 import { FrameReader } from "../protocol/frames.ts";
 import { parseSize as size } from "../cli/flags.ts";
-import { EMPTY_ROOT, listTree, RawClient, runCommand, startServer, waitFor } from "./_helpers.ts";
+import {
+  EMPTY_ROOT,
+  listTree,
+  mountTmpfs,
+  RawClient,
+  runCommand,
+  startServer,
+  waitFor,
+} from "./_helpers.ts";
 
 /** Reads the first message a fresh connection gets, and whether it is then closed. */
 async function firstMessage(port: number) {
@@ -200,18 +208,9 @@ Deno.test("an upload that would eat into --reserve is refused with NO_SPACE befo
 });
 
 Deno.test("a disk that really fills mid-upload gives NO_SPACE and leaves nothing half-written", async () => {
-  const mount = await Deno.makeTempDir({ prefix: "fts-tmpfs-" });
-  const mounted = await new Deno.Command("mount", {
-    args: ["-t", "tmpfs", "-o", "size=8m", "tmpfs", mount],
-    stdout: "null",
-    stderr: "piped",
-  }).output().catch(() => null);
-  if (!mounted?.success) {
-    const why = mounted ? new TextDecoder().decode(mounted.stderr).trim() : "no mount command";
-    console.warn(`SKIPPED: cannot mount a tmpfs here (${why}); the full-disk test needs root`);
-    await Deno.remove(mount, { recursive: true });
-    return;
-  }
+  await using tmpfs = await mountTmpfs("8m");
+  if (tmpfs === null) return;
+  const mount = tmpfs.path;
   const root = join(mount, "root");
   const server = await startServer(["--root", root, "--reserve", "0"]);
   try {
@@ -253,8 +252,6 @@ Deno.test("a disk that really fills mid-upload gives NO_SPACE and leaves nothing
     tooBig.close();
   } finally {
     await server.stop();
-    await new Deno.Command("umount", { args: [mount] }).output();
-    await Deno.remove(mount, { recursive: true });
   }
 });
 

@@ -5,6 +5,7 @@
 
 import assert from "node:assert/strict";
 import {
+  type CommitSteps,
   PIPELINE_DEPTH,
   PIPELINE_REPLY_BYTES,
   type PipelineSteps,
@@ -40,6 +41,14 @@ class FakeSession {
   close(): void {
     this.closed = true;
     this.log.push("close");
+  }
+
+  /** Whether the server's next messages are waiting, as the commit tests set it. */
+  waiting = false;
+
+  inputWaiting(): Promise<boolean> {
+    this.log.push(`waiting? ${this.waiting}`);
+    return Promise.resolve(this.waiting);
   }
 
   steps(): PipelineSteps<
@@ -78,6 +87,31 @@ class FakeSession {
         return sent.job.n * 10;
       },
       onDone: (index, result) => void this.log.push(`done ${index} ${result}`),
+    };
+  }
+
+  /**
+   * Commit steps for the jobs' results (n * 10): a group is full at
+   * `groupSize` jobs, job `conflicting` may not be received while others
+   * are held, and job `failing` fails to commit.
+   */
+  commitSteps(
+    groupSize: number,
+    { conflicting = -1, failing = -1 } = {},
+  ): CommitSteps<{ job: FakeJob; replyBytes: number }, number, number> {
+    return {
+      commit: (held) => {
+        this.log.push(`commit ${held.map((result) => result / 10).join(",")}`);
+        return Promise.resolve(
+          held.map((result) =>
+            result === failing * 10
+              ? { ok: false, error: new Error(`commit failed at ${failing}`) }
+              : { ok: true, result }
+          ),
+        );
+      },
+      full: (held) => held.length >= groupSize,
+      conflicts: (sent, held) => sent.job.n === conflicting && held.length > 0,
     };
   }
 
@@ -228,4 +262,92 @@ Deno.test("runPipeline() does not send a job that must wait behind a failure", a
   assert.deepEqual(session.numbers("send"), [0, 1]);
   assert.deepEqual(session.numbers("prepare"), [0, 1, 2]);
   assert.deepEqual(session.numbers("dispose"), [0, 1, 2]);
+});
+
+Deno.test("runPipeline() with commit steps holds jobs while input waits and commits them in groups", async () => {
+  const session = new FakeSession();
+  session.waiting = true;
+  const results = await runPipeline(session, jobs(10), session.steps(), session.commitSteps(4));
+  assert.deepEqual(results, jobs(10).map(({ n }) => n * 10));
+  assert.deepEqual(session.log.filter((line) => /^(commit|done)/.test(line)), [
+    "commit 0,1,2,3",
+    "done 0 0",
+    "done 1 10",
+    "done 2 20",
+    "done 3 30",
+    "commit 4,5,6,7",
+    "done 4 40",
+    "done 5 50",
+    "done 6 60",
+    "done 7 70",
+    // The last group is committed when the pipeline ends.
+    "commit 8,9",
+    "done 8 80",
+    "done 9 90",
+  ]);
+});
+
+Deno.test("runPipeline() commits each job as it comes when no input is waiting", async () => {
+  const session = new FakeSession();
+  await runPipeline(session, jobs(3), session.steps(), session.commitSteps(64));
+  assert.deepEqual(session.log.filter((line) => /^(receive|waiting|commit)/.test(line)), [
+    "receive 0",
+    "waiting? false",
+    "commit 0",
+    "receive 1",
+    "waiting? false",
+    "commit 1",
+    "receive 2",
+    "waiting? false",
+    "commit 2",
+  ]);
+});
+
+Deno.test("runPipeline() commits the held jobs before receiving one that conflicts with them", async () => {
+  const session = new FakeSession();
+  session.waiting = true;
+  await runPipeline(session, jobs(6), session.steps(), session.commitSteps(64, { conflicting: 3 }));
+  assert.deepEqual(session.log.filter((line) => /^(receive|commit)/.test(line)), [
+    "receive 0",
+    "receive 1",
+    "receive 2",
+    "commit 0,1,2",
+    "receive 3",
+    "receive 4",
+    "receive 5",
+    "commit 3,4,5",
+  ]);
+});
+
+Deno.test("runPipeline() reports every other job of a group in which one failed to commit, then throws", async () => {
+  const session = new FakeSession();
+  session.waiting = true;
+  const run = runPipeline(
+    session,
+    jobs(6),
+    session.steps(),
+    session.commitSteps(64, { failing: 2 }),
+  );
+  await assert.rejects(run, /commit failed at 2/);
+  assert.deepEqual(session.numbers("done"), [0, 1, 3, 4, 5]);
+  assert.equal(session.closed, false);
+});
+
+Deno.test("runPipeline() commits the jobs received before a broken session, then throws it", async () => {
+  const session = new FakeSession();
+  session.waiting = true;
+  const run = runPipeline(
+    session,
+    jobs(6, (job) => job.n === 3 ? { ...job, failIn: "receive", broken: true } : job),
+    session.steps(),
+    session.commitSteps(64),
+  );
+  await assert.rejects(run, BrokenSession);
+  assert.deepEqual(session.log.filter((line) => /^(commit|done|close)/.test(line)), [
+    "commit 0,1,2",
+    "done 0 0",
+    "done 1 10",
+    "done 2 20",
+    "close",
+  ]);
 });

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ProtocolError } from "../protocol/errors.ts";
 import { type ByteSource, encodeFrame, FrameReader } from "../protocol/frames.ts";
+import { concat } from "./_helpers.ts";
 import {
   closeWritten,
   hashHeldPrefix,
@@ -49,16 +50,6 @@ function memorySource(bytes: Uint8Array, maxPiece = 5_000): ByteSource {
       return Promise.resolve(n);
     },
   };
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const whole = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    whole.set(part, offset);
-    offset += part.length;
-  }
-  return whole;
 }
 
 /** A sink that keeps a copy of every chunk (chunks are only valid until the call settles). */
