@@ -1,6 +1,6 @@
 /**
  * The upload and download commands: one file, a glob pattern's matches, or
- * a whole tree (`-r`); each file verified by SHA-256; one progress line for
+ * a whole tree (`-r`); each file verified by its checksum; one progress line for
  * the whole transfer.
  *
  * @module
@@ -10,6 +10,7 @@ import { basename, relative } from "node:path";
 import { posix } from "node:path";
 import { parseArgs } from "node:util";
 import { UsageError } from "../cli/usage_error.ts";
+import type { ChecksumName, Digest } from "../protocol/checksum.ts";
 import { FtsError } from "../protocol/errors.ts";
 import type { CommandContext, CommandOutcome } from "./context.ts";
 import { ConnectionError, RemoteError } from "./errors.ts";
@@ -251,7 +252,7 @@ async function transferAll(
         local: r.local,
         remote: r.remote,
         size: r.size,
-        sha256: r.sha256,
+        ...digestFields(r.digest),
         resumedFrom: r.resumedFrom,
         verified: true,
       })),
@@ -261,7 +262,18 @@ async function transferAll(
   };
 }
 
-/** `uploaded a.bin -> a.bin: 1.0 MiB in 0.12 s (8.3 MiB/s), sha256 3f…, verified`. */
+/**
+ * A transfer's digest in `--json`: `checksum` and `digest`, and, when the
+ * checksum is sha256, `sha256` as well, the field this record had before
+ * checksums were negotiated (scripts that read it keep working where it
+ * still means what it did).
+ */
+function digestFields(digest: Digest): { checksum: ChecksumName; digest: string; sha256?: string } {
+  const fields = { checksum: digest.algorithm, digest: digest.hex };
+  return digest.algorithm === "sha256" ? { ...fields, sha256: digest.hex } : fields;
+}
+
+/** `uploaded a.bin -> a.bin: 1.0 MiB in 0.12 s (8.3 MiB/s), xxh3-128 3f…, verified`. */
 function formatTransferLine(
   context: CommandContext,
   verb: string,
@@ -276,7 +288,8 @@ function formatTransferLine(
   const resumed = result.resumedFrom > 0 ? `, resumed at ${result.resumedFrom} bytes` : "";
   return `${verb} ${terminalSafe(from)} -> ${terminalSafe(to)}: ` +
     `${formatBytes(result.size)}${timing}${resumed}, ` +
-    `sha256 ${result.sha256.slice(0, 16)}…, ${context.style.green("verified")}`;
+    `${result.digest.algorithm} ${result.digest.hex.slice(0, 16)}…, ` +
+    context.style.green("verified");
 }
 
 function transferFlags(args: string[], usage: string): TransferFlags {

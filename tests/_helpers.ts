@@ -6,6 +6,7 @@
 
 import { createHash } from "node:crypto";
 import { join } from "node:path";
+import { createXXHash128 } from "hash-wasm";
 import { encodeFrame, FrameReader, type Message, writeAll } from "../protocol/frames.ts";
 import { PROTOCOL_VERSION } from "../protocol/limits.ts";
 import { ftsTaskFlags } from "../scripts/compile.ts";
@@ -345,6 +346,14 @@ export function eagerUpload(
 /** SHA-256 of a file, hex. */
 export async function sha256File(path: string): Promise<string> {
   const hash = createHash("sha256");
+  using file = await Deno.open(path);
+  for await (const chunk of file.readable) hash.update(chunk);
+  return hash.digest("hex");
+}
+
+/** XXH3-128 of a file, hex, straight from hash-wasm (not through io/checksum.ts, under test). */
+export async function xxh3File(path: string): Promise<string> {
+  const hash = await createXXHash128();
   using file = await Deno.open(path);
   for await (const chunk of file.readable) hash.update(chunk);
   return hash.digest("hex");
