@@ -227,8 +227,17 @@ export class RawClient {
     this.reader = new FrameReader(conn);
   }
 
-  /** Connects and reads the server's hello; with `handshake`, also answers it (with `token`, if given). */
-  static async open(port: number, handshake = true, token?: string): Promise<RawClient> {
+  /**
+   * Connects and reads the server's hello; with `handshake`, also answers it
+   * (with `token`, if given, and `helloFields`, such as a `checksum`: without
+   * one the session uses sha256, as a client from before negotiation).
+   */
+  static async open(
+    port: number,
+    handshake = true,
+    token?: string,
+    helloFields: Message = {},
+  ): Promise<RawClient> {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port });
     conn.setNoDelay(true);
     const client = new RawClient(conn);
@@ -236,7 +245,13 @@ export class RawClient {
     if (hello?.type !== "hello") throw new Error(`expected hello, got ${JSON.stringify(hello)}`);
     client.hello = hello;
     if (handshake) {
-      await client.send({ type: "hello", protocol: PROTOCOL_VERSION, software: "raw-test", token });
+      await client.send({
+        type: "hello",
+        protocol: PROTOCOL_VERSION,
+        software: "raw-test",
+        token,
+        ...helloFields,
+      });
       const reply = await client.reader.readMessage();
       if (reply?.ok !== true) throw new Error(`handshake refused: ${JSON.stringify(reply)}`);
     }
@@ -349,6 +364,18 @@ export async function sha256File(path: string): Promise<string> {
   using file = await Deno.open(path);
   for await (const chunk of file.readable) hash.update(chunk);
   return hash.digest("hex");
+}
+
+/**
+ * The digest of `bytes` by `checksum`, hex, from node:crypto or straight from
+ * hash-wasm (not through io/checksum.ts, which is under test).
+ */
+export async function digestOfBytes(
+  checksum: "sha256" | "xxh3-128",
+  bytes: Uint8Array,
+): Promise<string> {
+  if (checksum === "sha256") return createHash("sha256").update(bytes).digest("hex");
+  return (await createXXHash128()).update(bytes).digest("hex");
 }
 
 /** XXH3-128 of a file, hex, straight from hash-wasm (not through io/checksum.ts, under test). */
