@@ -432,6 +432,20 @@ export async function waitFor(
   return await condition();
 }
 
+/**
+ * Waits until the server keeps `bytes` of a broken upload in its partial
+ * directory: once it does, it has read all that arrived before the drop.
+ */
+export async function waitForKeptPartial(server: RunningServer, bytes: number): Promise<boolean> {
+  const partialDir = join(server.root, ".fts", "partial");
+  return await waitFor(async () => {
+    for await (const entry of Deno.readDir(partialDir)) {
+      if ((await Deno.stat(join(partialDir, entry.name))).size === bytes) return true;
+    }
+    return false;
+  });
+}
+
 /** What `listTree()` shows of a root that holds no user files: the server's own state. */
 export const EMPTY_ROOT = [".fts/", ".fts/lock", ".fts/partial/", ".fts/tmp/"];
 

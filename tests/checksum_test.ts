@@ -22,7 +22,7 @@ import {
   runCommand,
   sha256File,
   startServer,
-  waitFor,
+  waitForKeptPartial,
   writeRandomFile,
   xxh3File,
 } from "./_helpers.ts";
@@ -443,16 +443,7 @@ Deno.test("put --resume under XXH3-128 continues what a broken SHA-256 session l
     assert.equal((await readWithin(broken))?.type, "continue");
     await broken.sendBytes(data.subarray(0, 1_000_000));
     broken.close();
-    const partialDir = join(server.root, ".fts", "partial");
-    assert.ok(
-      await waitFor(async () => {
-        for await (const entry of Deno.readDir(partialDir)) {
-          if ((await Deno.stat(join(partialDir, entry.name))).size === 1_000_000) return true;
-        }
-        return false;
-      }),
-      "the broken upload's data was not kept",
-    );
+    assert.ok(await waitForKeptPartial(server, 1_000_000), "the broken upload's data was not kept");
     const run = await runCommand(server, ["--json", "put", "--resume", "up.bin"]);
     assert.equal(run.code, 0, run.stderr);
     const file = JSON.parse(run.stdout).files[0];
