@@ -54,6 +54,12 @@ export class BufferPool {
   readonly #minPooledBytes: number;
   readonly #free: [Uint8Array, Uint8Array][] = [];
   #lent = 0;
+  /**
+   * Pairs allocated by this pool, or by every pool sharing the count
+   * ({@link shareAllocations}); and whether a pool was refused one since a
+   * pair was last given up.
+   */
+  #allocation: Int32Array<ArrayBufferLike> = new Int32Array(2);
 
   /**
    * A pool lending at most `maxPairs` pairs of `bufferBytes` buffers to
@@ -73,12 +79,24 @@ export class BufferPool {
     this.#minPooledBytes = options.minPooledBytes;
   }
 
+  /**
+   * Counts the pairs allocated in `buffer` ({@link SHARED_ALLOCATION_BYTES},
+   * zeros at first) with every pool, in any thread, that shares it: together
+   * they allocate at most `maxPairs`. A pool refused a pair makes the next
+   * pair given back anywhere be freed rather than kept, so that pairs idle
+   * in one pool go where they are wanted. Call it before the first {@link borrow}.
+   */
+  shareAllocations(buffer: SharedArrayBuffer): void {
+    this.#allocation = new Int32Array(buffer, 0, 2);
+  }
+
   /** Buffers for moving `size` bytes. */
   borrow(size: number): BufferPair {
-    if (size >= this.#minPooledBytes && this.#lent < this.#maxPairs) {
+    const buffers = size >= this.#minPooledBytes && this.#lent < this.#maxPairs
+      ? this.#free.pop() ?? this.#allocate()
+      : null;
+    if (buffers !== null) {
       this.#lent += 1;
-      const buffers = this.#free.pop() ??
-        [new Uint8Array(this.#bufferBytes), new Uint8Array(this.#bufferBytes)];
       let returned = false;
       return {
         buffers,
@@ -86,14 +104,28 @@ export class BufferPool {
           if (returned) return;
           returned = true;
           this.#lent -= 1;
-          this.#free.push(buffers);
+          if (Atomics.exchange(this.#allocation, 1, 0) === 0) this.#free.push(buffers);
+          else Atomics.sub(this.#allocation, 0, 1); // Wanted elsewhere: freed.
         },
       };
     }
     const bytes = Math.max(1, Math.min(size, this.#fallbackBytes));
     return { buffers: [new Uint8Array(bytes), new Uint8Array(bytes)], release: () => {} };
   }
+
+  /** A new pair of pooled buffers, or null when the pools sharing the count have allocated them all. */
+  #allocate(): [Uint8Array, Uint8Array] | null {
+    if (Atomics.add(this.#allocation, 0, 1) >= this.#maxPairs) {
+      Atomics.sub(this.#allocation, 0, 1);
+      Atomics.store(this.#allocation, 1, 1);
+      return null;
+    }
+    return [new Uint8Array(this.#bufferBytes), new Uint8Array(this.#bufferBytes)];
+  }
 }
+
+/** Bytes of the shared memory {@link BufferPool.shareAllocations} takes. */
+export const SHARED_ALLOCATION_BYTES = 2 * Int32Array.BYTES_PER_ELEMENT;
 
 /** The process's pool, sized by {@link DATA_CHUNK_BYTES}, {@link POOLED_BUFFER_PAIRS} and {@link FALLBACK_CHUNK_BYTES}. */
 export const DATA_BUFFERS: BufferPool = new BufferPool({

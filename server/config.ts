@@ -45,6 +45,16 @@ export const DEFAULT_MIN_RATE_BYTES_PER_S = 1024;
 export const DEFAULT_MIN_RATE_WINDOW_S = 30;
 /** Free space an upload must leave on the root's file system. */
 export const DEFAULT_RESERVE_BYTES = 64 * 1024 * 1024;
+/**
+ * The most workers `--workers` takes: each is a V8 isolate of its own (about
+ * 10 MiB at rest), and past the number of cores another adds nothing.
+ */
+export const MAX_WORKERS = 64;
+/** Workers when `--workers` is not given: one per core, at most {@link MAX_WORKERS}. */
+export const DEFAULT_WORKERS: number = Math.max(
+  1,
+  Math.min(MAX_WORKERS, navigator.hardwareConcurrency),
+);
 
 /** Limits the worker enforces. */
 export interface ServerLimits {
@@ -108,6 +118,8 @@ export interface ServeSetup {
   tlsSource: { certFile: string; keyFile: string } | "generate" | null;
   /** Where `--tls` keeps its certificate; null when no state directory is known. */
   stateDir: string | null;
+  /** Sandboxed workers to serve with (`--workers`); one where the port cannot be shared. */
+  workers: number;
 }
 
 /** `fts serve`'s flags: the parser and the help text are both made from this table. */
@@ -248,6 +260,16 @@ export const SERVE_FLAGS = {
     defaultText: "64M",
   },
   "read-only": { kind: "boolean", help: "refuse uploads, deletes, mkdir and rename" },
+  workers: {
+    kind: "integer",
+    value: "N",
+    help: "sandboxed workers serving sessions on the one port, limits\n" +
+      "shared (Linux; elsewhere one)",
+    default: String(DEFAULT_WORKERS),
+    defaultText: `one per core (here ${DEFAULT_WORKERS})`,
+    min: 1,
+    max: MAX_WORKERS,
+  },
   "shutdown-grace": {
     kind: "integer",
     value: "SECONDS",
@@ -299,6 +321,9 @@ ${
     "shutdown-grace",
   ])
 }
+
+Performance:
+${formatFlags(SERVE_FLAGS, ["workers"])}
 
 Output:
 ${formatFlags(SERVE_FLAGS, ["log-format", "help"])}
@@ -395,6 +420,7 @@ export async function parseServeArgs(
     stateDir: values["state-dir"] !== undefined
       ? resolve(values["state-dir"])
       : defaultStateDir(env),
+    workers: values.workers,
   };
 }
 

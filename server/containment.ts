@@ -82,8 +82,12 @@ export interface DirectoryMaking {
   space: Pick<SpaceBudget, "reserveDirectories" | "freed">;
   /** Makes a directory's new entry durable (fsync of the directory). */
   syncDirectory(path: string): Promise<void>;
-  /** Told of each directory made, at once (before anything awaits): see path_limits.ts's `DirectoryMoves`. */
-  entryCreated?(path: string): void;
+  /**
+   * Makes one directory (throwing as `Deno.mkdirSync` does), and tells
+   * directory moves of it in the same step: see path_limits.ts's `DirectoryMoves`.
+   * @default {Deno.mkdirSync}
+   */
+  makeDirectory?(path: string): void;
   /**
    * The last segment must be new: EXISTS if anything has that name (a mkdir).
    * @default {false}
@@ -257,9 +261,8 @@ export class ServedRoot {
         const path = join(current.path, segment);
         assertPathFits(current.path, [segment], named);
         try {
-          Deno.mkdirSync(path);
+          (making.makeDirectory ?? Deno.mkdirSync)(path);
           made++;
-          making.entryCreated?.(path);
         } catch (err) {
           if (!(err instanceof Deno.errors.AlreadyExists)) throw err;
           if (making.lastMustBeNew && i === segments.length - 1) {

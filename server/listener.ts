@@ -1,12 +1,14 @@
 /**
  * The accept loop: every connection becomes its own {@link Session} task, so
  * a slow, stuck or failing client never delays another. Connections past the
- * limits (in all, or from one peer address) get BUSY at once.
+ * limits (in all, or from one peer address) get BUSY at once; the slots are
+ * counted in shared memory (connection_slots.ts), the same for every worker.
  *
  * @module
  */
 
 import { encodeServerMessage, writeAll } from "../protocol/frames.ts";
+import type { ConnectionSlots } from "./connection_slots.ts";
 import { formatAddress, logEvent } from "./log.ts";
 import type { PeerConn } from "./peer_conn.ts";
 import { Session, type SessionOptions } from "./session.ts";
@@ -47,18 +49,23 @@ export interface ConnListener {
   close(): void;
 }
 
+/** What a server needs besides what each session does. */
+export interface FtsServerOptions extends SessionOptions {
+  /** The connection slots, in all and per peer, shared with the server's other workers. */
+  slots: ConnectionSlots;
+}
+
 /** Serves sessions from one listener until shut down. */
 export class FtsServer {
   readonly #listener: ConnListener;
-  readonly #options: SessionOptions;
+  readonly #options: FtsServerOptions;
   readonly #sessions = new Map<Session, Promise<void>>();
-  readonly #perPeer = new Map<string, number>();
   #accepting: Promise<void> | null = null;
   /** Refused connections whose BUSY message has not gone out yet. */
   #pendingRefusals = 0;
 
   /** A server for `listener`'s connections, each a session with `options`; {@link start} begins. */
-  constructor(listener: ConnListener, options: SessionOptions) {
+  constructor(listener: ConnListener, options: FtsServerOptions) {
     this.#listener = listener;
     this.#options = options;
   }
@@ -89,7 +96,7 @@ export class FtsServer {
   }
 
   async #acceptLoop(): Promise<void> {
-    const { maxConnections, maxConnectionsPerPeer } = this.#options.limits;
+    const { slots } = this.#options;
     const failures = new AcceptFailures();
     while (true) {
       let conn: PeerConn;
@@ -111,25 +118,28 @@ export class FtsServer {
         // The peer already left; the session will notice.
       }
       const peer = (conn.remoteAddr as Deno.NetAddr).hostname ?? "";
-      const fromPeer = this.#perPeer.get(peer) ?? 0;
-      if (this.#sessions.size >= maxConnections) {
-        this.#refuse(conn, `the server is at its limit of ${maxConnections} connections`);
+      const refusal = slots.admit(peer);
+      if (refusal?.limit === "all") {
+        this.#refuse(conn, `the server is at its limit of ${refusal.held} connections`);
         continue;
       }
-      if (fromPeer >= maxConnectionsPerPeer) {
+      if (refusal?.limit === "peer") {
         this.#refuse(
           conn,
-          `this address already has ${fromPeer} connections, the server's limit per peer`,
+          `this address already has ${refusal.held} connections, the server's limit per peer`,
         );
         continue;
       }
-      this.#perPeer.set(peer, fromPeer + 1);
-      const session = new Session(conn, this.#options);
+      let released = false;
+      const release = () => {
+        if (released) return;
+        released = true;
+        slots.release(peer);
+      };
+      const session = new Session(releasedOnClose(conn, release), this.#options);
       const done = session.run().finally(() => {
         this.#sessions.delete(session);
-        const left = (this.#perPeer.get(peer) ?? 1) - 1;
-        if (left === 0) this.#perPeer.delete(peer);
-        else this.#perPeer.set(peer, left);
+        release();
       });
       this.#sessions.set(session, done);
     }
@@ -197,6 +207,23 @@ async function refuseBusy(conn: PeerConn, reason: string): Promise<void> {
     close(conn);
     logEvent({ peer: formatAddress(conn.remoteAddr), op: "connect", result: "BUSY" });
   }
+}
+
+/**
+ * `conn`, whose slot is given back (`release`) before it is first closed:
+ * a peer that sees the close and connects again then finds the slot free,
+ * whichever worker accepts it.
+ */
+function releasedOnClose(conn: PeerConn, release: () => void): PeerConn {
+  return {
+    remoteAddr: conn.remoteAddr,
+    read: (buffer) => conn.read(buffer),
+    write: (bytes) => conn.write(bytes),
+    close: () => {
+      release();
+      conn.close();
+    },
+  };
 }
 
 function close(conn: PeerConn): void {

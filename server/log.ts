@@ -10,10 +10,15 @@
  * line break, control character, separator or bidi override reaches the log
  * raw, and one log line is always one event.
  *
+ * Each of the server's workers logs for itself, naming itself in every line
+ * (`w1`, `"worker": 1`); a lock in shared memory that every thread of the
+ * server holds while it writes keeps each line whole, however long.
+ *
  * @module
  */
 
 import type { ChecksumName } from "../protocol/checksum.ts";
+import { SharedLock } from "./shared_lock.ts";
 
 /** What one log line records. */
 export interface LogEvent {
@@ -37,6 +42,8 @@ export interface LogEvent {
   result: string;
   /** More on the result, such as an error's message. */
   detail?: string;
+  /** The worker that logged it; set by {@link logEvent} from {@link setLogWorker}. */
+  worker?: number;
 }
 
 /**
@@ -57,18 +64,47 @@ const UNSAFE_CHARS =
 
 const encoder = new TextEncoder();
 let format: "text" | "json" = "text";
+/** The worker this thread is, for every line it logs; none on the main thread. */
+let worker: number | undefined;
+/** Held while a line is written; null until {@link setLogLock}: this thread alone writes. */
+let lineLock: SharedLock | null = null;
 
 /** Chooses the log format for this server. */
 export function setLogFormat(chosen: "text" | "json"): void {
   format = chosen;
 }
 
+/** Names the worker `id` in every line this thread logs. */
+export function setLogWorker(id: number): void {
+  worker = id;
+}
+
 /**
- * Writes one line: time, peer, token name, operation, name, bytes, duration,
- * checksum (and digest), result.
+ * Writes this thread's lines holding the lock in `buffer` (shared_lock.ts),
+ * which every thread writing to the server's stderr holds too.
+ */
+export function setLogLock(buffer: SharedArrayBuffer): void {
+  lineLock = new SharedLock(buffer);
+}
+
+/**
+ * Writes one line: time, worker, peer, token name, operation, name, bytes,
+ * duration, checksum (and digest), result.
  */
 export function logEvent(event: LogEvent): void {
-  Deno.stderr.writeSync(encoder.encode(formatLogLine(event, format, new Date()) + "\n"));
+  writeStderrLine(formatLogLine({ ...event, worker }, format, new Date()));
+}
+
+/** Writes `line` and a newline to stderr, whole, holding the lock of {@link setLogLock}. */
+export function writeStderrLine(line: string): void {
+  const bytes = encoder.encode(line + "\n");
+  const write = () => {
+    for (let written = 0; written < bytes.length;) {
+      written += Deno.stderr.writeSync(bytes.subarray(written));
+    }
+  };
+  if (lineLock) lineLock.hold(write);
+  else write();
 }
 
 /**
@@ -92,6 +128,7 @@ export function formatLogLine(event: LogEvent, chosen: "text" | "json", at: Date
     const json = (text: string | undefined) => text === undefined ? null : truncate(text);
     return JSON.stringify({
       time,
+      worker: event.worker ?? null,
       peer: truncate(event.peer),
       token: json(event.token),
       op: truncate(event.op),
@@ -104,7 +141,9 @@ export function formatLogLine(event: LogEvent, chosen: "text" | "json", at: Date
       detail: json(event.detail),
     }).replace(UNSAFE_CHARS, unicodeEscape);
   }
-  const parts = [time, escapeText(event.peer)];
+  const parts = [time];
+  if (event.worker !== undefined) parts.push(`w${event.worker}`);
+  parts.push(escapeText(event.peer));
   if (event.token !== undefined) parts.push(`[${escapeText(event.token)}]`);
   parts.push(escapeText(event.op));
   if (event.name !== undefined) parts.push(`"${escapeText(event.name).replaceAll('"', '\\"')}"`);

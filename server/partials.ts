@@ -3,6 +3,9 @@
  * of sight in the state directory, one file per name and size. Their bytes
  * count against the quota until they are resumed or expire
  * ({@link PARTIAL_EXPIRY_MS}), so that a peer cannot park data beyond it.
+ * Each step that moves a partial and counts it holds the root's step lock
+ * (shared_lock.ts), so that workers taking, keeping and sweeping the same
+ * partial at once count it once.
  *
  * @module
  */
@@ -12,6 +15,7 @@ import { join } from "node:path";
 import { PARTIAL_EXPIRY_MS } from "../protocol/limits.ts";
 import { lstatOrNull } from "./_storage_common.ts";
 import { entryBytes, fileBytes } from "./entry_cost.ts";
+import { SharedLock } from "./shared_lock.ts";
 import type { SpaceBudget } from "./space.ts";
 
 /**
@@ -59,10 +63,12 @@ export class HeldPartials {
   budget: SpaceBudget | null = null;
   /** When expired partials were last swept, ms since the epoch. */
   #lastSweepMs = -Infinity;
+  readonly #lock: SharedLock;
 
-  /** The partials in `dir`. */
-  constructor(dir: string) {
+  /** The partials in `dir`, moved and counted under `lock` (the root's step lock; this thread's own if not given). */
+  constructor(dir: string, lock: SharedLock = new SharedLock()) {
     this.dir = dir;
+    this.#lock = lock;
   }
 
   /** Where the partial of an upload of `segments` with `size` bytes is kept. */
@@ -86,16 +92,18 @@ export class HeldPartials {
    * bytes (then it is removed). A rename, so that two resumers never share it.
    */
   take(partialPath: string, tmpPath: string, size: number): number {
-    try {
-      Deno.renameSync(partialPath, tmpPath);
-    } catch {
+    return this.#lock.hold(() => {
+      try {
+        Deno.renameSync(partialPath, tmpPath);
+      } catch {
+        return 0;
+      }
+      const held = Deno.lstatSync(tmpPath).size;
+      if (held > 0 && held <= size) return held;
+      Deno.removeSync(tmpPath);
+      this.budget?.freed(fileBytes(held));
       return 0;
-    }
-    const held = Deno.lstatSync(tmpPath).size;
-    if (held > 0 && held <= size) return held;
-    Deno.removeSync(tmpPath);
-    this.budget?.freed(fileBytes(held));
-    return 0;
+    });
   }
 
   /**
@@ -104,15 +112,17 @@ export class HeldPartials {
    * size) is replaced. From then they count as held.
    */
   keep(tmpPath: string, partialPath: string, bytes: number): void {
-    const replaced = lstatOrNull(partialPath);
-    try {
-      Deno.renameSync(tmpPath, partialPath);
-    } catch {
-      removeTemporary(tmpPath);
-      return;
-    }
-    this.budget?.held(bytes);
-    if (replaced) this.budget?.freed(entryBytes(replaced));
+    this.#lock.hold(() => {
+      const replaced = lstatOrNull(partialPath);
+      try {
+        Deno.renameSync(tmpPath, partialPath);
+      } catch {
+        removeTemporary(tmpPath);
+        return;
+      }
+      this.budget?.held(bytes);
+      if (replaced) this.budget?.freed(entryBytes(replaced));
+    });
   }
 
   /**
@@ -131,12 +141,19 @@ export class HeldPartials {
   async removeExpired(nowMs: number): Promise<void> {
     for await (const entry of Deno.readDir(this.dir)) {
       const path = join(this.dir, entry.name);
-      const info = await Deno.lstat(path).catch(() => null);
-      if (info && nowMs - (info.mtime?.getTime() ?? 0) > PARTIAL_EXPIRY_MS) {
-        const removed = await Deno.remove(path).then(() => true, () => false);
+      // What is removed is what was measured: a partial kept over it meanwhile is fresh.
+      this.#lock.hold(() => {
+        let info: Deno.FileInfo;
+        try {
+          info = Deno.lstatSync(path);
+          if (nowMs - (info.mtime?.getTime() ?? 0) <= PARTIAL_EXPIRY_MS) return;
+          Deno.removeSync(path);
+        } catch {
+          return; // Gone meanwhile, or not ours to remove.
+        }
         // Before the budget exists (at open), it has not counted them yet.
-        if (removed) this.budget?.freed(entryBytes(info));
-      }
+        this.budget?.freed(entryBytes(info));
+      });
     }
   }
 

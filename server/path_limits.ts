@@ -9,6 +9,8 @@
 import { join, sep } from "node:path";
 import { FtsError } from "../protocol/errors.ts";
 import { quote } from "./_storage_common.ts";
+import { CreationJournal } from "./creation_journal.ts";
+import { SharedLock, type SyncStep } from "./shared_lock.ts";
 
 /**
  * The longest path, in bytes, one system call takes: Linux's PATH_MAX is 4096
@@ -62,23 +64,19 @@ export const MEASURE_BATCH_ENTRIES = 1000;
  */
 export const MAX_MEASURE_ROUNDS = 8;
 
-/** A move being measured: its subtree, and the entries created in it meanwhile. */
-interface MeasuredMove {
-  /** The directory that moves. */
-  source: string;
-  /** Paths created or moved in under `source` since the measure began. */
-  createdSince: string[];
-}
-
 /**
  * Directory moves that make paths longer: each measures its subtree before
  * it moves (no path may land past {@link MAX_PATH_BYTES}, where no request
  * could list or delete it), reading in batches so that other sessions go
  * on meanwhile. An entry another request creates in the subtree while it is
  * measured fits where it is, and might not where it goes: every operation
- * that creates or moves in an entry tells {@link entryCreated} at once, and
- * the move measures those too before it lands, in the same synchronous step
- * as the move itself.
+ * that creates or moves in an entry tells {@link entryCreated}, in the step
+ * that creates it, and the move measures those too before it lands, in the
+ * same step as the move itself.
+ *
+ * Those steps hold the root's step lock (shared_lock.ts), and what is told
+ * goes into a journal in shared memory (creation_journal.ts): a move on one
+ * worker sees what every worker creates.
  *
  * A request that checked its path before the move and creates after it
  * fails on its own: its path, through the moved directory, no longer exists.
@@ -97,56 +95,76 @@ interface MeasuredMove {
  * ```
  */
 export class DirectoryMoves {
-  readonly #measuring = new Set<MeasuredMove>();
+  readonly #lock: SharedLock;
+  readonly #journal: CreationJournal;
+
+  /**
+   * Moves told of creations under `lock` (the root's step lock) through
+   * `journal`; both are this thread's own when not given.
+   */
+  constructor(
+    lock: SharedLock = new SharedLock(),
+    journal: CreationJournal = new CreationJournal(CreationJournal.allocate()),
+  ) {
+    this.#lock = lock;
+    this.#journal = journal;
+  }
 
   /**
    * An entry was just made, or moved in, at `path` (a resolved path): each
    * move measuring a subtree that holds it measures it too. Call it in the
-   * same synchronous step as the creation.
+   * step that creates the entry, holding the step lock.
    */
   entryCreated(path: string): void {
-    for (const move of this.#measuring) {
-      if (path.startsWith(move.source + sep)) move.createdSince.push(path);
-    }
+    this.#lock.hold(() => this.#journal.record(path));
   }
 
   /**
    * Calls `move` once every path in the directory at `source`, moved to
    * `target`, fits {@link MAX_PATH_BYTES}; throws BAD_NAME otherwise, before
    * anything moves, naming `named` (the request's target). A move that makes
-   * no path longer is not measured. `move` runs synchronously after the
-   * last check, so nothing is created in between; BUSY if entries kept
-   * being created in the subtree for {@link MAX_MEASURE_ROUNDS} rounds.
+   * no path longer is not measured. `move` runs holding the step lock, in
+   * the step of the last check, so nothing is created in between; BUSY if
+   * entries kept being created in the subtree for {@link MAX_MEASURE_ROUNDS}
+   * rounds.
    */
   async moveWhenFits<T>(
     source: string,
     target: string,
     named: string[],
-    move: () => T,
+    move: SyncStep<T>,
   ): Promise<T> {
     const targetBytes = encoder.encode(target).length;
     const sourceBytes = encoder.encode(source).length;
-    if (targetBytes <= sourceBytes) return move();
-    const measured: MeasuredMove = { source, createdSince: [] };
-    this.#measuring.add(measured);
+    if (targetBytes <= sourceBytes) return this.#lock.hold(move);
+    const busy = () =>
+      new FtsError(
+        "BUSY",
+        `${quote(named)}: the directory kept changing while it was measured; try again`,
+      );
+    let position = this.#lock.hold(() => this.#journal.watch());
     try {
       await measureSubtrees([{ path: source, bytesThere: targetBytes }], named);
-      for (let round = 1; measured.createdSince.length > 0; round++) {
-        if (round > MAX_MEASURE_ROUNDS) {
-          throw new FtsError(
-            "BUSY",
-            `${quote(named)}: the directory kept changing while it was measured; try again`,
-          );
-        }
-        const created = measured.createdSince.splice(0).map((path) => ({
-          path,
-          bytesThere: targetBytes + encoder.encode(path).length - sourceBytes,
-        }));
-        await measureSubtrees(created, named);
+      for (let round = 1;; round++) {
+        const next = this.#lock.hold((): { moved: T } | { created: string[] } => {
+          const read = this.#journal.readSince(position);
+          if (read === null) throw busy();
+          position = read.position;
+          const created = read.paths.filter((path) => path.startsWith(source + sep));
+          return created.length === 0 ? { moved: move() as T } : { created };
+        });
+        if ("moved" in next) return next.moved;
+        if (round > MAX_MEASURE_ROUNDS) throw busy();
+        await measureSubtrees(
+          next.created.map((path) => ({
+            path,
+            bytesThere: targetBytes + encoder.encode(path).length - sourceBytes,
+          })),
+          named,
+        );
       }
-      return move();
     } finally {
-      this.#measuring.delete(measured);
+      this.#lock.hold(() => this.#journal.unwatch());
     }
   }
 }

@@ -64,6 +64,11 @@ export interface UploadDestination {
   makeParentDirectories(segments: string[]): Promise<MadeDirectories>;
   /** Removes directories a failed publish created. */
   removeCreated(created: string[]): void;
+  /**
+   * Runs `place`, which puts the file at `target`, as one step on the root
+   * (under the lock the server's workers share), telling directory moves of it.
+   */
+  placeAtomically(target: string, place: () => void): void;
   /** Keeps what `tmpPath` holds as the partial at `partialPath`, for a resume. */
   keepPartial(tmpPath: string, partialPath: string): void;
 }
@@ -196,15 +201,17 @@ export class PendingUpload implements CommitMember {
     const { parent, created } = await this.#destination.makeParentDirectories(segments);
     try {
       const target = join(parent.path, segments.at(-1)!);
-      // From here to the move nothing awaits: what is replaced is what was measured.
-      const replaced = lstatOrNull(target);
-      const replacedBytes = overwrite && replaced ? entryBytes(replaced) : 0;
-      if (overwrite) reservation.assertFits(replacedBytes);
-      placeFile(tmpPath, target, {
-        overwrite,
-        verify: (undo) => assertCreatedIn(parent, target, written, segments, undo),
+      // One step, nothing awaits: what is replaced is what was measured.
+      this.#destination.placeAtomically(target, () => {
+        const replaced = lstatOrNull(target);
+        const replacedBytes = overwrite && replaced ? entryBytes(replaced) : 0;
+        if (overwrite) reservation.assertFits(replacedBytes);
+        placeFile(tmpPath, target, {
+          overwrite,
+          verify: (undo) => assertCreatedIn(parent, target, written, segments, undo),
+        });
+        reservation.commit(replacedBytes);
       });
-      reservation.commit(replacedBytes);
     } catch (err) {
       this.#destination.removeCreated(created);
       if (err instanceof NameTakenError) {

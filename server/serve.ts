@@ -1,19 +1,20 @@
 /**
- * `fts serve`: resolves the root, starts the sandboxed server worker, writes
- * the port files, and turns signals and `terminate` into a clean shutdown.
- * Runs on the main thread, which never reads from the network.
+ * `fts serve`: resolves the root, starts the sandboxed server workers
+ * (worker_pool.ts), writes the port files, and turns signals and `terminate`
+ * into a clean shutdown of every worker. Runs on the main thread, which never
+ * reads from the network.
  *
  * @module
  */
 
 import { parseServeArgs, SERVE_HELP, type ServerConfig, type ServeSetup } from "./config.ts";
 import { connectLines } from "./connect_lines.ts";
+import { setLogLock, writeStderrLine } from "./log.ts";
 import { removePortFiles, writePortFiles } from "./port_file.ts";
-import { startSandboxedWorker } from "./sandbox.ts";
 import { isLoopback } from "./session.ts";
 import { openAncestorWarnings } from "./root_warnings.ts";
 import { loadTls } from "./tls_identity.ts";
-import type { FromWorker, ToWorker } from "./worker.ts";
+import { effectiveWorkers, WorkerPool } from "./worker_pool.ts";
 
 /** Runs `fts serve` with its arguments; resolves with the exit code. */
 export async function serve(args: string[]): Promise<number> {
@@ -32,7 +33,7 @@ export async function serve(args: string[]): Promise<number> {
   if (warning) console.error(`fts: warning: ${warning}`);
   // Checked here: the worker may not look above the root.
   for (const open of openAncestorWarnings(config.root)) console.error(`fts: warning: ${open}`);
-  return await runWorker(setup, tls?.fingerprint ?? null);
+  return await runWorkers(setup, tls?.fingerprint ?? null);
 }
 
 /** The warning for a server without authentication on an address other machines can reach. */
@@ -41,20 +42,26 @@ export function exposureWarning(config: ServerConfig): string | null {
   return `authentication is off (--no-auth) and ${config.hostname} is reachable from other machines`;
 }
 
-function runWorker(setup: ServeSetup, fingerprint: string | null): Promise<number> {
+function runWorkers(setup: ServeSetup, fingerprint: string | null): Promise<number> {
   const { config, portFile } = setup;
-  const worker = startSandboxedWorker(
-    new URL("./worker.ts", import.meta.url),
-    config.root,
-    config.hostname,
-    config.port,
-  );
   return new Promise((done) => {
     let port = 0;
     let signals = 0;
+    let finished = false;
+    let stopping = false;
+    const pool: WorkerPool = new WorkerPool(config, effectiveWorkers(setup.workers), {
+      onTerminate: () => void stop("terminate"),
+      onFailure: (message) => {
+        writeStderrLine(`fts: ${message}`);
+        void finish(1);
+      },
+    });
+    // The main thread's lines are whole among the workers' too.
+    setLogLock(pool.shared.logLock);
+
     const onSignal = () => {
       signals += 1;
-      if (signals === 1) worker.postMessage({ type: "shutdown" } satisfies ToWorker);
+      if (signals === 1) void stop("signal");
       else void finish(130); // A second Ctrl-C: stop waiting for transfers.
     };
     const signalNames: Deno.Signal[] = Deno.build.os === "windows"
@@ -63,55 +70,48 @@ function runWorker(setup: ServeSetup, fingerprint: string | null): Promise<numbe
     for (const name of signalNames) Deno.addSignalListener(name, onSignal);
 
     const finish = async (code: number) => {
+      if (finished) return;
+      finished = true;
       for (const name of signalNames) Deno.removeSignalListener(name, onSignal);
       if (port !== 0) await removePortFiles(portFile, port).catch(() => {});
-      worker.terminate();
+      pool.terminate();
       done(code);
     };
+    /** Stops every worker, each letting its transfers finish, then exits 0. */
+    const stop = async (reason: "terminate" | "signal") => {
+      if (stopping) return;
+      stopping = true;
+      await pool.stop();
+      writeStderrLine(`fts: stopped (${reason})`);
+      await finish(0);
+    };
 
-    worker.onmessage = async (event: MessageEvent<FromWorker>) => {
-      const message = event.data;
-      switch (message.type) {
-        case "listening": {
-          port = message.port;
-          await writePortFiles(portFile, port, {
-            token: setup.localToken,
-            tls: fingerprint ? { fingerprint } : null,
-          });
-          const shown = message.hostname.includes(":")
-            ? `[${message.hostname}]:${port}`
-            : `${message.hostname}:${port}`;
-          // One write, so whoever waits for the "serving" line also has the connect line.
-          const lines = [`fts: serving ${config.root} on ${shown}`];
-          if (setup.showToken) {
-            const connect = connectLines({
-              hostname: message.hostname,
-              port,
-              token: setup.localToken!,
-              fingerprint,
-              interfaces: listInterfaces(),
-            });
-            lines.push(...connect.map((line) => `fts: connect with: ${line}`));
-          }
-          console.log(lines.join("\n"));
-          break;
-        }
-        case "failed":
-          console.error(`fts: cannot serve: ${message.message}`);
-          await finish(1);
-          break;
-        case "stopped":
-          console.error(`fts: stopped (${message.reason})`);
-          await finish(0);
-          break;
+    pool.start().then(async (address) => {
+      if (stopping || finished) return;
+      port = address.port;
+      await writePortFiles(portFile, port, {
+        token: setup.localToken,
+        tls: fingerprint ? { fingerprint } : null,
+      });
+      const shown = address.hostname.includes(":")
+        ? `[${address.hostname}]:${port}`
+        : `${address.hostname}:${port}`;
+      // One write, so whoever waits for the "serving" line also has the connect line.
+      const lines = [`fts: serving ${config.root} on ${shown}`];
+      if (setup.showToken) {
+        const connect = connectLines({
+          hostname: address.hostname,
+          port,
+          token: setup.localToken!,
+          fingerprint,
+          interfaces: listInterfaces(),
+        });
+        lines.push(...connect.map((line) => `fts: connect with: ${line}`));
       }
-    };
-    worker.onerror = (event) => {
-      event.preventDefault();
-      console.error(`fts: server failed: ${event.message}`);
-      void finish(1);
-    };
-    worker.postMessage({ type: "start", config } satisfies ToWorker);
+      console.log(lines.join("\n"));
+    }, () => {
+      // Reported by onFailure.
+    });
   });
 }
 

@@ -29,7 +29,6 @@ import {
   UnknownOpError,
   UNNEGOTIATED_CHECKSUM,
 } from "../protocol/messages.ts";
-import type { AuthThrottle } from "./auth_throttle.ts";
 import type { ServerLimits } from "./config.ts";
 import { commitGroup, MAX_GROUP_BYTES, MAX_GROUP_FILES } from "../io/commit_group.ts";
 import { ReadAhead } from "../io/read_ahead.ts";
@@ -44,6 +43,7 @@ import {
 import { formatAddress, logEvent } from "./log.ts";
 import { idleTimed, isConnectionError, type PeerConn } from "./peer_conn.ts";
 import { RateFloor } from "./rate_floor.ts";
+import type { AuthBackoff } from "./shared_backoff.ts";
 import type { Storage } from "./storage.ts";
 import type { Identity, TokenVerifier } from "./tokens.ts";
 
@@ -57,8 +57,8 @@ export interface SessionOptions {
   limits: ServerLimits;
   /** Checks the hello's token; null when authentication is off. */
   verifier: TokenVerifier | null;
-  /** Slows down addresses that keep failing authentication. */
-  throttle: AuthThrottle;
+  /** Slows down addresses that keep failing authentication (counted across the server's workers). */
+  throttle: AuthBackoff;
   /** Operations whose row mutates are refused (DENIED). */
   readOnly: boolean;
   /** The checksums offered in the hello, in order of preference; a client must use one. */
@@ -236,7 +236,7 @@ export class Session {
         ? verifier.verify(hello.token)
         : identityWithoutAuth(this.#peerHostname);
       if (identity === null) {
-        const delayMs = this.#options.throttle.recordFailure(this.#peerHostname);
+        const delayMs = await this.#options.throttle.recordFailure(this.#peerHostname);
         await new Promise((resolve) => setTimeout(resolve, delayMs));
         const text = hello.token === undefined
           ? "this server needs a token (--token, FTS_TOKEN)"
@@ -250,7 +250,7 @@ export class Session {
         });
         return false;
       }
-      if (verifier) this.#options.throttle.recordSuccess(this.#peerHostname);
+      if (verifier) await this.#options.throttle.recordSuccess(this.#peerHostname);
       this.#identity = identity;
       await this.#context.send({ type: "reply", id: 0, ok: true, role: identity.role });
       logEvent({

@@ -11,6 +11,12 @@
  * directories are created under a claim of that charge, against the quota and
  * the reserve alike.
  *
+ * The budget's counts live in shared memory, changed under the root's step
+ * lock (shared_lock.ts): every worker of the server claims against the same
+ * counts, so that the quota and the reserve hold whichever worker serves an
+ * upload. Across processes (several servers on one root) the counts would
+ * have to live beside the root, under a lease.
+ *
  * @module
  */
 
@@ -18,8 +24,7 @@ import { statfs } from "node:fs/promises";
 import { FtsError } from "../protocol/errors.ts";
 import { ENTRY_BYTES, fileBytes, treeBytes } from "./entry_cost.ts";
 import { logEvent } from "./log.ts";
-
-// Kept here for the tests that import it from space.ts.
+import { SharedLock } from "./shared_lock.ts";
 
 /**
  * How long a measurement of free space stands in for a new one: a statfs
@@ -79,38 +84,81 @@ interface Claim extends SpaceReservation {
   commitBytes(usedBytes: number, writtenBytes: number): void;
 }
 
-/** Tracks the root's use against its limits. */
-export class SpaceBudget {
-  readonly #root: string;
-  readonly #limits: SpaceLimits;
+/** Where each of the budget's counts is, in a Float64Array in shared memory. */
+const COUNT = {
   /**
    * What the root's entries and the partials held for resumes cost
    * ({@link entryBytes}); measured at start only with a quota.
    */
-  #usedBytes: number;
+  used: 0,
   /** Bytes claimed against the quota by uploads and directories in flight: their whole cost. */
-  #reservedBytes = 0;
+  reserved: 1,
   /** Bytes uploads in flight have still to write to the disk: a resume's held bytes are there already. */
-  #reservedDiskBytes = 0;
+  reservedDisk: 2,
+  /** When free space was last measured, ms since the epoch; NaN before the first measurement. */
+  measuredAtMs: 3,
   /** The file system's free space when last measured. */
-  #measured: { atMs: number; freeBytes: number } | null = null;
+  measuredFree: 4,
   /** Bytes of uploads published since the last measurement. */
-  #committedSinceMeasured = 0;
+  committedSinceMeasured: 5,
+} as const;
 
-  private constructor(root: string, limits: SpaceLimits, usedBytes: number) {
+/** Cells in {@link COUNT}. */
+const COUNT_CELLS = 6;
+
+/** The budget's shared state: its counts and the step lock they change under. */
+export interface SharedSpace {
+  /** The counts, from {@link SpaceBudget.allocate}. */
+  counts: SharedArrayBuffer;
+  /** The root's step lock, this thread's handle on it. */
+  lock: SharedLock;
+}
+
+/** A clock every worker reads alike: ms since the epoch, from the monotonic clock. */
+function sharedNow(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/** Tracks the root's use against its limits. */
+export class SpaceBudget {
+  readonly #root: string;
+  readonly #limits: SpaceLimits;
+  readonly #counts: Float64Array;
+  readonly #lock: SharedLock;
+
+  /** Counts for a budget nobody has measured or claimed against yet: hand them to every worker. */
+  static allocate(): SharedArrayBuffer {
+    const counts = new SharedArrayBuffer(COUNT_CELLS * Float64Array.BYTES_PER_ELEMENT);
+    new Float64Array(counts)[COUNT.measuredAtMs] = NaN;
+    return counts;
+  }
+
+  /**
+   * The budget of `root` under `limits` with the counts in `shared`, as they
+   * are: a worker joining a server whose root is measured already. See
+   * {@link SpaceBudget.open} for the first.
+   */
+  constructor(root: string, limits: SpaceLimits, shared: SharedSpace) {
     this.#root = root;
     this.#limits = limits;
-    this.#usedBytes = usedBytes;
+    this.#counts = new Float64Array(shared.counts);
+    this.#lock = shared.lock;
   }
 
   /**
    * Measures the root (only when there is a quota), skipping the server's
    * state directory but counting the partials held in it, and starts the
-   * budget. Entries it cannot reach (a path past the system's limit, a
-   * directory it may not read) are skipped with a warning in the log: a
-   * root some local program made unreadable in part is still served.
+   * budget with that use in `shared` (fresh counts by default). Entries it
+   * cannot reach (a path past the system's limit, a directory it may not
+   * read) are skipped with a warning in the log: a root some local program
+   * made unreadable in part is still served.
    */
-  static async open(root: string, limits: SpaceLimits, dirs: StateDirs): Promise<SpaceBudget> {
+  static async open(
+    root: string,
+    limits: SpaceLimits,
+    dirs: StateDirs,
+    shared: SharedSpace = { counts: SpaceBudget.allocate(), lock: new SharedLock() },
+  ): Promise<SpaceBudget> {
     let used = 0;
     if (limits.quotaBytes !== null) {
       const skipped: string[] = [];
@@ -126,12 +174,14 @@ export class SpaceBudget {
         });
       }
     }
-    return new SpaceBudget(root, limits, used);
+    const budget = new SpaceBudget(root, limits, shared);
+    budget.#lock.hold(() => budget.#counts[COUNT.used] = used);
+    return budget;
   }
 
   /** What the root's entries and held partials cost, as tracked (0 at start without a quota). */
   get usedBytes(): number {
-    return this.#usedBytes;
+    return this.#lock.hold(() => this.#counts[COUNT.used]!);
   }
 
   /**
@@ -181,60 +231,74 @@ export class SpaceBudget {
     { creditBytes, heldCost }: { creditBytes: number; heldCost: number },
   ): Promise<Claim> {
     const { reserveBytes } = this.#limits;
-    // Measured first: the checks below then see every claim made meanwhile.
-    const freeBytes = reserveBytes > 0 || toWrite > 0 ? await this.#freeBytes() : Infinity;
-    this.#checkQuota(what, cost, creditBytes);
-    if (freeBytes - this.#reservedDiskBytes - toWrite < reserveBytes) {
-      throw new FtsError(
-        "NO_SPACE",
-        `${what} would leave less than the server's reserve of ${reserveBytes} free bytes`,
-      );
-    }
+    const needsFree = reserveBytes > 0 || toWrite > 0;
+    // Measured first: the checks below, in one step, then see every claim made meanwhile.
+    if (needsFree) await this.#measureFreeIfStale();
+    const counts = this.#counts;
+    this.#lock.hold(() => {
+      const freeBytes = needsFree ? this.#freeBytes() : Infinity;
+      this.#checkQuota(what, cost, creditBytes);
+      if (freeBytes - counts[COUNT.reservedDisk]! - toWrite < reserveBytes) {
+        throw new FtsError(
+          "NO_SPACE",
+          `${what} would leave less than the server's reserve of ${reserveBytes} free bytes`,
+        );
+      }
+      // A resumed partial's bytes are this claim's from now on: it covers them.
+      counts[COUNT.used] = Math.max(0, counts[COUNT.used]! - heldCost);
+      counts[COUNT.reserved] = counts[COUNT.reserved]! + cost;
+      counts[COUNT.reservedDisk] = counts[COUNT.reservedDisk]! + toWrite;
+    });
     const replacingBytes = creditBytes - heldCost;
-    // A resumed partial's bytes are this claim's from now on: it covers them.
-    this.#usedBytes = Math.max(0, this.#usedBytes - heldCost);
-    this.#reservedBytes += cost;
-    this.#reservedDiskBytes += toWrite;
     let settled = false;
+    // Called holding the lock.
     const settle = () => {
       if (settled) return false;
       settled = true;
-      this.#reservedBytes -= cost;
-      this.#reservedDiskBytes -= toWrite;
+      counts[COUNT.reserved] = counts[COUNT.reserved]! - cost;
+      counts[COUNT.reservedDisk] = counts[COUNT.reservedDisk]! - toWrite;
       return true;
     };
-    const commitBytes = (usedBytes: number, writtenBytes: number) => {
-      if (!settle()) return;
-      this.#usedBytes += usedBytes;
-      this.#committedSinceMeasured += writtenBytes;
-    };
+    const commitBytes = (usedBytes: number, writtenBytes: number) =>
+      this.#lock.hold(() => {
+        if (!settle()) return;
+        counts[COUNT.used] = counts[COUNT.used]! + usedBytes;
+        counts[COUNT.committedSinceMeasured] = counts[COUNT.committedSinceMeasured]! +
+          writtenBytes;
+      });
     return {
-      assertFits: (replacedBytes) => {
-        // This claim's cost is among the reserved bytes already.
-        if (!settled && replacedBytes < replacingBytes) this.#checkQuota(what, 0, replacedBytes);
-      },
+      assertFits: (replacedBytes) =>
+        this.#lock.hold(() => {
+          // This claim's cost is among the reserved bytes already.
+          if (!settled && replacedBytes < replacingBytes) {
+            this.#checkQuota(what, 0, replacedBytes);
+          }
+        }),
       commit: (replacedBytes) => commitBytes(cost - replacedBytes, toWrite),
-      release: () => void settle(),
+      release: () => void this.#lock.hold(settle),
       commitBytes,
     };
   }
 
   /** A broken upload's `bytes` (more than 0) are kept as a partial for a resume: they count as used. */
   held(bytes: number): void {
-    this.#usedBytes += fileBytes(bytes);
-    // Written under a reservation now released: the disk has them even if the measurement is older.
-    this.#committedSinceMeasured += bytes;
+    const counts = this.#counts;
+    this.#lock.hold(() => {
+      counts[COUNT.used] = counts[COUNT.used]! + fileBytes(bytes);
+      // Written under a reservation now released: the disk has them even if the measurement is older.
+      counts[COUNT.committedSinceMeasured] = counts[COUNT.committedSinceMeasured]! + bytes;
+    });
   }
 
   /**
    * Throws NO_SPACE unless `cost` more bytes fit the quota alongside what is
    * used and in flight, less `creditBytes` that the claim itself frees or
-   * already holds; `what` names the claim in the refusal.
+   * already holds; `what` names the claim in the refusal. Called holding the lock.
    */
   #checkQuota(what: string, cost: number, creditBytes: number): void {
     const { quotaBytes } = this.#limits;
     if (quotaBytes === null) return;
-    const inUse = this.#usedBytes + this.#reservedBytes - creditBytes;
+    const inUse = this.#counts[COUNT.used]! + this.#counts[COUNT.reserved]! - creditBytes;
     if (inUse + cost > quotaBytes) {
       throw new FtsError(
         "NO_SPACE",
@@ -245,20 +309,33 @@ export class SpaceBudget {
   }
 
   /**
-   * Free bytes on the root's file system, measured at most every
-   * {@link FREE_SPACE_MEASURE_INTERVAL_MS}; uploads published since the
-   * measurement count as used, files removed since do not count as freed.
-   * Partials kept since count as used too. (Uploads in flight are reserved
-   * for all they have still to write, counted twice at worst as they write it.)
+   * Measures the file system's free space unless a measurement (by any
+   * worker) is less than {@link FREE_SPACE_MEASURE_INTERVAL_MS} old.
    */
-  async #freeBytes(): Promise<number> {
-    const now = performance.now();
-    if (this.#measured === null || now - this.#measured.atMs >= FREE_SPACE_MEASURE_INTERVAL_MS) {
-      const info = await statfs(this.#root);
-      this.#measured = { atMs: now, freeBytes: Number(info.bavail) * Number(info.bsize) };
-      this.#committedSinceMeasured = 0;
-    }
-    return this.#measured.freeBytes - this.#committedSinceMeasured;
+  async #measureFreeIfStale(): Promise<void> {
+    const now = sharedNow();
+    const counts = this.#counts;
+    const fresh = this.#lock.hold(() =>
+      now - counts[COUNT.measuredAtMs]! < FREE_SPACE_MEASURE_INTERVAL_MS
+    );
+    if (fresh) return;
+    const info = await statfs(this.#root);
+    this.#lock.hold(() => {
+      counts[COUNT.measuredAtMs] = now;
+      counts[COUNT.measuredFree] = Number(info.bavail) * Number(info.bsize);
+      counts[COUNT.committedSinceMeasured] = 0;
+    });
+  }
+
+  /**
+   * Free bytes on the root's file system as last measured; uploads published
+   * since the measurement count as used, files removed since do not count as
+   * freed. Partials kept since count as used too. (Uploads in flight are
+   * reserved for all they have still to write, counted twice at worst as
+   * they write it.) Called holding the lock.
+   */
+  #freeBytes(): number {
+    return this.#counts[COUNT.measuredFree]! - this.#counts[COUNT.committedSinceMeasured]!;
   }
 
   /**
@@ -267,7 +344,8 @@ export class SpaceBudget {
    * another name of the same file removes nothing.
    */
   freed(bytes: number): void {
-    this.#usedBytes = Math.max(0, this.#usedBytes - bytes);
+    const counts = this.#counts;
+    this.#lock.hold(() => counts[COUNT.used] = Math.max(0, counts[COUNT.used]! - bytes));
   }
 }
 

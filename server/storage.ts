@@ -7,6 +7,13 @@
  * system takes; pending_upload.ts is an upload's temporary file;
  * partials.ts the data broken uploads keep for a resume; space.ts the budget.
  *
+ * Several workers may serve one root ({@link SharedRootState}): the first
+ * opens it ({@link Storage.open}: lock, clean-up, measure), the others attach
+ * to it ({@link Storage.attach}). Every step that measures the root, changes
+ * it and counts the change holds the root's step lock (shared_lock.ts), so
+ * that the steps of different workers never interleave, as the steps of one
+ * worker's sessions never did.
+ *
  * @module
  */
 
@@ -27,15 +34,15 @@ import {
   sameIdentity,
   ServedRoot,
 } from "./containment.ts";
+import { CreationJournal } from "./creation_journal.ts";
 import { entryBytes } from "./entry_cost.ts";
 import { logEvent } from "./log.ts";
 import { HeldPartials } from "./partials.ts";
 import { assertPathFits, DirectoryMoves } from "./path_limits.ts";
 import { PendingUpload, type UploadOptions } from "./pending_upload.ts";
 import { rootWarnings } from "./root_warnings.ts";
+import { SharedLock } from "./shared_lock.ts";
 import { SpaceBudget, type SpaceLimits, type SpaceReservation } from "./space.ts";
-
-// Kept here for the modules and tests that import them from storage.ts.
 
 /** Where uploads are written until they are published: inside root, never listed. */
 const TMP_DIR = join(STATE_DIR_NAME, "tmp");
@@ -65,18 +72,43 @@ export interface FileForDownload {
   mode: number;
 }
 
+/**
+ * What the workers serving one root share, in shared memory: made once by
+ * the main thread and posted to each (structured-cloneable). Across processes
+ * (several servers on one root) each part would need a home outside memory:
+ * the step lock a lease on the file system, the budget's counts and the
+ * creation journal files beside the root.
+ */
+export interface SharedRootState {
+  /** The step lock (shared_lock.ts). */
+  stepLock: SharedArrayBuffer;
+  /** The space budget's counts (space.ts). */
+  space: SharedArrayBuffer;
+  /** Entries created while directory moves measure (creation_journal.ts). */
+  journal: SharedArrayBuffer;
+  /**
+   * The root's and its temporary directory's device and inode when the
+   * first worker opened it: the others serve that root or none.
+   */
+  identities: SharedArrayBuffer;
+}
+
 /** Access to one served root. */
 export class Storage {
   /** The root, as a resolved absolute path. */
   readonly root: string;
   readonly #served: ServedRoot;
   readonly #tmpDir: string;
+  /** The root's step lock: each step that measures, changes and counts the root holds it. */
+  readonly #stepLock: SharedLock;
+  readonly #shared: SharedRootState;
   readonly #partials: HeldPartials;
   /** Directory moves measuring their subtrees, told of every entry made meanwhile. */
-  readonly #moves = new DirectoryMoves();
+  readonly #moves: DirectoryMoves;
   #space: SpaceBudget | null = null;
   /** The temporary directory's identity, checked after a temporary file is created in it. */
   #tmpIdentity: CheckedDirectory | null = null;
+  /** The lock file, held locked (flock) by the server that opened the root. */
   #lock: Deno.FsFile | null = null;
   /** Warnings about the root found at start (also logged), such as a world-writable root. */
   readonly warnings: string[] = [];
@@ -87,11 +119,24 @@ export class Storage {
    */
   syncsInMemory = false;
 
-  private constructor(served: ServedRoot) {
+  private constructor(served: ServedRoot, shared: SharedRootState) {
     this.root = served.root;
     this.#served = served;
     this.#tmpDir = join(served.root, TMP_DIR);
-    this.#partials = new HeldPartials(join(served.root, PARTIAL_DIR));
+    this.#shared = shared;
+    this.#stepLock = new SharedLock(shared.stepLock);
+    this.#partials = new HeldPartials(join(served.root, PARTIAL_DIR), this.#stepLock);
+    this.#moves = new DirectoryMoves(this.#stepLock, new CreationJournal(shared.journal));
+  }
+
+  /** Shared state for a root no worker has opened yet: hand it to {@link open}, then to each {@link attach}. */
+  static allocateShared(): SharedRootState {
+    return {
+      stepLock: SharedLock.allocate(),
+      space: SpaceBudget.allocate(),
+      journal: CreationJournal.allocate(),
+      identities: new SharedArrayBuffer(4 * Float64Array.BYTES_PER_ELEMENT),
+    };
   }
 
   /** The root's space budget. */
@@ -103,12 +148,18 @@ export class Storage {
    * Opens a root given as a resolved absolute path, creating its state
    * directory and removing temporaries a crash left behind. Refuses a root
    * that another server is serving: its uploads in flight live in the same
-   * temporary directory. The lock lasts as long as the process.
+   * temporary directory. The lock lasts as long as the process. With
+   * `shared`, other workers may then {@link attach} to it: this is done
+   * once per server, by its first worker.
    */
-  static async open(root: string, limits: SpaceLimits): Promise<Storage> {
+  static async open(
+    root: string,
+    limits: SpaceLimits,
+    shared: SharedRootState = Storage.allocateShared(),
+  ): Promise<Storage> {
     const stateDir = join(root, STATE_DIR_NAME);
     await Deno.mkdir(stateDir, { recursive: true });
-    const storage = new Storage(ServedRoot.open(root, stateDir));
+    const storage = new Storage(ServedRoot.open(root, stateDir), shared);
     for (const warning of rootWarnings(root, storage.#served.mode)) {
       storage.warnings.push(warning);
       logEvent({ peer: "-", op: "serve", result: "warning", detail: warning });
@@ -125,14 +176,56 @@ export class Storage {
     await Deno.mkdir(storage.#tmpDir, { recursive: true });
     await Deno.mkdir(storage.#partials.dir, { recursive: true });
     storage.#tmpIdentity = identityOf(storage.#tmpDir, Deno.lstatSync(storage.#tmpDir));
+    new Float64Array(shared.identities).set([
+      ...identityCells(storage.#served.checkedRoot()),
+      ...identityCells(storage.#tmpIdentity),
+    ]);
     await storage.sweepExpiredPartials(Date.now());
     storage.#space = await SpaceBudget.open(root, limits, {
       stateDir,
       partialDir: storage.#partials.dir,
+    }, { counts: shared.space, lock: storage.#stepLock });
+    storage.#partials.budget = storage.#space;
+    storage.syncsInMemory = await isInMemoryFileSystem(root);
+    return storage;
+  }
+
+  /**
+   * Serves a root another worker of this server has {@link open}ed with
+   * `shared`, as it is: no lock of its own, no clean-up, no measure (its
+   * budget is the shared one). Refuses a root whose path no longer leads to
+   * the directory the first worker opened.
+   */
+  static async attach(
+    root: string,
+    limits: SpaceLimits,
+    shared: SharedRootState,
+  ): Promise<Storage> {
+    const storage = new Storage(ServedRoot.open(root, join(root, STATE_DIR_NAME)), shared);
+    const tmpInfo = Deno.lstatSync(storage.#tmpDir);
+    storage.#tmpIdentity = identityOf(storage.#tmpDir, tmpInfo);
+    const opened = [...new Float64Array(shared.identities)];
+    const found = [
+      ...identityCells(identityOf(root, Deno.lstatSync(root))),
+      ...identityCells(storage.#tmpIdentity),
+    ];
+    if (!tmpInfo.isDirectory || opened.some((cell, i) => cell !== found[i])) {
+      throw new Error(`${root} was moved or replaced while the server started`);
+    }
+    // The first worker swept just now.
+    storage.#partials.beginSweep(Date.now());
+    storage.#space = new SpaceBudget(root, limits, {
+      counts: shared.space,
+      lock: storage.#stepLock,
     });
     storage.#partials.budget = storage.#space;
     storage.syncsInMemory = await isInMemoryFileSystem(root);
     return storage;
+  }
+
+  /** The state this root shares with the other workers serving it. */
+  get shared(): SharedRootState {
+    return this.#shared;
   }
 
   /** Lets another server serve the root (releases the lock); this one must not be used after. */
@@ -339,7 +432,7 @@ export class Storage {
       }
       const existing = replacing();
       if (existing === "same") return false;
-      // From these checks to the rename nothing awaits.
+      // From these checks to the rename nothing awaits, and the step lock is held.
       Deno.renameSync(source, target);
       this.#moves.entryCreated(target);
       assertCreatedIn(toParent, target, moving, to, () => {
@@ -353,7 +446,7 @@ export class Storage {
     if (replacing() === "same") return;
     const moved = moving.isDirectory
       ? await this.#moves.moveWhenFits(source, target, to, land)
-      : land();
+      : this.#stepLock.hold(land);
     if (!moved) return;
     await this.#syncDirectory(toParent.path);
     if (toParent.path !== fromParent.path) await this.#syncDirectory(fromParent.path);
@@ -365,9 +458,11 @@ export class Storage {
     // (A directory on the way swapped for a link between this check and the
     // unlink would aim the unlink elsewhere: Deno has no unlinkat.)
     const target = join(parent, segments.at(-1)!);
-    const info = Deno.lstatSync(target);
-    Deno.removeSync(target);
-    this.space.freed(entryBytes(info));
+    this.#stepLock.hold(() => {
+      const info = Deno.lstatSync(target);
+      Deno.removeSync(target);
+      this.space.freed(entryBytes(info));
+    });
     await this.#syncDirectory(parent);
   }
 
@@ -384,9 +479,19 @@ export class Storage {
       this.removeCreated(made.created);
       throw err;
     }
-    // The file is published under this name next, before anything awaits.
-    this.#moves.entryCreated(join(made.parent.path, segments.at(-1)!));
     return made;
+  }
+
+  /**
+   * Runs `place`, a step that puts a file at `target` (a publish: measure
+   * what it replaces, place it, count it), as one step on the root: holding
+   * the step lock, and telling directory moves of `target`.
+   */
+  placeAtomically(target: string, place: () => void): void {
+    this.#stepLock.hold(() => {
+      place();
+      this.#moves.entryCreated(target);
+    });
   }
 
   /**
@@ -394,7 +499,7 @@ export class Storage {
    * empty ones, best effort. Each one removed gives its `ENTRY_BYTES` back.
    */
   removeCreated(created: string[]): void {
-    removeCreated(created, this.space);
+    this.#stepLock.hold(() => removeCreated(created, this.space));
   }
 
   /** {@link ServedRoot.makeDirectories} under this root's budget. */
@@ -402,7 +507,11 @@ export class Storage {
     return this.#served.makeDirectories(segments, {
       space: this.space,
       syncDirectory: (path) => this.#syncDirectory(path),
-      entryCreated: (path) => this.#moves.entryCreated(path),
+      makeDirectory: (path) =>
+        this.#stepLock.hold(() => {
+          Deno.mkdirSync(path);
+          this.#moves.entryCreated(path);
+        }),
       lastMustBeNew,
     });
   }
@@ -411,6 +520,11 @@ export class Storage {
   async #syncDirectory(path: string): Promise<void> {
     if (!this.syncsInMemory) await syncDirectory(path);
   }
+}
+
+/** A directory's identity as cells of {@link SharedRootState.identities}. */
+function identityCells(directory: CheckedDirectory): [number, number] {
+  return [directory.dev, directory.ino];
 }
 
 function entryOf(name: string, info: Deno.FileInfo): Entry {

@@ -45,12 +45,19 @@ export class TlsListener implements ConnListener {
     this.#context = context;
   }
 
-  /** Listens on `hostname:port` with the PEM certificate chain and key. */
+  /**
+   * Listens on `hostname:port` with the PEM certificate chain and key; with
+   * `reusePort`, sharing the port with other listeners (Linux, `--unstable-net`).
+   */
   static open(
-    options: { hostname: string; port: number; cert: string; key: string },
+    options: { hostname: string; port: number; cert: string; key: string; reusePort?: boolean },
   ): TlsListener {
     const context = tls.createSecureContext({ cert: options.cert, key: options.key });
-    const listener = Deno.listen({ hostname: options.hostname, port: options.port });
+    const listener = Deno.listen({
+      hostname: options.hostname,
+      port: options.port,
+      reusePort: options.reusePort ?? false,
+    });
     return new TlsListener(listener, context);
   }
 

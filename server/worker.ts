@@ -1,75 +1,122 @@
 /**
- * Entry point of the sandboxed server worker. The main thread sends `start`
- * and, on a signal, `shutdown`; the worker answers `listening`, `failed` and
- * `stopped`. A `terminate` from a client stops the server from here and the
- * main thread exits on `stopped`.
+ * Entry point of a sandboxed server worker; `fts serve` runs one or several
+ * (worker_pool.ts), all accepting on one port. The main thread sends `start`
+ * and, to stop, `shutdown`; the worker answers `listening`, `failed` and
+ * `stopped`, and sends `terminate` when a client asks the server to stop (the
+ * main thread then stops every worker). What the workers share is in
+ * shared_state.ts.
  *
  * @module
  */
 
-import { AuthThrottle } from "./auth_throttle.ts";
 import type { ServerConfig } from "./config.ts";
+import { ConnectionSlots } from "./connection_slots.ts";
 import { type ConnListener, FtsServer } from "./listener.ts";
-import { logEvent, setLogFormat } from "./log.ts";
+import { logEvent, setLogFormat, setLogLock, setLogWorker } from "./log.ts";
 import { assertSandboxed } from "./sandbox.ts";
+import { BackoffClient, type BackoffReply, type BackoffRequest } from "./shared_backoff.ts";
+import type { SharedServerState } from "./shared_state.ts";
 import { Storage } from "./storage.ts";
 import { TlsListener } from "./tls_listener.ts";
 import { TokenVerifier } from "./tokens.ts";
+import { DATA_BUFFERS } from "../io/pump.ts";
+
+/** Which worker this is, and what it shares with the others. */
+export interface WorkerPlace {
+  /** The worker's number, from 1, named in its log lines. */
+  id: number;
+  /**
+   * Whether this worker opens the root (locks it, cleans up, measures it):
+   * the first; the others attach to it once it has.
+   */
+  opensRoot: boolean;
+  /** Whether the port is shared with other workers (`SO_REUSEPORT`, Linux only). */
+  sharesPort: boolean;
+  /** The state every worker shares. */
+  shared: SharedServerState;
+}
 
 /** Messages from the main thread. */
 export type ToWorker =
-  | { type: "start"; config: ServerConfig }
-  | { type: "shutdown" };
+  | { type: "start"; config: ServerConfig; place: WorkerPlace }
+  | { type: "shutdown" }
+  | BackoffReply;
 
 /** Messages to the main thread. */
 export type FromWorker =
   | { type: "listening"; hostname: string; port: number }
   | { type: "failed"; message: string }
-  | { type: "stopped"; reason: "terminate" | "signal" };
+  | { type: "terminate" }
+  | { type: "stopped" }
+  | BackoffRequest;
 
 declare const self: Worker;
 
 let server: FtsServer | null = null;
 let graceMs = 0;
 let stopping = false;
+const backoff = new BackoffClient((request) => post(request));
 
 function post(message: FromWorker): void {
   self.postMessage(message);
 }
 
-async function stop(reason: "terminate" | "signal"): Promise<void> {
+async function stop(): Promise<void> {
   if (stopping) return;
   stopping = true;
   await server?.shutdown(graceMs);
-  post({ type: "stopped", reason });
+  post({ type: "stopped" });
 }
 
-async function start(config: ServerConfig): Promise<void> {
+async function start(config: ServerConfig, place: WorkerPlace): Promise<void> {
   try {
     await assertSandboxed(config.root, { hostname: config.hostname, port: config.port });
     setLogFormat(config.logFormat);
-    const storage = await Storage.open(config.root, config.limits);
-    const address = { hostname: config.hostname, port: config.port };
-    // Not Deno.listenTls: see TlsListener for the descriptors it would leak.
-    const listener: ConnListener = config.tls
-      ? TlsListener.open({ ...address, cert: config.tls.cert, key: config.tls.key })
-      : Deno.listen(address);
+    setLogWorker(place.id);
+    setLogLock(place.shared.logLock);
+    DATA_BUFFERS.shareAllocations(place.shared.bufferPairs);
+    const storage = place.opensRoot
+      ? await Storage.open(config.root, config.limits, place.shared.root)
+      : await Storage.attach(config.root, config.limits, place.shared.root);
+    const listener = listen(config, place);
     graceMs = config.graceMs;
     server = new FtsServer(listener, {
       storage,
       limits: config.limits,
       verifier: config.tokens ? new TokenVerifier(config.tokens) : null,
-      throttle: new AuthThrottle(),
+      throttle: backoff,
+      slots: new ConnectionSlots(place.shared.connections, config.limits),
       readOnly: config.readOnly,
       checksums: config.checksums,
-      onTerminate: () => void stop("terminate"),
+      onTerminate: () => post({ type: "terminate" }),
     });
+    if (stopping) {
+      listener.close(); // Told to stop while starting: "stopped" has gone out already.
+      return;
+    }
     server.start();
     const addr = listener.addr as Deno.NetAddr;
     post({ type: "listening", hostname: addr.hostname, port: addr.port });
   } catch (err) {
     post({ type: "failed", message: err instanceof Error ? err.message : String(err) });
   }
+}
+
+/**
+ * Listens on the configured address, sharing the port with the other
+ * workers when `place` says so. The first worker on a given port checks
+ * first that nothing listens there: a socket that shares its port joins any
+ * other that does (of the same user), such as another server's.
+ */
+function listen(config: ServerConfig, place: WorkerPlace): ConnListener {
+  const address = { hostname: config.hostname, port: config.port, reusePort: place.sharesPort };
+  if (place.sharesPort && place.opensRoot && config.port !== 0) {
+    Deno.listen({ hostname: config.hostname, port: config.port }).close();
+  }
+  // Not Deno.listenTls: see TlsListener for the descriptors it would leak.
+  return config.tls
+    ? TlsListener.open({ ...address, cert: config.tls.cert, key: config.tls.key })
+    : Deno.listen(address);
 }
 
 // A failure nobody awaited must not take every session down with it: the
@@ -81,6 +128,15 @@ globalThis.addEventListener("unhandledrejection", (event) => {
 
 self.onmessage = (event: MessageEvent<ToWorker>) => {
   const message = event.data;
-  if (message.type === "start") void start(message.config);
-  else if (message.type === "shutdown") void stop("signal");
+  switch (message.type) {
+    case "start":
+      void start(message.config, message.place);
+      break;
+    case "shutdown":
+      void stop();
+      break;
+    case "auth-backoff":
+      backoff.answer(message);
+      break;
+  }
 };

@@ -184,6 +184,7 @@ Deno.test("--log-format json writes one audit record per line with the token's n
       "result",
       "time",
       "token",
+      "worker",
     ]);
     assert.equal(upload.token, "admin");
     assert.equal(upload.name, "a.txt");

@@ -8,6 +8,7 @@ const config = JSON.parse(await Deno.readTextFile(join(PROJECT_DIR, "deno.json")
 Deno.test("compile gives every binary exactly the permission and V8 flags of the fts task", () => {
   const runFlags = ftsTaskFlags();
   assert.ok(runFlags.includes("--unstable-worker-options"));
+  assert.ok(runFlags.includes("--unstable-net"), "the workers share their port (reusePort)");
   assert.ok(runFlags.includes("--no-prompt"));
   assert.ok(!runFlags.some((flag) => /^--allow-(all|run|ffi)\b|^-A$/.test(flag)));
   assert.equal(TARGETS.length, 5);
