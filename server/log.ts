@@ -12,7 +12,9 @@
  *
  * Each of the server's workers logs for itself, naming itself in every line
  * (`w1`, `"worker": 1`); a lock in shared memory that every thread of the
- * server holds while it writes keeps each line whole, however long.
+ * server holds while it writes keeps each line whole, however long. (Deno
+ * 2.9 writes one call under the process's own stderr lock, but a call may
+ * write part of a line only, and the rest would then be another call.)
  *
  * @module
  */

@@ -88,7 +88,11 @@ async function start(config: ServerConfig, place: WorkerPlace): Promise<void> {
       slots: new ConnectionSlots(place.shared.connections, config.limits),
       readOnly: config.readOnly,
       checksums: config.checksums,
-      onTerminate: () => post({ type: "terminate" }),
+      onTerminate: () => {
+        // This worker stops accepting at once; the main thread stops the others.
+        post({ type: "terminate" });
+        void stop();
+      },
     });
     if (stopping) {
       listener.close(); // Told to stop while starting: "stopped" has gone out already.

@@ -210,6 +210,51 @@ Deno.test("rename: measuring a large directory moved to a longer name lets other
   }
 });
 
+/**
+ * A root for a move raced by mkdirs: `big`, deep enough that a new entry of
+ * 15 bytes in it fits with no byte to spare, and under `bigger` (three bytes
+ * longer) would not; what it holds at start fits either way. The measure
+ * reads `big` itself first: every mkdir after that is one a measure that
+ * missed it would move past the limit.
+ */
+function moveRaceTree(dir: string) {
+  const root = join(dir, "root");
+  const encoder = new TextEncoder();
+  const entryName = (i: number) => `n${String(i).padStart(14, "0")}`;
+  const bigBytes = MAX_PATH_BYTES - 1 - entryName(0).length;
+  let parent = root;
+  while (bigBytes - 4 - encoder.encode(parent).length > 201) {
+    parent = join(parent, "c".repeat(200));
+  }
+  parent = join(parent, "c".repeat(bigBytes - 4 - encoder.encode(parent).length - 1));
+  const big = join(parent, "big");
+  assert.equal(encoder.encode(big).length, bigBytes);
+  fillTree(big, 20, 1000);
+  const above = parent.slice(root.length + 1).split("/");
+  return {
+    root,
+    above,
+    entryName,
+    /** Starts the move; resolves with "moved" or the error. */
+    move: (storage: Storage) =>
+      storage.rename([...above, "big"], [...above, "bigger"], false)
+        .then(() => "moved", (err) => err) as Promise<unknown>,
+    /** Checks the outcome, and that every path in the root is one the system can reach. */
+    check: (outcome: unknown) => {
+      assert.ok(
+        outcome === "moved" || (outcome as { code?: unknown }).code === "BAD_NAME" ||
+          (outcome as { code?: unknown }).code === "BUSY",
+        String(outcome),
+      );
+      const moved = join(parent, outcome === "moved" ? "bigger" : "big");
+      for (const entry of Deno.readDirSync(moved)) {
+        const bytes = encoder.encode(join(moved, entry.name)).length;
+        assert.ok(bytes <= MAX_PATH_BYTES, `${entry.name} is at a path of ${bytes} bytes`);
+      }
+    },
+  };
+}
+
 Deno.test({
   name:
     "rename: mkdirs inside a directory while its move is measured never leave a path past the limit",
@@ -218,48 +263,70 @@ Deno.test({
   sanitizeOps: false,
   fn: async () => {
     const dir = Deno.realPathSync(await Deno.makeTempDir({ prefix: "fts-moverace-" }));
-    const root = join(dir, "root");
-    // `big` deep enough that a new entry of 15 bytes in it fits with no byte to
-    // spare, and under `bigger` (three bytes longer) would not; what it holds
-    // at start fits either way. The measure reads `big` itself first: every
-    // mkdir after that is one a measure that missed it would move past the limit.
-    const encoder = new TextEncoder();
-    const entryName = (i: number) => `n${String(i).padStart(14, "0")}`;
-    const bigBytes = MAX_PATH_BYTES - 1 - entryName(0).length;
-    let parent = root;
-    while (bigBytes - 4 - encoder.encode(parent).length > 201) {
-      parent = join(parent, "c".repeat(200));
-    }
-    parent = join(parent, "c".repeat(bigBytes - 4 - encoder.encode(parent).length - 1));
-    const big = join(parent, "big");
-    assert.equal(encoder.encode(big).length, bigBytes);
-    fillTree(big, 20, 1000);
-    const above = parent.slice(root.length + 1).split("/");
-    const storage = await Storage.open(root, { quotaBytes: null, reserveBytes: 0 });
+    const race = moveRaceTree(dir);
+    const storage = await Storage.open(race.root, { quotaBytes: null, reserveBytes: 0 });
     try {
-      const rename = storage.rename([...above, "big"], [...above, "bigger"], false)
-        .then(() => "moved", (err) => err);
+      const rename = race.move(storage);
       let settled = false;
       void rename.then(() => settled = true);
       const made: Promise<unknown>[] = [];
       for (let i = 0; !settled && i < 5000; i++) {
-        made.push(storage.mkdir([...above, "big", entryName(i)]).catch((err) => err));
+        made.push(storage.mkdir([...race.above, "big", race.entryName(i)]).catch((err) => err));
         await new Promise((resolve) => setTimeout(resolve, 0));
       }
       const outcome = await rename;
       await Promise.all(made);
-      assert.ok(
-        outcome === "moved" || (outcome as { code?: unknown }).code === "BAD_NAME" ||
-          (outcome as { code?: unknown }).code === "BUSY",
-        String(outcome),
-      );
-      // Whatever came first, every path in the root is one the system can reach.
-      const moved = join(parent, outcome === "moved" ? "bigger" : "big");
-      for (const entry of Deno.readDirSync(moved)) {
-        const bytes = encoder.encode(join(moved, entry.name)).length;
-        assert.ok(bytes <= MAX_PATH_BYTES, `${entry.name} is at a path of ${bytes} bytes`);
-      }
+      race.check(outcome);
     } finally {
+      storage.close();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "rename: mkdirs by another worker while a move is measured never leave a path past the limit",
+  // Storage.open() holds the root's lock for as long as the process lives.
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const dir = Deno.realPathSync(await Deno.makeTempDir({ prefix: "fts-moverace-" }));
+    const race = moveRaceTree(dir);
+    const shared = Storage.allocateShared();
+    const storage = await Storage.open(race.root, { quotaBytes: null, reserveBytes: 0 }, shared);
+    // A second thread serving the same root, as a second worker of the server does.
+    const other = new Worker(new URL("./fixtures/attached_mkdirs.ts", import.meta.url), {
+      type: "module",
+    });
+    const stop = new SharedArrayBuffer(4);
+    const messages: unknown[] = [];
+    const next = () =>
+      new Promise<unknown>((resolve, reject) => {
+        if (messages.length > 0) return resolve(messages.shift());
+        other.onmessage = (event) => resolve(event.data);
+        other.onerror = (event) => {
+          event.preventDefault();
+          reject(new Error(event.message));
+        };
+      });
+    other.onmessage = (event) => messages.push(event.data);
+    try {
+      other.postMessage({
+        root: race.root,
+        shared,
+        parent: [...race.above, "big"],
+        names: Array.from({ length: 100_000 }, (_, i) => race.entryName(i)),
+        stop,
+      });
+      assert.equal(await next(), "attached");
+      const outcome = await race.move(storage);
+      Atomics.store(new Int32Array(stop), 0, 1);
+      const tried = await next();
+      assert.ok(typeof tried === "number" && tried > 0, `the other worker made ${tried}`);
+      race.check(outcome);
+    } finally {
+      other.terminate();
       storage.close();
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     }
