@@ -4,8 +4,10 @@
  * root, alternating, and reports the median of each: wall time, and the
  * server's CPU time over it (cores used), from /proc/PID/stat.
  *
- * - many: 16 clients at once, each uploading its own 64 MiB file;
- * - small: one `put -r` of 1000 files of 4 KiB.
+ * - 16 clients at once, each uploading a 64 MiB file;
+ * - one `put -r` of 1000 files of 4 KiB;
+ * - 1000 connections at once from one process, each uploading 1 MiB (with
+ *   the server's peak RSS: the README's bound for it is 150 MiB).
  *
  * Usage (as root, for the tmpfs mount; Linux):
  *   deno run --allow-all scripts/measure_workers.ts [--rounds N] [--workers 1,2] [--baseline DIR]
@@ -18,6 +20,7 @@
 
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { FtsConnection } from "../client/connection.ts";
 import { ftsTaskFlags } from "./compile.ts";
 
 const PROJECT_DIR = new URL("..", import.meta.url).pathname;
@@ -30,6 +33,9 @@ const CLIENT_FILE_BYTES = 64 * 1024 * 1024;
 /** The small-file tree. */
 const SMALL_FILES = 1000;
 const SMALL_FILE_BYTES = 4096;
+/** Connections at once, and each one's file. */
+const CONNECTIONS = 1000;
+const CONNECTION_FILE_BYTES = 1024 * 1024;
 /** Clock ticks per second in /proc/PID/stat (USER_HZ, 100 on Linux). */
 const CLOCK_TICKS_PER_S = 100;
 
@@ -37,6 +43,8 @@ const CLOCK_TICKS_PER_S = 100;
 interface Run {
   wallS: number;
   serverCpuS: number;
+  /** The server's peak resident memory, MiB. */
+  peakRssMiB: number;
 }
 
 async function run(command: string, args: string[]): Promise<void> {
@@ -75,6 +83,14 @@ async function startServer(root: string, subject: Subject) {
       join(TMPFS_DIR, "port"),
       "--reserve",
       "0",
+      // Room for every connection of the 1000-connection load, from one address.
+      "--max-connections",
+      String(2 * CONNECTIONS),
+      "--max-connections-per-peer",
+      String(2 * CONNECTIONS),
+      // A thousand handshakes at once on two busy cores may take longer than the default.
+      "--handshake-timeout",
+      "120",
       ...("workers" in subject ? ["--workers", String(subject.workers)] : []),
     ],
     stdout: "piped",
@@ -91,6 +107,12 @@ async function startServer(root: string, subject: Subject) {
     while (!(await reader.read()).done);
   })();
   return { child, port: Number(/serving .* on .*:(\d+)\n/.exec(text)![1]) };
+}
+
+/** The peak resident memory of process `pid`, MiB. */
+function peakRssMiB(pid: number): number {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) / 1024;
 }
 
 function client(port: number, args: string[]): Promise<Deno.CommandOutput> {
@@ -118,7 +140,7 @@ async function measure(
     for (const output of outputs) {
       if (output.code !== 0) throw new Error(new TextDecoder().decode(output.stderr));
     }
-    return { wallS, serverCpuS };
+    return { wallS, serverCpuS, peakRssMiB: peakRssMiB(child.pid) };
   } finally {
     child.kill("SIGTERM");
     await child.status;
@@ -162,6 +184,11 @@ async function main(): Promise<void> {
         crypto.getRandomValues(new Uint8Array(SMALL_FILE_BYTES)),
       );
     }
+    const connectionFile = join(TMPFS_DIR, "connection.bin");
+    await Deno.writeFile(
+      connectionFile,
+      new Uint8Array(CONNECTION_FILE_BYTES).map((_, i) => i * 31),
+    );
     const loads = {
       [`${CLIENTS} clients x ${CLIENT_FILE_BYTES >> 20} MiB upload`]: (port: number) =>
         Promise.all(
@@ -170,6 +197,16 @@ async function main(): Promise<void> {
       [`put -r ${SMALL_FILES} x ${SMALL_FILE_BYTES >> 10} KiB`]: async (port: number) => [
         await client(port, ["put", "-r", smallDir, "tree"]),
       ],
+      [`${CONNECTIONS} connections x ${CONNECTION_FILE_BYTES >> 20} MiB upload`]: async (
+        port: number,
+      ) => {
+        await Promise.all(Array.from({ length: CONNECTIONS }, async (_, i) => {
+          const connection = await FtsConnection.open("127.0.0.1", port);
+          await connection.upload(connectionFile, `${i}.bin`, { overwrite: true });
+          await connection.logout();
+        }));
+        return [];
+      },
     };
     const results = new Map<string, Run[]>();
     for (let round = 0; round < rounds; round++) {
@@ -180,22 +217,27 @@ async function main(): Promise<void> {
           results.set(key, [...(results.get(key) ?? []), measured]);
           console.error(
             `round ${round + 1}: ${name}, ${describe(subject)}: ${measured.wallS.toFixed(3)} s, ` +
-              `server CPU ${measured.serverCpuS.toFixed(2)} s`,
+              `server CPU ${measured.serverCpuS.toFixed(2)} s, ` +
+              `peak RSS ${measured.peakRssMiB.toFixed(0)} MiB`,
           );
         }
       }
     }
     console.log(
-      `| load | --workers | wall s (median of ${rounds}) | server CPU s | server cores used |`,
+      `| load | server | wall s (median of ${rounds}) | server CPU s | server cores used | ` +
+        "server peak RSS MiB |",
     );
-    console.log("| --- | --- | --- | --- | --- |");
+    console.log("| --- | --- | --- | --- | --- | --- |");
     for (const [key, runs] of results) {
       const [name, server] = key.split("|");
       const wall = median(runs.map((r) => r.wallS));
       const cpu = median(runs.map((r) => r.serverCpuS));
       const cores = median(runs.map((r) => r.serverCpuS / r.wallS));
+      const rss = median(runs.map((r) => r.peakRssMiB));
       console.log(
-        `| ${name} | ${server} | ${wall.toFixed(3)} | ${cpu.toFixed(2)} | ${cores.toFixed(2)} |`,
+        `| ${name} | ${server} | ${wall.toFixed(3)} | ${cpu.toFixed(2)} | ${cores.toFixed(2)} | ${
+          rss.toFixed(0)
+        } |`,
       );
     }
   } finally {

@@ -47,7 +47,7 @@ export const DEFAULT_MIN_RATE_WINDOW_S = 30;
 export const DEFAULT_RESERVE_BYTES = 64 * 1024 * 1024;
 /**
  * The most workers `--workers` takes: each is a V8 isolate of its own (about
- * 10 MiB at rest), and past the number of cores another adds nothing.
+ * 14 MiB at rest), and past the number of cores another adds nothing.
  */
 export const MAX_WORKERS = 64;
 /** Workers when `--workers` is not given: one per core, at most {@link MAX_WORKERS}. */
@@ -263,10 +263,10 @@ export const SERVE_FLAGS = {
   workers: {
     kind: "integer",
     value: "N",
-    help: "sandboxed workers serving sessions on the one port, limits\n" +
-      "shared (Linux; elsewhere one)",
+    help: "sandboxed workers serving sessions on the one port, every limit\n" +
+      "shared; one on systems other than Linux",
     default: String(DEFAULT_WORKERS),
-    defaultText: `one per core (here ${DEFAULT_WORKERS})`,
+    defaultText: `one per core, here ${DEFAULT_WORKERS}`,
     min: 1,
     max: MAX_WORKERS,
   },

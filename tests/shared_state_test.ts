@@ -1,14 +1,17 @@
 /**
  * The parts of the state the server's workers share in memory, each on its
  * own: the lock (across real threads), the connection slots, the creation
- * journal, the transfer buffer pool's count.
+ * journal, the transfer buffer pool's count, and a root opened once and
+ * attached to after.
  */
 
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { BufferPool } from "../io/pump.ts";
 import { ConnectionSlots } from "../server/connection_slots.ts";
 import { CREATION_JOURNAL_BYTES, CreationJournal } from "../server/creation_journal.ts";
 import { SharedLock } from "../server/shared_lock.ts";
+import { Storage } from "../server/storage.ts";
 
 Deno.test("SharedLock.hold() keeps two threads' read-then-write steps from interleaving", async () => {
   const lock = SharedLock.allocate();
@@ -124,4 +127,39 @@ Deno.test("BufferPool.shareAllocations() holds pools together to their pairs, an
   // The refusal had one of them freed rather than kept: the second pool gets it.
   assert.equal(second.borrow(4096).buffers[0].length, 1024);
   assert.equal(first.borrow(4096).buffers[0].length, 1024, "the one kept");
+});
+
+Deno.test({
+  name:
+    "Storage.attach() neither locks, cleans nor measures the root: the first worker's temporaries and counts stay",
+  // Storage.open() holds the root's lock for as long as the process lives.
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "fts-attach-" }));
+    const root = join(dir, "root");
+    await Deno.mkdir(root);
+    await Deno.writeFile(join(root, "kept.bin"), new Uint8Array(10_000));
+    const limits = { quotaBytes: 1_000_000, reserveBytes: 0 };
+    const shared = Storage.allocateShared();
+    const first = await Storage.open(root, limits, shared);
+    try {
+      const pending = join(root, ".fts", "tmp", "in-flight");
+      await Deno.writeFile(pending, new Uint8Array(1));
+      const second = await Storage.attach(root, limits, shared);
+      assert.ok(await Deno.stat(pending).then(() => true, () => false), "not cleaned");
+      assert.equal(second.space.usedBytes, 10_000, "the first worker's measure");
+      second.space.freed(4_000);
+      assert.equal(first.space.usedBytes, 6_000, "one budget");
+      // A second open takes the lock: refused, as another server would be.
+      await assert.rejects(Storage.open(root, limits), /already serving/);
+      // A root swapped between the first worker's open and another's attach is not served.
+      await Deno.rename(root, `${root}-moved`);
+      await Deno.mkdir(join(root, ".fts", "tmp"), { recursive: true });
+      await assert.rejects(Storage.attach(root, limits, shared), /moved or replaced/);
+    } finally {
+      first.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });

@@ -10,8 +10,10 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
+import { UsageError } from "../cli/usage_error.ts";
 import { FrameReader, type Message } from "../protocol/frames.ts";
 import { PROTOCOL_VERSION } from "../protocol/limits.ts";
+import { DEFAULT_WORKERS, MAX_WORKERS, parseServeArgs } from "../server/config.ts";
 import {
   FTS_RUN_FLAGS,
   PROJECT_DIR,
@@ -438,5 +440,18 @@ Deno.test("--workers 2: a second server on the port is refused, not let into the
     await stderr;
     await server.stop();
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("parseServeArgs() takes --workers from 1 to MAX_WORKERS, one per core by default", async () => {
+  const env = { get: (_: string) => undefined };
+  const setup = await parseServeArgs([], env);
+  assert.ok(setup !== "help");
+  assert.equal(setup.workers, DEFAULT_WORKERS);
+  assert.equal(DEFAULT_WORKERS, Math.min(MAX_WORKERS, navigator.hardwareConcurrency));
+  const four = await parseServeArgs(["--workers", "4"], env);
+  assert.ok(four !== "help" && four.workers === 4);
+  for (const bad of ["0", String(MAX_WORKERS + 1), "two"]) {
+    await assert.rejects(parseServeArgs(["--workers", bad], env), UsageError, bad);
   }
 });
