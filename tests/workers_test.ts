@@ -105,6 +105,33 @@ async function exitedWithin(server: RunningServer, ms: number): Promise<number |
   }
 }
 
+/**
+ * Starts `fts serve --no-auth --workers 2` on `dir/root` with `args`, its
+ * stderr piped and its stdout piped or not: for the tests that read the
+ * server's output their own way, or expect it not to start.
+ */
+function spawnServe(dir: string, args: string[], stdout: "piped" | "null"): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      ...FTS_RUN_FLAGS,
+      join(PROJECT_DIR, "main.ts"),
+      "serve",
+      "--no-auth",
+      "--workers",
+      String(WORKERS),
+      "--root",
+      join(dir, "root"),
+      "--port-file",
+      join(dir, "port"),
+      ...args,
+    ],
+    stdin: "null",
+    stdout,
+    stderr: "piped",
+  }).spawn();
+}
+
 function codeOf(reply: Message | null): unknown {
   return (reply?.error as { code?: unknown } | undefined)?.code;
 }
@@ -321,26 +348,7 @@ Deno.test("--workers 2: log lines stay whole while both workers log, even into a
   // The server's stderr is read slowly, so that the pipe fills and a line of
   // more than PIPE_BUF (4 KiB) goes in parts: another writer could slip in between.
   const dir = await Deno.makeTempDir({ prefix: "fts-log-" });
-  const process = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      ...FTS_RUN_FLAGS,
-      join(PROJECT_DIR, "main.ts"),
-      "serve",
-      "--no-auth",
-      "--workers",
-      String(WORKERS),
-      "--log-format",
-      "json",
-      "--root",
-      join(dir, "root"),
-      "--port-file",
-      join(dir, "port"),
-    ],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const process = spawnServe(dir, ["--log-format", "json"], "piped");
   let log = "";
   const decoder = new TextDecoder();
   const logDone = (async () => {
@@ -398,26 +406,7 @@ Deno.test("--workers 1: one worker, as before, on a port no one else may share",
 Deno.test("--workers 2: a second server on the port is refused, not let into the workers' group", async () => {
   const server = await startServer(["--workers", String(WORKERS)]);
   const dir = await Deno.makeTempDir({ prefix: "fts-second-" });
-  const second = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      ...FTS_RUN_FLAGS,
-      join(PROJECT_DIR, "main.ts"),
-      "serve",
-      "--no-auth",
-      "--workers",
-      String(WORKERS),
-      "--root",
-      join(dir, "root"),
-      "--port-file",
-      join(dir, "port"),
-      "--port",
-      String(server.port),
-    ],
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
+  const second = spawnServe(dir, ["--port", String(server.port)], "null");
   const stderr = new Response(second.stderr).text();
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
