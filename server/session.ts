@@ -85,8 +85,17 @@ const TERMINATE_DRAIN_MAX_REQUESTS = 1_000;
  */
 export const MAX_HELD_UPLOADS = 4096;
 
-/** Received uploads held in commit groups by every session of this server now. */
-let heldUploads = 0;
+/**
+ * Received uploads held in commit groups by every session of this server
+ * now: in shared memory once {@link shareHeldUploads} is called, so that the
+ * count is the server's, not one worker's.
+ */
+let heldUploads: Int32Array<ArrayBufferLike> = new Int32Array(1);
+
+/** Counts held uploads in `buffer` (one 32-bit cell), with every worker of the server. */
+export function shareHeldUploads(buffer: SharedArrayBuffer): void {
+  heldUploads = new Int32Array(buffer, 0, 1);
+}
 
 /** A request that has run, its final reply not yet sent. */
 interface Answer {
@@ -317,7 +326,7 @@ export class Session {
         const answer = await this.#dispatch(request);
         this.#held.push(answer);
         this.#heldBytes += carried ?? 0;
-        if (answer.result.ok && answer.result.outcome.publish) heldUploads += 1;
+        if (answer.result.ok && answer.result.outcome.publish) Atomics.add(heldUploads, 0, 1);
         if (carried !== null) continue;
         const then = await this.#answerHeld();
         if (then === "close") return;
@@ -340,7 +349,7 @@ export class Session {
    */
   async #groupStaysOpen(): Promise<boolean> {
     if (this.#held.length >= MAX_GROUP_FILES || this.#heldBytes >= MAX_GROUP_BYTES) return false;
-    if (heldUploads >= MAX_HELD_UPLOADS) return false;
+    if (Atomics.load(heldUploads, 0) >= MAX_HELD_UPLOADS) return false;
     if (this.#held.some(({ result }) => result.ok && result.outcome.publish?.makesDirectories)) {
       return false;
     }
@@ -361,7 +370,7 @@ export class Session {
         ? [{ answer, publish: answer.result.outcome.publish }]
         : []
     );
-    heldUploads -= publishing.length;
+    Atomics.sub(heldUploads, 0, publishing.length);
     const outcomes = await commitGroup(publishing.map(({ publish }) => publish));
     for (const [index, { answer, publish }] of publishing.entries()) {
       const outcome = outcomes[index]!;

@@ -13,7 +13,8 @@
  *   and measures the root once, the others attach to it;
  * - the connection slots, in all and per peer, in shared memory
  *   (connection_slots.ts);
- * - the transfer buffer pool's count of pairs, in shared memory (io/pump.ts);
+ * - the transfer buffer pool's count of pairs, and the count of received
+ *   uploads held in commit groups, in shared memory (io/pump.ts, session.ts);
  * - the lock that keeps log lines whole (log.ts);
  * - the authentication back-off, kept by the main thread and asked by
  *   message (shared_backoff.ts);
@@ -44,6 +45,8 @@ export interface SharedServerState {
   connections: ConnectionSlotsBuffers;
   /** The transfer buffer pool's count of pairs allocated. */
   bufferPairs: SharedArrayBuffer;
+  /** Received uploads held in commit groups, by every session (session.ts's `MAX_HELD_UPLOADS`). */
+  heldUploads: SharedArrayBuffer;
   /** Held while a log line is written. */
   logLock: SharedArrayBuffer;
 }
@@ -63,6 +66,7 @@ export function allocateSharedState(limits: SlotLimits): SharedServerState {
     root: Storage.allocateShared(),
     connections: ConnectionSlots.allocate(limits),
     bufferPairs: new SharedArrayBuffer(SHARED_ALLOCATION_BYTES),
+    heldUploads: new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT),
     logLock: SharedLock.allocate(),
   };
 }

@@ -14,6 +14,7 @@ import { ConnectionSlots } from "./connection_slots.ts";
 import { type ConnListener, FtsServer } from "./listener.ts";
 import { logEvent, setLogFormat, setLogLock, setLogWorker } from "./log.ts";
 import { assertSandboxed } from "./sandbox.ts";
+import { shareHeldUploads } from "./session.ts";
 import { BackoffClient, type BackoffReply, type BackoffRequest } from "./shared_backoff.ts";
 import type { SharedServerState } from "./shared_state.ts";
 import { Storage } from "./storage.ts";
@@ -75,6 +76,7 @@ async function start(config: ServerConfig, place: WorkerPlace): Promise<void> {
     setLogWorker(place.id);
     setLogLock(place.shared.logLock);
     DATA_BUFFERS.shareAllocations(place.shared.bufferPairs);
+    shareHeldUploads(place.shared.heldUploads);
     const storage = place.opensRoot
       ? await Storage.open(config.root, config.limits, place.shared.root)
       : await Storage.attach(config.root, config.limits, place.shared.root);
