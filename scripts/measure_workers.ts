@@ -11,6 +11,7 @@
  *
  * Usage (as root, for the tmpfs mount; Linux):
  *   deno run --allow-all scripts/measure_workers.ts [--rounds N] [--workers 1,2] [--baseline DIR]
+ *     [--loads clients,small,connections]
  *
  * `--baseline DIR` also runs the fts checkout in DIR (without `--workers`),
  * in the same rounds: a reference on a machine whose load varies.
@@ -36,6 +37,8 @@ const SMALL_FILE_BYTES = 4096;
 /** Connections at once, and each one's file. */
 const CONNECTIONS = 1000;
 const CONNECTION_FILE_BYTES = 1024 * 1024;
+/** What `--loads` calls the loads, in order. */
+const LOAD_NAMES = ["clients", "small", "connections"];
 /** Clock ticks per second in /proc/PID/stat (USER_HZ, 100 on Linux). */
 const CLOCK_TICKS_PER_S = 100;
 
@@ -160,6 +163,7 @@ async function main(): Promise<void> {
       rounds: { type: "string", default: "3" },
       workers: { type: "string", default: "1,2" },
       baseline: { type: "string" },
+      loads: { type: "string", default: "clients,small,connections" },
     },
   });
   const rounds = Number(values.rounds);
@@ -189,7 +193,7 @@ async function main(): Promise<void> {
       connectionFile,
       new Uint8Array(CONNECTION_FILE_BYTES).map((_, i) => i * 31),
     );
-    const loads = {
+    const allLoads = {
       [`${CLIENTS} clients x ${CLIENT_FILE_BYTES >> 20} MiB upload`]: (port: number) =>
         Promise.all(
           Array.from({ length: CLIENTS }, (_, i) => client(port, ["put", bigFile, `c${i}.bin`])),
@@ -208,6 +212,10 @@ async function main(): Promise<void> {
         return [];
       },
     };
+    const chosen = values.loads!.split(",");
+    const loads = Object.fromEntries(
+      Object.entries(allLoads).filter((_, i) => chosen.includes(LOAD_NAMES[i]!)),
+    );
     const results = new Map<string, Run[]>();
     for (let round = 0; round < rounds; round++) {
       for (const [name, load] of Object.entries(loads)) {
