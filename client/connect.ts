@@ -15,6 +15,7 @@ import type { ChecksumName } from "../protocol/checksum.ts";
 import { normalizeFingerprint } from "../protocol/fingerprint.ts";
 import { type Address, DEFAULT_CONNECT_HOST, parseAddress } from "./address.ts";
 import { commandsHelp, findCommand, runCommand } from "./commands.ts";
+import { useOwnHashThreads } from "../io/hash_threads.ts";
 import { type ConnectOptions, FtsConnection } from "./connection.ts";
 import type { CommandContext } from "./context.ts";
 import { printFailure, printOutcome } from "./output.ts";
@@ -114,6 +115,8 @@ export async function connect(args: string[]): Promise<number> {
     console.log(CONNECT_HELP);
     return EXIT_OK;
   }
+  // Large transfers hash on a thread of their own, started when one begins.
+  useOwnHashThreads();
   let batch: Deno.FsFile | null = null;
   let connection: FtsConnection;
   try {

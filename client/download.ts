@@ -128,7 +128,7 @@ export async function receiveDownload(
   const target = await DownloadTarget.open(
     localPath,
     partialPath,
-    offset,
+    { offset, size },
     session.checksum,
     landedRefusal(landed, localPath),
   );
@@ -137,7 +137,7 @@ export async function receiveDownload(
       onProgress: (received) => options.onProgress?.(offset + received, size),
     });
     target.endOfData(writeFailure);
-    const digest = target.verified((await session.finalReply(id, "download")).digest);
+    const digest = await target.verified((await session.finalReply(id, "download")).digest);
     const keptMtime = options.preserveMtime ? mtimeToKeep(mtime) : undefined;
     return { target, result: { size, digest, resumedFrom: offset }, mtime: keptMtime };
   } catch (err) {

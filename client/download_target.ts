@@ -16,14 +16,13 @@ import { CHECKSUM_TITLES, type ChecksumName, type Digest } from "../protocol/che
 import { isInMemoryFileSystem } from "../io/in_memory_fs.ts";
 import type { CommitMember } from "../io/commit_group.ts";
 import {
-  createStreamingHash,
-  digestOf,
   finishWritten,
   hashHeldPrefix,
   placeFile,
-  type StreamingHash,
+  type TransferHash,
   writeToFile,
 } from "../io/verified_transfer.ts";
+import { createTransferHash } from "../io/hash_threads.ts";
 import { ConnectionError } from "./errors.ts";
 import { openPartialDownload } from "./partial_download.ts";
 
@@ -61,7 +60,7 @@ export class DownloadTarget {
   /** Bytes held in the temporary file from an earlier download, kept and hashed. */
   readonly offset: number;
   /** The digest of the whole file being computed: the held bytes, then every byte received. */
-  readonly hash: StreamingHash;
+  readonly hash: TransferHash;
   #file: Deno.FsFile | null = null;
   #failure: unknown = null;
   /** The temporary file is ours to remove: we made it, or opened the one held for us. */
@@ -72,7 +71,7 @@ export class DownloadTarget {
     localPath: string,
     partialPath: string,
     offset: number,
-    hash: StreamingHash,
+    hash: TransferHash,
   ) {
     this.localPath = localPath;
     this.partialPath = partialPath;
@@ -89,11 +88,11 @@ export class DownloadTarget {
   static async open(
     localPath: string,
     partialPath: string,
-    offset: number,
+    { offset, size }: { offset: number; size: number },
     checksum: ChecksumName,
     refusal: FtsError | null = null,
   ): Promise<DownloadTarget> {
-    const hash = await createStreamingHash(checksum);
+    const hash = await createTransferHash(checksum, size);
     const target = new DownloadTarget(localPath, partialPath, offset, hash);
     try {
       if (refusal !== null) throw refusal;
@@ -133,9 +132,9 @@ export class DownloadTarget {
    * the same checksum: decoding saw to that); throws the first local
    * failure, or `INTEGRITY` when the digests differ.
    */
-  verified(expected: Digest): Digest {
+  async verified(expected: Digest): Promise<Digest> {
     if (this.#failure !== null) throw this.#failure;
-    const digest = digestOf(this.hash);
+    const digest = await this.hash.digest();
     if (expected.hex !== digest.hex) {
       throw new FtsError(
         "INTEGRITY",
@@ -176,6 +175,7 @@ export class DownloadTarget {
    * it unless data cut off part-way by a broken session stays for a resume.
    */
   async discard(err: unknown): Promise<void> {
+    this.hash[Symbol.dispose]();
     this.#file?.close();
     this.#file = null;
     if (this.#owned && (this.#dataComplete || !(err instanceof ConnectionError))) {

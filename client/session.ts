@@ -36,7 +36,7 @@ import {
   receiveData,
   type ReceiveDataOptions,
   type ReceivedData,
-  type StreamingHash,
+  type TransferHash,
 } from "../io/verified_transfer.ts";
 import { ReadAhead } from "../io/read_ahead.ts";
 import { formatAddress } from "./address.ts";
@@ -227,7 +227,7 @@ export class Session {
   async receiveData(
     bytes: number,
     sink: ((chunk: Uint8Array) => Promise<void>) | null,
-    hash: StreamingHash,
+    hash: TransferHash,
     options: ReceiveDataOptions = {},
   ): Promise<ReceivedData> {
     try {

@@ -9,7 +9,8 @@
 
 import { FtsError } from "../protocol/errors.ts";
 import { CHECKSUM_TITLES, type Digest, type UploadRequest } from "../protocol/messages.ts";
-import { createStreamingHash, sendFileFrom } from "../io/verified_transfer.ts";
+import { createTransferHash } from "../io/hash_threads.ts";
+import { sendFileFrom } from "../io/verified_transfer.ts";
 import { type ReadyJob, replyBytesFor, type SentJob } from "./pipeline.ts";
 import type { Session } from "./session.ts";
 import type { TransferOptions, TransferResult } from "./transfer_options.ts";
@@ -116,7 +117,7 @@ export async function sendUpload(session: Session, ready: ReadyUpload): Promise<
   const offset = ready.eager ? 0 : await goAhead(session, id, size);
   // From here the server counts bytes: a failure before the trailer ends the session.
   try {
-    const hash = await createStreamingHash(session.checksum);
+    using hash = await createTransferHash(session.checksum, size);
     const sink = (chunk: Uint8Array) => session.sendData(chunk);
     const { digest } = await sendFileFrom(file, size, offset, sink, hash, {
       onProgress: options.onProgress,

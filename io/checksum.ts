@@ -19,10 +19,29 @@ import { createHash, type Hash } from "node:crypto";
 import { createXXHash128, type IHasher } from "hash-wasm";
 import type { ChecksumName, Digest } from "../protocol/checksum.ts";
 
-/** A checksum being computed over bytes that arrive in pieces, in order. */
-export interface StreamingHash {
+/**
+ * What a transfer feeds its bytes to, in order: a {@link StreamingHash}
+ * computed in place, or one computed on a hash thread (io/hash_threads.ts).
+ */
+export interface TransferHash extends Disposable {
   /** Which checksum it computes. */
   readonly algorithm: ChecksumName;
+  /**
+   * Adds the next bytes. A returned promise means they are read elsewhere:
+   * the chunk's memory must not change until it settles.
+   */
+  update(chunk: Uint8Array): void | Promise<void>;
+  /** The digest of every byte added; no more bytes can be added after. */
+  digest(): Promise<Digest>;
+  /**
+   * Ends the hash whether or not its digest was taken (a failed transfer):
+   * a hash thread it holds is given back. Hold one with `using`.
+   */
+  [Symbol.dispose](): void;
+}
+
+/** A checksum computed in place, on the calling thread, over bytes that arrive in pieces, in order. */
+export interface StreamingHash extends TransferHash {
   /** Adds the next bytes; the chunk is not kept after the call returns. Throws once {@link hex} has been read. */
   update(chunk: Uint8Array): void;
   /** The digest of every byte added, in lowercase hex; the same on every call. */
@@ -116,6 +135,12 @@ class Xxh3Hash implements StreamingHash {
     this.#hasher.update(chunk);
   }
 
+  digest(): Promise<Digest> {
+    return Promise.resolve(digestOf(this));
+  }
+
+  [Symbol.dispose](): void {}
+
   hex(): string {
     if (this.#hex === null) {
       this.#hex = this.#hasher!.digest("hex");
@@ -136,6 +161,12 @@ class Sha256Hash implements StreamingHash {
     if (this.#hex !== null) throw finished(this.algorithm);
     this.#hash.update(chunk);
   }
+
+  digest(): Promise<Digest> {
+    return Promise.resolve(digestOf(this));
+  }
+
+  [Symbol.dispose](): void {}
 
   hex(): string {
     this.#hex ??= this.#hash.digest("hex");

@@ -29,7 +29,9 @@ export interface BufferPair {
  * bounded however many transfers run at once: a transfer borrows a pair of
  * `bufferBytes` buffers while one is free, and never waits for one. When all
  * `maxPairs` are lent out, or the file is under `minPooledBytes`, it gets a
- * pair of its own, no larger than `fallbackBytes` (or the file).
+ * pair of its own, no larger than `fallbackBytes` (or the file). Pooled
+ * buffers are in shared memory, so that a hash thread can read a chunk
+ * where it is (io/hash_threads.ts).
  *
  * @example
  * ```ts
@@ -120,12 +122,17 @@ export class BufferPool {
       Atomics.store(this.#allocation, 1, 1);
       return null;
     }
-    return [new Uint8Array(this.#bufferBytes), new Uint8Array(this.#bufferBytes)];
+    return [sharedBytes(this.#bufferBytes), sharedBytes(this.#bufferBytes)];
   }
 }
 
 /** Bytes of the shared memory {@link BufferPool.shareAllocations} takes. */
 export const SHARED_ALLOCATION_BYTES = 2 * Int32Array.BYTES_PER_ELEMENT;
+
+/** `bytes` zeroed bytes in memory that other threads can be given. */
+function sharedBytes(bytes: number): Uint8Array {
+  return new Uint8Array(new SharedArrayBuffer(bytes));
+}
 
 /** The process's pool, sized by {@link DATA_CHUNK_BYTES}, {@link POOLED_BUFFER_PAIRS} and {@link FALLBACK_CHUNK_BYTES}. */
 export const DATA_BUFFERS: BufferPool = new BufferPool({

@@ -12,7 +12,7 @@
 import { type FrameReader, writeAll } from "../protocol/frames.ts";
 import { pumpExactly } from "./pump.ts";
 import { readData } from "./read_data.ts";
-import type { StreamingHash } from "./checksum.ts";
+import type { TransferHash } from "./checksum.ts";
 import { fileSink, fileSource } from "./small_file_io.ts";
 
 /** Options for {@link receiveData}. */
@@ -67,7 +67,7 @@ export async function receiveData(
   reader: FrameReader,
   bytes: number,
   sink: ((chunk: Uint8Array) => Promise<void>) | null,
-  hash: StreamingHash,
+  hash: TransferHash,
   options: ReceiveDataOptions = {},
 ): Promise<ReceivedData> {
   const { onProgress } = options;
@@ -75,16 +75,19 @@ export async function receiveData(
   let failed = sink === null;
   let received = 0;
   await readData(reader, bytes, async (chunk) => {
-    hash.update(chunk);
+    // The chunk's memory is the hash's until it is done with it.
+    const hashing = hash.update(chunk);
     received += chunk.length;
     onProgress?.(received, bytes);
-    if (failed) return;
-    try {
-      await sink!(chunk);
-    } catch (err) {
-      failed = true;
-      writeFailure = err;
+    if (!failed) {
+      try {
+        await sink!(chunk);
+      } catch (err) {
+        failed = true;
+        writeFailure = err;
+      }
     }
+    await hashing;
   });
   return { writeFailure };
 }
@@ -139,7 +142,7 @@ export interface HashHeldPrefixOptions {
 export async function hashHeldPrefix(
   file: Deno.FsFile | string,
   bytes: number,
-  hash: StreamingHash,
+  hash: TransferHash,
   options: HashHeldPrefixOptions = {},
 ): Promise<void> {
   if (bytes === 0) return;

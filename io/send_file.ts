@@ -9,7 +9,7 @@
 
 import type { ByteSource } from "../protocol/frames.ts";
 import type { Digest } from "../protocol/checksum.ts";
-import { digestOf, type StreamingHash } from "./checksum.ts";
+import type { TransferHash } from "./checksum.ts";
 import { pumpExactly } from "./pump.ts";
 import { fileSource } from "./small_file_io.ts";
 
@@ -76,7 +76,7 @@ export async function sendFileFrom(
   size: number,
   offset: number,
   sink: (chunk: Uint8Array) => Promise<void>,
-  hash: StreamingHash,
+  hash: TransferHash,
   options: SendFileOptions = {},
 ): Promise<SentFile> {
   if (!Number.isSafeInteger(offset) || offset < 0 || offset > size) {
@@ -89,16 +89,21 @@ export async function sendFileFrom(
   let position = 0;
   let sending = false;
   await pumpExactly(input, size, async (chunk) => {
-    hash.update(chunk);
-    if (position + chunk.length > offset) {
-      if (!sending) {
-        sending = true;
-        onSendStart?.();
+    // The chunk's memory is the hash's until it is done with it, whatever the sink does.
+    const hashing = hash.update(chunk);
+    try {
+      if (position + chunk.length > offset) {
+        if (!sending) {
+          sending = true;
+          onSendStart?.();
+        }
+        await sink(chunk.subarray(Math.max(0, offset - position)));
       }
-      await sink(chunk.subarray(Math.max(0, offset - position)));
+      position += chunk.length;
+      onProgress?.(position, size);
+    } finally {
+      await hashing;
     }
-    position += chunk.length;
-    onProgress?.(position, size);
   }, onShrink);
-  return { digest: digestOf(hash) };
+  return { digest: await hash.digest() };
 }

@@ -86,4 +86,9 @@ export {
   publishFile,
   type PublishFileOptions,
 } from "./publish.ts";
-export { createStreamingHash, digestOf, type StreamingHash } from "./checksum.ts";
+export {
+  createStreamingHash,
+  digestOf,
+  type StreamingHash,
+  type TransferHash,
+} from "./checksum.ts";

@@ -13,7 +13,7 @@ import {
   hashHeldPrefix,
   NameTakenError,
   placeFile,
-  type StreamingHash,
+  type TransferHash,
   writeToFile,
 } from "../io/verified_transfer.ts";
 import { commitGroup, type CommitMember } from "../io/commit_group.ts";
@@ -163,7 +163,7 @@ export class PendingUpload implements CommitMember {
    * from the open file: they count towards the whole file's digest, in the
    * resuming session's checksum, whichever the broken session used.
    */
-  async hashHeld(hash: StreamingHash): Promise<void> {
+  async hashHeld(hash: TransferHash): Promise<void> {
     await hashHeldPrefix(this.#file, this.#state.offset, hash);
   }
 

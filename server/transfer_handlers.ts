@@ -11,12 +11,8 @@ import { FtsError } from "../protocol/errors.ts";
 import { writeAll } from "../protocol/frames.ts";
 import { CHECKSUM_TITLES, type Digest, type Trailer } from "../protocol/messages.ts";
 import { parseName } from "../protocol/names.ts";
-import {
-  createStreamingHash,
-  digestOf,
-  receiveData,
-  sendFileFrom,
-} from "../io/verified_transfer.ts";
+import { receiveData, sendFileFrom } from "../io/verified_transfer.ts";
+import { createTransferHash } from "../io/hash_threads.ts";
 import { atMinRate, DataStreamBrokenError, drainCarriedData, readTrailer } from "./data_phase.ts";
 import type { HandlerContext, HandlerOutcome, RequestFor } from "./handlers.ts";
 import type { PendingUpload } from "./pending_upload.ts";
@@ -83,13 +79,13 @@ async function receiveUpload(
     if (!request.eager) {
       await context.send({ type: "continue", id: request.id, offset: pending.offset });
     }
-    const hash = await createStreamingHash(context.checksum);
+    using hash = await createTransferHash(context.checksum, request.size);
     await pending.hashHeld(hash);
     return await atMinRate(context.rateFloor, async () => {
       const remaining = request.size - pending.offset;
       const { writeFailure } = await receiveData(context.reader, remaining, pending.write, hash);
       const trailer = await readTrailer(context, request.id);
-      return { digest: digestOf(hash), trailer, writeFailure };
+      return { digest: await hash.digest(), trailer, writeFailure };
     });
   } catch (err) {
     await pending.interrupted();
@@ -146,7 +142,7 @@ async function sendData(
   context: HandlerContext,
 ): Promise<{ digest: Digest }> {
   try {
-    const hash = await createStreamingHash(context.checksum);
+    using hash = await createTransferHash(context.checksum, size);
     return await sendFileFrom(file, size, offset, (chunk) => writeAll(context.conn, chunk), hash, {
       onSendStart: () => context.rateFloor.engage(),
     });

@@ -9,6 +9,7 @@
  * @module
  */
 
+import { type HashThreadLink, useHashThreads } from "../io/hash_threads.ts";
 import type { ServerConfig } from "./config.ts";
 import { ConnectionSlots } from "./connection_slots.ts";
 import { type ConnListener, FtsServer } from "./listener.ts";
@@ -39,7 +40,7 @@ export interface WorkerPlace {
 
 /** Messages from the main thread. */
 export type ToWorker =
-  | { type: "start"; config: ServerConfig; place: WorkerPlace }
+  | { type: "start"; config: ServerConfig; place: WorkerPlace; hashThreads: HashThreadLink }
   | { type: "shutdown" }
   | BackoffReply;
 
@@ -136,6 +137,7 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
   const message = event.data;
   switch (message.type) {
     case "start":
+      useHashThreads(message.hashThreads);
       void start(message.config, message.place);
       break;
     case "shutdown":

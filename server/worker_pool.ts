@@ -15,6 +15,7 @@
 
 import { AuthThrottle } from "./auth_throttle.ts";
 import type { ServerConfig } from "./config.ts";
+import { HashThreadPool } from "../io/hash_threads.ts";
 import { startSandboxedWorker } from "./sandbox.ts";
 import { answerBackoff } from "./shared_backoff.ts";
 import { allocateSharedState, type SharedServerState } from "./shared_state.ts";
@@ -59,6 +60,8 @@ export class WorkerPool {
   readonly shared: SharedServerState;
   readonly #throttle = new AuthThrottle();
   readonly #running: RunningWorker[] = [];
+  /** Where large transfers are hashed, off the workers that move their bytes; shared by all. */
+  #hashThreads: HashThreadPool | null = null;
   #stopping = false;
 
   /** A pool of `count` workers (see {@link effectiveWorkers}) serving `config`, not started. */
@@ -75,6 +78,7 @@ export class WorkerPool {
    * rejects with the first failure.
    */
   async start(): Promise<ListenAddress> {
+    this.#hashThreads = await HashThreadPool.start();
     const first = this.#spawn(1, this.#config.port);
     const address = await first.listening;
     const others: Promise<ListenAddress>[] = [];
@@ -93,12 +97,14 @@ export class WorkerPool {
     this.#stopping = true;
     for (const { worker } of this.#running) post(worker, { type: "shutdown" });
     await Promise.all(this.#running.map((running) => running.stopped));
+    this.#hashThreads?.terminate();
   }
 
   /** Ends every worker now. */
   terminate(): void {
     this.#stopping = true;
     for (const { worker } of this.#running) worker.terminate();
+    this.#hashThreads?.terminate();
   }
 
   /** Starts worker `id`, sandboxed to the root and `port`. */
@@ -153,11 +159,16 @@ export class WorkerPool {
       this.#events.onFailure(`server failed: ${event.message}`);
     };
     this.#running.push(running);
-    post(worker, {
-      type: "start",
-      config,
-      place: { id, opensRoot: id === 1, sharesPort: this.#count > 1, shared: this.shared },
-    });
+    const hashThreads = this.#hashThreads!.link();
+    worker.postMessage(
+      {
+        type: "start",
+        config,
+        place: { id, opensRoot: id === 1, sharesPort: this.#count > 1, shared: this.shared },
+        hashThreads,
+      } satisfies ToWorker,
+      hashThreads.ports,
+    );
     return running;
   }
 }
