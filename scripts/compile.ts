@@ -23,7 +23,11 @@ export const TARGETS = [
 ] as const;
 
 /** Modules loaded at run time rather than imported, which the binary must embed. */
-export const EMBEDDED_MODULES = ["server/worker.ts", "server/self_signed_cert.ts"];
+export const EMBEDDED_MODULES = [
+  "server/worker.ts",
+  "io/hash_thread.ts",
+  "server/self_signed_cert.ts",
+];
 
 /** The flags of the `fts` task (`deno run FLAGS main.ts`) in deno.json. */
 export function ftsTaskFlags(): string[] {

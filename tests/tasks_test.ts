@@ -45,3 +45,19 @@ Deno.test("the README's alias runs fts with exactly the permission flags of the 
   assert.ok(alias, "README.md defines alias fts='npx --yes deno@VERSION run FLAGS …/main.ts'");
   assert.deepEqual(alias[1]!.split(/\s+/), ftsTaskFlags());
 });
+
+Deno.test("compileArgs() embeds every Worker entry module in the source", async () => {
+  const projectDir = new URL("..", import.meta.url).pathname;
+  for (const dir of ["server", "io", "client", "protocol", "cli"]) {
+    for await (const entry of Deno.readDir(`${projectDir}${dir}`)) {
+      if (!entry.name.endsWith(".ts")) continue;
+      const text = await Deno.readTextFile(`${projectDir}${dir}/${entry.name}`);
+      if (text.includes("declare const self: Worker")) {
+        assert.ok(
+          EMBEDDED_MODULES.includes(`${dir}/${entry.name}`),
+          `${dir}/${entry.name} embedded`,
+        );
+      }
+    }
+  }
+});
