@@ -5,6 +5,8 @@
  * @module
  */
 
+import { lookup } from "node:dns/promises";
+import { isIP } from "node:net";
 import { join, resolve } from "node:path";
 import { Readable } from "node:stream";
 import { EXIT_OK } from "../cli/exit_codes.ts";
@@ -12,7 +14,8 @@ import { type FlagTable, type FlagValues, formatFlags, parseFlags } from "../cli
 import { UsageError } from "../cli/usage_error.ts";
 import { normalizeFingerprint } from "../protocol/fingerprint.ts";
 import { type Address, DEFAULT_CONNECT_HOST, parseAddress } from "./address.ts";
-import { commandsHelp, findCommand, runCommand } from "./commands.ts";
+import { commandsHelp, DEFAULT_HELP_WIDTH } from "./command_help.ts";
+import { COMMANDS, findCommand, runCommand, unknownCommand } from "./commands.ts";
 import { type ConnectOptions, FtsConnection } from "./connection.ts";
 import type { CommandContext } from "./context.ts";
 import { printFailure, printOutcome } from "./output.ts";
@@ -37,8 +40,8 @@ export const CONNECT_FLAGS = {
     kind: "string",
     short: "b",
     value: "FILE",
-    help: "run the commands in FILE, one per line; a line starting with '-'\n" +
-      "may fail without stopping the batch",
+    help: "run the commands in FILE (- for standard input), one per line;\n" +
+      "a line starting with '-' may fail without stopping the batch",
   },
   json: { kind: "boolean", help: "print each command's result as one JSON document" },
   quiet: { kind: "boolean", short: "q", help: "no progress lines" },
@@ -85,7 +88,7 @@ stopping at the first failure. Words are split as a POSIX shell splits them.
 Options (before the COMMAND):
 ${formatFlags(CONNECT_FLAGS)}
 
-${commandsHelp()}
+${commandsHelp(COMMANDS)}
 
 Exit codes: 0 success, 1 operation failed, 2 usage error, 3 connection or
 authentication failed, 4 integrity check failed.
@@ -95,7 +98,63 @@ authentication failed, 4 integrity check failed.
 interface ConnectArgs {
   options: FlagValues<typeof CONNECT_FLAGS>;
   address?: Address;
+  /** The address as typed. */
+  addressText?: string;
   command: string[];
+}
+
+/** The columns of the terminal on stdout, or {@link DEFAULT_HELP_WIDTH} off a terminal. */
+function terminalWidth(): number {
+  try {
+    return Deno.stdout.isTerminal() ? Deno.consoleSize().columns : DEFAULT_HELP_WIDTH;
+  } catch {
+    return DEFAULT_HELP_WIDTH;
+  }
+}
+
+/**
+ * Whether the first word, not a command, names a server: it has a port or
+ * brackets, is an IP address, or the system resolves it. A word that is none
+ * of these is a mistyped command (`fts connect lsit`), not a host.
+ */
+async function isHostOrAddress(text: string): Promise<boolean> {
+  const address = parseAddress(text);
+  if (address.port !== undefined || text.startsWith("[") || isIP(address.hostname) !== 0) {
+    return true;
+  }
+  try {
+    await lookup(address.hostname);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * An option of `fts connect` typed after the command (`stat README.md
+ * --json`) is a usage error that says where it goes, unless the command has
+ * a flag of that name itself.
+ */
+function refuseMisplacedOptions(command: string[]): void {
+  const [name, ...args] = command;
+  const own = findCommand(name ?? "")?.flags ?? {};
+  const ownShort = new Set(Object.values(own).map((flag) => flag.short));
+  const end = args.indexOf("--");
+  for (const word of end < 0 ? args : args.slice(0, end)) {
+    const long = /^--([^=]+)/.exec(word)?.[1];
+    const short = /^-([a-z])$/.exec(word)?.[1];
+    const misplaced = long !== undefined
+      ? Object.hasOwn(CONNECT_FLAGS, long) && !Object.hasOwn(own, long) && long !== "help"
+      : short !== undefined && !ownShort.has(short) &&
+        Object.values(CONNECT_FLAGS).some((flag) => "short" in flag && flag.short === short);
+    if (misplaced) {
+      const rest = command.filter((w) => w !== word).join(" ");
+      throw new UsageError(
+        `${word} is an option of fts connect, not of ${name}: options go before the command ` +
+          `(fts connect ${word} ${rest})`,
+      );
+    }
+  }
 }
 
 /** Runs `fts connect`; resolves with the exit code. */
@@ -109,7 +168,11 @@ export async function connect(args: string[]): Promise<number> {
   let connection: FtsConnection;
   try {
     if (parsed.command.length > 0 && !findCommand(parsed.command[0]!)) {
-      throw new UsageError(`unknown command '${parsed.command[0]}'`);
+      throw unknownCommand(parsed.command[0]!);
+    }
+    refuseMisplacedOptions(parsed.command);
+    if (parsed.addressText !== undefined && !await isHostOrAddress(parsed.addressText)) {
+      throw unknownCommand(parsed.addressText);
     }
     if (parsed.options.batch !== undefined && parsed.command.length > 0) {
       throw new UsageError(
@@ -117,7 +180,9 @@ export async function connect(args: string[]): Promise<number> {
       );
     }
     // Opened before connecting: a mistyped batch file name is a usage error, not a session.
-    if (parsed.options.batch !== undefined) batch = await openBatchFile(parsed.options.batch);
+    if (parsed.options.batch !== undefined && parsed.options.batch !== "-") {
+      batch = await openBatchFile(parsed.options.batch);
+    }
     const target = await resolveTarget(parsed);
     connection = await FtsConnection.open(target.hostname, target.port, target.options);
   } catch (err) {
@@ -131,6 +196,7 @@ export async function connect(args: string[]): Promise<number> {
     json: parsed.options.json,
     progress: !parsed.options.quiet && !parsed.options.json && Deno.stderr.isTerminal(),
     style: styleFor(Deno.stdout),
+    width: terminalWidth(),
   };
   if (parsed.command.length > 0) {
     try {
@@ -144,8 +210,12 @@ export async function connect(args: string[]): Promise<number> {
       connection.close();
     }
   }
-  if (batch !== null) {
-    return await runShell(context, { interactive: false, input: Readable.fromWeb(batch.readable) });
+  if (batch !== null || parsed.options.batch === "-") {
+    return await runShell(context, {
+      interactive: false,
+      input: Readable.fromWeb((batch ?? Deno.stdin).readable),
+      batchName: parsed.options.batch,
+    });
   }
   const interactive = Deno.stdin.isTerminal();
   return await runShell(context, {
@@ -229,7 +299,7 @@ function parseConnectArgs(args: string[]): ConnectArgs {
   for (const [name, value] of Object.entries(after.values) as [keyof typeof options, never][]) {
     if (value !== undefined && value !== false) options[name] = value;
   }
-  return { options, address: parseAddress(first), command: after.rest };
+  return { options, address: parseAddress(first), addressText: first, command: after.rest };
 }
 
 /** How to verify the server, from the flags or the port file's companion; null for plain TCP. */

@@ -10,7 +10,8 @@
 import process from "node:process";
 import { createInterface } from "node:readline";
 import { dirname, join } from "node:path";
-import { EXIT_CONNECTION, EXIT_OK } from "../cli/exit_codes.ts";
+import { EXIT_CONNECTION, EXIT_OK, EXIT_USAGE } from "../cli/exit_codes.ts";
+import { UsageError } from "../cli/usage_error.ts";
 import { COMMANDS, findCommand, runCommand } from "./commands.ts";
 import type { CommandContext } from "./context.ts";
 import { printFailure, printOutcome } from "./output.ts";
@@ -30,6 +31,8 @@ export interface ShellOptions {
   input?: NodeJS.ReadableStream;
   /** The history file, for the interactive prompt. */
   historyFile?: string;
+  /** The batch file the commands come from (`-b FILE`), named in failures with their line. */
+  batchName?: string;
 }
 
 /**
@@ -65,6 +68,15 @@ export async function runShell(context: CommandContext, options: ShellOptions): 
           resolve(!/^\s*n/i.test(answer));
         });
       });
+    context.confirm = (question) =>
+      new Promise((resolve) => {
+        const declined = () => resolve(false);
+        lines.once("close", declined);
+        lines.question(`${terminalSafe(question)} [y/N] `, (answer) => {
+          lines.off("close", declined);
+          resolve(/^\s*y/i.test(answer));
+        });
+      });
     // readline keeps history newest first.
     (lines as unknown as { history: string[] }).history = history.slice().reverse();
     console.log(
@@ -75,8 +87,11 @@ export async function runShell(context: CommandContext, options: ShellOptions): 
   }
   let exitCode = EXIT_OK;
   let ended = false;
+  let lineNumber = 0;
+  const where = (n: number) => options.batchName !== undefined ? `batch line ${n}` : `line ${n}`;
   try {
     for await (const line of lines) {
+      lineNumber += 1;
       if (options.interactive && options.historyFile && line.trim() !== "") {
         await appendHistory(options.historyFile, line);
       }
@@ -85,7 +100,20 @@ export async function runShell(context: CommandContext, options: ShellOptions): 
       const words = trimmed === "" || trimmed.startsWith("#")
         ? []
         : safeSplit(mayFail ? trimmed.slice(1) : trimmed);
-      if (words.length > 0) {
+      if (trimmed.startsWith("!")) {
+        if (options.interactive) await runLocalShell(trimmed.slice(1));
+        else {
+          printFailure(
+            context,
+            new UsageError("!COMMAND runs only in the interactive shell"),
+            where(lineNumber),
+          );
+          if (!mayFail) {
+            exitCode = EXIT_USAGE;
+            break;
+          }
+        }
+      } else if (words.length > 0) {
         try {
           const outcome = await runCommand(context, words);
           printOutcome(context, outcome);
@@ -94,7 +122,7 @@ export async function runShell(context: CommandContext, options: ShellOptions): 
             break;
           }
         } catch (err) {
-          const code = printFailure(context, err);
+          const code = printFailure(context, err, options.interactive ? "" : where(lineNumber));
           if (err instanceof ConnectionError) return EXIT_CONNECTION;
           if (!options.interactive && !mayFail) {
             exitCode = code;
@@ -112,6 +140,25 @@ export async function runShell(context: CommandContext, options: ShellOptions): 
   }
   if (!ended) await context.connection.logout().catch(() => context.connection.close());
   return exitCode;
+}
+
+/**
+ * Runs `command` in `sh` on this machine, its output on the terminal, as
+ * sftp's `!`; an empty command opens an interactive `sh`.
+ */
+async function runLocalShell(command: string): Promise<void> {
+  try {
+    const args = command.trim() === "" ? [] : ["-c", command];
+    const status = await new Deno.Command("sh", {
+      args,
+      stdin: "inherit",
+      stdout: "inherit",
+      stderr: "inherit",
+    }).spawn().status;
+    if (!status.success) console.error(`fts: local command exited with status ${status.code}`);
+  } catch (err) {
+    console.error(`fts: cannot run a local shell: ${(err as Error).message}`);
+  }
 }
 
 function promptFor(context: CommandContext): string {
