@@ -11,7 +11,7 @@ import { FtsError } from "../protocol/errors.ts";
 import { commandHelp, commandsHelp } from "./command_help.ts";
 import { type CommandFlags, parseCommandArgs } from "./command_flags.ts";
 import type { CommandContext, CommandOutcome } from "./context.ts";
-import { formatEntry, formatListing, formatLocalListing } from "./format.ts";
+import { formatEntry, formatListing, formatLocalListing, formatSpace } from "./format.ts";
 import { resolveRemote, shownRemote } from "./remote_path.ts";
 import { DELETE_FLAGS, DELETE_USAGE, deleteCommand } from "./remove.ts";
 import { nearestWord } from "./suggest.ts";
@@ -62,7 +62,22 @@ const RENAME_FLAGS = {
   force: { short: "f", help: "replace an existing file" },
 } as const satisfies CommandFlags;
 
+/** The flags of `df`. */
+const DF_FLAGS = {
+  human: { short: "h", help: "sizes in binary units (1.3 GiB)" },
+} as const satisfies CommandFlags;
+
 const NO_FLAGS = {} as const satisfies CommandFlags;
+
+/** An octal mode such as `755` or `0644`, permission bits only. */
+function parseMode(text: string): number {
+  if (!/^0?[0-7]{3}$/.test(text)) {
+    throw new UsageError(
+      `chmod takes an octal mode such as 755 or 0644 (permission bits only), not '${text}'`,
+    );
+  }
+  return parseInt(text, 8);
+}
 
 /** Every command, in the order `help` lists them. */
 export const COMMANDS: Command[] = [
@@ -168,6 +183,39 @@ export const COMMANDS: Command[] = [
         output: `renamed ${terminalSafe(source)} -> ${terminalSafe(target)}`,
         json: { op: "rename", from: source, to: target },
       };
+    },
+  },
+  {
+    names: ["chmod"],
+    usage: "chmod MODE NAME...",
+    summary: "set the permission bits of files or directories on the server (octal: 755)",
+    completes: "remote",
+    async run(context, args) {
+      const [text, ...names] = positionals(args, 2, Infinity, this.usage);
+      const mode = parseMode(text!);
+      const changed: string[] = [];
+      for (const name of names) {
+        const target = resolveRemote(context.remoteDir, name);
+        await context.connection.chmod(target, mode);
+        changed.push(target);
+      }
+      const shown = mode.toString(8).padStart(4, "0");
+      return {
+        output: changed.map((name) => `mode ${shown} ${terminalSafe(name)}`).join("\n"),
+        json: { op: "chmod", mode, names: changed },
+      };
+    },
+  },
+  {
+    names: ["df"],
+    usage: "df [-h]",
+    summary: "free space and quota of the served directory",
+    flags: DF_FLAGS,
+    completes: "none",
+    async run(context, args) {
+      const { flags } = parseCommandArgs(args, DF_FLAGS, this.usage, { min: 0, max: 0 });
+      const space = await context.connection.df();
+      return { output: formatSpace(space, flags.human), json: space };
     },
   },
   {

@@ -41,7 +41,7 @@ import { openPartialDownload } from "./partial_download.ts";
  * await target.sink?.(bytes);
  * target.endOfData(null);
  * const sha256 = target.verified(createHash("sha256").update(bytes).digest("hex"));
- * const [outcome] = await commitGroup([target.commitMember(undefined, () => {})]);
+ * const [outcome] = await commitGroup([target.commitMember(undefined, undefined, () => {})]);
  * console.assert(outcome?.ok);
  * console.assert(Deno.readTextFileSync(join(dir, "a")) === "hello\n" && sha256.length === 64);
  * Deno.removeSync(dir, { recursive: true });
@@ -137,13 +137,19 @@ export class DownloadTarget {
    * name now), and names its directory for the group's fsync. Neither waits
    * for a disk that is memory anyway.
    */
-  commitMember(mtimeMs: number | undefined, onPlaced: () => void): CommitMember {
+  commitMember(
+    mtimeMs: number | undefined,
+    modeBits: number | undefined,
+    onPlaced: () => void,
+  ): CommitMember {
     let durable = true;
     return {
       settle: async () => {
         durable = !await isInMemoryFileSystem(dirname(this.partialPath));
         const file = this.#file!;
         this.#file = null;
+        // The partial file was made here fresh (create-new): no link stands in its place.
+        if (modeBits !== undefined) Deno.chmodSync(this.partialPath, modeBits);
         await finishWritten(file, { mtime: mtimeMs, durable });
       },
       place: () => {

@@ -5,7 +5,7 @@
  */
 
 import { join } from "node:path";
-import type { Entry } from "../protocol/messages.ts";
+import type { DfFields, Entry } from "../protocol/messages.ts";
 import type { Style } from "./style.ts";
 import { terminalSafe } from "./terminal_safe.ts";
 
@@ -80,6 +80,31 @@ export async function formatLocalListing(
   }
   entries.sort((a, b) => a.name < b.name ? -1 : 1);
   return { text: formatListing(entries, style, options), entries };
+}
+
+/**
+ * Formats `df`'s reply: free space (and the reserve uploads must leave), and
+ * the quota with what is used and left; sizes in bytes, or with `human` in
+ * binary units.
+ */
+export function formatSpace(space: DfFields, human = false): string {
+  const size = (bytes: number) => human ? formatBytes(bytes) : `${bytes}`;
+  const usable = Math.max(0, space.freeBytes - space.reserveBytes);
+  const lines = [
+    `free:   ${size(space.freeBytes)}` +
+    (space.reserveBytes > 0
+      ? ` (${size(usable)} for uploads: ${size(space.reserveBytes)} ` +
+        "kept free)"
+      : ""),
+  ];
+  if (space.quotaBytes === null) lines.push("quota:  none");
+  else {
+    const left = Math.max(0, space.quotaBytes - space.usedBytes);
+    lines.push(
+      `quota:  ${size(space.quotaBytes)}, ${size(space.usedBytes)} used, ${size(left)} left`,
+    );
+  }
+  return lines.join("\n");
 }
 
 /** Formats a byte count in binary units: `512 B`, `1.5 MiB`. */

@@ -13,6 +13,7 @@ import { basename, join, relative } from "node:path";
 import { posix } from "node:path";
 import { FtsError } from "../protocol/errors.ts";
 import type { Entry } from "../protocol/messages.ts";
+import { RemoteError } from "./errors.ts";
 import { globToRegExp, isGlob, splitPattern } from "./glob.ts";
 import { expandLocalGlob, walkLocal } from "./local_files.ts";
 import { localPathInside } from "./local_target.ts";
@@ -46,7 +47,8 @@ export interface RemoteListing {
 
 /**
  * Whether the remote `name` is a directory now, found in its parent's
- * listing (a `stat` of a file would hash it). False when it is missing.
+ * listing (a `stat` of a file would hash it). False when it is missing, or
+ * when the server will not say (the transfer itself then reports why).
  */
 export async function remoteIsDirectory(server: RemoteListing, name: string): Promise<boolean> {
   if (name === "") return true;
@@ -55,9 +57,7 @@ export async function remoteIsDirectory(server: RemoteListing, name: string): Pr
     const entries = await server.list(parent === "." ? "" : parent);
     return entries.some((entry) => entry.name === remoteBase(name) && entry.type === "dir");
   } catch (err) {
-    if (err instanceof FtsError && (err.code === "NOT_FOUND" || err.code === "WRONG_TYPE")) {
-      return false;
-    }
+    if (err instanceof RemoteError) return false;
     throw err;
   }
 }

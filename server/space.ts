@@ -14,6 +14,7 @@
  * @module
  */
 
+import type { DfFields } from "../protocol/server_messages.ts";
 import { statfs } from "node:fs/promises";
 import { FtsError } from "../protocol/errors.ts";
 import { ENTRY_BYTES, fileBytes, treeBytes } from "./entry_cost.ts";
@@ -242,6 +243,17 @@ export class SpaceBudget {
           `(${inUse} in use, held for resumes, or in flight)`,
       );
     }
+  }
+
+  /** The root's space as `df` reports it: free bytes (less uploads in flight), reserve, quota. */
+  async report(): Promise<DfFields> {
+    const free = await this.#freeBytes() - this.#reservedDiskBytes;
+    return {
+      freeBytes: Math.max(0, Math.floor(free)),
+      reserveBytes: this.#limits.reserveBytes,
+      quotaBytes: this.#limits.quotaBytes,
+      usedBytes: this.#usedBytes + this.#reservedBytes,
+    };
   }
 
   /**
