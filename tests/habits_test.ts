@@ -74,6 +74,11 @@ Deno.test("put and get of several sources into a directory", async () => {
     const dash = await runCommand(server, ["put", "--", "-x", "dash.txt"]);
     assert.equal(dash.code, 0, dash.stderr);
     assert.equal(await Deno.readTextFile(join(server.root, "dash.txt")), "dash");
+    // A lone '-' is a file named '-', not standard input.
+    await Deno.writeTextFile(join(server.dir, "-"), "lone");
+    const lone = await runCommand(server, ["put", "-", "lone.txt"], { stdin: "not this" });
+    assert.equal(lone.code, 0, lone.stderr);
+    assert.equal(await Deno.readTextFile(join(server.root, "lone.txt")), "lone");
     const wrong = await runCommand(server, ["put", "-x"]);
     assert.equal(wrong.code, 2);
     assert.match(wrong.stderr, /upload has no option '-x'/);
