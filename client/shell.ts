@@ -8,7 +8,7 @@
  */
 
 import process from "node:process";
-import { createInterface } from "node:readline";
+import { createInterface, type Interface } from "node:readline";
 import { dirname, join } from "node:path";
 import { EXIT_CONNECTION, EXIT_OK, EXIT_USAGE } from "../cli/exit_codes.ts";
 import { UsageError } from "../cli/usage_error.ts";
@@ -58,25 +58,8 @@ export async function runShell(context: CommandContext, options: ShellOptions): 
       : undefined,
   });
   if (options.interactive) {
-    context.offerResume = (question) =>
-      new Promise((resolve) => {
-        // Ctrl-D or Ctrl-C at the question declines, and the session then ends.
-        const declined = () => resolve(false);
-        lines.once("close", declined);
-        lines.question(`${terminalSafe(question)} [Y/n] `, (answer) => {
-          lines.off("close", declined);
-          resolve(!/^\s*n/i.test(answer));
-        });
-      });
-    context.confirm = (question) =>
-      new Promise((resolve) => {
-        const declined = () => resolve(false);
-        lines.once("close", declined);
-        lines.question(`${terminalSafe(question)} [y/N] `, (answer) => {
-          lines.off("close", declined);
-          resolve(/^\s*y/i.test(answer));
-        });
-      });
+    context.offerResume = (question) => askYesNo(lines, question, true);
+    context.confirm = (question) => askYesNo(lines, question, false);
     // readline keeps history newest first.
     (lines as unknown as { history: string[] }).history = history.slice().reverse();
     console.log(
@@ -161,6 +144,22 @@ async function runLocalShell(command: string): Promise<void> {
   }
 }
 
+/**
+ * Asks a yes-or-no question at the prompt: `[Y/n]` when yes is the default
+ * (an empty answer), `[y/N]` when no is. Ctrl-D or Ctrl-C at the question
+ * answers no, and the session then ends.
+ */
+function askYesNo(lines: Interface, question: string, yesByDefault: boolean): Promise<boolean> {
+  return new Promise((resolve) => {
+    const declined = () => resolve(false);
+    lines.once("close", declined);
+    lines.question(`${terminalSafe(question)} ${yesByDefault ? "[Y/n]" : "[y/N]"} `, (answer) => {
+      lines.off("close", declined);
+      resolve(yesByDefault ? !/^\s*n/i.test(answer) : /^\s*y/i.test(answer));
+    });
+  });
+}
+
 function promptFor(context: CommandContext): string {
   return `fts:/${terminalSafe(context.remoteDir)}> `;
 }
@@ -187,12 +186,10 @@ export async function complete(context: CommandContext, line: string): Promise<[
   }
   const command = findCommand(words[0]!);
   if (!command || current.startsWith("-")) return [[], raw];
-  // A transfer's second argument names the other side.
+  // A transfer's second argument names the other side (its target, when there are two).
   const argumentIndex = words.slice(1, -1).filter((w) => !w.startsWith("-")).length;
   let kind = command.completes;
-  if (
-    argumentIndex === 1 && (kind === "local" || kind === "remote") && command.names[0] !== "rename"
-  ) {
+  if (argumentIndex === 1 && ["upload", "download"].includes(command.names[0]!)) {
     kind = kind === "local" ? "remote" : "local";
   }
   const slash = current.lastIndexOf("/");

@@ -72,6 +72,18 @@ export async function localIsDirectory(path: string): Promise<boolean> {
   }
 }
 
+/** What a transfer command was given: its sources and target, as typed. */
+export interface TransferPlanOptions {
+  /** The remote directory remote names are relative to ("" is the top). */
+  cwd: string;
+  /** The files, patterns or (with `recursive`) trees to move. */
+  sources: string[];
+  /** Where they go, as typed; undefined for the remote directory (upload) or here (download). */
+  target: string | undefined;
+  /** `-r`: directories are trees to move. */
+  recursive: boolean;
+}
+
 /**
  * Plans an upload of `sources` (local files, patterns, or with `recursive`
  * trees) to `target` (a remote name as typed, or undefined: the remote
@@ -79,11 +91,9 @@ export async function localIsDirectory(path: string): Promise<boolean> {
  */
 export async function planUpload(
   server: RemoteListing,
-  cwd: string,
-  sources: string[],
-  target: string | undefined,
-  recursive: boolean,
+  options: TransferPlanOptions,
 ): Promise<TransferPlan> {
+  const { cwd, sources, target, recursive } = options;
   const remote = resolveRemote(cwd, target ?? "");
   const inside = target === undefined || target.endsWith("/") || sources.length > 1 ||
     await remoteIsDirectory(server, remote);
@@ -134,11 +144,9 @@ export async function planUpload(
  */
 export async function planDownload(
   server: RemoteListing,
-  cwd: string,
-  sources: string[],
-  target: string | undefined,
-  recursive: boolean,
+  options: TransferPlanOptions,
 ): Promise<TransferPlan> {
+  const { cwd, sources, target, recursive } = options;
   const local = target ?? ".";
   const inside = target === undefined || target.endsWith("/") || sources.length > 1 ||
     await localIsDirectory(local);

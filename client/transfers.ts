@@ -17,7 +17,12 @@ import { heldLocally } from "./partial_download.ts";
 import type { PlannedFile } from "./plan_tree.ts";
 import { Progress } from "./progress.ts";
 import { terminalSafe } from "./terminal_safe.ts";
-import { makeLocalDirectories, planDownload, planUpload } from "./transfer_plan.ts";
+import {
+  makeLocalDirectories,
+  planDownload,
+  planUpload,
+  type TransferPlanOptions,
+} from "./transfer_plan.ts";
 import type { ManyTransferOptions, TransferJob, TransferResult } from "./transfer_options.ts";
 
 /** The flags both transfer commands take, for parsing and for `help`. */
@@ -40,15 +45,9 @@ export async function uploadCommand(
   args: string[],
 ): Promise<CommandOutcome> {
   const { flags, positionals } = parseCommandArgs(args, TRANSFER_FLAGS, UPLOAD_USAGE, { min: 1 });
-  const sources = positionals.length > 1 ? positionals.slice(0, -1) : positionals;
-  const target = positionals.length > 1 ? positionals.at(-1) : undefined;
-  const plan = await planUpload(
-    context.connection,
-    context.remoteDir,
-    sources,
-    target,
-    flags.recursive,
-  );
+  const request = planOptions(context, positionals, flags.recursive);
+  const sources = request.sources;
+  const plan = await planUpload(context.connection, request);
   const files = plan.files;
   if (files.length === 1 && plan.trees === 0 && !isGlob(sources[0]!)) {
     if (!flags.resume && context.offerResume) {
@@ -99,11 +98,11 @@ export async function downloadCommand(
   const { flags, positionals } = parseCommandArgs(args, TRANSFER_FLAGS, DOWNLOAD_USAGE, {
     min: 1,
   });
-  const sources = positionals.length > 1 ? positionals.slice(0, -1) : positionals;
-  const target = positionals.length > 1 ? positionals.at(-1) : undefined;
+  const request = planOptions(context, positionals, flags.recursive);
+  const sources = request.sources;
   const connection = context.connection;
   // The whole plan is made and checked before anything is written locally.
-  const plan = await planDownload(connection, context.remoteDir, sources, target, flags.recursive);
+  const plan = await planDownload(connection, request);
   const files = plan.files;
   if (files.length === 1 && plan.trees === 0 && !isGlob(sources[0]!)) {
     const file = files[0]!;
@@ -132,6 +131,20 @@ export async function downloadCommand(
         ...options,
       }),
   );
+}
+
+/** A transfer's names as typed: the last of two or more is the target, the rest its sources. */
+function planOptions(
+  context: CommandContext,
+  names: string[],
+  recursive: boolean,
+): TransferPlanOptions {
+  return {
+    cwd: context.remoteDir,
+    sources: names.length > 1 ? names.slice(0, -1) : names,
+    target: names.length > 1 ? names.at(-1) : undefined,
+    recursive,
+  };
 }
 
 /** Moves every planned file in order on one connection, with one progress line for them all. */
