@@ -174,7 +174,9 @@ export async function planDownload(
     }
     const remote = resolveRemote(cwd, source);
     const base = remoteBase(remote);
-    if (recursive && await remoteIsDirectory(server, remote)) {
+    // With -r every remote source is a tree: a file's listing (its one entry) cannot be told from
+    // a directory holding one file of its own name, so the walk refuses a file (WRONG_TYPE).
+    if (recursive) {
       plan.trees += 1;
       const localDir = !inside ? local : base === "" ? local : localPathInside(local, [base]);
       const tree = await planDownloadTree(server, remote, localDir);
