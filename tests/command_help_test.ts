@@ -21,6 +21,9 @@ Deno.test("help fits 80 columns, and COMMAND --help, help COMMAND show one comma
       assert.match(run.stdout, /^usage: (upload|list|delete) /, words.join(" "));
       for (const line of run.stdout.split("\n")) assert.ok(line.length <= 80, line);
     }
+    const connectHelp = await runClient(["--help"]);
+    assert.equal(connectHelp.code, 0, connectHelp.stderr);
+    for (const line of connectHelp.stdout.split("\n")) assert.ok(line.length <= 80, line);
     const json = await runCommand(server, ["--json", "help"]);
     assert.equal(JSON.parse(json.stdout).commands.length, COMMANDS.length);
     const logout = await runCommand(server, ["--json", "logout"]);
