@@ -22,6 +22,7 @@ import { printFailure, printOutcome } from "./output.ts";
 import { REPLY_TIMEOUT_MS } from "./reply_deadline.ts";
 import { historyFile, runShell } from "./shell.ts";
 import { styleFor } from "./style.ts";
+import { nearestWord } from "./suggest.ts";
 import { ConnectionError, type TlsTrust } from "./transport.ts";
 
 /** Port file read when no port is given. */
@@ -167,13 +168,20 @@ export async function connect(args: string[]): Promise<number> {
   let batch: Deno.FsFile | null = null;
   let connection: FtsConnection;
   try {
+    // The first word is a mistyped command (lsit), or a host that does not resolve.
+    if (parsed.addressText !== undefined && !await isHostOrAddress(parsed.addressText)) {
+      const word = parsed.addressText;
+      if (nearestWord(word, COMMANDS.flatMap((command) => command.names)) !== undefined) {
+        throw unknownCommand(word);
+      }
+      throw new UsageError(
+        `'${word}' is neither a command (try 'help') nor a host that resolves`,
+      );
+    }
     if (parsed.command.length > 0 && !findCommand(parsed.command[0]!)) {
       throw unknownCommand(parsed.command[0]!);
     }
     refuseMisplacedOptions(parsed.command);
-    if (parsed.addressText !== undefined && !await isHostOrAddress(parsed.addressText)) {
-      throw unknownCommand(parsed.addressText);
-    }
     if (parsed.options.batch !== undefined && parsed.command.length > 0) {
       throw new UsageError(
         `-b ${parsed.options.batch} runs the commands in that file: give no COMMAND with it`,

@@ -39,6 +39,12 @@ Deno.test("mistakes get messages that say what to type, never the option parser'
     const lsit = await runClient(["lsit"], { cwd: server.dir });
     assert.equal(lsit.code, 2, lsit.stderr);
     assert.match(lsit.stderr, /unknown command 'lsit' \(did you mean 'list'\?\)/);
+    const lsitDocs = await runClient(["lsit", "docs"], { cwd: server.dir });
+    assert.equal(lsitDocs.code, 2, lsitDocs.stderr);
+    assert.match(lsitDocs.stderr, /unknown command 'lsit' \(did you mean 'list'\?\)/);
+    const nowhere = await runClient(["no-such-host-or-command.invalid", "ls"], { cwd: server.dir });
+    assert.equal(nowhere.code, 2, nowhere.stderr);
+    assert.match(nowhere.stderr, /neither a command .* nor a host that resolves/);
     const shell = await runCommand(server, [], { stdin: "dowload a\n" });
     assert.equal(shell.code, 2);
     assert.match(shell.stderr, /line 1: unknown command 'dowload' \(did you mean 'download'\?\)/);
