@@ -12,5 +12,5 @@ export const EXIT_OPERATION_FAILED = 1;
 export const EXIT_USAGE = 2;
 /** No server could be reached, or the connection broke or spoke a different protocol. */
 export const EXIT_CONNECTION = 3;
-/** A transfer's SHA-256 did not match: nothing was published. */
+/** A transfer's checksum (XXH3-128 or SHA-256) did not match: nothing was published. */
 export const EXIT_INTEGRITY = 4;

@@ -9,9 +9,11 @@ import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
 import { join, resolve } from "node:path";
 import { Readable } from "node:stream";
+import { parseChecksumFlag } from "../cli/checksum_flag.ts";
 import { EXIT_OK } from "../cli/exit_codes.ts";
 import { type FlagTable, type FlagValues, formatFlags, parseFlags } from "../cli/flags.ts";
 import { UsageError } from "../cli/usage_error.ts";
+import type { ChecksumName } from "../protocol/checksum.ts";
 import { normalizeFingerprint } from "../protocol/fingerprint.ts";
 import { type Address, DEFAULT_CONNECT_HOST, parseAddress } from "./address.ts";
 import { commandsHelp, DEFAULT_HELP_WIDTH } from "./command_help.ts";
@@ -69,6 +71,13 @@ export const CONNECT_FLAGS = {
     kind: "string",
     value: "FILE",
     help: "use TLS and verify the server against this CA certificate (PEM)",
+  },
+  checksum: {
+    kind: "string",
+    value: "NAME",
+    help: "verify transfers with NAME, xxh3-128 or sha256; refuse a server\n" +
+      "that does not offer it",
+    defaultText: "the server's first choice",
   },
   help: { kind: "boolean", short: "h", help: "show this help" },
 } as const satisfies FlagTable;
@@ -259,8 +268,17 @@ async function resolveTarget(parsed: ConnectArgs): Promise<ConnectTarget> {
       token: parsed.options.token ?? Deno.env.get("FTS_TOKEN") ?? local.token ?? undefined,
       tls: await tlsTrust(parsed, local.fingerprint),
       replyTimeoutMs: replyTimeoutMs(parsed.options["reply-timeout"]),
+      checksum: wantedChecksum(parsed.options.checksum),
     },
   };
+}
+
+/** `--checksum NAME`: the one checksum the user asked for; none without the flag. */
+function wantedChecksum(value: string | undefined): ChecksumName | undefined {
+  if (value === undefined) return undefined;
+  const names = parseChecksumFlag(value);
+  if (names.length !== 1) throw new UsageError("--checksum takes one name on fts connect");
+  return names[0];
 }
 
 /** `--reply-timeout SECONDS` in milliseconds; {@link REPLY_TIMEOUT_MS} without it. */

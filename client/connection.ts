@@ -1,14 +1,22 @@
 /**
  * A client's connection to an fts server: one typed method per operation,
  * over one {@link Session}. Every reply is validated; every transfer is
- * verified by SHA-256 computed while streaming. The work is done below:
+ * verified by the checksum the handshake agreed (XXH3-128 from an fts
+ * server, SHA-256 if asked for), computed while streaming. The work is done below:
  * ./session.ts (handshake, requests, replies, failures), ./list.ts,
  * ./upload.ts, ./download.ts, and ./pipeline.ts for many files at once.
  *
  * @module
  */
 
-import type { Entry, Op, ReplyFields, RequestBody, StatEntry } from "../protocol/messages.ts";
+import type {
+  ChecksumName,
+  Entry,
+  Op,
+  ReplyFields,
+  RequestBody,
+  StatEntry,
+} from "../protocol/messages.ts";
 import {
   commitDownloads,
   download,
@@ -73,6 +81,8 @@ export class FtsConnection {
   readonly serverSoftware: string;
   /** The largest file the server accepts. */
   readonly maxFileBytes: number;
+  /** The checksum this session's transfers are verified with. */
+  readonly checksum: ChecksumName;
   readonly #session: Session;
   /** Local files with a temporary file's name that this session's downloads put in place. */
   readonly #landed: LandedFiles = new Set();
@@ -81,6 +91,7 @@ export class FtsConnection {
     this.#session = session;
     this.serverSoftware = session.serverSoftware;
     this.maxFileBytes = session.maxFileBytes;
+    this.checksum = session.checksum;
   }
 
   /** Connects and completes the handshake, presenting `options.token` if the server asks for one. */
@@ -103,7 +114,7 @@ export class FtsConnection {
 
   /**
    * Uploads a local file: exactly its size in bytes, hashed as they are read,
-   * then a trailer with the SHA-256 of the whole file, which the server checks
+   * then a trailer with the digest of the whole file, which the server checks
    * before publishing. With `resume`, bytes the server kept from a broken
    * upload of the same name and size are hashed here but not sent again.
    */
@@ -134,7 +145,7 @@ export class FtsConnection {
 
   /**
    * Downloads into a hidden partial file beside `localPath`
-   * (`.NAME.fts-partial`), verifies its SHA-256 against the server's, then
+   * (`.NAME.fts-partial`), verifies its digest against the server's, then
    * renames it onto `localPath`: an interrupted or corrupt download never
    * appears under the real name. An interrupted download leaves the partial
    * file, which `resume` continues from.
@@ -183,7 +194,7 @@ export class FtsConnection {
     }
   }
 
-  /** Describes a file or directory; a file's description includes its SHA-256. */
+  /** Describes a file or directory; a file's description includes its SHA-256, whatever the session's checksum. */
   async stat(name: string): Promise<StatEntry> {
     return (await this.#call({ op: "stat", name })).entry;
   }

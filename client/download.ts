@@ -1,7 +1,7 @@
 /**
  * One file's download: local checks, the request (from what a partial
  * download holds, with `resume`), the data header, the data received into
- * the temporary file while hashed, the reply, whose SHA-256 must be ours,
+ * the temporary file while hashed, the reply, whose digest must be ours,
  * then the publish under the real name (./download_target.ts), together
  * with the downloads received back to back with it (io/commit_group.ts).
  *
@@ -66,7 +66,7 @@ export interface ReceivedDownload {
 
 /**
  * Downloads into a hidden partial file beside `localPath`
- * (`.NAME.fts-partial`), verifies its SHA-256 against the server's, then
+ * (`.NAME.fts-partial`), verifies its digest against the server's, then
  * renames it onto `localPath`: an interrupted or corrupt download never
  * appears under the real name. An interrupted download leaves the partial
  * file, which `resume` continues from.
@@ -132,6 +132,7 @@ export async function receiveDownload(
     localPath,
     partialPath,
     offset,
+    session.checksum,
     landedRefusal(landed, localPath),
   );
   try {
@@ -139,14 +140,14 @@ export async function receiveDownload(
       onProgress: (received) => options.onProgress?.(offset + received, size),
     });
     target.endOfData(writeFailure);
-    const sha256 = target.verified((await session.finalReply(id, "download")).sha256);
+    const digest = target.verified((await session.finalReply(id, "download")).digest);
     const keptMtime = options.preserveMtime ? mtimeToKeep(mtime) : undefined;
     const keptMode = options.preserveMtime && mode !== undefined
       ? mode & MAX_PERMISSION_BITS
       : undefined;
     return {
       target,
-      result: { size, sha256, resumedFrom: offset },
+      result: { size, digest, resumedFrom: offset },
       mtime: keptMtime,
       mode: keptMode,
     };

@@ -1,9 +1,10 @@
 /**
  * The local side of one download: the temporary file the data goes into
- * (./partial_download.ts), the SHA-256 of the whole file (held bytes and
+ * (./partial_download.ts), the digest of the whole file (held bytes and
  * received ones), the first local failure, and the publish as a member of
- * a commit group: fsync, rename onto the real name, fsync of the directory. Readers never see a partial
- * file under the real name: the rename is atomic within one file system.
+ * a commit group: fsync, rename onto the real name, fsync of the directory.
+ * Readers never see a partial file under the real name: the rename is
+ * atomic within one file system.
  * The stages are io/verified_transfer.ts's, which the server uses too.
  *
  * @module
@@ -11,13 +12,16 @@
 
 import { dirname } from "node:path";
 import { FtsError } from "../protocol/errors.ts";
+import { CHECKSUM_TITLES, type ChecksumName, type Digest } from "../protocol/checksum.ts";
 import { isInMemoryFileSystem } from "../io/in_memory_fs.ts";
 import type { CommitMember } from "../io/commit_group.ts";
 import {
+  createStreamingHash,
+  digestOf,
   finishWritten,
   hashHeldPrefix,
   placeFile,
-  Sha256,
+  type StreamingHash,
   writeToFile,
 } from "../io/verified_transfer.ts";
 import { ConnectionError } from "./errors.ts";
@@ -36,14 +40,16 @@ import { openPartialDownload } from "./partial_download.ts";
  * import { DownloadTarget } from "./download_target.ts";
  * const dir = Deno.makeTempDirSync();
  * const bytes = new TextEncoder().encode("hello\n");
- * const target = await DownloadTarget.open(join(dir, "a"), join(dir, ".a.fts-partial"), 0);
+ * const partial = join(dir, ".a.fts-partial");
+ * const target = await DownloadTarget.open(join(dir, "a"), partial, 0, "sha256");
  * target.hash.update(bytes);
  * await target.sink?.(bytes);
  * target.endOfData(null);
- * const sha256 = target.verified(createHash("sha256").update(bytes).digest("hex"));
+ * const hex = createHash("sha256").update(bytes).digest("hex");
+ * const digest = target.verified({ algorithm: "sha256", hex });
  * const [outcome] = await commitGroup([target.commitMember(undefined, undefined, () => {})]);
  * console.assert(outcome?.ok);
- * console.assert(Deno.readTextFileSync(join(dir, "a")) === "hello\n" && sha256.length === 64);
+ * console.assert(Deno.readTextFileSync(join(dir, "a")) === "hello\n" && digest.hex === hex);
  * Deno.removeSync(dir, { recursive: true });
  * ```
  */
@@ -54,32 +60,41 @@ export class DownloadTarget {
   readonly partialPath: string;
   /** Bytes held in the temporary file from an earlier download, kept and hashed. */
   readonly offset: number;
-  /** The SHA-256 of the whole file: the held bytes, then every byte received. */
-  readonly hash: Sha256 = new Sha256();
+  /** The digest of the whole file being computed: the held bytes, then every byte received. */
+  readonly hash: StreamingHash;
   #file: Deno.FsFile | null = null;
   #failure: unknown = null;
   /** The temporary file is ours to remove: we made it, or opened the one held for us. */
   #owned = false;
   #dataComplete = false;
 
-  private constructor(localPath: string, partialPath: string, offset: number) {
+  private constructor(
+    localPath: string,
+    partialPath: string,
+    offset: number,
+    hash: StreamingHash,
+  ) {
     this.localPath = localPath;
     this.partialPath = partialPath;
     this.offset = offset;
+    this.hash = hash;
   }
 
   /**
    * Opens the temporary file, never through a link, keeping its first
-   * `offset` bytes (hashed now) and dropping the rest. `refusal`, when given,
-   * is why nothing may be written (it is kept like a local failure).
+   * `offset` bytes (hashed now with `checksum`, the session's) and dropping
+   * the rest. `refusal`, when given, is why nothing may be written (it is
+   * kept like a local failure).
    */
   static async open(
     localPath: string,
     partialPath: string,
     offset: number,
+    checksum: ChecksumName,
     refusal: FtsError | null = null,
   ): Promise<DownloadTarget> {
-    const target = new DownloadTarget(localPath, partialPath, offset);
+    const hash = await createStreamingHash(checksum);
+    const target = new DownloadTarget(localPath, partialPath, offset, hash);
     try {
       if (refusal !== null) throw refusal;
       const file = openPartialDownload(partialPath, offset > 0);
@@ -114,20 +129,22 @@ export class DownloadTarget {
   }
 
   /**
-   * The whole file's SHA-256, once it equals `expected` (the server's);
-   * throws the first local failure, or `INTEGRITY` when the digests differ.
+   * The whole file's digest, once it equals `expected` (the server's, of
+   * the same checksum: decoding saw to that); throws the first local
+   * failure, or `INTEGRITY` when the digests differ.
    */
-  verified(expected: string): string {
+  verified(expected: Digest): Digest {
     if (this.#failure !== null) throw this.#failure;
-    const sha256 = this.hash.hex();
-    if (expected !== sha256) {
+    const digest = digestOf(this.hash);
+    if (expected.hex !== digest.hex) {
       throw new FtsError(
         "INTEGRITY",
-        `received data has SHA-256 ${sha256}, the server sent ${expected}; nothing was saved` +
+        `received data has ${CHECKSUM_TITLES[digest.algorithm]} ${digest.hex}, ` +
+          `the server sent ${expected.hex}; nothing was saved` +
           (this.offset > 0 ? " (the partial download was stale: retry without --resume)" : ""),
       );
     }
-    return sha256;
+    return digest;
   }
 
   /**

@@ -19,6 +19,8 @@ import {
   SOFTWARE_VERSION,
 } from "../protocol/limits.ts";
 import {
+  type ChecksumName,
+  chooseChecksum,
   type ClientHello,
   type ClientMessage,
   type DecodedServerMessage,
@@ -28,6 +30,7 @@ import {
   type ReplyOp,
   type RequestBody,
   type UncheckedOkReply,
+  UNNEGOTIATED_CHECKSUM,
 } from "../protocol/messages.ts";
 import {
   receiveData,
@@ -61,6 +64,12 @@ export interface ConnectOptions {
    * @default {REPLY_TIMEOUT_MS}
    */
   replyTimeoutMs?: number;
+  /**
+   * The checksum to verify transfers with, when the user asked for one
+   * (`--checksum`): a server that does not offer it is refused. Without it,
+   * the server's first choice.
+   */
+  checksum?: ChecksumName;
 }
 
 /** A message about one request, as {@link Session.next} returns it: anything but a hello or a fatal. */
@@ -72,6 +81,7 @@ interface ServerTerms {
   maxFileBytes: number;
   maxControlBytes: number;
   eagerUploads: boolean;
+  checksum: ChecksumName;
 }
 
 /**
@@ -94,6 +104,8 @@ export class Session {
   readonly maxFileBytes: number;
   /** The server takes an upload's data straight after its request (`eager-upload`). */
   readonly eagerUploads: boolean;
+  /** The checksum this session's transfers are verified with, as the handshake agreed. */
+  readonly checksum: ChecksumName;
   readonly #conn: Deno.Conn;
   /** The connection as every read and write goes through it: bounded by the reply deadline. */
   readonly #io: ReplyDeadline;
@@ -121,6 +133,7 @@ export class Session {
     this.serverSoftware = terms.software;
     this.maxFileBytes = terms.maxFileBytes;
     this.eagerUploads = terms.eagerUploads;
+    this.checksum = terms.checksum;
   }
 
   /** Connects and completes the handshake, presenting `options.token` if the server asks for one. */
@@ -149,7 +162,7 @@ export class Session {
     }, SERVER_HELLO_TIMEOUT_MS);
     try {
       const hello = await reader.readMessage().finally(() => clearTimeout(helloTimer));
-      const terms = await greet(where, io, hello, options.token);
+      const terms = await greet(where, io, hello, options);
       const session = new Session(conn, io, input, reader, terms);
       await session.finalReply(0, "hello");
       return session;
@@ -256,7 +269,7 @@ export class Session {
    */
   async finalReply<O extends ReplyOp>(id: number, op: O): Promise<ReplyFields[O]> {
     const reply = this.checkFinal(await this.next(id), id, op);
-    return this.#decoded(() => decodeReplyFields(op, reply));
+    return this.#decoded(() => decodeReplyFields(op, reply, this.checksum));
   }
 
   /**
@@ -342,13 +355,18 @@ export class Session {
   }
 }
 
-/** Checks the server's hello and answers it with ours; what it announced is returned. */
+/**
+ * Checks the server's hello and answers it with ours, naming the checksum
+ * chosen (none to a server that offers none: it knows only sha256); what it
+ * announced is returned.
+ */
 async function greet(
   where: string,
   io: ReplyDeadline,
   raw: Message | null,
-  token: string | undefined,
+  options: Pick<ConnectOptions, "token" | "checksum">,
 ): Promise<ServerTerms> {
+  const { token } = options;
   if (raw === null) throw new ConnectionError(`${where} closed the connection at once`);
   const hello = decodeServerMessage(raw);
   if (hello.type === "fatal") {
@@ -361,6 +379,12 @@ async function greet(
         "connecting through its port file finds it)",
     );
   }
+  const offered = hello.checksums ?? [UNNEGOTIATED_CHECKSUM];
+  const checksum = chooseChecksum(offered, options.checksum);
+  // (A server of another version is told so below, whatever it offers.)
+  if (checksum === null && hello.protocol === PROTOCOL_VERSION) {
+    throw new ConnectionError(noChecksumMessage(where, offered, options.checksum));
+  }
   const answer: ClientHello = {
     type: "hello",
     protocol: PROTOCOL_VERSION,
@@ -368,6 +392,7 @@ async function greet(
     limits: { maxControlBytes: MAX_CONTROL_BYTES, maxNameBytes: MAX_NAME_BYTES },
   };
   if (hello.auth === "token") answer.token = token;
+  if (hello.checksums !== undefined && checksum !== null) answer.checksum = checksum;
   await writeAll(io, encodeClientMessage(answer));
   if (hello.protocol !== PROTOCOL_VERSION) {
     throw new ConnectionError(
@@ -383,7 +408,19 @@ async function greet(
       Math.max(MIN_CONTROL_BYTES, hello.limits.maxControlBytes),
     ),
     eagerUploads: hello.features.includes(EAGER_UPLOAD_FEATURE),
+    checksum: checksum!,
   };
+}
+
+/** Why no checksum fits: what the server offers, and what the user asked for, if anything. */
+function noChecksumMessage(
+  where: string,
+  offered: readonly ChecksumName[],
+  wanted: ChecksumName | undefined,
+): string {
+  if (offered.length === 0) return `${where} offers no checksum this client knows`;
+  return `${where} verifies transfers with ${offered.join(", ")} only, not ${wanted} ` +
+    `(--checksum ${wanted}); connect without --checksum to use what it offers`;
 }
 
 function closeQuietly(conn: Deno.Conn): void {

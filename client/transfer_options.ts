@@ -5,12 +5,14 @@
  * @module
  */
 
+import type { Digest } from "../protocol/checksum.ts";
+
 /** What a finished transfer reports. */
 export interface TransferResult {
   /** The whole file's size in bytes. */
   size: number;
-  /** The SHA-256 of the whole file, as both sides computed it. */
-  sha256: string;
+  /** The digest of the whole file, as both sides computed it, with the session's checksum. */
+  digest: Digest;
   /** Bytes that were already there from an interrupted transfer, and not sent again. */
   resumedFrom: number;
 }

@@ -1,12 +1,13 @@
 /**
  * The upload and download commands: one file, a glob pattern's matches, or
- * a whole tree (`-r`); each file verified by SHA-256; one progress line for
+ * a whole tree (`-r`); each file verified by its checksum; one progress line for
  * the whole transfer.
  *
  * @module
  */
 
 import { basename } from "node:path";
+import type { ChecksumName, Digest } from "../protocol/checksum.ts";
 import { FtsError } from "../protocol/errors.ts";
 import { type CommandFlags, parseCommandArgs } from "./command_flags.ts";
 import type { CommandContext, CommandOutcome } from "./context.ts";
@@ -231,7 +232,7 @@ async function transferAll(
         local: r.local,
         remote: r.remote,
         size: r.size,
-        sha256: r.sha256,
+        ...digestFields(r.digest),
         resumedFrom: r.resumedFrom,
         verified: true,
       })),
@@ -241,7 +242,18 @@ async function transferAll(
   };
 }
 
-/** `uploaded a.bin -> a.bin: 1.0 MiB in 0.12 s (8.3 MiB/s), sha256 3f…, verified`. */
+/**
+ * A transfer's digest in `--json`: `checksum` and `digest`, and, when the
+ * checksum is sha256, `sha256` as well, the field this record had before
+ * checksums were negotiated (scripts that read it keep working where it
+ * still means what it did).
+ */
+function digestFields(digest: Digest): { checksum: ChecksumName; digest: string; sha256?: string } {
+  const fields = { checksum: digest.algorithm, digest: digest.hex };
+  return digest.algorithm === "sha256" ? { ...fields, sha256: digest.hex } : fields;
+}
+
+/** `uploaded a.bin -> a.bin: 1.0 MiB in 0.12 s (8.3 MiB/s), xxh3-128 3f…, verified`. */
 function formatTransferLine(
   context: CommandContext,
   verb: string,
@@ -256,7 +268,8 @@ function formatTransferLine(
   const resumed = result.resumedFrom > 0 ? `, resumed at ${formatBytes(result.resumedFrom)}` : "";
   return `${verb} ${terminalSafe(from)} -> ${terminalSafe(to)}: ` +
     `${formatBytes(result.size)}${timing}${resumed}, ` +
-    `sha256 ${result.sha256.slice(0, 16)}…, ${context.style.green("verified")}`;
+    `${result.digest.algorithm} ${result.digest.hex.slice(0, 16)}…, ` +
+    context.style.green("verified");
 }
 
 /** What a tree transfer with no files reports: a success, the directory made. */

@@ -1,16 +1,16 @@
 /**
  * One file's upload: the request, the server's go-ahead (none when eager),
  * the file's bytes from where the server stands, hashed as they are read,
- * the trailer with the whole file's SHA-256, then the reply, whose SHA-256
- * must be ours.
+ * the trailer with the whole file's digest (the session's checksum), then
+ * the reply, whose digest must be ours.
  *
  * @module
  */
 
 import { FtsError } from "../protocol/errors.ts";
 import { MAX_PERMISSION_BITS } from "../protocol/limits.ts";
-import type { UploadRequest } from "../protocol/messages.ts";
-import { sendFileFrom } from "../io/verified_transfer.ts";
+import { CHECKSUM_TITLES, type Digest, type UploadRequest } from "../protocol/messages.ts";
+import { createStreamingHash, sendFileFrom } from "../io/verified_transfer.ts";
 import { type ReadyJob, replyBytesFor, type SentJob } from "./pipeline.ts";
 import type { Session } from "./session.ts";
 import type { TransferOptions, TransferResult } from "./transfer_options.ts";
@@ -47,15 +47,15 @@ export interface SentUpload extends SentJob {
   readonly id: number;
   /** Bytes of the whole file. */
   readonly size: number;
-  /** The SHA-256 of the whole file, as sent in the trailer. */
-  readonly sha256: string;
+  /** The digest of the whole file, as sent in the trailer. */
+  readonly digest: Digest;
   /** Bytes the server already held, and were not sent. */
   readonly offset: number;
 }
 
 /**
  * Uploads a local file: exactly its size in bytes, hashed as they are read,
- * then a trailer with the SHA-256 of the whole file, which the server checks
+ * then a trailer with the digest of the whole file, which the server checks
  * before publishing. With `resume`, bytes the server kept from a broken
  * upload of the same name and size are hashed here but not sent again.
  *
@@ -64,7 +64,7 @@ export interface SentUpload extends SentJob {
  * import { Session } from "./session.ts";
  * import { upload } from "./upload.ts";
  * const session = await Session.open("127.0.0.1", 7700);
- * const { sha256 } = await upload(session, "notes.txt", "notes.txt", { overwrite: true });
+ * const { digest } = await upload(session, "notes.txt", "notes.txt", { overwrite: true });
  * ```
  */
 export async function upload(
@@ -120,13 +120,15 @@ export async function sendUpload(session: Session, ready: ReadyUpload): Promise<
   const offset = ready.eager ? 0 : await goAhead(session, id, size);
   // From here the server counts bytes: a failure before the trailer ends the session.
   try {
-    const { sha256 } = await sendFileFrom(file, size, offset, (chunk) => session.sendData(chunk), {
+    const hash = await createStreamingHash(session.checksum);
+    const sink = (chunk: Uint8Array) => session.sendData(chunk);
+    const { digest } = await sendFileFrom(file, size, offset, sink, hash, {
       onProgress: options.onProgress,
       onShrink: () =>
         new FtsError("INTEGRITY", `${ready.localPath} shrank while it was being uploaded`),
     });
-    await session.send({ type: "trailer", id, sha256 });
-    return { id, size, sha256, offset, replyBytes: replyBytesFor(ready.remoteName) };
+    await session.send({ type: "trailer", id, digest });
+    return { id, size, digest, offset, replyBytes: replyBytesFor(ready.remoteName) };
   } catch (err) {
     throw session.abandon(err);
   }
@@ -135,13 +137,14 @@ export async function sendUpload(session: Session, ready: ReadyUpload): Promise<
 /** Reads an upload's final reply and checks the server stored what was sent. */
 export async function receiveUpload(session: Session, sent: SentUpload): Promise<TransferResult> {
   const stored = await session.finalReply(sent.id, "upload");
-  if (stored.sha256 !== sent.sha256) {
+  if (stored.digest.hex !== sent.digest.hex) {
     throw new FtsError(
       "INTEGRITY",
-      `server stored SHA-256 ${stored.sha256}, expected ${sent.sha256}`,
+      `server stored ${CHECKSUM_TITLES[sent.digest.algorithm]} ${stored.digest.hex}, ` +
+        `expected ${sent.digest.hex}`,
     );
   }
-  return { size: sent.size, sha256: sent.sha256, resumedFrom: sent.offset };
+  return { size: sent.size, digest: sent.digest, resumedFrom: sent.offset };
 }
 
 /** The upload request for `ready`: `eager` and `mtime` only when they apply. */

@@ -12,7 +12,7 @@
 import { type FrameReader, writeAll } from "../protocol/frames.ts";
 import { pumpExactly } from "./pump.ts";
 import { readData } from "./read_data.ts";
-import type { StreamingHash } from "./sha256.ts";
+import type { StreamingHash } from "./checksum.ts";
 import { fileSink, fileSource } from "./small_file_io.ts";
 
 /** Options for {@link receiveData}. */
@@ -44,8 +44,8 @@ export interface ReceivedData {
  * @example
  * ```ts
  * import { FrameReader } from "../protocol/frames.ts";
+ * import { createStreamingHash } from "./checksum.ts";
  * import { receiveData } from "./receive_data.ts";
- * import { Sha256 } from "./sha256.ts";
  * const bytes = new TextEncoder().encode("abc");
  * let offset = 0;
  * const reader = new FrameReader({
@@ -55,7 +55,7 @@ export interface ReceivedData {
  *     return Promise.resolve(1);
  *   },
  * });
- * const hash = new Sha256();
+ * const hash = await createStreamingHash("sha256");
  * const { writeFailure } = await receiveData(reader, 3, () => {
  *   return Promise.reject(new Error("disk full"));
  * }, hash);
@@ -119,18 +119,18 @@ export interface HashHeldPrefixOptions {
 
 /**
  * Feeds the first `bytes` of a file to `hash`: the part a resumed transfer
- * already holds, which counts towards the whole file's SHA-256 before the
+ * already holds, which counts towards the whole file's digest before the
  * rest arrives. Given a path, it opens and closes the file itself; given an
  * open file, it reads from the file's current position and leaves the
  * position `bytes` further on. Throws `onShrink` if the file is shorter.
  *
  * @example
  * ```ts
+ * import { createStreamingHash } from "./checksum.ts";
  * import { hashHeldPrefix } from "./receive_data.ts";
- * import { Sha256 } from "./sha256.ts";
  * const path = await Deno.makeTempFile();
  * await Deno.writeTextFile(path, "abcdef");
- * const hash = new Sha256();
+ * const hash = await createStreamingHash("sha256");
  * await hashHeldPrefix(path, 3, hash);
  * console.assert(hash.hex().startsWith("ba7816bf")); // SHA-256 of "abc"
  * await Deno.remove(path);

@@ -2,14 +2,15 @@
  * The sending half of a verified transfer (a server's download, a client's
  * upload): the whole file is read and hashed, and only the bytes the peer
  * does not hold yet go out, so a resumed transfer is still checked against
- * the SHA-256 of the whole file.
+ * the digest of the whole file.
  *
  * @module
  */
 
 import type { ByteSource } from "../protocol/frames.ts";
+import type { Digest } from "../protocol/checksum.ts";
+import { digestOf, type StreamingHash } from "./checksum.ts";
 import { pumpExactly } from "./pump.ts";
-import { Sha256 } from "./sha256.ts";
 import { fileSource } from "./small_file_io.ts";
 
 /** Options for {@link sendFileFrom}. */
@@ -35,19 +36,20 @@ export interface SendFileOptions {
 
 /** What {@link sendFileFrom} computed. */
 export interface SentFile {
-  /** SHA-256 of all `size` bytes, offset or not, as 64 lowercase hex digits. */
-  sha256: string;
+  /** The digest of all `size` bytes, offset or not. */
+  digest: Digest;
 }
 
 /**
- * Reads exactly `size` bytes of `source`, hashes all of them, and hands
- * `sink` only those past `offset`, in order. A `Deno.FsFile` of a few
+ * Reads exactly `size` bytes of `source`, hashes all of them into `hash` (a
+ * fresh one), and hands `sink` only those past `offset`, in order. A `Deno.FsFile` of a few
  * kilobytes is read in place ({@link fileSource}). A chunk is only valid
  * until its `sink` call settles. Throws `onShrink` if the source ends early,
  * and whatever `sink` throws (the peer is then out of step: close it).
  *
  * @example
  * ```ts
+ * import { createStreamingHash } from "./checksum.ts";
  * import { sendFileFrom } from "./send_file.ts";
  * const bytes = new TextEncoder().encode("abc");
  * let done = false;
@@ -60,12 +62,13 @@ export interface SentFile {
  *   },
  * };
  * const sent: number[] = [];
- * const { sha256 } = await sendFileFrom(source, 3, 1, (chunk) => {
+ * const hash = await createStreamingHash("sha256");
+ * const { digest } = await sendFileFrom(source, 3, 1, (chunk) => {
  *   sent.push(...chunk);
  *   return Promise.resolve();
- * });
+ * }, hash);
  * console.assert(sent.join() === "98,99"); // "bc": the peer already holds "a"
- * console.assert(sha256.startsWith("ba7816bf")); // SHA-256 of "abc"
+ * console.assert(digest.hex.startsWith("ba7816bf")); // SHA-256 of "abc"
  * ```
  */
 export async function sendFileFrom(
@@ -73,6 +76,7 @@ export async function sendFileFrom(
   size: number,
   offset: number,
   sink: (chunk: Uint8Array) => Promise<void>,
+  hash: StreamingHash,
   options: SendFileOptions = {},
 ): Promise<SentFile> {
   if (!Number.isSafeInteger(offset) || offset < 0 || offset > size) {
@@ -82,7 +86,6 @@ export async function sendFileFrom(
   const onShrink = options.onShrink ??
     ((missing: number) => new Error(`file shrank by ${missing} bytes while being sent`));
   const input = source instanceof Deno.FsFile ? fileSource(source, size) : source;
-  const hash = new Sha256();
   let position = 0;
   let sending = false;
   await pumpExactly(input, size, async (chunk) => {
@@ -97,5 +100,5 @@ export async function sendFileFrom(
     position += chunk.length;
     onProgress?.(position, size);
   }, onShrink);
-  return { sha256: hash.hex() };
+  return { digest: digestOf(hash) };
 }

@@ -1,7 +1,8 @@
 /**
  * Verified transfers, the stages both sides share, in one import. Every
- * transfer is checked end to end against the SHA-256 of the whole file, a
- * resumed one too:
+ * transfer is checked end to end against the digest of the whole file, a
+ * resumed one too, with the checksum the session negotiated
+ * ({@link createStreamingHash}):
  *
  * - Sending (server download, client upload): {@link sendFileFrom} reads
  *   the whole file, hashes it, and sends only the bytes past the offset the
@@ -19,11 +20,11 @@
  * ```ts
  * import { FrameReader } from "../protocol/frames.ts";
  * import {
+ *   createStreamingHash,
  *   hashHeldPrefix,
  *   publishFile,
  *   receiveData,
  *   sendFileFrom,
- *   Sha256,
  *   writeToFile,
  * } from "./verified_transfer.ts";
  *
@@ -39,7 +40,7 @@
  * const sent = await sendFileFrom(source, 4, 2, (chunk) => {
  *   wire.push(chunk.slice());
  *   return Promise.resolve();
- * });
+ * }, await createStreamingHash("xxh3-128"));
  * source.close();
  *
  * // The receiver's side: held bytes hashed, the rest received, then published.
@@ -53,10 +54,10 @@
  *   },
  * });
  * const file = await Deno.open(`${dir}/copy.tmp`, { read: true, write: true });
- * const hash = new Sha256();
+ * const hash = await createStreamingHash("xxh3-128");
  * await hashHeldPrefix(file, 2, hash);
  * const { writeFailure } = await receiveData(reader, 2, writeToFile(file), hash);
- * console.assert(writeFailure === null && hash.hex() === sent.sha256);
+ * console.assert(writeFailure === null && hash.hex() === sent.digest.hex);
  * await publishFile(file, `${dir}/copy.tmp`, `${dir}/copy`, { overwrite: false, durable: true });
  * console.assert(Deno.readTextFileSync(`${dir}/copy`) === "abcd");
  * await Deno.remove(dir, { recursive: true });
@@ -85,4 +86,4 @@ export {
   publishFile,
   type PublishFileOptions,
 } from "./publish.ts";
-export { Sha256, type StreamingHash } from "./sha256.ts";
+export { createStreamingHash, digestOf, type StreamingHash } from "./checksum.ts";

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { type ChecksumName, type Digest, digestField, UNNEGOTIATED_CHECKSUM } from "./checksum.ts";
 import { type ErrorCode, ProtocolError } from "./errors.ts";
 import {
   describeType,
@@ -13,7 +14,6 @@ import {
   isMtime,
   mtimeRangeMessage,
   optionalSizeField,
-  sha256Field,
   sizeField,
 } from "./fields.ts";
 import { MAX_PERMISSION_BITS } from "./limits.ts";
@@ -142,14 +142,17 @@ export type RequestBody = Request extends infer R
   ? R extends Request ? Omit<R, "type" | "id"> : never
   : never;
 
-/** Sent by the uploader right after the file data: the SHA-256 of the whole file. */
+/**
+ * Sent by the uploader right after the file data: the digest of the whole
+ * file, with the session's checksum (on the wire, a field named after it).
+ */
 export type Trailer = {
   /** The message type. */
   type: "trailer";
   /** The upload request's id. */
   id: number;
-  /** SHA-256 of the whole file, 64 lowercase hex digits. */
-  sha256: string;
+  /** The whole file's digest. */
+  digest: Digest;
 };
 
 /** Everything a client may send. */
@@ -195,7 +198,8 @@ export class BadFieldError extends UnknownOpError {
  * {@link BadFieldError}) carrying the request's id. With `expected`, a
  * message of another type is a ProtocolError before its fields are read.
  * Fields the message does not define are dropped; absent booleans are false,
- * and a boolean field present with another type is malformed.
+ * and a boolean field present with another type is malformed. A trailer's
+ * digest must be of `checksum`, the session's (see {@link digestField}).
  *
  * @example
  * ```ts
@@ -205,12 +209,20 @@ export class BadFieldError extends UnknownOpError {
  * ```
  */
 export function decodeClientMessage(raw: Message): ClientMessage;
-/** Checks a message from a client that must be of the `expected` type. */
+/**
+ * Checks a message from a client that must be of the `expected` type, in a
+ * session whose checksum is `checksum` (sha256 until one is negotiated).
+ */
 export function decodeClientMessage<T extends ClientMessageType>(
   raw: Message,
   expected: T,
+  checksum?: ChecksumName,
 ): Extract<ClientMessage, { type: T }>;
-export function decodeClientMessage(raw: Message, expected?: ClientMessageType): ClientMessage {
+export function decodeClientMessage(
+  raw: Message,
+  expected?: ClientMessageType,
+  checksum: ChecksumName = UNNEGOTIATED_CHECKSUM,
+): ClientMessage {
   if (expected !== undefined && raw.type !== expected) {
     throw new ProtocolError(`expected a ${expected} message, got '${describeType(raw.type)}'`);
   }
@@ -221,7 +233,7 @@ export function decodeClientMessage(raw: Message, expected?: ClientMessageType):
     case "request":
       return decodeRequestMessage(raw);
     case "trailer":
-      return { type, id: sizeField(raw, "id"), sha256: sha256Field(raw, "sha256") };
+      return { type, id: sizeField(raw, "id"), digest: digestField(raw, checksum) };
     default: {
       const unknown: never = type;
       throw new ProtocolError(`unexpected '${describeType(unknown)}' message from the client`);

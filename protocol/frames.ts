@@ -8,6 +8,7 @@
  * @module
  */
 
+import { digestOnWire } from "./checksum.ts";
 import type { ClientMessage } from "./client_messages.ts";
 import { ProtocolError } from "./errors.ts";
 import { FRAME_HEADER_BYTES, MAX_CONTROL_BYTES } from "./limits.ts";
@@ -38,8 +39,10 @@ const decoder = new TextDecoder("utf-8", { fatal: true });
 /**
  * Encodes a message a client may send as one frame: the compiler refuses a
  * message the protocol does not define (a misspelt or missing field, an
- * unknown op). A body over `maxControlBytes` (the smaller of the server's
- * limit and ours) throws a {@link ProtocolError} with `TOO_LARGE`.
+ * unknown op). A digest is written as a field named after its checksum
+ * (`digestOnWire`, checksum.ts). A body over `maxControlBytes` (the smaller
+ * of the server's limit and ours) throws a {@link ProtocolError} with
+ * `TOO_LARGE`.
  *
  * @example
  * ```ts
@@ -52,7 +55,7 @@ export function encodeClientMessage(
   message: ClientMessage,
   maxControlBytes = MAX_CONTROL_BYTES,
 ): Uint8Array {
-  return encodeFrame(message, maxControlBytes);
+  return encodeFrame(digestOnWire(message), maxControlBytes);
 }
 
 /**
@@ -71,7 +74,7 @@ export function encodeServerMessage(
   message: ServerMessage,
   maxControlBytes = MAX_CONTROL_BYTES,
 ): Uint8Array {
-  return encodeFrame(message, maxControlBytes);
+  return encodeFrame(digestOnWire(message), maxControlBytes);
 }
 
 /**

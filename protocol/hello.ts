@@ -5,6 +5,7 @@
  * @module
  */
 
+import { type ChecksumName, isChecksumName } from "./checksum.ts";
 import { ProtocolError } from "./errors.ts";
 import { field, sizeField } from "./fields.ts";
 import type { Message } from "./frames.ts";
@@ -33,6 +34,13 @@ export type ServerHello = {
   auth: "token" | "none";
   /** Optional capabilities, by name, such as `eager-upload`; absent on the wire means none. */
   features: string[];
+  /**
+   * The checksums the server verifies transfers with, in its order of
+   * preference: the client answers with one of them. Absent means
+   * `sha256` only, from a server that does not negotiate, and then the
+   * client's hello names none. Decoding keeps the names this side knows.
+   */
+  checksums?: ChecksumName[];
 };
 
 /** The client's answer to the server's hello. */
@@ -51,6 +59,12 @@ export type ClientHello = {
    * came (the server raises a `maxControlBytes` below its floor to it).
    */
   limits?: Partial<Limits>;
+  /**
+   * The checksum this session's transfers are verified with, one the
+   * server's hello offered; absent means `sha256` (a client that does not
+   * negotiate).
+   */
+  checksum?: ChecksumName;
 };
 
 /** Longest software string kept from a hello: it is logged and shown, and need not be more. */
@@ -61,7 +75,8 @@ const LIMIT_KEYS = ["maxControlBytes", "maxFileBytes", "maxNameBytes"] as const;
 /**
  * Checks a server's hello (its `type` already known to be `hello`): every
  * limit a non-negative integer, `auth` one of its two values, `features`
- * strings (absent means none).
+ * strings (absent means none), `checksums` strings (names this side does
+ * not know are dropped; absent stays absent).
  */
 export function decodeServerHello(message: Message): ServerHello {
   const limits = field(message, "limits", "object");
@@ -73,7 +88,7 @@ export function decodeServerHello(message: Message): ServerHello {
   if (!Array.isArray(features) || !features.every((name) => typeof name === "string")) {
     throw new ProtocolError("hello field 'features' must be a list of names");
   }
-  return {
+  const hello: ServerHello = {
     type: "hello",
     protocol: field(message, "protocol", "number"),
     software: field(message, "software", "string").slice(0, MAX_SOFTWARE_CHARS),
@@ -85,6 +100,15 @@ export function decodeServerHello(message: Message): ServerHello {
     auth,
     features,
   };
+  if (message.checksums !== undefined) {
+    const offered = message.checksums;
+    if (!Array.isArray(offered) || !offered.every((name) => typeof name === "string")) {
+      throw new ProtocolError("hello field 'checksums' must be a list of names");
+    }
+    // A later server may offer checksums this side does not know.
+    hello.checksums = offered.filter(isChecksumName);
+  }
+  return hello;
 }
 
 /**
@@ -92,7 +116,9 @@ export function decodeServerHello(message: Message): ServerHello {
  * of any length (the frame limit bounds it) is passed on: one over
  * MAX_TOKEN_CHARS matches no configured token, so it is refused like any
  * wrong token (DENIED, after the throttle's wait), not as a malformed hello.
- * `limits` is advice: a value that is not a safe integer is left out.
+ * `limits` is advice: a value that is not a safe integer is left out. A
+ * `checksum` this side does not know is a {@link ProtocolError} with
+ * `UNSUPPORTED`; whether the server offered it is the server's to check.
  */
 export function decodeClientHello(message: Message): ClientHello {
   const hello: ClientHello = {
@@ -101,6 +127,16 @@ export function decodeClientHello(message: Message): ClientHello {
     software: field(message, "software", "string").slice(0, MAX_SOFTWARE_CHARS),
   };
   if (message.token !== undefined) hello.token = field(message, "token", "string");
+  if (message.checksum !== undefined) {
+    const checksum = field(message, "checksum", "string");
+    if (!isChecksumName(checksum)) {
+      throw new ProtocolError(
+        `hello names an unknown checksum '${checksum.slice(0, 40)}'`,
+        "UNSUPPORTED",
+      );
+    }
+    hello.checksum = checksum;
+  }
   const announced = message.limits;
   if (typeof announced === "object" && announced !== null && !Array.isArray(announced)) {
     const limits: Partial<Limits> = {};

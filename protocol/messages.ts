@@ -12,11 +12,14 @@
  *   {@link decodeServerMessage} and {@link decodeReplyFields}, which the
  *   client reads with;
  * - frames.ts: `encodeClientMessage` and `encodeServerMessage`, which send
- *   nothing else.
+ *   nothing else;
+ * - checksum.ts: the checksums a session negotiates, and {@link Digest},
+ *   the digest a trailer and a transfer's reply carry.
  *
  * @module
  */
 
+export * from "./checksum.ts";
 export * from "./client_messages.ts";
 export * from "./entry.ts";
 export * from "./hello.ts";

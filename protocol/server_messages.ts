@@ -7,17 +7,17 @@
  * @module
  */
 
+import {
+  type ChecksumName,
+  CHECKSUMS,
+  type Digest,
+  digestField,
+  isDigestHex,
+  UNNEGOTIATED_CHECKSUM,
+} from "./checksum.ts";
 import { type ErrorCode, isErrorCode, ProtocolError } from "./errors.ts";
 import { decodeEntry, decodeStatEntry, type Entry, type StatEntry } from "./entry.ts";
-import {
-  describeType,
-  field,
-  mtimeField,
-  optionalSizeField,
-  SHA256_HEX,
-  sha256Field,
-  sizeField,
-} from "./fields.ts";
+import { describeType, field, mtimeField, optionalSizeField, sizeField } from "./fields.ts";
 import type { Message } from "./frames.ts";
 import { decodeServerHello, type ServerHello } from "./hello.ts";
 import { isRole, type Op, type Role } from "./ops.ts";
@@ -72,10 +72,10 @@ export interface ReplyFields {
   list: { count: number };
   /** The entry described. */
   stat: { entry: StatEntry };
-  /** What the server stored: the whole file's size and SHA-256. */
-  upload: { size: number; sha256: string };
-  /** What the server sent: the whole file's size and SHA-256, as it read it. */
-  download: { size: number; sha256: string };
+  /** What the server stored: the whole file's size and digest (the session's checksum). */
+  upload: { size: number; digest: Digest };
+  /** What the server sent: the whole file's size and digest, as it read it. */
+  download: { size: number; digest: Digest };
   /** Nothing beyond success. */
   delete: NoReplyFields;
   /** Nothing beyond success. */
@@ -175,7 +175,8 @@ export type DecodedServerMessage = Exclude<ServerMessage, { ok: true }> | Unchec
 /**
  * Checks a message from a server in full: every id, size and offset a
  * non-negative integer, every entry by {@link decodeEntry}, every mtime one a
- * `Date` holds, every sha256 64 lowercase hex digits, a reply's error an
+ * `Date` holds, every digest a reply carries (a field named after a
+ * checksum) with that checksum's number of hex digits, a reply's error an
  * object. Anything else (an unknown type included) throws a
  * {@link ProtocolError}. An unknown error code reads as `INTERNAL`. With
  * `expected`, a message of another type is a ProtocolError at once.
@@ -251,8 +252,10 @@ function decodeReply(raw: Message): UncheckedOkReply | ErrorReply {
     return { type: "reply", id, ok: false, error: decodeReplyError(raw.error as Message) };
   }
   // Whatever op it answers, a digest is a digest.
-  if ("sha256" in raw && !SHA256_HEX.test(String(raw.sha256))) {
-    throw new ProtocolError("reply carries a malformed sha256");
+  for (const algorithm of CHECKSUMS) {
+    if (algorithm in raw && !isDigestHex(algorithm, raw[algorithm])) {
+      throw new ProtocolError(`reply carries a malformed ${algorithm} digest`);
+    }
   }
   return { ...raw, type: "reply", id, ok: true };
 }
@@ -270,8 +273,10 @@ export function decodeReplyError(body: Message): ReplyError {
   };
 }
 
-/** How each op's reply fields are read: one row per {@link ReplyOp}. */
-const REPLY_FIELD_DECODERS: { [O in ReplyOp]: (reply: Message) => ReplyFields[O] } = {
+/** How each op's reply fields are read (a digest of the session's checksum): one row per {@link ReplyOp}. */
+const REPLY_FIELD_DECODERS: {
+  [O in ReplyOp]: (reply: Message, checksum: ChecksumName) => ReplyFields[O];
+} = {
   hello: (reply) => {
     const role = field(reply, "role", "string");
     if (!isRole(role)) throw new ProtocolError(`the handshake's reply names no known role`);
@@ -296,8 +301,8 @@ const REPLY_FIELD_DECODERS: { [O in ReplyOp]: (reply: Message) => ReplyFields[O]
   logout: noFields,
 };
 
-function transferFields(reply: Message): { size: number; sha256: string } {
-  return { size: sizeField(reply, "size"), sha256: sha256Field(reply, "sha256") };
+function transferFields(reply: Message, checksum: ChecksumName): { size: number; digest: Digest } {
+  return { size: sizeField(reply, "size"), digest: digestField(reply, checksum) };
 }
 
 function noFields(): NoReplyFields {
@@ -306,8 +311,10 @@ function noFields(): NoReplyFields {
 
 /**
  * Reads the fields a success reply carries for `op`, which the receiver
- * knows from the request the reply answers; a field missing or out of range
- * throws a {@link ProtocolError}. Fields the op does not define are dropped.
+ * knows from the request the reply answers, in a session whose checksum is
+ * `checksum` (sha256 unless one was negotiated); a field missing or out of
+ * range throws a {@link ProtocolError}. Fields the op does not define are
+ * dropped.
  *
  * @example
  * ```ts
@@ -319,6 +326,7 @@ function noFields(): NoReplyFields {
 export function decodeReplyFields<O extends ReplyOp>(
   op: O,
   reply: UncheckedOkReply,
+  checksum: ChecksumName = UNNEGOTIATED_CHECKSUM,
 ): ReplyFields[O] {
-  return REPLY_FIELD_DECODERS[op](reply);
+  return REPLY_FIELD_DECODERS[op](reply, checksum);
 }

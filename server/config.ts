@@ -6,8 +6,10 @@
  */
 
 import { resolve } from "node:path";
+import { parseChecksumFlag } from "../cli/checksum_flag.ts";
 import { type FlagTable, formatFlags, parseFlags } from "../cli/flags.ts";
 import { UsageError } from "../cli/usage_error.ts";
+import { type ChecksumName, CHECKSUMS } from "../protocol/checksum.ts";
 import { MAX_CONTROL_BYTES, MAX_FILE_BYTES, MIN_CONTROL_BYTES } from "../protocol/limits.ts";
 import { type AccessToken, checkToken, generateToken, parseTokensFile } from "./tokens.ts";
 
@@ -82,6 +84,8 @@ export interface ServerConfig {
   tls: { cert: string; key: string } | null;
   /** Refuse uploads, deletes, mkdir and rename (`--read-only`). */
   readOnly: boolean;
+  /** The checksums offered to clients, in order of preference (`--checksum`). */
+  checksums: ChecksumName[];
   /** How the request log on stderr is written. */
   logFormat: "text" | "json";
   /** How long transfers in flight may take to finish once shutdown starts, in milliseconds. */
@@ -159,6 +163,13 @@ export const SERVE_FLAGS = {
     value: "DIR",
     help: "where --tls keeps its certificate",
     defaultText: "$XDG_STATE_HOME/fts\nor ~/.local/state/fts",
+  },
+  checksum: {
+    kind: "string",
+    value: "NAME[,NAME]",
+    help: "checksums offered to clients, best first; a client\n" +
+      "must use one, so sha256 alone requires SHA-256",
+    default: CHECKSUMS.join(","),
   },
   "max-connections": {
     kind: "integer",
@@ -268,6 +279,9 @@ ${formatFlags(SERVE_FLAGS, ["token", "tokens", "no-auth"])}
 Encryption:
 ${formatFlags(SERVE_FLAGS, ["tls", "tls-cert", "tls-key", "state-dir"])}
 
+Verification:
+${formatFlags(SERVE_FLAGS, ["checksum"])}
+
 Limits:
 ${
   formatFlags(SERVE_FLAGS, [
@@ -369,6 +383,7 @@ export async function parseServeArgs(
       tokens,
       tls: null,
       readOnly: values["read-only"] === true,
+      checksums: parseChecksumFlag(values.checksum),
       logFormat,
       graceMs: 1000 * values["shutdown-grace"],
       limits,

@@ -10,13 +10,18 @@
 import { readData } from "../io/read_data.ts";
 import { ProtocolError } from "../protocol/errors.ts";
 import type { FrameReader } from "../protocol/frames.ts";
-import { decodeClientMessage, type Trailer } from "../protocol/messages.ts";
+import { type ChecksumName, decodeClientMessage, type Trailer } from "../protocol/messages.ts";
 import type { RateFloor } from "./rate_floor.ts";
 
-/** What a data phase reads from and is measured by: the connection's framing and rate floor. */
+/**
+ * What a data phase reads from and is measured by: the connection's framing
+ * and rate floor, and the session's checksum, which trailers are of.
+ */
 export interface DataPhaseContext {
   /** The connection's frames, and the raw data after them. */
   readonly reader: FrameReader;
+  /** The checksum the session's hello negotiated. */
+  readonly checksum: ChecksumName;
   /** Engaged while data flows (see {@link atMinRate}). */
   readonly rateFloor: Pick<RateFloor, "engage" | "disengage">;
 }
@@ -68,12 +73,13 @@ export async function atMinRate<T>(
 /**
  * Reads the trailer that follows the data of upload request `id`. Anything
  * else (the end of the connection, another message, another request's
- * trailer) is a {@link ProtocolError}.
+ * trailer, a digest of another checksum than the session's) is a
+ * {@link ProtocolError}.
  */
-export async function readTrailer(reader: FrameReader, id: number): Promise<Trailer> {
-  const message = await reader.readMessage();
+export async function readTrailer(context: DataPhaseContext, id: number): Promise<Trailer> {
+  const message = await context.reader.readMessage();
   if (message === null) throw new ProtocolError("connection closed before the trailer");
-  const trailer = decodeClientMessage(message, "trailer");
+  const trailer = decodeClientMessage(message, "trailer", context.checksum);
   if (trailer.id !== id) throw new ProtocolError(`expected the trailer of request ${id}`);
   return trailer;
 }
@@ -91,6 +97,6 @@ export async function drainCarriedData(
 ): Promise<void> {
   await atMinRate(context.rateFloor, async () => {
     await readData(context.reader, bytes, () => {});
-    await readTrailer(context.reader, id);
+    await readTrailer(context, id);
   });
 }

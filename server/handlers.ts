@@ -8,9 +8,17 @@
  */
 
 import { LIST_FRAME_BUDGET_BYTES, LIST_FRAME_ENVELOPE_BYTES } from "../protocol/limits.ts";
-import type { Entry, Op, ReplyFields, Request, Role, ServerMessage } from "../protocol/messages.ts";
+import type {
+  ChecksumName,
+  Entry,
+  Op,
+  ReplyFields,
+  Request,
+  Role,
+  ServerMessage,
+} from "../protocol/messages.ts";
 import { parseDirectoryName, parseName } from "../protocol/names.ts";
-import { hashHeldPrefix, Sha256 } from "../io/verified_transfer.ts";
+import { createStreamingHash, hashHeldPrefix } from "../io/verified_transfer.ts";
 import type { DataPhaseContext } from "./data_phase.ts";
 import type { Storage } from "./storage.ts";
 import { handleDownload, handleUpload } from "./transfer_handlers.ts";
@@ -29,6 +37,8 @@ export interface HandlerContext extends DataPhaseContext {
   send(message: ServerMessage): Promise<void>;
   /** The largest control frame the peer reads (the smaller of its limit and ours). */
   peerMaxControlBytes: number;
+  /** The checksum the session's transfers are verified with, as its hello negotiated. */
+  checksum: ChecksumName;
 }
 
 /** The request for op `O`, written so that `O` and the request stay correlated in generic code. */
@@ -155,7 +165,11 @@ async function handleList(
   return { fields: { count: entries.length } };
 }
 
-/** Describes one entry; for a file also its SHA-256, read from disk now. */
+/**
+ * Describes one entry; for a file also its SHA-256, read from disk now
+ * (whatever checksum the session's transfers use: the entry's field is
+ * `sha256`, for those who compare it with `sha256sum`).
+ */
 async function handleStat(
   request: RequestFor<"stat">,
   context: HandlerContext,
@@ -165,7 +179,7 @@ async function handleStat(
   if (entry.type !== "file") return { fields: { entry } };
   const { file, size, mtime, mode } = await context.storage.openForDownload(segments);
   try {
-    const hash = new Sha256();
+    const hash = await createStreamingHash("sha256");
     await hashHeldPrefix(file, size, hash);
     return { fields: { entry: { ...entry, size, mtime, mode, sha256: hash.hex() } } };
   } finally {

@@ -1,7 +1,8 @@
 /**
  * The server's log: one line per connection event and per request, on
  * stderr, as text or as JSON lines (`--log-format json`, for audit). Tokens
- * are never logged, only their names.
+ * are never logged, only their names. A transfer's line names the checksum
+ * and digest it was verified with, for audit.
  *
  * Every string field may carry text from the peer (a name, an unknown op, the
  * software it announced, an error message quoting either), so each is
@@ -11,6 +12,8 @@
  *
  * @module
  */
+
+import type { ChecksumName } from "../protocol/checksum.ts";
 
 /** What one log line records. */
 export interface LogEvent {
@@ -26,6 +29,10 @@ export interface LogEvent {
   bytes?: number;
   /** How long the request took, in milliseconds. */
   durationMs?: number;
+  /** The checksum of the session (its authentication line) or of the transfer's digest. */
+  checksum?: ChecksumName;
+  /** The whole file's digest, in hex, of a transfer verified with {@link LogEvent.checksum}. */
+  digest?: string;
   /** "ok", an error code, or a connection event such as "closed". */
   result: string;
   /** More on the result, such as an error's message. */
@@ -56,7 +63,10 @@ export function setLogFormat(chosen: "text" | "json"): void {
   format = chosen;
 }
 
-/** Writes one line: time, peer, token name, operation, name, bytes, duration, result. */
+/**
+ * Writes one line: time, peer, token name, operation, name, bytes, duration,
+ * checksum (and digest), result.
+ */
 export function logEvent(event: LogEvent): void {
   Deno.stderr.writeSync(encoder.encode(formatLogLine(event, format, new Date()) + "\n"));
 }
@@ -88,6 +98,8 @@ export function formatLogLine(event: LogEvent, chosen: "text" | "json", at: Date
       name: json(event.name),
       bytes: event.bytes ?? null,
       durationMs: event.durationMs === undefined ? null : Math.round(event.durationMs * 10) / 10,
+      checksum: event.checksum ?? null,
+      digest: event.digest ?? null,
       result: truncate(event.result),
       detail: json(event.detail),
     }).replace(UNSAFE_CHARS, unicodeEscape);
@@ -98,6 +110,9 @@ export function formatLogLine(event: LogEvent, chosen: "text" | "json", at: Date
   if (event.name !== undefined) parts.push(`"${escapeText(event.name).replaceAll('"', '\\"')}"`);
   if (event.bytes !== undefined) parts.push(`${event.bytes}B`);
   if (event.durationMs !== undefined) parts.push(`${event.durationMs.toFixed(1)}ms`);
+  if (event.checksum !== undefined) {
+    parts.push(event.digest === undefined ? event.checksum : `${event.checksum}:${event.digest}`);
+  }
   parts.push(escapeText(event.result));
   if (event.detail) parts.push(`(${escapeText(event.detail)})`);
   return parts.join(" ");

@@ -157,7 +157,8 @@ export class PendingUpload implements CommitMember {
 
   /**
    * Feeds the bytes already held (a resumed upload's first part) to `hash`,
-   * from the open file: they count towards the whole file's SHA-256.
+   * from the open file: they count towards the whole file's digest, in the
+   * resuming session's checksum, whichever the broken session used.
    */
   async hashHeld(hash: StreamingHash): Promise<void> {
     await hashHeldPrefix(this.#file, this.#state.offset, hash);

@@ -18,6 +18,8 @@ import {
   SOFTWARE_VERSION,
 } from "../protocol/limits.ts";
 import {
+  type ChecksumName,
+  type ClientHello,
   decodeClientMessage,
   type Op,
   type Request,
@@ -25,6 +27,7 @@ import {
   roleAllows,
   type ServerMessage,
   UnknownOpError,
+  UNNEGOTIATED_CHECKSUM,
 } from "../protocol/messages.ts";
 import type { AuthThrottle } from "./auth_throttle.ts";
 import type { ServerLimits } from "./config.ts";
@@ -58,6 +61,8 @@ export interface SessionOptions {
   throttle: AuthThrottle;
   /** Operations whose row mutates are refused (DENIED). */
   readOnly: boolean;
+  /** The checksums offered in the hello, in order of preference; a client must use one. */
+  checksums: readonly ChecksumName[];
   /** Called when a permitted client asks the server to terminate. */
   onTerminate(): void;
 }
@@ -151,6 +156,7 @@ export class Session {
       send: (message: ServerMessage) =>
         writeAll(timed, encodeServerMessage(message, this.#context.peerMaxControlBytes)),
       peerMaxControlBytes: MAX_CONTROL_BYTES,
+      checksum: UNNEGOTIATED_CHECKSUM,
     };
   }
 
@@ -209,6 +215,7 @@ export class Session {
         },
         auth: verifier ? "token" : "none",
         features: [EAGER_UPLOAD_FEATURE],
+        checksums: [...this.#options.checksums],
       });
       const message = await this.#context.reader.readMessage();
       if (message === null) return false;
@@ -224,6 +231,7 @@ export class Session {
         logEvent({ peer: this.#peer, op: "hello", result: "VERSION", detail: hello.software });
         return false;
       }
+      this.#context.checksum = this.#agreedChecksum(hello);
       const identity = verifier
         ? verifier.verify(hello.token)
         : identityWithoutAuth(this.#peerHostname);
@@ -245,11 +253,35 @@ export class Session {
       if (verifier) this.#options.throttle.recordSuccess(this.#peerHostname);
       this.#identity = identity;
       await this.#context.send({ type: "reply", id: 0, ok: true, role: identity.role });
-      logEvent({ peer: this.#peer, token: this.#tokenName, op: "auth", result: identity.role });
+      logEvent({
+        peer: this.#peer,
+        token: this.#tokenName,
+        op: "auth",
+        result: identity.role,
+        checksum: this.#context.checksum,
+      });
       return true;
     } finally {
       clearTimeout(deadline);
     }
+  }
+
+  /**
+   * The checksum the client's hello chose (sha256 when it names none, as a
+   * client from before negotiation does); one this server did not offer is
+   * a protocol violation, UNSUPPORTED.
+   */
+  #agreedChecksum(hello: ClientHello): ChecksumName {
+    const checksum = hello.checksum ?? UNNEGOTIATED_CHECKSUM;
+    if (this.#options.checksums.includes(checksum)) return checksum;
+    const offered = this.#options.checksums.join(", ");
+    throw new ProtocolError(
+      hello.checksum === undefined
+        ? `this server verifies transfers with ${offered} only; the client names no checksum, ` +
+          `which means ${UNNEGOTIATED_CHECKSUM} (a client that negotiates one is needed)`
+        : `the client chose checksum ${checksum}, which this server did not offer (it offers ${offered})`,
+      "UNSUPPORTED",
+    );
   }
 
   /**
@@ -423,9 +455,12 @@ export class Session {
     if (result.ok) {
       const { outcome } = result;
       await this.#context.send({ type: "reply", id: request.id, ok: true, ...outcome.fields });
+      const digest = "digest" in outcome.fields ? outcome.fields.digest : undefined;
       logEvent({
         ...logged,
         bytes: outcome.bytes,
+        checksum: digest?.algorithm,
+        digest: digest?.hex,
         durationMs: performance.now() - started,
         result: "ok",
       });

@@ -9,34 +9,40 @@
 
 import { FtsError } from "../protocol/errors.ts";
 import { writeAll } from "../protocol/frames.ts";
-import type { Trailer } from "../protocol/messages.ts";
+import { CHECKSUM_TITLES, type Digest, type Trailer } from "../protocol/messages.ts";
 import { parseName } from "../protocol/names.ts";
-import { receiveData, sendFileFrom, Sha256 } from "../io/verified_transfer.ts";
+import {
+  createStreamingHash,
+  digestOf,
+  receiveData,
+  sendFileFrom,
+} from "../io/verified_transfer.ts";
 import { atMinRate, DataStreamBrokenError, drainCarriedData, readTrailer } from "./data_phase.ts";
 import type { HandlerContext, HandlerOutcome, RequestFor } from "./handlers.ts";
 import type { PendingUpload } from "./pending_upload.ts";
 
 /**
  * name → temporary file (a resumed upload's held bytes hashed first) →
- * exactly `size - offset` bytes through SHA-256 → trailer → compare → the
- * file to publish, which the session commits (fsync, rename, fsync the
- * directory) with the uploads that arrived back to back with it → reply.
+ * exactly `size - offset` bytes through the session's checksum → trailer →
+ * compare → the file to publish, which the session commits (fsync, rename,
+ * fsync the directory) with the uploads that arrived back to back with it →
+ * reply.
  */
 export async function handleUpload(
   request: RequestFor<"upload">,
   context: HandlerContext,
 ): Promise<HandlerOutcome<"upload">> {
   const pending = await beginUpload(request, context);
-  const { sha256, trailer, writeFailure } = await receiveUpload(pending, request, context);
+  const { digest, trailer, writeFailure } = await receiveUpload(pending, request, context);
   try {
     if (writeFailure !== null) throw writeFailure;
-    assertSameDigest(sha256, trailer);
+    assertSameDigest(digest, trailer);
   } catch (err) {
     await pending.discard();
     throw err;
   }
   return {
-    fields: { size: request.size, sha256 },
+    fields: { size: request.size, digest },
     bytes: request.size - pending.offset,
     publish: pending,
   };
@@ -72,18 +78,18 @@ async function receiveUpload(
   pending: PendingUpload,
   request: RequestFor<"upload">,
   context: HandlerContext,
-): Promise<{ sha256: string; trailer: Trailer; writeFailure: unknown }> {
+): Promise<{ digest: Digest; trailer: Trailer; writeFailure: unknown }> {
   try {
     if (!request.eager) {
       await context.send({ type: "continue", id: request.id, offset: pending.offset });
     }
-    const hash = new Sha256();
+    const hash = await createStreamingHash(context.checksum);
     await pending.hashHeld(hash);
     return await atMinRate(context.rateFloor, async () => {
       const remaining = request.size - pending.offset;
       const { writeFailure } = await receiveData(context.reader, remaining, pending.write, hash);
-      const trailer = await readTrailer(context.reader, request.id);
-      return { sha256: hash.hex(), trailer, writeFailure };
+      const trailer = await readTrailer(context, request.id);
+      return { digest: digestOf(hash), trailer, writeFailure };
     });
   } catch (err) {
     await pending.interrupted();
@@ -91,19 +97,24 @@ async function receiveUpload(
   }
 }
 
-/** Throws INTEGRITY unless the received data's digest is the sender's. */
-function assertSameDigest(sha256: string, trailer: Trailer): void {
-  if (sha256 === trailer.sha256) return;
+/**
+ * Throws INTEGRITY unless the received data's digest is the sender's (both
+ * of the session's checksum: the trailer's decoding saw to that).
+ */
+function assertSameDigest(digest: Digest, trailer: Trailer): void {
+  if (digest.hex === trailer.digest.hex) return;
   throw new FtsError(
     "INTEGRITY",
-    `SHA-256 of the received data (${sha256}) differs from the sender's (${trailer.sha256}); nothing was saved`,
+    `${CHECKSUM_TITLES[digest.algorithm]} of the received data (${digest.hex}) differs from ` +
+      `the sender's (${trailer.digest.hex}); nothing was saved`,
   );
 }
 
 /**
  * name → open (one handle: a concurrent upload publishes by rename and a
  * delete unlinks, so this file's bytes stay whole to the end) → data header
- * → the whole file read through SHA-256, the bytes past `offset` sent → reply.
+ * → the whole file read through the session's checksum, the bytes past
+ * `offset` sent → reply.
  */
 export async function handleDownload(
   request: RequestFor<"download">,
@@ -115,8 +126,8 @@ export async function handleDownload(
   try {
     const offset = Math.min(request.offset, size);
     await context.send({ type: "data", id: request.id, size, offset, mtime, mode });
-    const { sha256 } = await sendData(file, size, offset, context);
-    return { fields: { size, sha256 }, bytes: size - offset };
+    const { digest } = await sendData(file, size, offset, context);
+    return { fields: { size, digest }, bytes: size - offset };
   } finally {
     file.close();
   }
@@ -133,9 +144,10 @@ async function sendData(
   size: number,
   offset: number,
   context: HandlerContext,
-): Promise<{ sha256: string }> {
+): Promise<{ digest: Digest }> {
   try {
-    return await sendFileFrom(file, size, offset, (chunk) => writeAll(context.conn, chunk), {
+    const hash = await createStreamingHash(context.checksum);
+    return await sendFileFrom(file, size, offset, (chunk) => writeAll(context.conn, chunk), hash, {
       onSendStart: () => context.rateFloor.engage(),
     });
   } catch (err) {

@@ -61,6 +61,7 @@ async function start(config: ServerConfig): Promise<void> {
       verifier: config.tokens ? new TokenVerifier(config.tokens) : null,
       throttle: new AuthThrottle(),
       readOnly: config.readOnly,
+      checksums: config.checksums,
       onTerminate: () => void stop("terminate"),
     });
     server.start();

@@ -5,7 +5,6 @@
  * Every loop is bounded; every process and socket is gone when a run ends.
  */
 
-import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { encodeFrame, FrameReader, type Message, writeAll } from "../protocol/frames.ts";
 import {
@@ -14,7 +13,7 @@ import {
   MAX_NAME_BYTES,
   PROTOCOL_VERSION,
 } from "../protocol/limits.ts";
-import { FTS_RUN_FLAGS, listTree, PROJECT_DIR } from "./_helpers.ts";
+import { digestOfBytes, FTS_RUN_FLAGS, listTree, PROJECT_DIR } from "./_helpers.ts";
 
 /** Messages the fake server reads from one client at most: far more than any test's command sends. */
 const MAX_CLIENT_MESSAGES = 2000;
@@ -48,6 +47,11 @@ export interface FakeServerScript {
    * @default {"fake/0.0.0"}
    */
   software?: string;
+  /**
+   * The checksums its hello offers; when absent, its hello has no
+   * `checksums`, as a server from before negotiation (sha256 only).
+   */
+  checksums?: string[];
   /**
    * Answers one request (logout is answered for it). Return `"stop"` to end
    * the conversation.
@@ -163,6 +167,7 @@ async function converse(
       },
       auth: "none",
       features: [],
+      ...(script.checksums === undefined ? {} : { checksums: script.checksums }),
     });
     if ((await next())?.type !== "hello") return received;
     if ((script.protocol ?? PROTOCOL_VERSION) !== PROTOCOL_VERSION) {
@@ -194,13 +199,23 @@ export function errorReply(request: Message, code: string, message: string): Mes
   return { type: "reply", id: request.id, ok: false, error: { code, message } };
 }
 
-/** Answers a download of `request` with `bytes` and their true SHA-256. */
-export async function sendFile(request: Message, peer: FakePeer, bytes: Uint8Array) {
+/**
+ * Answers a download of `request` with `bytes` and their true digest by
+ * `checksum` (the session's: sha256 unless the script offered another), or
+ * the digest of `digested` instead, for a server that corrupts what it sends.
+ */
+export async function sendFile(
+  request: Message,
+  peer: FakePeer,
+  bytes: Uint8Array,
+  checksum: "sha256" | "xxh3-128" = "sha256",
+  digested: Uint8Array = bytes,
+) {
   const id = request.id;
-  const hex = createHash("sha256").update(bytes).digest("hex");
   await peer.send({ type: "data", id, size: bytes.length, offset: 0, mtime: 0, mode: 0o644 });
   await peer.sendBytes(bytes);
-  await peer.send({ type: "reply", id, ok: true, size: bytes.length, sha256: hex });
+  const hex = await digestOfBytes(checksum, digested);
+  await peer.send({ type: "reply", id, ok: true, size: bytes.length, [checksum]: hex });
 }
 
 /** What one client run against a fake server produced. */

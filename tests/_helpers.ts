@@ -6,6 +6,7 @@
 
 import { createHash } from "node:crypto";
 import { join } from "node:path";
+import { createXXHash128 } from "hash-wasm";
 import { encodeFrame, FrameReader, type Message, writeAll } from "../protocol/frames.ts";
 import { PROTOCOL_VERSION } from "../protocol/limits.ts";
 import { ftsTaskFlags } from "../scripts/compile.ts";
@@ -226,8 +227,17 @@ export class RawClient {
     this.reader = new FrameReader(conn);
   }
 
-  /** Connects and reads the server's hello; with `handshake`, also answers it (with `token`, if given). */
-  static async open(port: number, handshake = true, token?: string): Promise<RawClient> {
+  /**
+   * Connects and reads the server's hello; with `handshake`, also answers it
+   * (with `token`, if given, and `helloFields`, such as a `checksum`: without
+   * one the session uses sha256, as a client from before negotiation).
+   */
+  static async open(
+    port: number,
+    handshake = true,
+    token?: string,
+    helloFields: Message = {},
+  ): Promise<RawClient> {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port });
     conn.setNoDelay(true);
     const client = new RawClient(conn);
@@ -235,7 +245,13 @@ export class RawClient {
     if (hello?.type !== "hello") throw new Error(`expected hello, got ${JSON.stringify(hello)}`);
     client.hello = hello;
     if (handshake) {
-      await client.send({ type: "hello", protocol: PROTOCOL_VERSION, software: "raw-test", token });
+      await client.send({
+        type: "hello",
+        protocol: PROTOCOL_VERSION,
+        software: "raw-test",
+        token,
+        ...helloFields,
+      });
       const reply = await client.reader.readMessage();
       if (reply?.ok !== true) throw new Error(`handshake refused: ${JSON.stringify(reply)}`);
     }
@@ -350,6 +366,26 @@ export async function sha256File(path: string): Promise<string> {
   return hash.digest("hex");
 }
 
+/**
+ * The digest of `bytes` by `checksum`, hex, from node:crypto or straight from
+ * hash-wasm (not through io/checksum.ts, which is under test).
+ */
+export async function digestOfBytes(
+  checksum: "sha256" | "xxh3-128",
+  bytes: Uint8Array,
+): Promise<string> {
+  if (checksum === "sha256") return createHash("sha256").update(bytes).digest("hex");
+  return (await createXXHash128()).update(bytes).digest("hex");
+}
+
+/** XXH3-128 of a file, hex, straight from hash-wasm (not through io/checksum.ts, under test). */
+export async function xxh3File(path: string): Promise<string> {
+  const hash = await createXXHash128();
+  using file = await Deno.open(path);
+  for await (const chunk of file.readable) hash.update(chunk);
+  return hash.digest("hex");
+}
+
 /** Writes `size` random bytes to `path`, in chunks, and returns their SHA-256. */
 export async function writeRandomFile(path: string, size: number): Promise<string> {
   const hash = createHash("sha256");
@@ -394,6 +430,20 @@ export async function waitFor(
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   return await condition();
+}
+
+/**
+ * Waits until the server keeps `bytes` of a broken upload in its partial
+ * directory: once it does, it has read all that arrived before the drop.
+ */
+export async function waitForKeptPartial(server: RunningServer, bytes: number): Promise<boolean> {
+  const partialDir = join(server.root, ".fts", "partial");
+  return await waitFor(async () => {
+    for await (const entry of Deno.readDir(partialDir)) {
+      if ((await Deno.stat(join(partialDir, entry.name))).size === bytes) return true;
+    }
+    return false;
+  });
 }
 
 /** What `listTree()` shows of a root that holds no user files: the server's own state. */

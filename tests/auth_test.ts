@@ -174,7 +174,9 @@ Deno.test("--log-format json writes one audit record per line with the token's n
     const upload = records.find((r) => r.op === "upload");
     assert.deepEqual(Object.keys(upload).sort(), [
       "bytes",
+      "checksum",
       "detail",
+      "digest",
       "durationMs",
       "name",
       "op",
@@ -186,7 +188,12 @@ Deno.test("--log-format json writes one audit record per line with the token's n
     assert.equal(upload.token, "admin");
     assert.equal(upload.name, "a.txt");
     assert.equal(upload.bytes, 3);
+    assert.equal(upload.checksum, "xxh3-128");
+    assert.equal(upload.digest, "06b05ab6733a618578af5f94892f3950", "XXH3-128 of 'abc'");
     assert.equal(upload.result, "ok");
+    const auth = records.find((r) => r.op === "auth");
+    assert.equal(auth.checksum, "xxh3-128");
+    assert.equal(auth.digest, null);
     assert.match(upload.peer, /^127\.0\.0\.1:\d+$/);
     assert.ok(!Number.isNaN(Date.parse(upload.time)));
     assert.ok(!server.log().includes(TOKENS.boss));

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { runCommand, sha256File, startServer } from "./_helpers.ts";
+import { runCommand, sha256File, startServer, xxh3File } from "./_helpers.ts";
 
 Deno.test("mkdir, rename, stat, and cd/pwd in a script work on the server", async () => {
   const server = await startServer();
@@ -146,13 +146,16 @@ Deno.test("--json prints one document per command with stable fields", async () 
     const transfer = JSON.parse(put.stdout);
     assert.equal(transfer.op, "upload");
     assert.deepEqual(Object.keys(transfer.files[0]).sort(), [
+      "checksum",
+      "digest",
       "local",
       "remote",
       "resumedFrom",
-      "sha256",
       "size",
       "verified",
     ]);
+    assert.equal(transfer.files[0].checksum, "xxh3-128");
+    assert.equal(transfer.files[0].digest, await xxh3File(join(server.dir, "j.txt")));
     assert.equal(transfer.files[0].verified, true);
     assert.equal(transfer.files[0].size, 4);
     const ls = JSON.parse((await runCommand(server, ["--json", "ls"])).stdout);

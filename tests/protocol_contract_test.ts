@@ -17,6 +17,7 @@ import {
 import { MAX_MTIME_MS } from "../protocol/limits.ts";
 import {
   BadFieldError,
+  type ChecksumName,
   type ClientMessage,
   decodeClientMessage,
   decodeReplyFields,
@@ -30,6 +31,8 @@ import {
 } from "../protocol/messages.ts";
 
 const HEX = "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03";
+/** An XXH3-128 digest as the wire writes it: 32 lowercase hex digits. */
+const XXH = "99aa06d3014798d86001c324468d497f";
 
 /** Reads one message back from `frame`, handed over a few bytes at a time. */
 async function readBack(frame: Uint8Array): Promise<Message> {
@@ -73,6 +76,7 @@ const CLIENT_MESSAGES: ClientMessage[] = [
     software: "fts/0.1.0",
     token: "7Jc2pX0vQm4sLr9TzWn1yHk8FbEd3GaU",
     limits: { maxControlBytes: 65536, maxNameBytes: 4096 },
+    checksum: "xxh3-128",
   },
   { type: "request", id: 1, op: "list", name: "" },
   { type: "request", id: 2, op: "stat", name: "a/b.txt" },
@@ -122,14 +126,66 @@ const CLIENT_MESSAGES: ClientMessage[] = [
   },
   { type: "request", id: 10, op: "terminate" },
   { type: "request", id: 0, op: "logout" },
-  { type: "trailer", id: 3, sha256: HEX },
+  { type: "trailer", id: 3, digest: { algorithm: "sha256", hex: HEX } },
+  { type: "trailer", id: 3, digest: { algorithm: "xxh3-128", hex: XXH } },
 ];
 
 Deno.test("decodeClientMessage() returns every client message as encodeClientMessage() sent it", async () => {
   for (const message of CLIENT_MESSAGES) {
-    const decoded = decodeClientMessage(await readBack(encodeClientMessage(message)));
+    // A trailer is read in a session of its digest's checksum.
+    const checksum = message.type === "trailer" ? message.digest.algorithm : undefined;
+    const raw = await readBack(encodeClientMessage(message));
+    const decoded = decodeClientMessage(raw, message.type, checksum);
     // JSON leaves an undefined field out; the decoder sets it back.
     assert.deepEqual(decoded, message, JSON.stringify(message));
+  }
+});
+
+Deno.test("a digest travels as a field named after its checksum, sha256 exactly as before negotiation", async () => {
+  const sha256 = { type: "trailer", id: 3, digest: { algorithm: "sha256", hex: HEX } } as const;
+  assert.deepEqual(await readBack(encodeClientMessage(sha256)), {
+    type: "trailer",
+    id: 3,
+    sha256: HEX,
+  });
+  const xxh3 = { type: "trailer", id: 3, digest: { algorithm: "xxh3-128", hex: XXH } } as const;
+  assert.deepEqual(await readBack(encodeClientMessage(xxh3)), {
+    type: "trailer",
+    id: 3,
+    "xxh3-128": XXH,
+  });
+  const reply = {
+    type: "reply",
+    id: 4,
+    ok: true,
+    size: 0,
+    digest: { algorithm: "xxh3-128", hex: XXH },
+  } as const;
+  assert.deepEqual(await readBack(encodeServerMessage(reply)), {
+    type: "reply",
+    id: 4,
+    ok: true,
+    size: 0,
+    "xxh3-128": XXH,
+  });
+});
+
+Deno.test("a trailer is decoded with the session's checksum: another's digest is malformed", () => {
+  const cases: [string, ChecksumName, Message][] = [
+    ["sha256 in an xxh3-128 session", "xxh3-128", { type: "trailer", id: 1, sha256: HEX }],
+    ["xxh3-128 in a sha256 session", "sha256", { type: "trailer", id: 1, "xxh3-128": XXH }],
+    ["both digests", "xxh3-128", { type: "trailer", id: 1, "xxh3-128": XXH, sha256: HEX }],
+    ["xxh3-128 of 64 digits", "xxh3-128", { type: "trailer", id: 1, "xxh3-128": HEX }],
+    ["xxh3-128 of 31 digits", "xxh3-128", { type: "trailer", id: 1, "xxh3-128": XXH.slice(1) }],
+    ["xxh3-128 upper case", "xxh3-128", {
+      type: "trailer",
+      id: 1,
+      "xxh3-128": XXH.toUpperCase(),
+    }],
+    ["xxh3-128 a number", "xxh3-128", { type: "trailer", id: 1, "xxh3-128": 5 }],
+  ];
+  for (const [what, checksum, raw] of cases) {
+    assertRefused(() => decodeClientMessage(raw, "trailer", checksum), ProtocolError, what);
   }
 });
 
@@ -220,10 +276,18 @@ Deno.test("decodeClientMessage() refuses each malformed field with a ProtocolErr
     ["hello protocol a string", { type: "hello", protocol: "1", software: "s" }],
     ["hello software missing", { type: "hello", protocol: 1 }],
     ["hello token a number", { type: "hello", protocol: 1, software: "s", token: 7 }],
+    ["hello checksum a list", { type: "hello", protocol: 1, software: "s", checksum: ["sha256"] }],
+    ["hello checksum unknown", { type: "hello", protocol: 1, software: "s", checksum: "md5" }],
   ];
   for (const [what, raw] of cases) {
     assertRefused(() => decodeClientMessage(raw), ProtocolError, what);
   }
+  const unknown = assertRefused(
+    () => decodeClientMessage({ type: "hello", protocol: 1, software: "s", checksum: "md5" }),
+    ProtocolError,
+    "an unknown checksum",
+  );
+  assert.equal(unknown.code, "UNSUPPORTED");
   assertRefused(
     () => decodeClientMessage({ type: "trailer", id: 1, sha256: HEX }, "request"),
     ProtocolError,
@@ -264,6 +328,16 @@ const SERVER_MESSAGES: ServerMessage[] = [
     limits: { maxControlBytes: 65536, maxFileBytes: Number.MAX_SAFE_INTEGER, maxNameBytes: 4096 },
     auth: "token",
     features: ["eager-upload"],
+    checksums: ["xxh3-128", "sha256"],
+  },
+  {
+    type: "hello",
+    protocol: 1,
+    software: "fts/0.1.0",
+    limits: { maxControlBytes: 65536, maxFileBytes: 0, maxNameBytes: 4096 },
+    auth: "none",
+    features: [],
+    checksums: ["sha256"],
   },
   { type: "continue", id: 1, offset: 0 },
   { type: "continue", id: 1, offset: 4096 },
@@ -306,8 +380,14 @@ const OK_REPLIES: { [O in ReplyOp]: OkReply<O> } = {
     ok: true,
     entry: { name: "a", type: "file", size: 6, mtime: 0, mode: 0o600, sha256: HEX },
   },
-  upload: { type: "reply", id: 3, ok: true, size: 6, sha256: HEX },
-  download: { type: "reply", id: 4, ok: true, size: 0, sha256: HEX },
+  upload: { type: "reply", id: 3, ok: true, size: 6, digest: { algorithm: "sha256", hex: HEX } },
+  download: {
+    type: "reply",
+    id: 4,
+    ok: true,
+    size: 0,
+    digest: { algorithm: "xxh3-128", hex: XXH },
+  },
   delete: { type: "reply", id: 5, ok: true },
   mkdir: { type: "reply", id: 6, ok: true },
   rename: { type: "reply", id: 7, ok: true },
@@ -338,7 +418,9 @@ Deno.test("decodeReplyFields() returns each op's reply fields as the server sent
     const { type: _type, id, ok: _ok, ...fields } = OK_REPLIES[op];
     const reply = okReply(await readBack(encodeServerMessage(OK_REPLIES[op])));
     assert.equal(reply.id, id);
-    const decoded: ReplyFields[typeof op] = decodeReplyFields(op, reply);
+    // A transfer's reply is read in a session of its digest's checksum.
+    const checksum = "digest" in fields ? fields.digest.algorithm : undefined;
+    const decoded: ReplyFields[typeof op] = decodeReplyFields(op, reply, checksum);
     assert.deepEqual(decoded, fields, op);
   }
   // A stat of a directory carries neither mode nor sha256; unknown fields are dropped.
@@ -385,6 +467,7 @@ Deno.test("decodeServerMessage() tolerates what a later server may send", () => 
     limits: { maxControlBytes: 1, maxFileBytes: 2, maxNameBytes: 3, maxRate: 4 },
     auth: "none",
   });
+  // No checksums: a server from before negotiation, which the client answers naming none.
   assert.deepEqual(hello, {
     type: "hello",
     protocol: 2,
@@ -393,6 +476,15 @@ Deno.test("decodeServerMessage() tolerates what a later server may send", () => 
     auth: "none",
     features: [],
   });
+  const later = decodeServerMessage({
+    type: "hello",
+    protocol: 1,
+    software: "later",
+    limits: { maxControlBytes: 1, maxFileBytes: 2, maxNameBytes: 3 },
+    auth: "none",
+    checksums: ["blake3", "sha256", "xxh3-128"],
+  });
+  assert.deepEqual(later.type === "hello" && later.checksums, ["sha256", "xxh3-128"]);
 });
 
 Deno.test("decodeServerMessage() refuses each malformed field with a ProtocolError", () => {
@@ -416,6 +508,8 @@ Deno.test("decodeServerMessage() refuses each malformed field with a ProtocolErr
     ["hello auth missing", { ...hello, auth: undefined }],
     ["hello features not a list", { ...hello, features: "eager-upload" }],
     ["hello features not names", { ...hello, features: [1] }],
+    ["hello checksums not a list", { ...hello, checksums: "sha256" }],
+    ["hello checksums not names", { ...hello, checksums: ["sha256", 1] }],
     ["continue id missing", { type: "continue", offset: 0 }],
     ["continue offset negative", { type: "continue", id: 1, offset: -1 }],
     ["continue offset a string", { type: "continue", id: 1, offset: "0" }],
@@ -449,6 +543,7 @@ Deno.test("decodeServerMessage() refuses each malformed field with a ProtocolErr
     ["error reply without error", { type: "reply", id: 1, ok: false }],
     ["reply ok missing and no error", { type: "reply", id: 1 }],
     ["reply sha256 malformed", { type: "reply", id: 1, ok: true, sha256: "abc" }],
+    ["reply xxh3-128 malformed", { type: "reply", id: 1, ok: true, "xxh3-128": HEX }],
   ];
   for (const [what, raw] of cases) {
     assertRefused(() => decodeServerMessage(raw), ProtocolError, what);
@@ -462,7 +557,7 @@ Deno.test("decodeServerMessage() refuses each malformed field with a ProtocolErr
 
 Deno.test("decodeReplyFields() refuses each malformed field with a ProtocolError", () => {
   const entry = { name: "a", type: "file", size: 1, mtime: 0 };
-  const cases: [string, ReplyOp, Message][] = [
+  const cases: [string, ReplyOp, Message, ChecksumName?][] = [
     ["hello role missing", "hello", {}],
     ["hello role unknown", "hello", { role: "root" }],
     ["list count missing", "list", {}],
@@ -477,12 +572,16 @@ Deno.test("decodeReplyFields() refuses each malformed field with a ProtocolError
     ["upload sha256 missing", "upload", { size: 1 }],
     ["download size negative", "download", { size: -1, sha256: HEX }],
     ["download sha256 a number", "download", { size: 1, sha256: 5 }],
+    ["upload sha256 in an xxh3-128 session", "upload", { size: 1, sha256: HEX }, "xxh3-128"],
+    ["upload both digests", "upload", { size: 1, sha256: HEX, "xxh3-128": XXH }, "xxh3-128"],
+    ["download xxh3-128 in a sha256 session", "download", { size: 1, "xxh3-128": XXH }, "sha256"],
+    ["download xxh3-128 short", "download", { size: 1, "xxh3-128": XXH.slice(2) }, "xxh3-128"],
     ["partial held missing", "partial", {}],
     ["partial held fractional", "partial", { held: 0.5 }],
   ];
-  for (const [what, op, fields] of cases) {
+  for (const [what, op, fields, checksum] of cases) {
     const reply: UncheckedOkReply = { ...fields, type: "reply", id: 1, ok: true };
-    assertRefused(() => decodeReplyFields(op, reply), ProtocolError, what);
+    assertRefused(() => decodeReplyFields(op, reply, checksum), ProtocolError, what);
   }
 });
 
@@ -529,6 +628,12 @@ function messagesTheContractRefuses(reply: UncheckedOkReply): unknown[] {
     // A list reply without its count.
     // @ts-expect-error: property 'count' is missing
     ((listed: OkReply<"list"> = { type: "reply", id, ok: true }) => listed)(),
+    // A digest in the wire's form: the typed trailer carries a Digest.
+    // @ts-expect-error: 'sha256' does not exist in a trailer
+    encodeClientMessage({ type: "trailer", id, sha256: "" }),
+    // A checksum the protocol does not have.
+    // @ts-expect-error: '"md5"' is not a ChecksumName
+    encodeClientMessage({ type: "trailer", id, digest: { algorithm: "md5", hex: "" } }),
     // An upload reply read for a field only a partial reply has.
     // @ts-expect-error: 'held' does not exist in an upload reply's fields
     decodeReplyFields("upload", reply).held,
@@ -539,5 +644,5 @@ Deno.test("encodeClientMessage() and encodeServerMessage() accept only the proto
   // The checks are the compiler's; at run time the calls just encode.
   const reply = okReply({ type: "reply", id: 1, ok: true, size: 1, sha256: HEX });
   const refused = messagesTheContractRefuses(reply);
-  assert.equal(refused.length, 10);
+  assert.equal(refused.length, 12);
 });

@@ -15,7 +15,7 @@ import {
   runClient,
   sha256File,
   startServer,
-  waitFor,
+  waitForKeptPartial,
   writeRandomFile,
 } from "./_helpers.ts";
 
@@ -98,18 +98,8 @@ Deno.test("the partial operation reports the bytes a broken upload left, for tha
     });
     assert.deepEqual(await readWithin(broken), { type: "continue", id: 1, offset: 0 });
     await broken.sendBytes(data.subarray(0, 80_000));
-    const partialDir = join(server.root, ".fts", "partial");
-    // The server has read all of it once the partial directory holds it, after the drop.
     broken.close();
-    assert.ok(
-      await waitFor(async () => {
-        for await (const entry of Deno.readDir(partialDir)) {
-          if ((await Deno.stat(join(partialDir, entry.name))).size === 80_000) return true;
-        }
-        return false;
-      }),
-      "the broken upload's data was not kept",
-    );
+    assert.ok(await waitForKeptPartial(server, 80_000), "the broken upload's data was not kept");
     const client = await RawClient.open(server.port);
     try {
       const ask = (id: number, name: string, size: number) =>

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { runCommand, sha256File, startServer, writeRandomFile } from "./_helpers.ts";
+import { runCommand, sha256File, startServer, writeRandomFile, xxh3File } from "./_helpers.ts";
 
 const SIZES = [
   { label: "empty", bytes: 0 },
@@ -10,22 +10,29 @@ const SIZES = [
 ];
 
 for (const { label, bytes } of SIZES) {
-  Deno.test(`upload and download round-trip a ${label} binary file with identical SHA-256`, async () => {
+  Deno.test(`upload and download round-trip a ${label} binary file, verified by XXH3-128`, async () => {
     const server = await startServer();
     try {
       const source = join(server.dir, "source.bin");
       const sum = await writeRandomFile(source, bytes);
       const put = await runCommand(server, ["upload", source, "stored.bin"]);
       assert.equal(put.code, 0, put.stderr);
-      assert.ok(put.stdout.includes(sum.slice(0, 16)), put.stdout);
+      const xxh3 = await xxh3File(source);
+      assert.ok(put.stdout.includes(`xxh3-128 ${xxh3.slice(0, 16)}`), put.stdout);
       assert.equal((await Deno.stat(join(server.root, "stored.bin"))).size, bytes);
       assert.equal(await sha256File(join(server.root, "stored.bin")), sum);
 
       const get = await runCommand(server, ["download", "stored.bin", "back.bin"]);
       assert.equal(get.code, 0, get.stderr);
       assert.equal(await sha256File(join(server.dir, "back.bin")), sum);
-      assert.match(server.log(), new RegExp(`upload "stored.bin" ${bytes}B .*ok`));
-      assert.match(server.log(), new RegExp(`download "stored.bin" ${bytes}B .*ok`));
+      assert.match(
+        server.log(),
+        new RegExp(`upload "stored.bin" ${bytes}B .* xxh3-128:${xxh3} ok`),
+      );
+      assert.match(
+        server.log(),
+        new RegExp(`download "stored.bin" ${bytes}B .* xxh3-128:${xxh3} ok`),
+      );
     } finally {
       await server.stop();
     }

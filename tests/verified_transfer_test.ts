@@ -17,9 +17,14 @@ import {
   publishFile,
   receiveData,
   sendFileFrom,
-  Sha256,
   writeToFile,
 } from "../io/verified_transfer.ts";
+import { createStreamingHash, type StreamingHash } from "../io/checksum.ts";
+
+/** A fresh SHA-256, the checksum these tests compare with an independent implementation. */
+function sha256(): Promise<StreamingHash> {
+  return createStreamingHash("sha256");
+}
 
 /** SHA-256 by WebCrypto: an implementation independent of the one under test. */
 async function referenceSha256(bytes: Uint8Array): Promise<string> {
@@ -92,14 +97,14 @@ for (const size of [1_000, 100_000, 5 * 1024 * 1024 + 3]) {
         const sent = collector();
         const progress: number[] = [];
         let starts = 0;
-        const { sha256 } = await sendFileFrom(file, size, offset, sent.sink, {
+        const { digest } = await sendFileFrom(file, size, offset, sent.sink, await sha256(), {
           onProgress: (done, total) => {
             assert.equal(total, size);
             progress.push(done);
           },
           onSendStart: () => void starts++,
         });
-        assert.equal(sha256, whole, `offset ${offset}`);
+        assert.deepEqual(digest, { algorithm: "sha256", hex: whole }, `offset ${offset}`);
         assert.deepEqual(sent.bytes(), bytes.subarray(offset), `offset ${offset}`);
         assert.equal(starts, offset === size ? 0 : 1);
         assert.equal(progress.at(-1), size);
@@ -115,8 +120,8 @@ Deno.test("sendFileFrom() of an empty file hashes nothing and sends nothing", as
     await Deno.writeFile(path, new Uint8Array());
     using file = await Deno.open(path);
     const sent = collector();
-    const { sha256 } = await sendFileFrom(file, 0, 0, sent.sink);
-    assert.equal(sha256, await referenceSha256(new Uint8Array()));
+    const { digest } = await sendFileFrom(file, 0, 0, sent.sink, await sha256());
+    assert.equal(digest.hex, await referenceSha256(new Uint8Array()));
     assert.equal(sent.bytes().length, 0);
   });
 });
@@ -128,10 +133,17 @@ Deno.test("sendFileFrom() throws onShrink when the file shrinks mid-send", async
     using file = await Deno.open(path);
     let calls = 0;
     await assert.rejects(
-      sendFileFrom(file, 200_000, 0, () => {
-        if (calls++ === 0) Deno.truncateSync(path, 40_000);
-        return Promise.resolve();
-      }, { onShrink: (missing) => new RangeError(`${missing} missing`) }),
+      sendFileFrom(
+        file,
+        200_000,
+        0,
+        () => {
+          if (calls++ === 0) Deno.truncateSync(path, 40_000);
+          return Promise.resolve();
+        },
+        await sha256(),
+        { onShrink: (missing) => new RangeError(`${missing} missing`) },
+      ),
       (err: Error) => {
         assert.ok(err instanceof RangeError);
         const missing = Number(err.message.split(" ")[0]);
@@ -145,7 +157,7 @@ Deno.test("sendFileFrom() throws onShrink when the file shrinks mid-send", async
 Deno.test("sendFileFrom() with a source that ends early throws the default error", async () => {
   const sent = collector();
   await assert.rejects(
-    sendFileFrom(memorySource(randomBytes(10)), 15, 0, sent.sink),
+    sendFileFrom(memorySource(randomBytes(10)), 15, 0, sent.sink, await sha256()),
     /file shrank by 5 bytes while being sent/,
   );
   assert.equal(sent.bytes().length, 10);
@@ -153,7 +165,7 @@ Deno.test("sendFileFrom() with a source that ends early throws the default error
 
 Deno.test("sendFileFrom() refuses an offset past the size", async () => {
   await assert.rejects(
-    sendFileFrom(memorySource(new Uint8Array(3)), 3, 4, () => Promise.resolve()),
+    sendFileFrom(memorySource(new Uint8Array(3)), 3, 4, () => Promise.resolve(), await sha256()),
     RangeError,
   );
 });
@@ -162,7 +174,7 @@ Deno.test("receiveData() writes exactly the announced bytes and leaves the next 
   const data = randomBytes(70_000);
   const reader = connectionWith(data);
   assert.equal((await reader.readMessage())?.type, "data");
-  const hash = new Sha256();
+  const hash = await sha256();
   const written = collector();
   const progress: number[] = [];
   const { writeFailure } = await receiveData(reader, data.length, written.sink, hash, {
@@ -182,7 +194,7 @@ Deno.test("receiveData() with a failing sink keeps reading the rest and reports 
   const data = randomBytes(70_000);
   const reader = connectionWith(data);
   await reader.readMessage();
-  const hash = new Sha256();
+  const hash = await sha256();
   const diskFull = new Error("no space left on device");
   let writes = 0;
   let writtenBytes = 0;
@@ -203,7 +215,7 @@ Deno.test("receiveData() with no sink hashes the data and drops it", async () =>
   const data = randomBytes(1_000);
   const reader = connectionWith(data);
   await reader.readMessage();
-  const hash = new Sha256();
+  const hash = await sha256();
   const { writeFailure } = await receiveData(reader, data.length, null, hash);
   assert.equal(writeFailure, null);
   assert.equal(hash.hex(), await referenceSha256(data));
@@ -213,7 +225,7 @@ Deno.test("receiveData() with no sink hashes the data and drops it", async () =>
 Deno.test("receiveData() throws a ProtocolError when the connection closes early", async () => {
   const reader = new FrameReader(memorySource(randomBytes(100)));
   await assert.rejects(
-    receiveData(reader, 200, () => Promise.resolve(), new Sha256()),
+    receiveData(reader, 200, () => Promise.resolve(), await sha256()),
     ProtocolError,
   );
 });
@@ -227,7 +239,7 @@ Deno.test("hashHeldPrefix() then receiveData() of the rest gives the whole file'
     const expected = await referenceSha256(whole);
 
     // By path (as the server resumes an upload).
-    const byPath = new Sha256();
+    const byPath = await sha256();
     await hashHeldPrefix(path, held, byPath);
     const rest = connectionWith(whole.subarray(held));
     await rest.readMessage();
@@ -236,7 +248,7 @@ Deno.test("hashHeldPrefix() then receiveData() of the rest gives the whole file'
 
     // By an open file (as the client resumes a download), appending the rest to it.
     using file = await Deno.open(path, { read: true, write: true });
-    const byFile = new Sha256();
+    const byFile = await sha256();
     await hashHeldPrefix(file, held, byFile);
     assert.equal(await file.seek(0, Deno.SeekMode.Current), held);
     const reader = connectionWith(whole.subarray(held));
@@ -255,14 +267,14 @@ Deno.test("hashHeldPrefix() then receiveData() of the rest gives the whole file'
 
 Deno.test("hashHeldPrefix() of nothing reads nothing, and of more than the file throws", async () => {
   await withTempDir(async (dir) => {
-    const hash = new Sha256();
+    const hash = await sha256();
     await hashHeldPrefix(join(dir, "absent"), 0, hash);
     assert.equal(hash.hex(), await referenceSha256(new Uint8Array()));
     const path = join(dir, "short");
     await Deno.writeFile(path, new Uint8Array(10));
-    await assert.rejects(hashHeldPrefix(path, 11, new Sha256()), /shrank by 1 bytes/);
+    await assert.rejects(hashHeldPrefix(path, 11, await sha256()), /shrank by 1 bytes/);
     await assert.rejects(
-      hashHeldPrefix(path, 12, new Sha256(), {
+      hashHeldPrefix(path, 12, await sha256(), {
         onShrink: (missing) => new RangeError(`${missing}`),
       }),
       (err: Error) => err instanceof RangeError && err.message === "2",
@@ -380,12 +392,12 @@ for (const size of [0, 1, 5 * 1024 * 1024 + 17]) {
         await Deno.writeFile(tmp, bytes.subarray(0, offset));
         using input = await Deno.open(source);
         const wire = collector();
-        const sent = await sendFileFrom(input, size, offset, wire.sink);
+        const sent = await sendFileFrom(input, size, offset, wire.sink, await sha256());
 
         const reader = connectionWith(wire.bytes());
         await reader.readMessage();
         const file = await Deno.open(tmp, { read: true, write: true });
-        const hash = new Sha256();
+        const hash = await sha256();
         await hashHeldPrefix(file, offset, hash);
         const { writeFailure } = await receiveData(
           reader,
@@ -394,8 +406,8 @@ for (const size of [0, 1, 5 * 1024 * 1024 + 17]) {
           hash,
         );
         assert.equal(writeFailure, null);
-        assert.equal(hash.hex(), sent.sha256);
-        assert.equal(sent.sha256, await referenceSha256(bytes));
+        assert.equal(hash.hex(), sent.digest.hex);
+        assert.equal(sent.digest.hex, await referenceSha256(bytes));
         assert.equal((await reader.readMessage())?.type, "trailer");
         await publishFile(file, tmp, join(dir, "copy.bin"), { overwrite: true, durable: true });
         assert.deepEqual(await Deno.readFile(join(dir, "copy.bin")), bytes);
@@ -404,8 +416,8 @@ for (const size of [0, 1, 5 * 1024 * 1024 + 17]) {
   });
 }
 
-Deno.test("Sha256 gives the same digest on every call and refuses bytes after it", async () => {
-  const hash = new Sha256();
+Deno.test("a sha256 StreamingHash gives the same digest on every call and refuses bytes after it", async () => {
+  const hash = await sha256();
   hash.update(new Uint8Array([0, 0, 0]));
   const hex = hash.hex();
   assert.equal(hex, await referenceSha256(new Uint8Array(3)));
