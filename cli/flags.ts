@@ -184,10 +184,29 @@ export function formatFlags<T extends FlagTable>(table: T, names?: (keyof T & st
     const shownDefault = spec.defaultText ?? spec.default;
     const text = spec.help + (shownDefault === undefined ? "" : ` (default: ${shownDefault})`);
     const head = `  ${written}`;
-    const [first, ...more] = text.split("\n");
+    const [first = "", ...more] = wrapWords(text.replaceAll("\n", " "), HELP_WIDTH - HELP_COLUMN);
     if (head.length < HELP_COLUMN - 1) lines.push(head.padEnd(HELP_COLUMN) + first);
     else lines.push(head, " ".repeat(HELP_COLUMN) + first);
     for (const line of more) lines.push(" ".repeat(HELP_COLUMN) + line);
   }
   return lines.join("\n");
+}
+
+/** Columns the help of flags fits in: a terminal's usual 80. */
+export const HELP_WIDTH = 80;
+
+/** Splits `text` at spaces into lines of at most `width` columns (a longer word stands alone). */
+function wrapWords(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.split(" ").filter((w) => w !== "")) {
+    if (line !== "" && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = line === "" ? word : `${line} ${word}`;
+    }
+  }
+  lines.push(line);
+  return lines;
 }

@@ -6,13 +6,23 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { UsageError } from "../cli/usage_error.ts";
+import { FtsError } from "../protocol/errors.ts";
+import { commandHelp, commandsHelp } from "./command_help.ts";
+import { type CommandFlags, parseCommandArgs } from "./command_flags.ts";
 import type { CommandContext, CommandOutcome } from "./context.ts";
-import { formatEntry, formatListing, formatLocalListing } from "./format.ts";
-import { resolveRemote } from "./remote_path.ts";
+import { formatEntry, formatListing, formatLocalListing, formatSpace } from "./format.ts";
+import { resolveRemote, shownRemote } from "./remote_path.ts";
+import { DELETE_FLAGS, DELETE_USAGE, deleteCommand } from "./remove.ts";
+import { nearestWord } from "./suggest.ts";
 import { terminalSafe } from "./terminal_safe.ts";
-import { downloadCommand, uploadCommand } from "./transfers.ts";
+import {
+  DOWNLOAD_USAGE,
+  downloadCommand,
+  TRANSFER_FLAGS,
+  UPLOAD_USAGE,
+  uploadCommand,
+} from "./transfers.ts";
 
 export type { CommandContext, CommandOutcome };
 
@@ -23,28 +33,71 @@ export type ArgumentKind = "remote" | "local" | "command" | "none";
 export interface Command {
   /** The command's name first, then its aliases. */
   names: string[];
-  /** The synopsis `help` shows, such as `list [DIR]`. */
+  /** The synopsis `help` shows, such as `list [-l] [-h] [-t] [DIR]`. */
   usage: string;
   /** One line on what the command does, for `help`. */
   summary: string;
+  /** Its flags, for `help COMMAND` (the command parses them with the same table). */
+  flags?: CommandFlags;
   /** What the first argument names (the rest follow the same kind, except for transfers). */
   completes: ArgumentKind;
   /** Runs the command with its arguments (the words after its name). */
   run(context: CommandContext, args: string[]): Promise<CommandOutcome>;
 }
 
+/** The flags of `list` and `lls`. */
+const LIST_FLAGS = {
+  long: { short: "l", help: "long format: type, size, time, name (what list shows anyway)" },
+  human: { short: "h", help: "sizes in binary units (1.3 GiB)" },
+  time: { short: "t", help: "newest first" },
+} as const satisfies CommandFlags;
+
+/** The flags of `mkdir`. */
+const MKDIR_FLAGS = {
+  parents: { short: "p", help: "no error if the directory is there already" },
+} as const satisfies CommandFlags;
+
+/** The flags of `rename`. */
+const RENAME_FLAGS = {
+  force: { short: "f", help: "replace an existing file" },
+} as const satisfies CommandFlags;
+
+/** The flags of `df`. */
+const DF_FLAGS = {
+  human: { short: "h", help: "sizes in binary units (1.3 GiB)" },
+} as const satisfies CommandFlags;
+
+const NO_FLAGS = {} as const satisfies CommandFlags;
+
+/** An octal mode such as `755` or `0644`, permission bits only. */
+function parseMode(text: string): number {
+  if (!/^0?[0-7]{3}$/.test(text)) {
+    throw new UsageError(
+      `chmod takes an octal mode such as 755 or 0644 (permission bits only), not '${text}'`,
+    );
+  }
+  return parseInt(text, 8);
+}
+
 /** Every command, in the order `help` lists them. */
 export const COMMANDS: Command[] = [
   {
     names: ["list", "ls"],
-    usage: "list [DIR]",
+    usage: "list [-l] [-h] [-t] [DIR]",
     summary: "list a directory on the server (default: the current one)",
+    flags: LIST_FLAGS,
     completes: "remote",
     async run(context, args) {
-      const [dir] = positionals(args, 0, 1, "list [DIR]");
+      const { flags, positionals: [dir] } = parseCommandArgs(args, LIST_FLAGS, this.usage, {
+        min: 0,
+        max: 1,
+      });
       const name = resolveRemote(context.remoteDir, dir ?? "");
       const entries = await context.connection.list(name);
-      return { output: formatListing(entries, context.style), json: { dir: name, entries } };
+      return {
+        output: formatListing(entries, context.style, { human: flags.human, byTime: flags.time }),
+        json: { dir: shownRemote(name), entries },
+      };
     },
   },
   {
@@ -53,57 +106,76 @@ export const COMMANDS: Command[] = [
     summary: "type, size, modification time and SHA-256 of a remote file",
     completes: "remote",
     async run(context, args) {
-      const [name] = positionals(args, 1, 1, "stat NAME");
+      const [name] = positionals(args, 1, 1, this.usage);
       const entry = await context.connection.stat(resolveRemote(context.remoteDir, name!));
       return { output: formatEntry(entry), json: entry };
     },
   },
   {
     names: ["upload", "put"],
-    usage: "upload [-f] [-r] [-p] [--resume] LOCAL [REMOTE]",
-    summary: "send a file, a pattern's matches (*.log) or, with -r, a directory tree",
+    usage: UPLOAD_USAGE,
+    summary: "send files, a pattern's matches (*.log) or, with -r, directory trees; " +
+      "REMOTE ending in / or a directory: into it",
+    flags: TRANSFER_FLAGS,
     completes: "local",
     run: uploadCommand,
   },
   {
     names: ["download", "get"],
-    usage: "download [-f] [-r] [-p] [--resume] REMOTE [LOCAL]",
-    summary: "fetch a file, a pattern's matches ('reports/*.csv') or, with -r, a tree",
+    usage: DOWNLOAD_USAGE,
+    summary: "fetch files, a pattern's matches ('reports/*.csv') or, with -r, trees; " +
+      "LOCAL ending in / or a directory: into it",
+    flags: TRANSFER_FLAGS,
     completes: "remote",
     run: downloadCommand,
   },
   {
     names: ["delete", "rm"],
-    usage: "delete NAME",
-    summary: "delete a file or an empty directory on the server",
+    usage: DELETE_USAGE,
+    summary: "delete files, patterns' matches and empty directories on the server; " +
+      "-r: trees (the shell asks first for more than one)",
+    flags: DELETE_FLAGS,
     completes: "remote",
-    async run(context, args) {
-      const [name] = positionals(args, 1, 1, "delete NAME");
-      const target = resolveRemote(context.remoteDir, name!);
-      await context.connection.delete(target);
-      return { output: `deleted ${terminalSafe(target)}`, json: { op: "delete", name: target } };
-    },
+    run: deleteCommand,
   },
   {
     names: ["mkdir"],
-    usage: "mkdir DIR",
-    summary: "create a directory on the server (and missing parents)",
+    usage: "mkdir [-p] DIR...",
+    summary: "create directories on the server (and missing parents)",
+    flags: MKDIR_FLAGS,
     completes: "remote",
     async run(context, args) {
-      const [name] = positionals(args, 1, 1, "mkdir DIR");
-      const target = resolveRemote(context.remoteDir, name!);
-      await context.connection.mkdir(target);
-      return { output: `created ${terminalSafe(target)}/`, json: { op: "mkdir", name: target } };
+      const { flags, positionals } = parseCommandArgs(args, MKDIR_FLAGS, this.usage, { min: 1 });
+      const made: string[] = [];
+      for (const name of positionals) {
+        const target = resolveRemote(context.remoteDir, name);
+        try {
+          await context.connection.mkdir(target);
+        } catch (err) {
+          const there = flags.parents && err instanceof FtsError && err.code === "EXISTS" &&
+            (await context.connection.stat(target)).type === "dir";
+          if (!there) throw err;
+        }
+        made.push(target);
+      }
+      return {
+        output: made.map((name) => `created ${terminalSafe(name)}/`).join("\n"),
+        json: { op: "mkdir", names: made },
+      };
     },
   },
   {
     names: ["rename", "mv"],
     usage: "rename [-f] FROM TO",
     summary: "rename or move a file or directory on the server",
+    flags: RENAME_FLAGS,
     completes: "remote",
     async run(context, args) {
-      const { force, rest } = forceFlag(args);
-      const [from, to] = positionals(rest, 2, 2, "rename [-f] FROM TO");
+      const { flags, positionals: [from, to] } = parseCommandArgs(args, RENAME_FLAGS, this.usage, {
+        min: 2,
+        max: 2,
+      });
+      const force = flags.force;
       const source = resolveRemote(context.remoteDir, from!);
       const target = resolveRemote(context.remoteDir, to!);
       await context.connection.rename(source, target, { overwrite: force });
@@ -114,19 +186,52 @@ export const COMMANDS: Command[] = [
     },
   },
   {
+    names: ["chmod"],
+    usage: "chmod MODE NAME...",
+    summary: "set the permission bits of files or directories on the server (octal: 755)",
+    completes: "remote",
+    async run(context, args) {
+      const [text, ...names] = positionals(args, 2, Infinity, this.usage);
+      const mode = parseMode(text!);
+      const changed: string[] = [];
+      for (const name of names) {
+        const target = resolveRemote(context.remoteDir, name);
+        await context.connection.chmod(target, mode);
+        changed.push(target);
+      }
+      const shown = mode.toString(8).padStart(4, "0");
+      return {
+        output: changed.map((name) => `mode ${shown} ${terminalSafe(name)}`).join("\n"),
+        json: { op: "chmod", mode, names: changed },
+      };
+    },
+  },
+  {
+    names: ["df"],
+    usage: "df [-h]",
+    summary: "free space and quota of the served directory",
+    flags: DF_FLAGS,
+    completes: "none",
+    async run(context, args) {
+      const { flags } = parseCommandArgs(args, DF_FLAGS, this.usage, { min: 0, max: 0 });
+      const space = await context.connection.df();
+      return { output: formatSpace(space, flags.human), json: space };
+    },
+  },
+  {
     names: ["cd"],
     usage: "cd [DIR]",
     summary: "change the remote directory (default: the top)",
     completes: "remote",
     async run(context, args) {
-      const [dir] = positionals(args, 0, 1, "cd [DIR]");
+      const [dir] = positionals(args, 0, 1, this.usage);
       const target = resolveRemote(context.remoteDir, dir ?? "/");
       if (target !== "") {
         const entry = await context.connection.stat(target);
         if (entry.type !== "dir") throw new UsageError(`${target} is not a directory`);
       }
       context.remoteDir = target;
-      return { json: { dir: target } };
+      return { json: { dir: shownRemote(target) } };
     },
   },
   {
@@ -135,11 +240,9 @@ export const COMMANDS: Command[] = [
     summary: "show the remote directory",
     completes: "none",
     run(context, args) {
-      positionals(args, 0, 0, "pwd");
-      return Promise.resolve({
-        output: `/${terminalSafe(context.remoteDir)}`,
-        json: { dir: context.remoteDir },
-      });
+      positionals(args, 0, 0, this.usage);
+      const dir = shownRemote(context.remoteDir);
+      return Promise.resolve({ output: terminalSafe(dir), json: { dir } });
     },
   },
   {
@@ -148,7 +251,7 @@ export const COMMANDS: Command[] = [
     summary: "change the local directory",
     completes: "local",
     run(_context, args) {
-      const [dir] = positionals(args, 1, 1, "lcd DIR");
+      const [dir] = positionals(args, 1, 1, this.usage);
       Deno.chdir(dir!);
       return Promise.resolve({ json: { dir: Deno.cwd() } });
     },
@@ -159,18 +262,25 @@ export const COMMANDS: Command[] = [
     summary: "show the local directory",
     completes: "none",
     run(_context, args) {
-      positionals(args, 0, 0, "lpwd");
+      positionals(args, 0, 0, this.usage);
       return Promise.resolve({ output: terminalSafe(Deno.cwd()), json: { dir: Deno.cwd() } });
     },
   },
   {
     names: ["lls"],
-    usage: "lls [DIR]",
+    usage: "lls [-l] [-h] [-t] [DIR]",
     summary: "list a local directory",
+    flags: LIST_FLAGS,
     completes: "local",
     async run(context, args) {
-      const [dir] = positionals(args, 0, 1, "lls [DIR]");
-      const { text, entries } = await formatLocalListing(dir ?? ".", context.style);
+      const { flags, positionals: [dir] } = parseCommandArgs(args, LIST_FLAGS, this.usage, {
+        min: 0,
+        max: 1,
+      });
+      const { text, entries } = await formatLocalListing(dir ?? ".", context.style, {
+        human: flags.human,
+        byTime: flags.time,
+      });
       return { output: text, json: { dir: dir ?? ".", entries } };
     },
   },
@@ -179,12 +289,20 @@ export const COMMANDS: Command[] = [
     usage: "help [COMMAND]",
     summary: "show the commands, or one command's usage",
     completes: "command",
-    run(_context, args) {
-      const [name] = positionals(args, 0, 1, "help [COMMAND]");
-      if (name === undefined) return Promise.resolve({ output: commandsHelp() });
+    run(context, args) {
+      const [name] = positionals(args, 0, 1, this.usage);
+      if (name === undefined) {
+        return Promise.resolve({
+          output: commandsHelp(COMMANDS, context.width),
+          json: { commands: COMMANDS.map(commandJson) },
+        });
+      }
       const command = findCommand(name);
-      if (!command) throw new UsageError(`unknown command '${name}'`);
-      return Promise.resolve({ output: commandHelp(command) });
+      if (!command) throw unknownCommand(name);
+      return Promise.resolve({
+        output: commandHelp(command, context.width),
+        json: commandJson(command),
+      });
     },
   },
   {
@@ -193,9 +311,9 @@ export const COMMANDS: Command[] = [
     summary: "end the session",
     completes: "none",
     async run(context, args) {
-      positionals(args, 0, 0, "logout");
+      positionals(args, 0, 0, this.usage);
       await context.connection.logout();
-      return { endSession: true };
+      return { json: { op: "logout" }, endSession: true };
     },
   },
   {
@@ -204,7 +322,7 @@ export const COMMANDS: Command[] = [
     summary: "stop the server (admin role; without authentication, from its own host)",
     completes: "none",
     async run(context, args) {
-      positionals(args, 0, 0, "terminate");
+      positionals(args, 0, 0, this.usage);
       await context.connection.terminate();
       context.connection.close();
       return {
@@ -222,47 +340,48 @@ export function findCommand(name: string): Command | undefined {
   return COMMANDS.find((command) => command.names.includes(lower));
 }
 
-/** Runs one command given as words: the command's name, then its arguments. */
+/**
+ * Runs one command given as words: the command's name, then its arguments.
+ * `--help` among the arguments (before any `--`) shows the command's usage
+ * instead of running it.
+ */
 export function runCommand(context: CommandContext, words: string[]): Promise<CommandOutcome> {
   const [name, ...args] = words;
   const command = findCommand(name ?? "");
-  if (!command) throw new UsageError(`unknown command '${name}' (try 'help')`);
+  if (!command) throw unknownCommand(name ?? "");
+  const end = args.indexOf("--");
+  if ((end < 0 ? args : args.slice(0, end)).includes("--help")) {
+    return Promise.resolve({
+      output: commandHelp(command, context.width),
+      json: commandJson(command),
+    });
+  }
   return command.run(context, args);
 }
 
-/** The list of commands, for `help`. */
-export function commandsHelp(): string {
-  const width = Math.max(...COMMANDS.map((command) => command.usage.length));
-  const lines = COMMANDS.map((command) => {
-    const aliases = command.names.slice(1).join(", ");
-    return `  ${command.usage.padEnd(width)}  ${command.summary}${
-      aliases ? ` (also: ${aliases})` : ""
-    }`;
-  });
-  return `Commands (names are case-insensitive):\n${lines.join("\n")}\n\n` +
-    "Transfer flags: -f overwrite, -r whole directory trees, -p keep modification times,\n" +
-    "--resume continue an interrupted transfer. Patterns: * ? [abc] in the last part of a name.";
+/** `unknown command 'lsit' (did you mean 'list'?)`, a usage error. */
+export function unknownCommand(name: string): UsageError {
+  const suggestion = nearestWord(name, COMMANDS.flatMap((command) => command.names));
+  return new UsageError(
+    `unknown command '${name}' (${suggestion ? `did you mean '${suggestion}'?` : "try 'help'"})`,
+  );
 }
 
-function commandHelp(command: Command): string {
-  return `usage: ${command.usage}\n${command.summary}\nnames: ${command.names.join(", ")}`;
-}
-
-function forceFlag(args: string[]): { force: boolean; rest: string[] } {
-  try {
-    const { values, positionals } = parseArgs({
-      args,
-      options: { force: { type: "boolean", short: "f" } },
-      allowPositionals: true,
-      strict: true,
-    });
-    return { force: values.force === true, rest: positionals };
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+/** A command as `--json help` describes it. */
+function commandJson(command: Command): unknown {
+  return {
+    name: command.names[0],
+    aliases: command.names.slice(1),
+    usage: command.usage,
+    summary: command.summary,
+    flags: Object.entries(command.flags ?? {}).map(([name, flag]) => ({
+      name: `--${name}`,
+      short: flag.short ? `-${flag.short}` : undefined,
+      help: flag.help,
+    })),
+  };
 }
 
 function positionals(args: string[], min: number, max: number, usage: string): string[] {
-  if (args.length < min || args.length > max) throw new UsageError(`usage: ${usage}`);
-  return args;
+  return parseCommandArgs(args, NO_FLAGS, usage, { min, max }).positionals;
 }

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { lookup } from "node:dns/promises";
+import { isIP } from "node:net";
 import { join, resolve } from "node:path";
 import { Readable } from "node:stream";
 import { parseChecksumFlag } from "../cli/checksum_flag.ts";
@@ -14,7 +16,8 @@ import { UsageError } from "../cli/usage_error.ts";
 import type { ChecksumName } from "../protocol/checksum.ts";
 import { normalizeFingerprint } from "../protocol/fingerprint.ts";
 import { type Address, DEFAULT_CONNECT_HOST, parseAddress } from "./address.ts";
-import { commandsHelp, findCommand, runCommand } from "./commands.ts";
+import { commandsHelp, DEFAULT_HELP_WIDTH } from "./command_help.ts";
+import { COMMANDS, findCommand, runCommand, unknownCommand } from "./commands.ts";
 import { useOwnHashThreads } from "../io/hash_threads.ts";
 import { type ConnectOptions, FtsConnection } from "./connection.ts";
 import type { CommandContext } from "./context.ts";
@@ -22,6 +25,7 @@ import { printFailure, printOutcome } from "./output.ts";
 import { REPLY_TIMEOUT_MS } from "./reply_deadline.ts";
 import { historyFile, runShell } from "./shell.ts";
 import { styleFor } from "./style.ts";
+import { nearestWord } from "./suggest.ts";
 import { ConnectionError, type TlsTrust } from "./transport.ts";
 
 /** Port file read when no port is given. */
@@ -40,8 +44,8 @@ export const CONNECT_FLAGS = {
     kind: "string",
     short: "b",
     value: "FILE",
-    help: "run the commands in FILE, one per line; a line starting with '-'\n" +
-      "may fail without stopping the batch",
+    help: "run the commands in FILE (- for standard input), one per line;\n" +
+      "a line starting with '-' may fail without stopping the batch",
   },
   json: { kind: "boolean", help: "print each command's result as one JSON document" },
   quiet: { kind: "boolean", short: "q", help: "no progress lines" },
@@ -95,7 +99,7 @@ stopping at the first failure. Words are split as a POSIX shell splits them.
 Options (before the COMMAND):
 ${formatFlags(CONNECT_FLAGS)}
 
-${commandsHelp()}
+${commandsHelp(COMMANDS)}
 
 Exit codes: 0 success, 1 operation failed, 2 usage error, 3 connection or
 authentication failed, 4 integrity check failed.
@@ -105,7 +109,63 @@ authentication failed, 4 integrity check failed.
 interface ConnectArgs {
   options: FlagValues<typeof CONNECT_FLAGS>;
   address?: Address;
+  /** The address as typed. */
+  addressText?: string;
   command: string[];
+}
+
+/** The columns of the terminal on stdout, or {@link DEFAULT_HELP_WIDTH} off a terminal. */
+function terminalWidth(): number {
+  try {
+    return Deno.stdout.isTerminal() ? Deno.consoleSize().columns : DEFAULT_HELP_WIDTH;
+  } catch {
+    return DEFAULT_HELP_WIDTH;
+  }
+}
+
+/**
+ * Whether the first word, not a command, names a server: it has a port or
+ * brackets, is an IP address, or the system resolves it. A word that is none
+ * of these is a mistyped command (`fts connect lsit`), not a host.
+ */
+async function isHostOrAddress(text: string): Promise<boolean> {
+  const address = parseAddress(text);
+  if (address.port !== undefined || text.startsWith("[") || isIP(address.hostname) !== 0) {
+    return true;
+  }
+  try {
+    await lookup(address.hostname);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * An option of `fts connect` typed after the command (`stat README.md
+ * --json`) is a usage error that says where it goes, unless the command has
+ * a flag of that name itself.
+ */
+function refuseMisplacedOptions(command: string[]): void {
+  const [name, ...args] = command;
+  const own = findCommand(name ?? "")?.flags ?? {};
+  const ownShort = new Set(Object.values(own).map((flag) => flag.short));
+  const end = args.indexOf("--");
+  for (const word of end < 0 ? args : args.slice(0, end)) {
+    const long = /^--([^=]+)/.exec(word)?.[1];
+    const short = /^-([a-z])$/.exec(word)?.[1];
+    const misplaced = long !== undefined
+      ? Object.hasOwn(CONNECT_FLAGS, long) && !Object.hasOwn(own, long) && long !== "help"
+      : short !== undefined && !ownShort.has(short) &&
+        Object.values(CONNECT_FLAGS).some((flag) => "short" in flag && flag.short === short);
+    if (misplaced) {
+      const rest = command.filter((w) => w !== word).join(" ");
+      throw new UsageError(
+        `${word} is an option of fts connect, not of ${name}: options go before the command ` +
+          `(fts connect ${word} ${rest})`,
+      );
+    }
+  }
 }
 
 /** Runs `fts connect`; resolves with the exit code. */
@@ -120,16 +180,29 @@ export async function connect(args: string[]): Promise<number> {
   let batch: Deno.FsFile | null = null;
   let connection: FtsConnection;
   try {
-    if (parsed.command.length > 0 && !findCommand(parsed.command[0]!)) {
-      throw new UsageError(`unknown command '${parsed.command[0]}'`);
+    // The first word is a mistyped command (lsit), or a host that does not resolve.
+    if (parsed.addressText !== undefined && !await isHostOrAddress(parsed.addressText)) {
+      const word = parsed.addressText;
+      if (nearestWord(word, COMMANDS.flatMap((command) => command.names)) !== undefined) {
+        throw unknownCommand(word);
+      }
+      throw new UsageError(
+        `'${word}' is neither a command (try 'help') nor a host that resolves`,
+      );
     }
+    if (parsed.command.length > 0 && !findCommand(parsed.command[0]!)) {
+      throw unknownCommand(parsed.command[0]!);
+    }
+    refuseMisplacedOptions(parsed.command);
     if (parsed.options.batch !== undefined && parsed.command.length > 0) {
       throw new UsageError(
         `-b ${parsed.options.batch} runs the commands in that file: give no COMMAND with it`,
       );
     }
     // Opened before connecting: a mistyped batch file name is a usage error, not a session.
-    if (parsed.options.batch !== undefined) batch = await openBatchFile(parsed.options.batch);
+    if (parsed.options.batch !== undefined && parsed.options.batch !== "-") {
+      batch = await openBatchFile(parsed.options.batch);
+    }
     const target = await resolveTarget(parsed);
     connection = await FtsConnection.open(target.hostname, target.port, target.options);
   } catch (err) {
@@ -143,6 +216,7 @@ export async function connect(args: string[]): Promise<number> {
     json: parsed.options.json,
     progress: !parsed.options.quiet && !parsed.options.json && Deno.stderr.isTerminal(),
     style: styleFor(Deno.stdout),
+    width: terminalWidth(),
   };
   if (parsed.command.length > 0) {
     try {
@@ -156,8 +230,12 @@ export async function connect(args: string[]): Promise<number> {
       connection.close();
     }
   }
-  if (batch !== null) {
-    return await runShell(context, { interactive: false, input: Readable.fromWeb(batch.readable) });
+  if (batch !== null || parsed.options.batch === "-") {
+    return await runShell(context, {
+      interactive: false,
+      input: Readable.fromWeb((batch ?? Deno.stdin).readable),
+      batchName: parsed.options.batch,
+    });
   }
   const interactive = Deno.stdin.isTerminal();
   return await runShell(context, {
@@ -250,7 +328,7 @@ function parseConnectArgs(args: string[]): ConnectArgs {
   for (const [name, value] of Object.entries(after.values) as [keyof typeof options, never][]) {
     if (value !== undefined && value !== false) options[name] = value;
   }
-  return { options, address: parseAddress(first), command: after.rest };
+  return { options, address: parseAddress(first), addressText: first, command: after.rest };
 }
 
 /** How to verify the server, from the flags or the port file's companion; null for plain TCP. */

@@ -214,6 +214,16 @@ export class FtsConnection {
     await this.#call({ op: "delete", name });
   }
 
+  /** Sets the permission bits (0 to 0o777) of a file or directory. */
+  async chmod(name: string, mode: number): Promise<void> {
+    await this.#call({ op: "chmod", name, mode });
+  }
+
+  /** The served directory's free space and quota. */
+  async df(): Promise<ReplyFields["df"]> {
+    return await this.#call({ op: "df" });
+  }
+
   /** Asks the server to shut down. */
   async terminate(): Promise<void> {
     await this.#call({ op: "terminate" });

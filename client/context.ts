@@ -25,6 +25,14 @@ export interface CommandContext {
    * over unless given `--resume`.
    */
   offerResume?: (question: string) => Promise<boolean>;
+  /**
+   * Asks the user to confirm a command that removes more than one entry
+   * (`Remove 3 files? [y/N]`); only the interactive shell asks, elsewhere
+   * the command goes ahead as typed.
+   */
+  confirm?: (question: string) => Promise<boolean>;
+  /** Columns that help text is wrapped to: the terminal's, or 80. */
+  width?: number;
 }
 
 /** What running a command produced. */

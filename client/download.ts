@@ -11,6 +11,7 @@
 import { basename } from "node:path";
 import { commitGroup, MAX_GROUP_BYTES, MAX_GROUP_FILES } from "../io/commit_group.ts";
 import { FtsError, ProtocolError } from "../protocol/errors.ts";
+import { MAX_PERMISSION_BITS } from "../protocol/limits.ts";
 import type { DataHeader } from "../protocol/messages.ts";
 import { DownloadTarget } from "./download_target.ts";
 import { downloadPartialPath, heldLocally, looksLikePartialName } from "./partial_download.ts";
@@ -59,6 +60,8 @@ export interface ReceivedDownload {
   readonly result: TransferResult;
   /** The mtime to give the file (`-p`), or none. */
   readonly mtime: number | undefined;
+  /** The permission bits to give the file (`-p`), or none. */
+  readonly mode?: number;
 }
 
 /**
@@ -123,7 +126,7 @@ export async function receiveDownload(
   sent: SentDownload,
 ): Promise<ReceivedDownload> {
   const { id, localPath, options } = sent;
-  const { size, offset, mtime } = await dataHeader(session, sent);
+  const { size, offset, mtime, mode } = await dataHeader(session, sent);
   const partialPath = downloadPartialPath(localPath);
   const target = await DownloadTarget.open(
     localPath,
@@ -139,7 +142,15 @@ export async function receiveDownload(
     target.endOfData(writeFailure);
     const digest = await target.verified((await session.finalReply(id, "download")).digest);
     const keptMtime = options.preserveMtime ? mtimeToKeep(mtime) : undefined;
-    return { target, result: { size, digest, resumedFrom: offset }, mtime: keptMtime };
+    const keptMode = options.preserveMtime && mode !== undefined
+      ? mode & MAX_PERMISSION_BITS
+      : undefined;
+    return {
+      target,
+      result: { size, digest, resumedFrom: offset },
+      mtime: keptMtime,
+      mode: keptMode,
+    };
   } catch (err) {
     await target.discard(err);
     throw err;
@@ -157,8 +168,8 @@ export async function commitDownloads(
   received: readonly ReceivedDownload[],
 ): Promise<JobOutcome<TransferResult>[]> {
   const outcomes = await commitGroup(
-    received.map(({ target, mtime }) =>
-      target.commitMember(mtime, () => {
+    received.map(({ target, mtime, mode }) =>
+      target.commitMember(mtime, mode, () => {
         if (looksLikePartialName(basename(target.localPath))) landed.add(target.localPath);
       })
     ),

@@ -47,7 +47,7 @@ import { openPartialDownload } from "./partial_download.ts";
  * target.endOfData(null);
  * const hex = createHash("sha256").update(bytes).digest("hex");
  * const digest = await target.verified({ algorithm: "sha256", hex });
- * const [outcome] = await commitGroup([target.commitMember(undefined, () => {})]);
+ * const [outcome] = await commitGroup([target.commitMember(undefined, undefined, () => {})]);
  * console.assert(outcome?.ok);
  * console.assert(Deno.readTextFileSync(join(dir, "a")) === "hello\n" && digest.hex === hex);
  * Deno.removeSync(dir, { recursive: true });
@@ -154,13 +154,19 @@ export class DownloadTarget {
    * name now), and names its directory for the group's fsync. Neither waits
    * for a disk that is memory anyway.
    */
-  commitMember(mtimeMs: number | undefined, onPlaced: () => void): CommitMember {
+  commitMember(
+    mtimeMs: number | undefined,
+    modeBits: number | undefined,
+    onPlaced: () => void,
+  ): CommitMember {
     let durable = true;
     return {
       settle: async () => {
         durable = !await isInMemoryFileSystem(dirname(this.partialPath));
         const file = this.#file!;
         this.#file = null;
+        // The partial file was made here fresh (create-new): no link stands in its place.
+        if (modeBits !== undefined) Deno.chmodSync(this.partialPath, modeBits);
         await finishWritten(file, { mtime: mtimeMs, durable });
       },
       place: () => {

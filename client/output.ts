@@ -21,12 +21,18 @@ export function printOutcome(context: CommandContext, outcome: CommandOutcome): 
 }
 
 /**
- * Prints a failure (one line on stderr; with --json also a document on
- * stdout); returns its exit code. The line is red when stderr (where it goes,
+ * Prints a failure (one line on stderr, after `where` it happened, such as
+ * `batch line 3`; with --json also a document on stdout); returns its exit code. The line is red when stderr (where it goes,
  * whatever stdout is) is a terminal, and never under NO_COLOR.
  */
-export function printFailure(options: Pick<CommandContext, "json">, err: unknown): number {
-  const { line, exitCode } = describeError(err);
+export function printFailure(
+  options: Pick<CommandContext, "json">,
+  err: unknown,
+  where = "",
+): number {
+  const described = describeError(err);
+  const line = where === "" ? described.line : `${where}: ${described.line}`;
+  const exitCode = described.exitCode;
   console.error(`fts: ${styleFor(Deno.stderr).red(line)}`);
   if (options.json) {
     const code = err instanceof FtsError ? err.code : null;

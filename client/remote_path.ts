@@ -28,6 +28,21 @@ export function resolveRemote(cwd: string, name: string): string {
   return normalized === "." ? "" : normalized;
 }
 
+/**
+ * A remote name as the client shows it to people and in JSON: rooted at the
+ * top of the served directory, so the top is `/` (as `pwd` and the prompt
+ * show it).
+ *
+ * @example
+ * ```ts
+ * import { shownRemote } from "./remote_path.ts";
+ * console.assert(shownRemote("") === "/" && shownRemote("a/b") === "/a/b");
+ * ```
+ */
+export function shownRemote(name: string): string {
+  return `/${name}`;
+}
+
 function aboveTop(name: string): UsageError {
   return new UsageError(`${name} is above the top of the served directory`);
 }

@@ -8,9 +8,10 @@
  */
 
 import process from "node:process";
-import { createInterface } from "node:readline";
+import { createInterface, type Interface } from "node:readline";
 import { dirname, join } from "node:path";
-import { EXIT_CONNECTION, EXIT_OK } from "../cli/exit_codes.ts";
+import { EXIT_CONNECTION, EXIT_OK, EXIT_USAGE } from "../cli/exit_codes.ts";
+import { UsageError } from "../cli/usage_error.ts";
 import { COMMANDS, findCommand, runCommand } from "./commands.ts";
 import type { CommandContext } from "./context.ts";
 import { printFailure, printOutcome } from "./output.ts";
@@ -30,6 +31,8 @@ export interface ShellOptions {
   input?: NodeJS.ReadableStream;
   /** The history file, for the interactive prompt. */
   historyFile?: string;
+  /** The batch file the commands come from (`-b FILE`), named in failures with their line. */
+  batchName?: string;
 }
 
 /**
@@ -55,16 +58,8 @@ export async function runShell(context: CommandContext, options: ShellOptions): 
       : undefined,
   });
   if (options.interactive) {
-    context.offerResume = (question) =>
-      new Promise((resolve) => {
-        // Ctrl-D or Ctrl-C at the question declines, and the session then ends.
-        const declined = () => resolve(false);
-        lines.once("close", declined);
-        lines.question(`${terminalSafe(question)} [Y/n] `, (answer) => {
-          lines.off("close", declined);
-          resolve(!/^\s*n/i.test(answer));
-        });
-      });
+    context.offerResume = (question) => askYesNo(lines, question, true);
+    context.confirm = (question) => askYesNo(lines, question, false);
     // readline keeps history newest first.
     (lines as unknown as { history: string[] }).history = history.slice().reverse();
     console.log(
@@ -75,8 +70,11 @@ export async function runShell(context: CommandContext, options: ShellOptions): 
   }
   let exitCode = EXIT_OK;
   let ended = false;
+  let lineNumber = 0;
+  const where = (n: number) => options.batchName !== undefined ? `batch line ${n}` : `line ${n}`;
   try {
     for await (const line of lines) {
+      lineNumber += 1;
       if (options.interactive && options.historyFile && line.trim() !== "") {
         await appendHistory(options.historyFile, line);
       }
@@ -85,7 +83,20 @@ export async function runShell(context: CommandContext, options: ShellOptions): 
       const words = trimmed === "" || trimmed.startsWith("#")
         ? []
         : safeSplit(mayFail ? trimmed.slice(1) : trimmed);
-      if (words.length > 0) {
+      if (trimmed.startsWith("!")) {
+        if (options.interactive) await runLocalShell(trimmed.slice(1));
+        else {
+          printFailure(
+            context,
+            new UsageError("!COMMAND runs only in the interactive shell"),
+            where(lineNumber),
+          );
+          if (!mayFail) {
+            exitCode = EXIT_USAGE;
+            break;
+          }
+        }
+      } else if (words.length > 0) {
         try {
           const outcome = await runCommand(context, words);
           printOutcome(context, outcome);
@@ -94,7 +105,7 @@ export async function runShell(context: CommandContext, options: ShellOptions): 
             break;
           }
         } catch (err) {
-          const code = printFailure(context, err);
+          const code = printFailure(context, err, options.interactive ? "" : where(lineNumber));
           if (err instanceof ConnectionError) return EXIT_CONNECTION;
           if (!options.interactive && !mayFail) {
             exitCode = code;
@@ -112,6 +123,41 @@ export async function runShell(context: CommandContext, options: ShellOptions): 
   }
   if (!ended) await context.connection.logout().catch(() => context.connection.close());
   return exitCode;
+}
+
+/**
+ * Runs `command` in `sh` on this machine, its output on the terminal, as
+ * sftp's `!`; an empty command opens an interactive `sh`.
+ */
+async function runLocalShell(command: string): Promise<void> {
+  try {
+    const args = command.trim() === "" ? [] : ["-c", command];
+    const status = await new Deno.Command("sh", {
+      args,
+      stdin: "inherit",
+      stdout: "inherit",
+      stderr: "inherit",
+    }).spawn().status;
+    if (!status.success) console.error(`fts: local command exited with status ${status.code}`);
+  } catch (err) {
+    console.error(`fts: cannot run a local shell: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Asks a yes-or-no question at the prompt: `[Y/n]` when yes is the default
+ * (an empty answer), `[y/N]` when no is. Ctrl-D or Ctrl-C at the question
+ * answers no, and the session then ends.
+ */
+function askYesNo(lines: Interface, question: string, yesByDefault: boolean): Promise<boolean> {
+  return new Promise((resolve) => {
+    const declined = () => resolve(false);
+    lines.once("close", declined);
+    lines.question(`${terminalSafe(question)} ${yesByDefault ? "[Y/n]" : "[y/N]"} `, (answer) => {
+      lines.off("close", declined);
+      resolve(yesByDefault ? !/^\s*n/i.test(answer) : /^\s*y/i.test(answer));
+    });
+  });
 }
 
 function promptFor(context: CommandContext): string {
@@ -140,12 +186,10 @@ export async function complete(context: CommandContext, line: string): Promise<[
   }
   const command = findCommand(words[0]!);
   if (!command || current.startsWith("-")) return [[], raw];
-  // A transfer's second argument names the other side.
+  // A transfer's second argument names the other side (its target, when there are two).
   const argumentIndex = words.slice(1, -1).filter((w) => !w.startsWith("-")).length;
   let kind = command.completes;
-  if (
-    argumentIndex === 1 && (kind === "local" || kind === "remote") && command.names[0] !== "rename"
-  ) {
+  if (argumentIndex === 1 && ["upload", "download"].includes(command.names[0]!)) {
     kind = kind === "local" ? "remote" : "local";
   }
   const slash = current.lastIndexOf("/");

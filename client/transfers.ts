@@ -6,67 +6,51 @@
  * @module
  */
 
-import { basename, relative } from "node:path";
-import { posix } from "node:path";
-import { parseArgs } from "node:util";
-import { UsageError } from "../cli/usage_error.ts";
+import { basename } from "node:path";
 import type { ChecksumName, Digest } from "../protocol/checksum.ts";
 import { FtsError } from "../protocol/errors.ts";
+import { type CommandFlags, parseCommandArgs } from "./command_flags.ts";
 import type { CommandContext, CommandOutcome } from "./context.ts";
 import { ConnectionError, RemoteError } from "./errors.ts";
 import { formatBytes } from "./format.ts";
-import { globToRegExp, isGlob, splitPattern } from "./glob.ts";
-import { expandLocalGlob, localTarget, walkLocal } from "./local_files.ts";
+import { isGlob } from "./glob.ts";
 import { heldLocally } from "./partial_download.ts";
-import { planDownloadTree, type PlannedFile, refuseTemporaryNames } from "./plan_tree.ts";
+import type { PlannedFile } from "./plan_tree.ts";
 import { Progress } from "./progress.ts";
 import { terminalSafe } from "./terminal_safe.ts";
-import { localPathInside } from "./local_target.ts";
-import { listedName, remoteBase, resolveRemote } from "./remote_path.ts";
+import {
+  makeLocalDirectories,
+  planDownload,
+  planUpload,
+  type TransferPlanOptions,
+} from "./transfer_plan.ts";
 import type { ManyTransferOptions, TransferJob, TransferResult } from "./transfer_options.ts";
 
-/** The flags both transfer commands take. */
-interface TransferFlags {
-  force: boolean;
-  recursive: boolean;
-  preserve: boolean;
-  resume: boolean;
-  positionals: string[];
-}
+/** The flags both transfer commands take, for parsing and for `help`. */
+export const TRANSFER_FLAGS = {
+  force: { short: "f", help: "overwrite an existing file" },
+  recursive: { short: "r", help: "whole directory trees, every file verified" },
+  preserve: { short: "p", help: "keep modification times and mode bits" },
+  resume: { help: "continue an interrupted transfer from the data it left" },
+} as const satisfies CommandFlags;
 
-/** `upload [-f] [-r] [-p] [--resume] LOCAL [REMOTE]`. */
+/** The synopsis of `upload`. */
+export const UPLOAD_USAGE = "upload [-f] [-r] [-p] [--resume] LOCAL... [REMOTE]";
+
+/** The synopsis of `download`. */
+export const DOWNLOAD_USAGE = "download [-f] [-r] [-p] [--resume] REMOTE... [LOCAL]";
+
+/** `upload [-f] [-r] [-p] [--resume] LOCAL... [REMOTE]`. */
 export async function uploadCommand(
   context: CommandContext,
   args: string[],
 ): Promise<CommandOutcome> {
-  const flags = transferFlags(args, "upload [-f] [-r] [-p] [--resume] LOCAL [REMOTE]");
-  const [local, remote] = flags.positionals;
-  const directories: string[] = [];
-  let files: PlannedFile[];
-  if (isGlob(local!)) {
-    const target = resolveRemote(context.remoteDir, remote ?? "");
-    files = (await expandLocalGlob(local!)).map((path) => ({
-      local: path.path,
-      remote: posix.join(target, basename(path.path)),
-      size: path.size,
-    }));
-    if (files.length === 0) throw new FtsError("NOT_FOUND", `no local files match ${local}`);
-  } else if (flags.recursive) {
-    const target = resolveRemote(context.remoteDir, remote ?? basename(local!));
-    files = [];
-    directories.push(target);
-    for await (const entry of walkLocal(local!)) {
-      const rel = relative(local!, entry.path).split("\\").join("/");
-      if (entry.isDirectory) directories.push(posix.join(target, rel));
-      else files.push({ local: entry.path, remote: posix.join(target, rel), size: entry.size });
-    }
-  } else {
-    const name = remote === undefined
-      ? basename(local!)
-      : remote.endsWith("/")
-      ? remote + basename(local!)
-      : remote;
-    files = [{ local: local!, remote: resolveRemote(context.remoteDir, name), size: -1 }];
+  const { flags, positionals } = parseCommandArgs(args, TRANSFER_FLAGS, UPLOAD_USAGE, { min: 1 });
+  const request = planOptions(context, positionals, flags.recursive);
+  const sources = request.sources;
+  const plan = await planUpload(context.connection, request);
+  const files = plan.files;
+  if (files.length === 1 && plan.trees === 0 && !isGlob(sources[0]!)) {
     if (!flags.resume && context.offerResume) {
       const file = files[0]!;
       const size = await Deno.stat(file.local).then((info) => info.size, () => -1);
@@ -84,13 +68,14 @@ export async function uploadCommand(
         );
     }
   }
-  for (const dir of directories) {
+  for (const dir of new Set(plan.directories)) {
+    if (dir === "") continue;
     await context.connection.mkdir(dir).catch((err) => {
       if (!(err instanceof FtsError && err.code === "EXISTS")) throw err;
     });
   }
-  if (flags.recursive && files.length === 0) {
-    return emptyTreeOutcome("uploaded", local!, `/${directories[0]}`);
+  if (plan.trees > 0 && files.length === 0) {
+    return emptyTreeOutcome("uploaded", sources.join(" "), `/${plan.directories.at(-1) ?? ""}`);
   }
   return await transferAll(
     context,
@@ -106,53 +91,34 @@ export async function uploadCommand(
   );
 }
 
-/** `download [-f] [-r] [-p] [--resume] REMOTE [LOCAL]`. */
+/** `download [-f] [-r] [-p] [--resume] REMOTE... [LOCAL]`. */
 export async function downloadCommand(
   context: CommandContext,
   args: string[],
 ): Promise<CommandOutcome> {
-  const flags = transferFlags(args, "download [-f] [-r] [-p] [--resume] REMOTE [LOCAL]");
-  const [remote, local] = flags.positionals;
+  const { flags, positionals } = parseCommandArgs(args, TRANSFER_FLAGS, DOWNLOAD_USAGE, {
+    min: 1,
+  });
+  const request = planOptions(context, positionals, flags.recursive);
+  const sources = request.sources;
   const connection = context.connection;
-  let files: PlannedFile[];
-  if (isGlob(remote!)) {
-    const { dir, last } = splitPattern(remote!);
-    const remoteDir = resolveRemote(context.remoteDir, dir);
-    const pattern = globToRegExp(last);
-    const localDir = local ?? ".";
-    // Every match is checked before anything is written: a bad name stops the whole download.
-    const matches = (await connection.list(remoteDir))
-      .filter((entry) => entry.type === "file" && pattern.test(entry.name));
-    refuseTemporaryNames(remoteDir, matches);
-    files = matches.map((entry) => ({
-      remote: listedName(remoteDir, entry.name),
-      local: localPathInside(localDir, [entry.name]),
-      size: entry.size,
-    }));
-    if (files.length === 0) throw new FtsError("NOT_FOUND", `no remote files match ${remote}`);
-    // Like -r, the target directory is made when missing (only once there is something to put in it).
-    await Deno.mkdir(localDir, { recursive: true });
-  } else if (flags.recursive) {
-    const remoteDir = resolveRemote(context.remoteDir, remote!);
-    const localDir = local ?? (remoteBase(remoteDir) || ".");
-    // The whole tree is planned and checked before anything is written locally.
-    const plan = await planDownloadTree(connection, remoteDir, localDir);
-    files = plan.files;
-    await Deno.mkdir(localDir, { recursive: true });
-    // One level at a time, parents first, never through a link (mkdir refuses any name taken).
-    for (const dir of plan.missing) await Deno.mkdir(dir);
-    if (files.length === 0) return emptyTreeOutcome("downloaded", remoteDir || "/", localDir);
-  } else {
-    const name = resolveRemote(context.remoteDir, remote!);
-    files = [{ remote: name, local: await localTarget(name, local), size: -1 }];
-    const held = heldLocally(files[0]!.local);
+  // The whole plan is made and checked before anything is written locally.
+  const plan = await planDownload(connection, request);
+  const files = plan.files;
+  if (files.length === 1 && plan.trees === 0 && !isGlob(sources[0]!)) {
+    const file = files[0]!;
+    const held = heldLocally(file.local);
     if (!flags.resume && held > 0 && context.offerResume) {
       flags.resume = await context.offerResume(
         `${
           formatBytes(held)
-        } of ${name} are here from an interrupted download. Continue from there?`,
+        } of ${file.remote} are here from an interrupted download. Continue from there?`,
       );
     }
+  }
+  await makeLocalDirectories(plan);
+  if (plan.trees > 0 && files.length === 0) {
+    return emptyTreeOutcome("downloaded", sources.join(" "), plan.directories.at(-1) ?? ".");
   }
   return await transferAll(
     context,
@@ -166,6 +132,20 @@ export async function downloadCommand(
         ...options,
       }),
   );
+}
+
+/** A transfer's names as typed: the last of two or more is the target, the rest its sources. */
+function planOptions(
+  context: CommandContext,
+  names: string[],
+  recursive: boolean,
+): TransferPlanOptions {
+  return {
+    cwd: context.remoteDir,
+    sources: names.length > 1 ? names.slice(0, -1) : names,
+    target: names.length > 1 ? names.at(-1) : undefined,
+    recursive,
+  };
 }
 
 /** Moves every planned file in order on one connection, with one progress line for them all. */
@@ -285,38 +265,11 @@ function formatTransferLine(
   const timing = seconds === undefined
     ? ""
     : ` in ${seconds.toFixed(2)} s (${formatBytes(result.size / Math.max(seconds, 1e-3))}/s)`;
-  const resumed = result.resumedFrom > 0 ? `, resumed at ${result.resumedFrom} bytes` : "";
+  const resumed = result.resumedFrom > 0 ? `, resumed at ${formatBytes(result.resumedFrom)}` : "";
   return `${verb} ${terminalSafe(from)} -> ${terminalSafe(to)}: ` +
     `${formatBytes(result.size)}${timing}${resumed}, ` +
     `${result.digest.algorithm} ${result.digest.hex.slice(0, 16)}…, ` +
     context.style.green("verified");
-}
-
-function transferFlags(args: string[], usage: string): TransferFlags {
-  try {
-    const { values, positionals } = parseArgs({
-      args,
-      options: {
-        force: { type: "boolean", short: "f" },
-        recursive: { type: "boolean", short: "r" },
-        preserve: { type: "boolean", short: "p" },
-        resume: { type: "boolean" },
-      },
-      allowPositionals: true,
-      strict: true,
-    });
-    if (positionals.length < 1 || positionals.length > 2) throw new UsageError(`usage: ${usage}`);
-    return {
-      force: values.force === true,
-      recursive: values.recursive === true,
-      preserve: values.preserve === true,
-      resume: values.resume === true,
-      positionals,
-    };
-  } catch (err) {
-    if (err instanceof UsageError) throw err;
-    throw new UsageError(`${(err as Error).message}; usage: ${usage}`);
-  }
 }
 
 /** What a tree transfer with no files reports: a success, the directory made. */

@@ -8,6 +8,7 @@
  */
 
 import { FtsError } from "../protocol/errors.ts";
+import { MAX_PERMISSION_BITS } from "../protocol/limits.ts";
 import { CHECKSUM_TITLES, type Digest, type UploadRequest } from "../protocol/messages.ts";
 import { createTransferHash } from "../io/hash_threads.ts";
 import { sendFileFrom } from "../io/verified_transfer.ts";
@@ -29,6 +30,8 @@ export interface ReadyUpload extends ReadyJob {
   readonly size: number;
   /** Its modification time, when the file system keeps one. */
   readonly mtime: Date | null;
+  /** The local file's permission bits, kept by `-p`; null where the system has none. */
+  readonly mode: number | null;
   /** Its data follows the request at once, without waiting for `continue`. */
   readonly eager: boolean;
   /** The local path, for messages. */
@@ -101,6 +104,7 @@ export function prepareUpload(
     file,
     size,
     mtime: info.mtime,
+    mode: info.mode === null ? null : info.mode & MAX_PERMISSION_BITS,
     eager,
     mustWait: !eager,
     localPath,
@@ -157,6 +161,7 @@ function uploadRequest(ready: ReadyUpload): Omit<UploadRequest, "type" | "id"> {
   };
   if (ready.eager) request.eager = true;
   if (options.preserveMtime && ready.mtime) request.mtime = ready.mtime.getTime();
+  if (options.preserveMtime && ready.mode !== null) request.mode = ready.mode;
   return request;
 }
 

@@ -16,6 +16,7 @@ import {
   optionalSizeField,
   sizeField,
 } from "./fields.ts";
+import { MAX_PERMISSION_BITS } from "./limits.ts";
 import type { Message } from "./frames.ts";
 import { type ClientHello, decodeClientHello } from "./hello.ts";
 import type { Op } from "./ops.ts";
@@ -52,6 +53,8 @@ export type UploadRequest = RequestEnvelope<"upload"> & {
   overwrite: boolean;
   /** Modification time to give the file, ms since the epoch; the server's clock when absent. */
   mtime?: number;
+  /** Permission bits to give the file (0 to 0o777, as `put -p` keeps them); 0o644 when absent. */
+  mode?: number;
   /** Keep what arrived if the connection breaks, so that a later upload can resume. */
   resumable: boolean;
   /** Continue from what a broken resumable upload of the same name and size left. */
@@ -102,6 +105,17 @@ export type PartialRequest = RequestEnvelope<"partial"> & {
   size: number;
 };
 
+/** A request for `chmod`: the permission bits of a file or directory. */
+export type ChmodRequest = RequestEnvelope<"chmod"> & {
+  /** The file or directory. */
+  name: string;
+  /** Its new permission bits, 0 to 0o777 ({@link MAX_PERMISSION_BITS}). */
+  mode: number;
+};
+
+/** A request for `df`: the served directory's free space and quota. */
+export type DfRequest = RequestEnvelope<"df">;
+
 /** A request for `terminate`: the server stops after the requests in flight. */
 export type TerminateRequest = RequestEnvelope<"terminate">;
 
@@ -118,6 +132,8 @@ export type Request =
   | MkdirRequest
   | RenameRequest
   | PartialRequest
+  | ChmodRequest
+  | DfRequest
   | TerminateRequest
   | LogoutRequest;
 
@@ -257,6 +273,9 @@ function decodeRequestMessage(raw: Message): Request {
       };
     case "partial":
       return { type, id, op, name: field(raw, "name", "string"), size: sizeField(raw, "size") };
+    case "chmod":
+      return { type, id, op, name: field(raw, "name", "string"), mode: modeField(raw, id, false) };
+    case "df":
     case "terminate":
     case "logout":
       return { type, id, op };
@@ -271,6 +290,20 @@ function decodeRequestMessage(raw: Message): Request {
  */
 function flag(raw: Message, key: string): boolean {
   return raw[key] === undefined ? false : field(raw, key, "boolean");
+}
+
+/**
+ * A mode within {@link MAX_PERMISSION_BITS}: out of range it is a bad field
+ * (an eager upload's, a protocol error: its data follows at once).
+ */
+function modeField(raw: Message, id: number, eager: boolean): number {
+  const mode = field(raw, "mode", "number");
+  if (!Number.isInteger(mode) || mode < 0 || mode > MAX_PERMISSION_BITS) {
+    const message = `mode ${mode} is not permission bits (0 to 0o777)`;
+    if (eager) throw new ProtocolError(message);
+    throw new BadFieldError(id, message);
+  }
+  return mode;
 }
 
 function decodeUpload(raw: Message, id: number): UploadRequest {
@@ -295,5 +328,6 @@ function decodeUpload(raw: Message, id: number): UploadRequest {
     resumable: flag(raw, "resumable"),
     resume,
     eager,
+    ...(raw.mode === undefined ? {} : { mode: modeField(raw, id, eager) }),
   };
 }

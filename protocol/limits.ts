@@ -111,3 +111,10 @@ export const MAX_TOKEN_CHARS = 512;
  * connection or a reboot, and stale data does not pile up.
  */
 export const PARTIAL_EXPIRY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * The largest mode a client may set (`chmod`, an upload's `mode`): the
+ * permission bits only; set-user-ID, set-group-ID and sticky bits are never
+ * set by a peer.
+ */
+export const MAX_PERMISSION_BITS = 0o777;

@@ -14,6 +14,8 @@ export const OPS = [
   "mkdir",
   "rename",
   "partial",
+  "chmod",
+  "df",
   "terminate",
   "logout",
 ] as const;

@@ -84,11 +84,27 @@ export interface ReplyFields {
   rename: NoReplyFields;
   /** Bytes the server keeps from a broken upload of that name and size (0 if none). */
   partial: { held: number };
+  /** Nothing beyond success. */
+  chmod: NoReplyFields;
+  /** The served directory's space. */
+  df: DfFields;
   /** Nothing beyond success; the server then stops. */
   terminate: NoReplyFields;
   /** Nothing beyond success; the server then closes the connection. */
   logout: NoReplyFields;
 }
+
+/** The reply to `df`: the served directory's free space and quota, in bytes. */
+export type DfFields = {
+  /** Free bytes on the served directory's file system, as uploads may use them. */
+  freeBytes: number;
+  /** Free bytes every upload must leave (`--reserve`). */
+  reserveBytes: number;
+  /** The quota (`--quota`), or null without one. */
+  quotaBytes: number | null;
+  /** What the root's entries and held partials use against the quota (0 without one). */
+  usedBytes: number;
+};
 
 /** What a reply can answer: an op, or the handshake (`hello`, request id 0). */
 export type ReplyOp = Op | "hello";
@@ -274,6 +290,13 @@ const REPLY_FIELD_DECODERS: {
   mkdir: noFields,
   rename: noFields,
   partial: (reply) => ({ held: sizeField(reply, "held") }),
+  chmod: noFields,
+  df: (reply) => ({
+    freeBytes: sizeField(reply, "freeBytes"),
+    reserveBytes: sizeField(reply, "reserveBytes"),
+    quotaBytes: reply.quotaBytes === null ? null : sizeField(reply, "quotaBytes"),
+    usedBytes: sizeField(reply, "usedBytes"),
+  }),
   terminate: noFields,
   logout: noFields,
 };

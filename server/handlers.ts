@@ -102,6 +102,8 @@ export const HANDLERS: { [O in Op]: Handler<O> } = {
   mkdir: { handle: handleMkdir, role: "write", mutates: true, carriesData: none },
   rename: { handle: handleRename, role: "write", mutates: true, carriesData: none },
   partial: { handle: handlePartial, role: "write", mutates: false, carriesData: none },
+  chmod: { handle: handleChmod, role: "write", mutates: true, carriesData: none },
+  df: { handle: handleDf, role: "read", mutates: false, carriesData: none },
   terminate: {
     handle: () => Promise.resolve({ fields: {}, then: "terminate" }),
     role: "admin",
@@ -207,6 +209,21 @@ async function handleRename(
 ): Promise<HandlerOutcome<"rename">> {
   await context.storage.rename(parseName(request.name), parseName(request.to), request.overwrite);
   return { fields: {} };
+}
+
+function handleChmod(
+  request: RequestFor<"chmod">,
+  context: HandlerContext,
+): Promise<HandlerOutcome<"chmod">> {
+  context.storage.chmod(parseName(request.name), request.mode);
+  return Promise.resolve({ fields: {} });
+}
+
+async function handleDf(
+  _request: RequestFor<"df">,
+  context: HandlerContext,
+): Promise<HandlerOutcome<"df">> {
+  return { fields: await context.storage.space.report() };
 }
 
 function handlePartial(

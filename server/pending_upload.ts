@@ -35,6 +35,8 @@ export interface UploadOptions {
   resume: boolean;
   /** Modification time for the published file, ms since the epoch. */
   mtime?: number;
+  /** Permission bits for the published file; 0o644 (less the umask) when absent. */
+  mode?: number;
 }
 
 /** Everything a pending upload knows about itself. */
@@ -182,7 +184,9 @@ export class PendingUpload implements CommitMember {
    * is in memory) and closes the file.
    */
   async settle(): Promise<void> {
-    const { mtime } = this.#state;
+    const { mtime, mode, tmpPath } = this.#state;
+    // The temporary file is the server's own, in its state directory: no link can be there.
+    if (mode !== undefined) Deno.chmodSync(tmpPath, mode);
     this.#closed = true;
     await finishWritten(this.#file, { mtime, durable: this.#durable });
   }

@@ -78,6 +78,10 @@ export async function assertSandboxed(
     const status = await Deno.permissions.query({ name });
     if (status.state === "granted") wider.push(`${name} (everything)`);
   }
+  // The binary may run sh (the client's !COMMAND); the worker never may.
+  if ((await Deno.permissions.query({ name: "run", command: "sh" })).state === "granted") {
+    wider.push("run sh");
+  }
   // Of system information the worker may see free disk space only.
   for (const kind of ["hostname", "networkInterfaces", "osRelease", "uid", "gid"] as const) {
     if ((await Deno.permissions.query({ name: "sys", kind })).state === "granted") {

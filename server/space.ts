@@ -20,6 +20,7 @@
  * @module
  */
 
+import type { DfFields } from "../protocol/server_messages.ts";
 import { statfs } from "node:fs/promises";
 import { FtsError } from "../protocol/errors.ts";
 import { ENTRY_BYTES, fileBytes, treeBytes } from "./entry_cost.ts";
@@ -306,6 +307,22 @@ export class SpaceBudget {
           `(${inUse} in use, held for resumes, or in flight)`,
       );
     }
+  }
+
+  /** The root's space as `df` reports it: free bytes (less uploads in flight), reserve, quota. */
+  async report(): Promise<DfFields> {
+    await this.#measureFreeIfStale();
+    const counts = this.#counts;
+    const { free, used } = this.#lock.hold(() => ({
+      free: this.#freeBytes() - counts[COUNT.reservedDisk]!,
+      used: counts[COUNT.used]! + counts[COUNT.reserved]!,
+    }));
+    return {
+      freeBytes: Math.max(0, Math.floor(free)),
+      reserveBytes: this.#limits.reserveBytes,
+      quotaBytes: this.#limits.quotaBytes,
+      usedBytes: used,
+    };
   }
 
   /**

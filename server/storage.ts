@@ -380,6 +380,14 @@ export class Storage {
     await this.#makeDirectories(segments, true);
   }
 
+  /**
+   * Sets the permission bits of a file or directory (the entry a final link
+   * leads to, inside the root; links leading out are refused as everywhere).
+   */
+  chmod(segments: string[], mode: number): void {
+    Deno.chmodSync(this.#served.resolveExisting(segments), mode);
+  }
+
   /** The directory a rename's target goes into; NOT_FOUND naming it (not the source) if missing. */
   #existingTargetDirectory(to: string[]): CheckedDirectory {
     try {

@@ -64,10 +64,11 @@ Deno.test("the --force advice is not repeated when the server's message already 
 Deno.test("an upload request that is not eager carries no eager field, and its fields are the contract's", async () => {
   const run = await runWithFile(takenServer("taken"), ["put", "a.txt", "remote.txt"]);
   assert.equal(run.code, EXIT_OPERATION_FAILED, run.stderr);
-  const [upload] = requestsIn(run.messages);
+  // (A list of the target's directory comes first: is remote.txt a directory to put a.txt in?)
+  const upload = requestsIn(run.messages).find((request) => request.op === "upload");
   assert.deepEqual(upload, {
     type: "request",
-    id: 1,
+    id: 2,
     op: "upload",
     name: "remote.txt",
     size: 6,

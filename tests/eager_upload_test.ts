@@ -159,7 +159,8 @@ Deno.test("put -r stops at the first refused file: a large file after it is not 
     await writeRandomFile(join(local, "b.bin"), 3 << 20); // Over the eager size: waits its turn.
     await Deno.mkdir(join(server.root, "tree"));
     await Deno.writeTextFile(join(server.root, "tree", "a.txt"), "old");
-    const run = await runClient(["put", "-r", "tree", "tree"], { cwd: server.dir });
+    // (Into the top: with a target "tree" there already, the tree would land in tree/tree.)
+    const run = await runClient(["put", "-r", "tree"], { cwd: server.dir });
     assert.equal(run.code, 1, run.stderr);
     assert.match(run.stderr, /EXISTS/);
     assert.equal(await Deno.readTextFile(join(server.root, "tree", "a.txt")), "old");

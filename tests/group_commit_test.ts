@@ -213,11 +213,12 @@ Deno.test("get -r on the disk: a file that cannot take its name fails alone, eve
       await Deno.writeFile(join(server.root, "d", name), data);
       sums.set(name, sha256Hex(data));
     }
-    const target = join(disk.path, "got");
+    // got is there already, so the tree lands in got/d (as scp -r puts it).
+    const target = join(disk.path, "got", "d");
     // A directory (not empty) where f20.bin would land: its rename fails.
     await Deno.mkdir(join(target, "f20.bin"), { recursive: true });
     await Deno.writeTextFile(join(target, "f20.bin", "inside"), "in the way");
-    const run = await runCommand(server, ["get", "-r", "-f", "d", target]);
+    const run = await runCommand(server, ["get", "-r", "-f", "d", join(disk.path, "got")]);
     assert.notEqual(run.code, 0, run.stdout);
     assert.match(run.stderr, /f20\.bin/);
     // All 40 requests were in flight before the first reply was read: every

@@ -47,9 +47,9 @@ Deno.test("a client killed mid-upload leaves nothing visible, the server keeps s
     assert.equal(ls.stdout.trim(), "(empty)");
 
     // Retried with --resume, the upload continues where it stopped and is verified whole.
-    const resumed = await runCommand(server, ["upload", "--resume", big, "big.bin"]);
+    const resumed = await runCommand(server, ["--json", "upload", "--resume", big, "big.bin"]);
     assert.equal(resumed.code, 0, resumed.stderr);
-    const at = Number(resumed.stdout.match(/resumed at (\d+) bytes/)?.[1]);
+    const at = Number(JSON.parse(resumed.stdout).files[0].resumedFrom);
     assert.ok(at > 0 && at < BIG_FILE_BYTES, resumed.stdout);
     assert.equal(await sha256File(join(server.root, "big.bin")), await sha256File(big));
     assert.deepEqual(await listTree(server.root), [...EMPTY_ROOT, "big.bin"].sort());

@@ -109,6 +109,21 @@ const CLIENT_MESSAGES: ClientMessage[] = [
   { type: "request", id: 7, op: "mkdir", name: "new/dir" },
   { type: "request", id: 8, op: "rename", name: "a", to: "b", overwrite: true },
   { type: "request", id: 9, op: "partial", name: "big", size: Number.MAX_SAFE_INTEGER },
+  { type: "request", id: 11, op: "chmod", name: "run.sh", mode: 0o755 },
+  { type: "request", id: 12, op: "df" },
+  {
+    type: "request",
+    id: 13,
+    op: "upload",
+    name: "run.sh",
+    size: 10,
+    overwrite: false,
+    mtime: undefined,
+    resumable: true,
+    resume: false,
+    eager: false,
+    mode: 0o700,
+  },
   { type: "request", id: 10, op: "terminate" },
   { type: "request", id: 0, op: "logout" },
   { type: "trailer", id: 3, digest: { algorithm: "sha256", hex: HEX } },
@@ -251,6 +266,8 @@ Deno.test("decodeClientMessage() refuses each malformed field with a ProtocolErr
     ["offset a string", { type: "request", id: 1, op: "download", name: "a", offset: "0" }],
     ["to missing", { type: "request", id: 1, op: "rename", name: "a" }],
     ["partial size missing", { type: "request", id: 1, op: "partial", name: "a" }],
+    ["chmod mode missing", { type: "request", id: 1, op: "chmod", name: "a" }],
+    ["chmod mode a string", { type: "request", id: 1, op: "chmod", name: "a", mode: "755" }],
     ["trailer id missing", { type: "trailer", sha256: HEX }],
     ["trailer sha256 missing", { type: "trailer", id: 1 }],
     ["trailer sha256 upper case", { type: "trailer", id: 1, sha256: HEX.toUpperCase() }],
@@ -285,7 +302,7 @@ Deno.test("decodeClientMessage() refuses each malformed field with a ProtocolErr
 
 Deno.test("decodeClientMessage() refuses an unknown op and an out-of-range mtime with the request's id", () => {
   const unknown = assertRefused(
-    () => decodeClientMessage({ type: "request", id: 9, op: "chmod", name: "a" }),
+    () => decodeClientMessage({ type: "request", id: 9, op: "chown", name: "a" }),
     UnknownOpError,
     "unknown op",
   );
@@ -375,6 +392,16 @@ const OK_REPLIES: { [O in ReplyOp]: OkReply<O> } = {
   mkdir: { type: "reply", id: 6, ok: true },
   rename: { type: "reply", id: 7, ok: true },
   partial: { type: "reply", id: 8, ok: true, held: 0 },
+  chmod: { type: "reply", id: 11, ok: true },
+  df: {
+    type: "reply",
+    id: 12,
+    ok: true,
+    freeBytes: 2 ** 40,
+    reserveBytes: 0,
+    quotaBytes: null,
+    usedBytes: 0,
+  },
   terminate: { type: "reply", id: 9, ok: true },
   logout: { type: "reply", id: 10, ok: true },
 };

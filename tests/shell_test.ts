@@ -127,7 +127,8 @@ Deno.test({
         offer:
           /MiB of big\.bin are here from an interrupted download\. Continue from there\? \[Y\/n\]/,
         answer: ["y", "Enter"],
-        done: /downloaded big\.bin -> big\.bin: 768\.0 MiB in .* resumed at \d+ bytes, .*verified/,
+        done:
+          /downloaded big\.bin -> big\.bin: 768\.0 MiB in .* resumed at [\d.]+ [KMG]?i?B, .*verified/,
       });
       assert.equal(await sha256File(join(server.dir, "big.bin")), sum);
       await assert.rejects(Deno.stat(partial), Deno.errors.NotFound);
@@ -256,7 +257,8 @@ Deno.test({
         offer:
           /the server holds .* of 768\.0 MiB from an interrupted upload of big\.bin\. Continue from there\? \[Y\/n\]/,
         answer: ["Enter"], // Enter alone takes the offer.
-        done: /uploaded big\.bin -> big\.bin: 768\.0 MiB in .* resumed at \d+ bytes, .*verified/,
+        done:
+          /uploaded big\.bin -> big\.bin: 768\.0 MiB in .* resumed at [\d.]+ [KMG]?i?B, .*verified/,
       });
       assert.equal(await sha256File(join(server.root, "big.bin")), sum);
       assert.equal(await heldBytes(), 0);
