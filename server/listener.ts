@@ -53,6 +53,11 @@ export interface ConnListener {
 export interface FtsServerOptions extends SessionOptions {
   /** The connection slots, in all and per peer, shared with the server's other workers. */
   slots: ConnectionSlots;
+  /**
+   * Where refusals still pending are counted with the server's other workers
+   * (one Int32), so that {@link MAX_PENDING_BUSY_REFUSALS} holds for the server.
+   */
+  pendingRefusals: SharedArrayBuffer;
 }
 
 /** Serves sessions from one listener until shut down. */
@@ -61,13 +66,14 @@ export class FtsServer {
   readonly #options: FtsServerOptions;
   readonly #sessions = new Map<Session, Promise<void>>();
   #accepting: Promise<void> | null = null;
-  /** Refused connections whose BUSY message has not gone out yet. */
-  #pendingRefusals = 0;
+  /** Refused connections whose BUSY message has not gone out yet, on every worker. */
+  readonly #pendingRefusals: Int32Array;
 
   /** A server for `listener`'s connections, each a session with `options`; {@link start} begins. */
   constructor(listener: ConnListener, options: FtsServerOptions) {
     this.#listener = listener;
     this.#options = options;
+    this.#pendingRefusals = new Int32Array(options.pendingRefusals);
   }
 
   /** Starts accepting connections. */
@@ -147,7 +153,9 @@ export class FtsServer {
 
   /** Refuses a connection with BUSY, or with a bare close when too many refusals are still pending. */
   #refuse(conn: PeerConn, reason: string): void {
-    if (this.#pendingRefusals >= MAX_PENDING_BUSY_REFUSALS) {
+    const pending = this.#pendingRefusals;
+    if (Atomics.add(pending, 0, 1) >= MAX_PENDING_BUSY_REFUSALS) {
+      Atomics.sub(pending, 0, 1);
       close(conn);
       logEvent({
         peer: formatAddress(conn.remoteAddr),
@@ -157,8 +165,7 @@ export class FtsServer {
       });
       return;
     }
-    this.#pendingRefusals += 1;
-    void refuseBusy(conn, reason).finally(() => this.#pendingRefusals -= 1);
+    void refuseBusy(conn, reason).finally(() => Atomics.sub(pending, 0, 1));
   }
 }
 

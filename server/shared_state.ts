@@ -49,6 +49,8 @@ export interface SharedServerState {
   heldUploads: SharedArrayBuffer;
   /** Held while a log line is written. */
   logLock: SharedArrayBuffer;
+  /** Refused connections whose BUSY message has not gone out yet, on every worker (an Int32). */
+  pendingRefusals: SharedArrayBuffer;
 }
 
 /**
@@ -68,5 +70,6 @@ export function allocateSharedState(limits: SlotLimits): SharedServerState {
     bufferPairs: new SharedArrayBuffer(SHARED_ALLOCATION_BYTES),
     heldUploads: new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT),
     logLock: SharedLock.allocate(),
+    pendingRefusals: new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT),
   };
 }

@@ -89,6 +89,7 @@ async function start(config: ServerConfig, place: WorkerPlace): Promise<void> {
       verifier: config.tokens ? new TokenVerifier(config.tokens) : null,
       throttle: backoff,
       slots: new ConnectionSlots(place.shared.connections, config.limits),
+      pendingRefusals: place.shared.pendingRefusals,
       readOnly: config.readOnly,
       checksums: config.checksums,
       onTerminate: () => {

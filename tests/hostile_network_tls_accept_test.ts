@@ -24,8 +24,12 @@ const MAX_ACCEPT_FAILED_LINES = 50;
 /** Connections in the connect, send 3 bytes, close burst. */
 const BURST_CONNECTIONS = 300;
 
-/** Descriptors the server may hold during that burst: well under its size. */
-const MAX_DESCRIPTORS_DURING_BURST = 100;
+/**
+ * Descriptors the server may hold during that burst beyond those it holds at
+ * rest (which grow with its workers and hash threads): well under the
+ * burst's size (a leak held 136 more with one worker; refusals pending are capped at 32 for the server, not per worker).
+ */
+const MAX_EXTRA_DESCRIPTORS_DURING_BURST = 50;
 
 /** A client run that takes longer than this is killed and counts as a failure. */
 const CLIENT_RUN_TIMEOUT_MS = 15_000;
@@ -102,6 +106,7 @@ Deno.test("TLS server holds few descriptors while connections past its limit arr
     const pid = server.process.pid;
     assert.ok(await clientLists(server, env), "the TLS client failed before the test began");
     const bytes = new Uint8Array([1, 2, 3]);
+    const atRest = openDescriptors(pid);
     let most = 0;
     for (let i = 0; i < BURST_CONNECTIONS; i++) {
       const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
@@ -119,8 +124,8 @@ Deno.test("TLS server holds few descriptors while connections past its limit arr
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     assert.ok(
-      most < MAX_DESCRIPTORS_DURING_BURST,
-      `${most} descriptors open during a burst of ${BURST_CONNECTIONS} connections`,
+      most - atRest < MAX_EXTRA_DESCRIPTORS_DURING_BURST,
+      `${most} descriptors open during a burst of ${BURST_CONNECTIONS} connections, ${atRest} at rest`,
     );
     // Both slots went to peers that left: they must be free long before the handshake timeout.
     assert.ok(
