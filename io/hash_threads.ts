@@ -259,9 +259,19 @@ export function useHashThreads(link: HashThreadLink): void {
 }
 
 /**
+ * A thread with a pool of its own ({@link useOwnHashThreads}) starts it for
+ * the first transfer of this many bytes or more. Starting one costs about
+ * 0.1 s of CPU, as much as hashing a few hundred MiB in place: a client
+ * that moves one 64 MiB file (16 of them at once, in a benchmark, on two
+ * cores) would spend more starting it than it saves. Once it runs, every
+ * transfer of {@link OFF_THREAD_HASH_MIN_BYTES} or more uses it.
+ */
+export const OWN_HASH_THREADS_MIN_BYTES = 256 << 20;
+
+/**
  * Makes this thread start a pool of its own the first time a transfer of
- * {@link OFF_THREAD_HASH_MIN_BYTES} or more begins (starting one takes
- * about 0.1 s: a session that moves only small files never pays it).
+ * {@link OWN_HASH_THREADS_MIN_BYTES} or more begins: a session that moves
+ * only smaller files never pays for it.
  */
 export function useOwnHashThreads(count: number = defaultHashThreadCount()): void {
   ownPool = () =>
@@ -289,7 +299,9 @@ export async function createTransferHash(
   size: number,
 ): Promise<TransferHash> {
   if (size >= OFF_THREAD_HASH_MIN_BYTES) {
-    if (hashThreadsHere === null && ownPool !== null) hashThreadsHere = ownPool();
+    if (hashThreadsHere === null && ownPool !== null && size >= OWN_HASH_THREADS_MIN_BYTES) {
+      hashThreadsHere = ownPool();
+    }
     const leased = (await hashThreadsHere)?.lease(algorithm);
     if (leased) return leased;
   }

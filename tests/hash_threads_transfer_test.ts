@@ -1,6 +1,7 @@
 /**
  * Transfers large enough to be hashed on a hash thread
- * (OFF_THREAD_HASH_MIN_BYTES and more), on both sides, against the real
+ * (OFF_THREAD_HASH_MIN_BYTES and more on the server;
+ * OWN_HASH_THREADS_MIN_BYTES and more, for the client to start its own), against the real
  * server and client: digests equal the files' own, a corrupted byte is
  * caught by whichever side hashes off its thread, and a resume hashes the
  * held bytes there too.
@@ -8,7 +9,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { OFF_THREAD_HASH_MIN_BYTES } from "../io/hash_threads.ts";
+import { OFF_THREAD_HASH_MIN_BYTES, OWN_HASH_THREADS_MIN_BYTES } from "../io/hash_threads.ts";
 import type { ChecksumName } from "../protocol/checksum.ts";
 import { runAgainstFake, sendFile } from "./_fake_server.ts";
 import {
@@ -128,6 +129,26 @@ Deno.test("put --resume of a large file hashes the held bytes and the rest off t
     assert.equal(file.resumedFrom, held);
     assert.equal(file.digest, await digestOfBytes("xxh3-128", data));
     assert.deepEqual(await Deno.readFile(join(server.root, "up.bin")), data);
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("a file large enough for the client to start its own hash thread verifies both ways", async () => {
+  const server = await startServer();
+  try {
+    const local = join(server.dir, "huge.bin");
+    await writeRandomFile(local, OWN_HASH_THREADS_MIN_BYTES + 54_321);
+    const data = await Deno.readFile(local);
+    const expected = await digestOfBytes("xxh3-128", data);
+    const put = await runCommand(server, ["--json", "put", "huge.bin"]);
+    assert.equal(put.code, 0, put.stderr);
+    assert.equal(JSON.parse(put.stdout).files[0].digest, expected);
+    await Deno.remove(local);
+    const get = await runCommand(server, ["--json", "get", "huge.bin"]);
+    assert.equal(get.code, 0, get.stderr);
+    assert.equal(JSON.parse(get.stdout).files[0].digest, expected);
+    assert.deepEqual(await Deno.readFile(local), data);
   } finally {
     await server.stop();
   }
