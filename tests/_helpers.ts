@@ -446,6 +446,36 @@ export async function waitForKeptPartial(server: RunningServer, bytes: number): 
   });
 }
 
+/**
+ * A resumable upload of `data` as `name`, over a raw session with
+ * `helloFields` (a `checksum`, say), broken off after its first `bytes`;
+ * resolves once the server keeps them for a resume ({@link waitForKeptPartial}).
+ */
+export async function breakUploadAfter(
+  server: RunningServer,
+  name: string,
+  data: Uint8Array,
+  bytes: number,
+  helloFields: Message = {},
+): Promise<void> {
+  const broken = await RawClient.open(server.port, true, undefined, helloFields);
+  await broken.send({
+    type: "request",
+    id: 1,
+    op: "upload",
+    name,
+    size: data.length,
+    resumable: true,
+  });
+  const go = await readWithin(broken);
+  if (go?.type !== "continue") throw new Error(`no go-ahead for the upload: ${JSON.stringify(go)}`);
+  await broken.sendBytes(data.subarray(0, bytes));
+  broken.close();
+  if (!await waitForKeptPartial(server, bytes)) {
+    throw new Error(`the broken upload's ${bytes} bytes were not kept`);
+  }
+}
+
 /** What `listTree()` shows of a root that holds no user files: the server's own state. */
 export const EMPTY_ROOT = [".fts/", ".fts/lock", ".fts/partial/", ".fts/tmp/"];
 

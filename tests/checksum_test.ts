@@ -15,6 +15,7 @@ import type { ChecksumName } from "../protocol/checksum.ts";
 import type { Message } from "../protocol/frames.ts";
 import { runAgainstFake, sendFile, treeServer } from "./_fake_server.ts";
 import {
+  breakUploadAfter,
   digestOfBytes,
   listTree,
   RawClient,
@@ -22,7 +23,6 @@ import {
   runCommand,
   sha256File,
   startServer,
-  waitForKeptPartial,
   writeRandomFile,
   xxh3File,
 } from "./_helpers.ts";
@@ -431,19 +431,7 @@ Deno.test("put --resume under XXH3-128 continues what a broken SHA-256 session l
     const sum = await writeRandomFile(local, 3 << 20);
     const data = await Deno.readFile(local);
     // A client from before negotiation (sha256) breaks off after 1 MB.
-    const broken = await RawClient.open(server.port);
-    await broken.send({
-      type: "request",
-      id: 1,
-      op: "upload",
-      name: "up.bin",
-      size: data.length,
-      resumable: true,
-    });
-    assert.equal((await readWithin(broken))?.type, "continue");
-    await broken.sendBytes(data.subarray(0, 1_000_000));
-    broken.close();
-    assert.ok(await waitForKeptPartial(server, 1_000_000), "the broken upload's data was not kept");
+    await breakUploadAfter(server, "up.bin", data, 1_000_000);
     const run = await runCommand(server, ["--json", "put", "--resume", "up.bin"]);
     assert.equal(run.code, 0, run.stderr);
     const file = JSON.parse(run.stdout).files[0];

@@ -13,13 +13,13 @@ import { OFF_THREAD_HASH_MIN_BYTES, OWN_HASH_THREADS_MIN_BYTES } from "../io/has
 import type { ChecksumName } from "../protocol/checksum.ts";
 import { runAgainstFake, sendFile } from "./_fake_server.ts";
 import {
+  breakUploadAfter,
   digestOfBytes,
   listTree,
   RawClient,
   readWithin,
   runCommand,
   startServer,
-  waitForKeptPartial,
   writeRandomFile,
 } from "./_helpers.ts";
 
@@ -110,19 +110,7 @@ Deno.test("put --resume of a large file hashes the held bytes and the rest off t
     await writeRandomFile(local, LARGE_BYTES);
     const data = await Deno.readFile(local);
     const held = OFF_THREAD_HASH_MIN_BYTES + 1_000_000;
-    const broken = await RawClient.open(server.port, true, undefined, { checksum: "xxh3-128" });
-    await broken.send({
-      type: "request",
-      id: 1,
-      op: "upload",
-      name: "up.bin",
-      size: data.length,
-      resumable: true,
-    });
-    assert.equal((await readWithin(broken))?.type, "continue");
-    await broken.sendBytes(data.subarray(0, held));
-    broken.close();
-    assert.ok(await waitForKeptPartial(server, held), "the broken upload's data was not kept");
+    await breakUploadAfter(server, "up.bin", data, held, { checksum: "xxh3-128" });
     const run = await runCommand(server, ["--json", "put", "--resume", "up.bin"]);
     assert.equal(run.code, 0, run.stderr);
     const file = JSON.parse(run.stdout).files[0];
