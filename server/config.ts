@@ -15,8 +15,10 @@ import { type AccessToken, checkToken, generateToken, parseTokensFile } from "./
 
 /** Served directory when `--root` is not given. */
 export const DEFAULT_ROOT = "uploads";
-/** Listen address with authentication on: every interface. */
-export const DEFAULT_HOST_WITH_AUTH = "0.0.0.0";
+/** Listen address with authentication on: every interface, IPv6 and IPv4 (one dual-stack socket). */
+export const DEFAULT_HOST_WITH_AUTH = "::";
+/** Listen address with authentication on where this host has no IPv6: every IPv4 interface. */
+export const DEFAULT_HOST_WITH_AUTH_IPV4 = "0.0.0.0";
 /** Listen address with `--no-auth`: this host only. */
 export const DEFAULT_HOST_WITHOUT_AUTH = "127.0.0.1";
 /** Port file when `--port-file` is not given. */
@@ -136,7 +138,7 @@ export const SERVE_FLAGS = {
     value: "HOST",
     help: "address to listen on",
     defaultText:
-      `${DEFAULT_HOST_WITH_AUTH}, all interfaces;\n${DEFAULT_HOST_WITHOUT_AUTH} with --no-auth`,
+      `${DEFAULT_HOST_WITH_AUTH}, all interfaces, IPv6 and IPv4\n(${DEFAULT_HOST_WITH_AUTH_IPV4} without IPv6); ${DEFAULT_HOST_WITHOUT_AUTH} with --no-auth`,
   },
   port: {
     kind: "integer",
@@ -386,7 +388,7 @@ export async function parseServeArgs(
     ? "generate" as const
     : null;
 
-  const hostname = (values.host ?? (noAuth ? DEFAULT_HOST_WITHOUT_AUTH : DEFAULT_HOST_WITH_AUTH))
+  const hostname = (values.host ?? (noAuth ? DEFAULT_HOST_WITHOUT_AUTH : everyInterface()))
     .replace(/^\[(.*)\]$/, "$1");
   const limits: ServerLimits = {
     maxConnections: values["max-connections"],
@@ -430,4 +432,18 @@ function defaultStateDir(env: { get(name: string): string | undefined }): string
   if (xdg) return resolve(xdg, "fts");
   const home = env.get("HOME") ?? env.get("USERPROFILE");
   return home ? resolve(home, ".local", "state", "fts") : null;
+}
+
+/**
+ * The address that means every interface here: `::` (which takes IPv4
+ * connections too, as `::ffff:a.b.c.d`) when this host can listen on IPv6,
+ * else `0.0.0.0`.
+ */
+function everyInterface(): string {
+  try {
+    Deno.listen({ hostname: DEFAULT_HOST_WITH_AUTH, port: 0 }).close();
+    return DEFAULT_HOST_WITH_AUTH;
+  } catch {
+    return DEFAULT_HOST_WITH_AUTH_IPV4;
+  }
 }

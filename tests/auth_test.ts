@@ -207,7 +207,7 @@ Deno.test("parseServeArgs() listens everywhere with authentication, on loopback 
   const env = { get: (_: string) => undefined };
   const secure = await parseServeArgs([], env);
   assert.ok(secure !== "help");
-  assert.equal(secure.config.hostname, "0.0.0.0");
+  assert.equal(secure.config.hostname, "::");
   assert.equal(secure.showToken, true);
   assert.equal(secure.config.tokens?.length, 1);
   const open = await parseServeArgs(["--no-auth"], env);
