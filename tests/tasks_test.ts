@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { compileArgs, EMBEDDED_MODULES, ftsTaskFlags, TARGETS } from "../scripts/compile.ts";
-import { PROJECT_DIR } from "./_helpers.ts";
+import { PROJECT_DIR, startServer } from "./_helpers.ts";
 
 const config = JSON.parse(await Deno.readTextFile(join(PROJECT_DIR, "deno.json")));
 
@@ -29,7 +29,7 @@ Deno.test("compile gives every binary exactly the permission and V8 flags of the
 });
 
 Deno.test("deno.json has the tasks the README names", () => {
-  for (const task of ["fts", "serve", "test", "ci", "compile"]) {
+  for (const task of ["fts", "serve", "test", "ci", "compile", "install"]) {
     assert.equal(typeof config.tasks[task], "string", task);
   }
   assert.equal(config.tasks.serve, "deno task fts serve");
@@ -61,5 +61,47 @@ Deno.test("compileArgs() embeds every Worker entry module in the source", async 
         );
       }
     }
+  }
+});
+
+Deno.test("deno task install puts an fts command on PATH that works without deno on PATH", async () => {
+  assert.match(config.tasks.install, /scripts\/install\.ts/);
+  const installRoot = await Deno.makeTempDir({ prefix: "fts-install-" });
+  const server = await startServer([], { auth: true });
+  try {
+    const install = await new Deno.Command(Deno.execPath(), {
+      args: ["task", "install"],
+      cwd: PROJECT_DIR,
+      env: { DENO_INSTALL_ROOT: installRoot },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(install.code, 0, new TextDecoder().decode(install.stderr));
+    const fts = join(installRoot, "bin", "fts");
+    await Deno.writeTextFile(join(server.root, "pasted.txt"), "it works\n");
+    const shellOnly = join(installRoot, "path");
+    await Deno.mkdir(shellOnly);
+    await Deno.symlink("/bin/sh", join(shellOnly, "sh"));
+    // The line the server prints, with the token from the environment, from another directory
+    // and with a PATH that has no deno on it.
+    const connect = await new Deno.Command(fts, {
+      args: ["connect", `127.0.0.1:${server.port}`, "ls"],
+      cwd: installRoot,
+      clearEnv: true,
+      env: {
+        PATH: shellOnly,
+        HOME: Deno.env.get("HOME") ?? installRoot,
+        ...(Deno.env.get("DENO_DIR") ? { DENO_DIR: Deno.env.get("DENO_DIR")! } : {}),
+        FTS_TOKEN: server.token!,
+      },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const out = new TextDecoder().decode(connect.stdout);
+    assert.equal(connect.code, 0, new TextDecoder().decode(connect.stderr));
+    assert.match(out, /pasted\.txt/);
+  } finally {
+    await server.stop();
+    await Deno.remove(installRoot, { recursive: true });
   }
 });
