@@ -1,6 +1,8 @@
 /**
  * The ready-to-paste `fts connect` lines a server prints when it generated
- * its token: one per address other machines can reach it on.
+ * its token: one per address other machines can reach it on. The token goes
+ * in the command's environment (`FTS_TOKEN=… fts connect …`), not among its
+ * arguments, where `ps` would show it to every user of the client's host.
  *
  * @module
  */
@@ -14,7 +16,7 @@ export interface ConnectLineOptions {
   hostname: string;
   /** The port the server listens on. */
   port: number;
-  /** The token the line passes with `--token`. */
+  /** The token the line passes in `FTS_TOKEN`. */
   token: string;
   /** The TLS certificate's fingerprint, pinned by the line; null for plain TCP. */
   fingerprint: string | null;
@@ -37,7 +39,7 @@ export interface ConnectLineOptions {
  *   fingerprint: null,
  *   interfaces: [{ family: "IPv4", address: "127.0.0.1" }, { family: "IPv4", address: "10.0.0.5" }],
  * });
- * console.assert(lines[0] === "fts connect 10.0.0.5:4321 --token T");
+ * console.assert(lines[0] === "FTS_TOKEN=T fts connect 10.0.0.5:4321");
  * ```
  */
 export function connectLines(options: ConnectLineOptions): string[] {
@@ -50,9 +52,9 @@ export function connectLines(options: ConnectLineOptions): string[] {
       .filter((address) => !isLoopbackOrLinkLocal(address))
     : [hostname];
   if (hosts.length === 0) hosts = [hostname === "::" ? "::1" : "127.0.0.1"];
-  const tail = ` --token ${token}${fingerprint ? ` --fingerprint ${fingerprint}` : ""}`;
+  const tail = fingerprint ? ` --fingerprint ${fingerprint}` : "";
   return [...new Set(hosts)].slice(0, MAX_CONNECT_LINES).map((host) =>
-    `fts connect ${host.includes(":") ? `[${host}]` : host}:${port}${tail}`
+    `FTS_TOKEN=${token} fts connect ${host.includes(":") ? `[${host}]` : host}:${port}${tail}`
   );
 }
 

@@ -5,7 +5,7 @@ import { connectLines } from "../server/connect_lines.ts";
 import { writePortFiles } from "../server/port_file.ts";
 import { exposureWarning } from "../server/serve.ts";
 import { parseTokensFile, TokenVerifier } from "../server/tokens.ts";
-import { listTree, runClient, startServer } from "./_helpers.ts";
+import { FTS_RUN_FLAGS, listTree, PROJECT_DIR, runClient, startServer } from "./_helpers.ts";
 
 const TOKENS = {
   reader: "read-token-0123456789abcdef",
@@ -71,12 +71,26 @@ Deno.test("writePortFiles() writes port.json owner-only to a new file, never thr
 Deno.test("the generated token is printed in a ready-to-paste connect line that works", async () => {
   const server = await startServer([], { auth: true });
   try {
-    const line = server.stdout().match(/fts: connect with: fts connect (\S+) --token (\S+)/);
+    const line = server.stdout().match(/fts: connect with: (FTS_TOKEN=(\S+) fts connect (\S+))\n/);
     assert.ok(line, server.stdout());
-    assert.equal(line[1], `127.0.0.1:${server.port}`);
+    assert.equal(line[3], `127.0.0.1:${server.port}`);
     assert.equal(line[2], server.token);
-    const run = await runClient([line[1]!, "--token", line[2]!, "ls"]);
-    assert.equal(run.code, 0, run.stderr);
+    // Pasted into a shell, the token reaches the client through its environment, not its arguments.
+    assert.ok(!line[1]!.includes("--token"));
+    const shim = join(server.dir, "fts");
+    await Deno.writeTextFile(
+      shim,
+      `#!/bin/sh\nexec '${Deno.execPath()}' run ${FTS_RUN_FLAGS.join(" ")} '${
+        join(PROJECT_DIR, "main.ts")
+      }' "$@"\n`,
+    );
+    await Deno.chmod(shim, 0o755);
+    const run = await new Deno.Command("sh", {
+      args: ["-c", `PATH="${server.dir}:$PATH"; ${line[1]} ls`],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(run.code, 0, new TextDecoder().decode(run.stderr));
   } finally {
     await server.stop();
   }
@@ -274,17 +288,17 @@ Deno.test("connectLines() names this host's reachable addresses for a server on 
   ];
   const base = { port: 4321, token: "T0k", fingerprint: null, interfaces };
   assert.deepEqual(connectLines({ ...base, hostname: "0.0.0.0" }), [
-    "fts connect 10.0.0.5:4321 --token T0k",
+    "FTS_TOKEN=T0k fts connect 10.0.0.5:4321",
   ]);
   assert.deepEqual(connectLines({ ...base, hostname: "::", fingerprint: "ab:cd" }), [
-    "fts connect 10.0.0.5:4321 --token T0k --fingerprint ab:cd",
-    "fts connect [2001:db8::5]:4321 --token T0k --fingerprint ab:cd",
+    "FTS_TOKEN=T0k fts connect 10.0.0.5:4321 --fingerprint ab:cd",
+    "FTS_TOKEN=T0k fts connect [2001:db8::5]:4321 --fingerprint ab:cd",
   ]);
   assert.deepEqual(connectLines({ ...base, hostname: "10.0.0.5" }), [
-    "fts connect 10.0.0.5:4321 --token T0k",
+    "FTS_TOKEN=T0k fts connect 10.0.0.5:4321",
   ]);
   // A host with loopback only still gets a line that works here.
   assert.deepEqual(connectLines({ ...base, hostname: "0.0.0.0", interfaces: [interfaces[0]!] }), [
-    "fts connect 127.0.0.1:4321 --token T0k",
+    "FTS_TOKEN=T0k fts connect 127.0.0.1:4321",
   ]);
 });
