@@ -116,6 +116,8 @@ export interface ServeSetup {
   localToken: string | null;
   /** Print the local token with the connect line (it was generated, not given). */
   showToken: boolean;
+  /** Replace the kept generated token with a new one (`--new-token`). */
+  newToken: boolean;
   /** Where the TLS identity comes from: files, "generate" (`--tls`), or null for plain TCP. */
   tlsSource: { certFile: string; keyFile: string } | "generate" | null;
   /** Where `--tls` keeps its certificate; null when no state directory is known. */
@@ -162,6 +164,11 @@ export const SERVE_FLAGS = {
     help: "accept the tokens in FILE, lines of 'ROLE NAME TOKEN'\n(roles: read, write, admin)",
   },
   "no-auth": { kind: "boolean", help: "accept everyone (terminate only from this host)" },
+  "new-token": {
+    kind: "boolean",
+    help:
+      "generate a new token instead of the one kept in the state\ndirectory from the last start",
+  },
   tls: {
     kind: "boolean",
     help: "TLS with a certificate generated once and kept in the state directory",
@@ -175,7 +182,7 @@ export const SERVE_FLAGS = {
   "state-dir": {
     kind: "string",
     value: "DIR",
-    help: "where --tls keeps its certificate",
+    help: "where the generated token and --tls's certificate are kept",
     defaultText: "$XDG_STATE_HOME/fts\nor ~/.local/state/fts",
   },
   checksum: {
@@ -298,7 +305,7 @@ Where:
 ${formatFlags(SERVE_FLAGS, ["root", "host", "port", "port-file"])}
 
 Authentication (default: a random admin token, printed at start):
-${formatFlags(SERVE_FLAGS, ["token", "tokens", "no-auth"])}
+${formatFlags(SERVE_FLAGS, ["token", "tokens", "no-auth", "new-token"])}
 
 Encryption:
 ${formatFlags(SERVE_FLAGS, ["tls", "tls-cert", "tls-key", "state-dir"])}
@@ -418,6 +425,7 @@ export async function parseServeArgs(
     portFile: resolve(values["port-file"]),
     localToken,
     showToken,
+    newToken: values["new-token"] === true,
     tlsSource,
     stateDir: values["state-dir"] !== undefined
       ? resolve(values["state-dir"])

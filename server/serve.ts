@@ -13,6 +13,7 @@ import { setLogLock, writeStderrLine } from "./log.ts";
 import { removePortFiles, writePortFiles } from "./port_file.ts";
 import { isLoopback } from "./session.ts";
 import { openAncestorWarnings } from "./root_warnings.ts";
+import { keptToken } from "./kept_token.ts";
 import { loadTls } from "./tls_identity.ts";
 import { effectiveWorkers, WorkerPool } from "./worker_pool.ts";
 
@@ -26,6 +27,7 @@ export async function serve(args: string[]): Promise<number> {
   const { config } = setup;
   await Deno.mkdir(config.root, { recursive: true });
   config.root = await Deno.realPath(config.root);
+  if (setup.showToken && setup.stateDir !== null) await useKeptToken(setup, setup.stateDir);
   const tls = await loadTls(setup.tlsSource, setup.stateDir);
   config.tls = tls ? { cert: tls.cert, key: tls.key } : null;
   if (tls) console.log(`fts: TLS certificate SHA-256 fingerprint ${tls.fingerprint}`);
@@ -34,6 +36,18 @@ export async function serve(args: string[]): Promise<number> {
   // Checked here: the worker may not look above the root.
   for (const open of openAncestorWarnings(config.root)) console.error(`fts: warning: ${open}`);
   return await runWorkers(setup, tls?.fingerprint ?? null);
+}
+
+/**
+ * Serves with the generated token kept from the last start, so that the
+ * connect line it printed still works (or keeps this start's for the next).
+ */
+async function useKeptToken(setup: ServeSetup, stateDir: string): Promise<void> {
+  const token = await keptToken(stateDir, setup.localToken!, setup.newToken);
+  setup.localToken = token;
+  setup.config.tokens = (setup.config.tokens ?? []).map((t) =>
+    t.name === "local" ? { ...t, token } : t
+  );
 }
 
 /** The warning for a server without authentication on an address other machines can reach. */

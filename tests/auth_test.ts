@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { EXIT_CONNECTION } from "../cli/exit_codes.ts";
 import { parseServeArgs } from "../server/config.ts";
 import { connectLines } from "../server/connect_lines.ts";
 import { writePortFiles } from "../server/port_file.ts";
@@ -301,4 +302,38 @@ Deno.test("connectLines() names this host's reachable addresses for a server on 
   assert.deepEqual(connectLines({ ...base, hostname: "0.0.0.0", interfaces: [interfaces[0]!] }), [
     "FTS_TOKEN=T0k fts connect 127.0.0.1:4321",
   ]);
+});
+
+Deno.test("the generated token is kept across restarts, and --new-token replaces it", async () => {
+  const stateDir = await Deno.makeTempDir({ prefix: "fts-state-" });
+  const start = (...extra: string[]) =>
+    startServer(["--state-dir", stateDir, ...extra], { auth: true });
+  try {
+    const first = await start();
+    await first.stop();
+    const again = await start();
+    let kept: string;
+    try {
+      kept = again.token!;
+      assert.equal(kept, first.token, "a restart serves the token it printed before");
+      assert.ok(again.stdout().includes(`FTS_TOKEN=${kept} fts connect`), again.stdout());
+      const info = await Deno.stat(join(stateDir, "token"));
+      assert.equal(info.mode! & 0o777, 0o600);
+    } finally {
+      await again.stop();
+    }
+    const renewed = await start("--new-token");
+    try {
+      assert.notEqual(renewed.token, kept);
+      const old = await runClient([`127.0.0.1:${renewed.port}`, "--token", kept, "ls"]);
+      assert.equal(old.code, EXIT_CONNECTION, old.stderr);
+      assert.match(old.stderr, /the token was not accepted/);
+      const fresh = await runClient([`127.0.0.1:${renewed.port}`, "--token", renewed.token!, "ls"]);
+      assert.equal(fresh.code, 0, fresh.stderr);
+    } finally {
+      await renewed.stop();
+    }
+  } finally {
+    await Deno.remove(stateDir, { recursive: true });
+  }
 });
