@@ -137,8 +137,11 @@ function firstName(subjectAltName: string): string | undefined {
 }
 
 /**
- * The fingerprint remembered for `where`; on first use, remembers `presented`
- * (trust on first use) and says so on stderr.
+ * The fingerprint remembered for `where`. A certificate already trusted for
+ * another port of the same host is the same server started again on a new
+ * port (its certificate is kept across restarts): trusted, nothing written.
+ * Otherwise, on first use, remembers `presented` (trust on first use) and
+ * says so on stderr.
  */
 async function knownFingerprint(file: string, where: string, presented: string): Promise<string> {
   let text = "";
@@ -147,17 +150,24 @@ async function knownFingerprint(file: string, where: string, presented: string):
   } catch (err) {
     if (!(err instanceof Deno.errors.NotFound)) throw err;
   }
+  let knownOnThisHost = false;
   for (const line of text.split("\n")) {
-    const [host, fingerprint] = line.trim().split(/\s+/);
-    if (host === where && fingerprint) {
-      const normalized = normalizeFingerprint(fingerprint);
-      if (normalized) return normalized;
-    }
+    const [known, fingerprint] = line.trim().split(/\s+/);
+    const normalized = fingerprint ? normalizeFingerprint(fingerprint) : null;
+    if (known === undefined || normalized === null) continue;
+    if (known === where) return normalized;
+    if (hostOf(known) === hostOf(where) && normalized === presented) knownOnThisHost = true;
   }
+  if (knownOnThisHost) return presented;
   await Deno.mkdir(dirname(file), { recursive: true, mode: 0o700 });
   await Deno.writeTextFile(file, `${where} ${presented}\n`, { append: true, mode: 0o600 });
   console.error(
     `fts: trusting ${where} on first use; its certificate fingerprint is ${presented} (saved in ${file})`,
   );
   return presented;
+}
+
+/** The host of a `HOST:PORT` or `[V6]:PORT` address. */
+function hostOf(address: string): string {
+  return address.slice(0, address.lastIndexOf(":"));
 }

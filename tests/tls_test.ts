@@ -90,6 +90,24 @@ Deno.test("--tls generates a certificate once, keeps it across restarts, and loc
     await again.stop();
   }
 
+  // Restart on a port of the system's choosing: the same server, not a new first use.
+  const moved = await startServer(["--tls"], { auth: true, env });
+  try {
+    assert.notEqual(moved.port, port);
+    const run = await runClient(
+      [`127.0.0.1:${moved.port}`, "--token", moved.token!, "--tls", "ls"],
+      {
+        env,
+      },
+    );
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stderr, "", "a known certificate on a new port is trusted quietly");
+    const known = await Deno.readTextFile(join(home, "config", "fts", "known_hosts"));
+    assert.equal(known, `127.0.0.1:${port} ${fingerprint}\n`);
+  } finally {
+    await moved.stop();
+  }
+
   // A different certificate on the same host:port: a loud refusal.
   const impostorEnv = { ...env, XDG_STATE_HOME: join(home, "other-state") };
   const impostor = await startServer(["--tls", "--port", String(port)], {
