@@ -49,7 +49,13 @@ export const CONNECT_FLAGS = {
   },
   json: { kind: "boolean", help: "print each command's result as one JSON document" },
   quiet: { kind: "boolean", short: "q", help: "no progress lines" },
-  token: { kind: "string", value: "TOKEN", help: "access token (also: FTS_TOKEN)" },
+  token: { kind: "string", value: "TOKEN", help: "access token (also: FTS_TOKEN, --token-file)" },
+  "token-file": {
+    kind: "string",
+    value: "FILE",
+    help: "read the access token from FILE (its first line), which keeps it\n" +
+      "out of the command line and the shell's history",
+  },
   "reply-timeout": {
     kind: "string",
     value: "SECONDS",
@@ -268,12 +274,27 @@ async function resolveTarget(parsed: ConnectArgs): Promise<ConnectTarget> {
     hostname: address?.hostname ?? DEFAULT_CONNECT_HOST,
     port,
     options: {
-      token: parsed.options.token ?? Deno.env.get("FTS_TOKEN") ?? local.token ?? undefined,
+      token: parsed.options.token ?? await tokenFromFile(parsed.options["token-file"]) ??
+        Deno.env.get("FTS_TOKEN") ?? local.token ?? undefined,
       tls: await tlsTrust(parsed, local.fingerprint),
       replyTimeoutMs: replyTimeoutMs(parsed.options["reply-timeout"]),
       checksum: wantedChecksum(parsed.options.checksum),
     },
   };
+}
+
+/** `--token-file FILE`: the token on its first line; undefined without the flag. */
+async function tokenFromFile(path: string | undefined): Promise<string | undefined> {
+  if (path === undefined) return undefined;
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (err) {
+    throw new UsageError(`--token-file ${path}: ${(err as Error).message}`);
+  }
+  const token = text.split("\n")[0]!.trim();
+  if (token === "") throw new UsageError(`--token-file ${path}: the first line is empty`);
+  return token;
 }
 
 /** `--checksum NAME`: the one checksum the user asked for; none without the flag. */

@@ -337,3 +337,27 @@ Deno.test("the generated token is kept across restarts, and --new-token replaces
     await Deno.remove(stateDir, { recursive: true });
   }
 });
+
+Deno.test("--token-file gives the client its token from a file, out of its arguments", async () => {
+  const server = await startServer([], { auth: true });
+  try {
+    const tokenFile = join(server.dir, "my-token");
+    await Deno.writeTextFile(tokenFile, `${server.token}\n`, { mode: 0o600 });
+    const run = await runClient([`127.0.0.1:${server.port}`, "--token-file", tokenFile, "ls"]);
+    assert.equal(run.code, 0, run.stderr);
+    await Deno.writeTextFile(tokenFile, "wrong-token-of-enough-length-0123456789\n");
+    const wrong = await runClient([`127.0.0.1:${server.port}`, "--token-file", tokenFile, "ls"]);
+    assert.equal(wrong.code, EXIT_CONNECTION);
+    assert.match(wrong.stderr, /the token was not accepted/);
+    const missing = await runClient([
+      `127.0.0.1:${server.port}`,
+      "--token-file",
+      join(server.dir, "absent"),
+      "ls",
+    ]);
+    assert.equal(missing.code, 2, missing.stderr);
+    assert.match(missing.stderr, /--token-file .*absent/);
+  } finally {
+    await server.stop();
+  }
+});
