@@ -224,6 +224,16 @@ export class FtsConnection {
     return await this.#call({ op: "df" });
   }
 
+  /** How long the server keeps a silent session; null when it does not say or take `ping`. */
+  get idleTimeoutMs(): number | null {
+    return this.#session.idleTimeoutMs;
+  }
+
+  /** A request that does nothing but keep the session from being closed as idle. */
+  async ping(): Promise<void> {
+    await this.#call({ op: "ping" });
+  }
+
   /** Asks the server to shut down. */
   async terminate(): Promise<void> {
     await this.#call({ op: "terminate" });

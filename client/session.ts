@@ -12,6 +12,7 @@ import { FtsError, ProtocolError } from "../protocol/errors.ts";
 import { encodeClientMessage, FrameReader, type Message, writeAll } from "../protocol/frames.ts";
 import {
   EAGER_UPLOAD_FEATURE,
+  KEEPALIVE_FEATURE,
   MAX_CONTROL_BYTES,
   MAX_NAME_BYTES,
   MIN_CONTROL_BYTES,
@@ -82,6 +83,7 @@ interface ServerTerms {
   maxControlBytes: number;
   eagerUploads: boolean;
   checksum: ChecksumName;
+  idleTimeoutMs: number | null;
 }
 
 /**
@@ -106,6 +108,11 @@ export class Session {
   readonly eagerUploads: boolean;
   /** The checksum this session's transfers are verified with, as the handshake agreed. */
   readonly checksum: ChecksumName;
+  /**
+   * How long the server keeps a session that sends nothing, when it answers
+   * `ping` and says (the `keepalive` feature); null otherwise.
+   */
+  readonly idleTimeoutMs: number | null;
   readonly #conn: Deno.Conn;
   /** The connection as every read and write goes through it: bounded by the reply deadline. */
   readonly #io: ReplyDeadline;
@@ -133,6 +140,7 @@ export class Session {
     this.serverSoftware = terms.software;
     this.maxFileBytes = terms.maxFileBytes;
     this.eagerUploads = terms.eagerUploads;
+    this.idleTimeoutMs = terms.idleTimeoutMs;
     this.checksum = terms.checksum;
   }
 
@@ -409,6 +417,9 @@ async function greet(
     ),
     eagerUploads: hello.features.includes(EAGER_UPLOAD_FEATURE),
     checksum: checksum!,
+    idleTimeoutMs: hello.features.includes(KEEPALIVE_FEATURE) && hello.idleTimeoutMs !== undefined
+      ? hello.idleTimeoutMs
+      : null,
   };
 }
 

@@ -14,6 +14,7 @@ import { EXIT_CONNECTION, EXIT_OK, EXIT_USAGE } from "../cli/exit_codes.ts";
 import { UsageError } from "../cli/usage_error.ts";
 import { COMMANDS, findCommand, runCommand } from "./commands.ts";
 import type { CommandContext } from "./context.ts";
+import { Keepalive } from "./keepalive.ts";
 import { printFailure, printOutcome } from "./output.ts";
 import { resolveRemote } from "./remote_path.ts";
 import { escapeWord, splitArgs, wordsBeingTyped } from "./split_args.ts";
@@ -68,12 +69,18 @@ export async function runShell(context: CommandContext, options: ShellOptions): 
     lines.setPrompt(promptFor(context));
     lines.prompt();
   }
+  const keepalive = new Keepalive(
+    context.connection.idleTimeoutMs,
+    () => context.connection.ping(),
+  );
+  keepalive.resume();
   let exitCode = EXIT_OK;
   let ended = false;
   let lineNumber = 0;
   const where = (n: number) => options.batchName !== undefined ? `batch line ${n}` : `line ${n}`;
   try {
     for await (const line of lines) {
+      await keepalive.pause();
       lineNumber += 1;
       if (options.interactive && options.historyFile && line.trim() !== "") {
         await appendHistory(options.historyFile, line);
@@ -117,8 +124,10 @@ export async function runShell(context: CommandContext, options: ShellOptions): 
         lines.setPrompt(promptFor(context));
         lines.prompt();
       }
+      keepalive.resume();
     }
   } finally {
+    await keepalive.pause();
     lines.close();
   }
   if (!ended) await context.connection.logout().catch(() => context.connection.close());

@@ -116,6 +116,9 @@ export type ChmodRequest = RequestEnvelope<"chmod"> & {
 /** A request for `df`: the served directory's free space and quota. */
 export type DfRequest = RequestEnvelope<"df">;
 
+/** A request for `ping`: nothing but a reply, which keeps an idle session open. */
+export type PingRequest = RequestEnvelope<"ping">;
+
 /** A request for `terminate`: the server stops after the requests in flight. */
 export type TerminateRequest = RequestEnvelope<"terminate">;
 
@@ -134,6 +137,7 @@ export type Request =
   | PartialRequest
   | ChmodRequest
   | DfRequest
+  | PingRequest
   | TerminateRequest
   | LogoutRequest;
 
@@ -276,6 +280,7 @@ function decodeRequestMessage(raw: Message): Request {
     case "chmod":
       return { type, id, op, name: field(raw, "name", "string"), mode: modeField(raw, id, false) };
     case "df":
+    case "ping":
     case "terminate":
     case "logout":
       return { type, id, op };

@@ -41,6 +41,11 @@ export type ServerHello = {
    * client's hello names none. Decoding keeps the names this side knows.
    */
   checksums?: ChecksumName[];
+  /**
+   * How long the server keeps a session that sends nothing, in
+   * milliseconds; absent from a server that does not say.
+   */
+  idleTimeoutMs?: number;
 };
 
 /** The client's answer to the server's hello. */
@@ -107,6 +112,9 @@ export function decodeServerHello(message: Message): ServerHello {
     }
     // A later server may offer checksums this side does not know.
     hello.checksums = offered.filter(isChecksumName);
+  }
+  if (message.idleTimeoutMs !== undefined) {
+    hello.idleTimeoutMs = sizeField(message, "idleTimeoutMs");
   }
   return hello;
 }

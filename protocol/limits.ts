@@ -89,6 +89,13 @@ export const LIST_FRAME_ENVELOPE_BYTES = 1024;
  */
 export const EAGER_UPLOAD_FEATURE = "eager-upload";
 
+/**
+ * The hello feature that says the server answers `ping` and names its idle
+ * timeout (`idleTimeoutMs`), so that a client left waiting can keep the
+ * session open.
+ */
+export const KEEPALIVE_FEATURE = "keepalive";
+
 /** Length in bytes of a frame header: the body length as a big-endian uint32. */
 export const FRAME_HEADER_BYTES = 4;
 

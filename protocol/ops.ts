@@ -16,6 +16,7 @@ export const OPS = [
   "partial",
   "chmod",
   "df",
+  "ping",
   "terminate",
   "logout",
 ] as const;

@@ -88,6 +88,8 @@ export interface ReplyFields {
   chmod: NoReplyFields;
   /** The served directory's space. */
   df: DfFields;
+  /** Nothing beyond success: the session was kept open. */
+  ping: NoReplyFields;
   /** Nothing beyond success; the server then stops. */
   terminate: NoReplyFields;
   /** Nothing beyond success; the server then closes the connection. */
@@ -297,6 +299,7 @@ const REPLY_FIELD_DECODERS: {
     quotaBytes: reply.quotaBytes === null ? null : sizeField(reply, "quotaBytes"),
     usedBytes: sizeField(reply, "usedBytes"),
   }),
+  ping: noFields,
   terminate: noFields,
   logout: noFields,
 };

@@ -104,6 +104,12 @@ export const HANDLERS: { [O in Op]: Handler<O> } = {
   partial: { handle: handlePartial, role: "write", mutates: false, carriesData: none },
   chmod: { handle: handleChmod, role: "write", mutates: true, carriesData: none },
   df: { handle: handleDf, role: "read", mutates: false, carriesData: none },
+  ping: {
+    handle: () => Promise.resolve({ fields: {} }),
+    role: "read",
+    mutates: false,
+    carriesData: none,
+  },
   terminate: {
     handle: () => Promise.resolve({ fields: {}, then: "terminate" }),
     role: "admin",

@@ -11,6 +11,7 @@ import { type ErrorCode, FtsError, ProtocolError } from "../protocol/errors.ts";
 import { encodeServerMessage, FrameReader, writeAll } from "../protocol/frames.ts";
 import {
   EAGER_UPLOAD_FEATURE,
+  KEEPALIVE_FEATURE,
   MAX_CONTROL_BYTES,
   MAX_NAME_BYTES,
   MIN_ANNOUNCED_CONTROL_BYTES,
@@ -223,8 +224,9 @@ export class Session {
           maxNameBytes: MAX_NAME_BYTES,
         },
         auth: verifier ? "token" : "none",
-        features: [EAGER_UPLOAD_FEATURE],
+        features: [EAGER_UPLOAD_FEATURE, KEEPALIVE_FEATURE],
         checksums: [...this.#options.checksums],
+        idleTimeoutMs: limits.idleTimeoutMs,
       });
       const message = await this.#context.reader.readMessage();
       if (message === null) return false;

@@ -402,6 +402,7 @@ const OK_REPLIES: { [O in ReplyOp]: OkReply<O> } = {
     quotaBytes: null,
     usedBytes: 0,
   },
+  ping: { type: "reply", id: 13, ok: true },
   terminate: { type: "reply", id: 9, ok: true },
   logout: { type: "reply", id: 10, ok: true },
 };

@@ -1,0 +1,81 @@
+/**
+ * A session left waiting for its next command outlives the server's idle
+ * timeout: the client pings while it waits, and the remote directory is kept.
+ */
+
+import assert from "node:assert/strict";
+import { FTS_RUN_FLAGS, PROJECT_DIR, startServer } from "./_helpers.ts";
+import { join } from "node:path";
+import { HAS_TMUX, Terminal } from "./_tmux.ts";
+
+/** The server's idle timeout in these tests, in seconds (its least). */
+const IDLE_TIMEOUT_S = 1;
+/** How long the session is left waiting: several idle timeouts. */
+const LEFT_IDLE_MS = 3500;
+
+const ignore = !HAS_TMUX && Deno.env.get("CI") !== "true";
+
+Deno.test("a piped session left idle past --idle-timeout still runs the next command in its directory", async () => {
+  const server = await startServer(["--idle-timeout", String(IDLE_TIMEOUT_S)]);
+  try {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        ...FTS_RUN_FLAGS,
+        join(PROJECT_DIR, "main.ts"),
+        "connect",
+        `127.0.0.1:${server.port}`,
+      ],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const writer = child.stdin.getWriter();
+    const encoder = new TextEncoder();
+    await writer.write(encoder.encode("mkdir kept\ncd kept\n"));
+    await new Promise((resolve) => setTimeout(resolve, LEFT_IDLE_MS));
+    await writer.write(encoder.encode("pwd\nmkdir inside\n"));
+    await writer.close();
+    const output = await child.output();
+    const stdout = new TextDecoder().decode(output.stdout);
+    const stderr = new TextDecoder().decode(output.stderr);
+    assert.equal(output.code, 0, stderr);
+    assert.match(stdout, /^\/kept$/m);
+    assert.ok((await Deno.stat(join(server.root, "kept", "inside"))).isDirectory);
+    assert.doesNotMatch(server.log(), /idle/i, "the server closed nothing as idle");
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test({
+  name: "the interactive prompt left idle past --idle-timeout still runs the next command",
+  ignore,
+  async fn() {
+    const server = await startServer(["--idle-timeout", String(IDLE_TIMEOUT_S)]);
+    const home = await Deno.makeTempDir();
+    const term = await Terminal.start(server.dir, [`127.0.0.1:${server.port}`], {
+      env: { XDG_CONFIG_HOME: home },
+    });
+    try {
+      assert.ok(await term.waitFor(/fts:\/>/), await term.screen());
+      await term.line("mkdir away");
+      await term.line("cd away");
+      assert.ok(await term.waitFor(/fts:\/away>/), await term.screen());
+      await new Promise((resolve) => setTimeout(resolve, LEFT_IDLE_MS));
+      await term.line("mkdir back");
+      assert.ok(
+        await term.waitFor(/fts:\/away> mkdir back[\s\S]*fts:\/away>/),
+        await term.screen(),
+      );
+      assert.ok((await Deno.stat(join(server.root, "away", "back"))).isDirectory);
+      assert.doesNotMatch(await term.screen(), /closed the connection/);
+      await term.line("quit");
+      assert.ok(await term.waitFor(/exit status 0/), await term.screen());
+    } finally {
+      await term.close();
+      await server.stop();
+      await Deno.remove(home, { recursive: true });
+    }
+  },
+});
