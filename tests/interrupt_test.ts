@@ -204,7 +204,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "Ctrl-C at the prompt clears the typed line and prompts again; Ctrl-D logs out",
+  name:
+    "Ctrl-C at the prompt clears the typed line and prompts again, stops a !COMMAND, and Ctrl-D logs out",
   ignore,
   async fn() {
     const slow = await startSlowServer();
@@ -217,6 +218,18 @@ Deno.test({
       await term.line("pwd");
       assert.ok(await term.waitFor(/^fts:\/> pwd\n\/\nfts:\/>\s*$/m), await term.screen());
       assert.doesNotMatch(await term.screen(), /unknown command/);
+      // During !COMMAND the terminal is the local program's: Ctrl-C stops it, not fts.
+      await term.line("!sleep 30");
+      await term.keys("C-c");
+      assert.ok(
+        await term.waitFor(/local command exited with status 130\nfts:\/>\s*$/m),
+        await term.screen(),
+      );
+      await term.line("pwd");
+      assert.ok(
+        await term.waitFor(/^fts:\/> !sleep 30\n.*status 130\nfts:\/> pwd\n\/\nfts:\/>\s*$/m),
+        await term.screen(),
+      );
       await term.keys("C-d");
       assert.ok(await term.waitFor(/exit status 0/), await term.screen());
     } finally {
