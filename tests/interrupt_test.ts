@@ -65,6 +65,33 @@ async function openShell(slow: SlowServer): Promise<Terminal> {
   return term;
 }
 
+/**
+ * A test in a shell connected through a slow relay: `body` gets both, and
+ * both are closed when it ends, whatever it did.
+ */
+function testInSlowShell(
+  name: string,
+  body: (slow: SlowServer, term: Terminal) => Promise<void>,
+): void {
+  Deno.test({
+    name,
+    ignore,
+    async fn() {
+      const slow = await startSlowServer();
+      try {
+        const term = await openShell(slow);
+        try {
+          await body(slow, term);
+        } finally {
+          await term.close();
+        }
+      } finally {
+        await slow.close();
+      }
+    },
+  });
+}
+
 /** Bytes the server keeps from broken uploads. */
 async function serverHeldBytes(server: RunningServer): Promise<number> {
   let bytes = 0;
@@ -74,177 +101,139 @@ async function serverHeldBytes(server: RunningServer): Promise<number> {
   return bytes;
 }
 
-Deno.test({
-  name:
-    "Ctrl-C stops a download in the shell, keeps its partial, says how to resume, and the session goes on",
-  ignore,
-  async fn() {
-    const slow = await startSlowServer();
+testInSlowShell(
+  "Ctrl-C stops a download in the shell, keeps its partial, says how to resume, and the session goes on",
+  async (slow, term) => {
     const { server } = slow;
     await Deno.mkdir(join(server.root, "d"));
     const sum = await writeRandomFile(join(server.root, "d", "big.bin"), BIG_FILE_BYTES);
     const partial = join(server.dir, ".big.bin.fts-partial");
-    const term = await openShell(slow);
-    try {
-      await term.line("cd d");
-      assert.ok(await term.waitFor(/fts:\/d>/), await term.screen());
-      await term.line("get big.bin");
-      assert.ok(await term.waitFor(MOVING), await term.screen());
-      // Keys typed during the transfer are neither echoed nor run afterwards.
-      await term.line("lls");
-      await term.keys("C-c");
-      assert.ok(
-        await term.waitFor(
-          /fts: Interrupt; to continue where it stopped: get --resume big\.bin big\.bin/,
-        ),
-        await term.screen(),
-      );
-      assert.ok(await term.waitFor(/^fts:\/d>\s*$/m), await term.screen());
-      assert.doesNotMatch(await term.screen(), /lls/);
-      const held = (await Deno.stat(partial)).size;
-      assert.ok(held > 0 && held < BIG_FILE_BYTES, `partial holds ${held} bytes`);
-      await assert.rejects(Deno.stat(join(server.dir, "big.bin")), Deno.errors.NotFound);
+    await term.line("cd d");
+    assert.ok(await term.waitFor(/fts:\/d>/), await term.screen());
+    await term.line("get big.bin");
+    assert.ok(await term.waitFor(MOVING), await term.screen());
+    // Keys typed during the transfer are neither echoed nor run afterwards.
+    await term.line("lls");
+    await term.keys("C-c");
+    assert.ok(
+      await term.waitFor(
+        /fts: Interrupt; to continue where it stopped: get --resume big\.bin big\.bin/,
+      ),
+      await term.screen(),
+    );
+    assert.ok(await term.waitFor(/^fts:\/d>\s*$/m), await term.screen());
+    assert.doesNotMatch(await term.screen(), /lls/);
+    const held = (await Deno.stat(partial)).size;
+    assert.ok(held > 0 && held < BIG_FILE_BYTES, `partial holds ${held} bytes`);
+    await assert.rejects(Deno.stat(join(server.dir, "big.bin")), Deno.errors.NotFound);
 
-      slow.relay.limitRate(null);
-      await term.line("ls");
-      assert.ok(await term.waitFor(/file\s+67108864 .* big\.bin/), await term.screen());
-      await term.line("get --resume big.bin big.bin");
-      assert.ok(
-        await term.waitFor(
-          /downloaded d\/big\.bin -> big\.bin: 64\.0 MiB in .* resumed at [\d.]+ [KM]iB/,
-        ),
-        await term.screen(),
-      );
-      assert.equal(await sha256File(join(server.dir, "big.bin")), sum);
-      await term.line("quit");
-      assert.ok(await term.waitFor(/exit status 0/), await term.screen());
-    } finally {
-      await term.close();
-      await slow.close();
-    }
+    slow.relay.limitRate(null);
+    await term.line("ls");
+    assert.ok(await term.waitFor(/file\s+67108864 .* big\.bin/), await term.screen());
+    await term.line("get --resume big.bin big.bin");
+    assert.ok(
+      await term.waitFor(
+        /downloaded d\/big\.bin -> big\.bin: 64\.0 MiB in .* resumed at [\d.]+ [KM]iB/,
+      ),
+      await term.screen(),
+    );
+    assert.equal(await sha256File(join(server.dir, "big.bin")), sum);
+    await term.line("quit");
+    assert.ok(await term.waitFor(/exit status 0/), await term.screen());
   },
-});
+);
 
-Deno.test({
-  name:
-    "Ctrl-C stops an upload in the shell, the server keeps what arrived, and put --resume continues it",
-  ignore,
-  async fn() {
-    const slow = await startSlowServer();
+testInSlowShell(
+  "Ctrl-C stops an upload in the shell, the server keeps what arrived, and put --resume continues it",
+  async (slow, term) => {
     const { server } = slow;
     const sum = await writeRandomFile(join(server.dir, "big.bin"), BIG_FILE_BYTES);
-    const term = await openShell(slow);
-    try {
-      await term.line("put big.bin");
-      assert.ok(await term.waitFor(MOVING), await term.screen());
-      await term.keys("C-c");
-      assert.ok(
-        await term.waitFor(
-          /fts: Interrupt; to continue where it stopped: put --resume big\.bin big\.bin/,
-        ),
-        await term.screen(),
-      );
-      assert.ok(await term.waitFor(/^fts:\/>\s*$/m), await term.screen());
-      // What the relay still holds reaches the server, which then sees the connection end.
-      slow.relay.limitRate(null);
-      assert.ok(await waitFor(async () => await serverHeldBytes(server) > 0, 20_000));
-      await term.line("ls");
-      assert.ok(await term.waitFor(/^fts:\/> ls\n(?:.*\n)*fts:\/>\s*$/m), await term.screen());
-      await assert.rejects(Deno.stat(join(server.root, "big.bin")), Deno.errors.NotFound);
-      await term.line("put --resume big.bin big.bin");
-      assert.ok(
-        await term.waitFor(
-          /uploaded big\.bin -> big\.bin: 64\.0 MiB in .* resumed at [\d.]+ [KM]iB/,
-        ),
-        await term.screen(),
-      );
-      assert.equal(await sha256File(join(server.root, "big.bin")), sum);
-    } finally {
-      await term.close();
-      await slow.close();
-    }
+    await term.line("put big.bin");
+    assert.ok(await term.waitFor(MOVING), await term.screen());
+    await term.keys("C-c");
+    assert.ok(
+      await term.waitFor(
+        /fts: Interrupt; to continue where it stopped: put --resume big\.bin big\.bin/,
+      ),
+      await term.screen(),
+    );
+    assert.ok(await term.waitFor(/^fts:\/>\s*$/m), await term.screen());
+    // What the relay still holds reaches the server, which then sees the connection end.
+    slow.relay.limitRate(null);
+    assert.ok(await waitFor(async () => await serverHeldBytes(server) > 0, 20_000));
+    await term.line("ls");
+    assert.ok(await term.waitFor(/^fts:\/> ls\n(?:.*\n)*fts:\/>\s*$/m), await term.screen());
+    await assert.rejects(Deno.stat(join(server.root, "big.bin")), Deno.errors.NotFound);
+    await term.line("put --resume big.bin big.bin");
+    assert.ok(
+      await term.waitFor(
+        /uploaded big\.bin -> big\.bin: 64\.0 MiB in .* resumed at [\d.]+ [KM]iB/,
+      ),
+      await term.screen(),
+    );
+    assert.equal(await sha256File(join(server.root, "big.bin")), sum);
   },
-});
+);
 
-Deno.test({
-  name: "Ctrl-C stops the whole of get -r, not just the file it is on, and says how far it got",
-  ignore,
-  async fn() {
-    const slow = await startSlowServer();
+testInSlowShell(
+  "Ctrl-C stops the whole of get -r, not just the file it is on, and says how far it got",
+  async (slow, term) => {
     const { server } = slow;
     const names = ["a.bin", "b.bin", "c.bin"];
     await Deno.mkdir(join(server.root, "tree"));
     for (const name of names) await writeRandomFile(join(server.root, "tree", name), 16 << 20);
-    const term = await openShell(slow);
-    try {
-      await term.line("get -r tree");
-      assert.ok(
-        await term.waitFor(/3 files {2}[\d.]+ (?:KiB|MiB) \/ 48\.0 MiB/),
-        await term.screen(),
-      );
-      await term.keys("C-c");
-      assert.ok(
-        await term.waitFor(
-          /fts: Interrupt: 0 of 3 files done; to continue where it stopped: get --resume tree\/a\.bin tree\/a\.bin/,
-        ),
-        await term.screen(),
-      );
-      assert.ok(await term.waitFor(/^fts:\/>\s*$/m), await term.screen());
-      // The stop is the command's: the files after the one moving were not fetched.
-      slow.relay.limitRate(null);
-      await term.line("pwd");
-      assert.ok(await term.waitFor(/^fts:\/> pwd\n\/\nfts:\/>\s*$/m), await term.screen());
-      const local = [...Deno.readDirSync(join(server.dir, "tree"))].map((e) => e.name).sort();
-      assert.deepEqual(local, [".a.bin.fts-partial"]);
-    } finally {
-      await term.close();
-      await slow.close();
-    }
+    await term.line("get -r tree");
+    assert.ok(
+      await term.waitFor(/3 files {2}[\d.]+ (?:KiB|MiB) \/ 48\.0 MiB/),
+      await term.screen(),
+    );
+    await term.keys("C-c");
+    assert.ok(
+      await term.waitFor(
+        /fts: Interrupt: 0 of 3 files done; to continue where it stopped: get --resume tree\/a\.bin tree\/a\.bin/,
+      ),
+      await term.screen(),
+    );
+    assert.ok(await term.waitFor(/^fts:\/>\s*$/m), await term.screen());
+    // The stop is the command's: the files after the one moving were not fetched.
+    slow.relay.limitRate(null);
+    await term.line("pwd");
+    assert.ok(await term.waitFor(/^fts:\/> pwd\n\/\nfts:\/>\s*$/m), await term.screen());
+    const local = [...Deno.readDirSync(join(server.dir, "tree"))].map((e) => e.name).sort();
+    assert.deepEqual(local, [".a.bin.fts-partial"]);
   },
-});
+);
 
-Deno.test({
-  name:
-    "Ctrl-C at the prompt clears the typed line and prompts again, stops a !COMMAND, and Ctrl-D logs out",
-  ignore,
-  async fn() {
-    const slow = await startSlowServer();
-    const term = await openShell(slow);
-    try {
-      await term.keys("lsxyz");
-      assert.ok(await term.waitFor(/^fts:\/> lsxyz$/m), await term.screen());
-      await term.keys("C-c");
-      assert.ok(await term.waitFor(/^fts:\/> lsxyz\^C\nfts:\/>\s*$/m), await term.screen());
-      await term.line("pwd");
-      assert.ok(await term.waitFor(/^fts:\/> pwd\n\/\nfts:\/>\s*$/m), await term.screen());
-      assert.doesNotMatch(await term.screen(), /unknown command/);
-      // During !COMMAND the terminal is the local program's: Ctrl-C stops it, not fts.
-      await term.line("!sleep 30");
-      await term.keys("C-c");
-      assert.ok(
-        await term.waitFor(/local command exited with status 130\nfts:\/>\s*$/m),
-        await term.screen(),
-      );
-      await term.line("pwd");
-      assert.ok(
-        await term.waitFor(/^fts:\/> !sleep 30\n.*status 130\nfts:\/> pwd\n\/\nfts:\/>\s*$/m),
-        await term.screen(),
-      );
-      await term.keys("C-d");
-      assert.ok(await term.waitFor(/exit status 0/), await term.screen());
-    } finally {
-      await term.close();
-      await slow.close();
-    }
+testInSlowShell(
+  "Ctrl-C at the prompt clears the typed line and prompts again, stops a !COMMAND, and Ctrl-D logs out",
+  async (_slow, term) => {
+    await term.keys("lsxyz");
+    assert.ok(await term.waitFor(/^fts:\/> lsxyz$/m), await term.screen());
+    await term.keys("C-c");
+    assert.ok(await term.waitFor(/^fts:\/> lsxyz\^C\nfts:\/>\s*$/m), await term.screen());
+    await term.line("pwd");
+    assert.ok(await term.waitFor(/^fts:\/> pwd\n\/\nfts:\/>\s*$/m), await term.screen());
+    assert.doesNotMatch(await term.screen(), /unknown command/);
+    // During !COMMAND the terminal is the local program's: Ctrl-C stops it, not fts.
+    await term.line("!sleep 30");
+    await term.keys("C-c");
+    assert.ok(
+      await term.waitFor(/local command exited with status 130\nfts:\/>\s*$/m),
+      await term.screen(),
+    );
+    await term.line("pwd");
+    assert.ok(
+      await term.waitFor(/^fts:\/> !sleep 30\n.*status 130\nfts:\/> pwd\n\/\nfts:\/>\s*$/m),
+      await term.screen(),
+    );
+    await term.keys("C-d");
+    assert.ok(await term.waitFor(/exit status 0/), await term.screen());
   },
-});
+);
 
-Deno.test({
-  name:
-    "Ctrl-C at the resume question or at rm's confirmation cancels the command and keeps everything",
-  ignore,
-  async fn() {
-    const slow = await startSlowServer();
+testInSlowShell(
+  "Ctrl-C at the resume question or at rm's confirmation cancels the command and keeps everything",
+  async (slow, term) => {
     const { server } = slow;
     slow.relay.limitRate(null);
     await writeRandomFile(join(server.root, "big.bin"), 4 << 20);
@@ -252,38 +241,32 @@ Deno.test({
     await writeRandomFile(partial, 1 << 20);
     await Deno.writeTextFile(join(server.root, "a.log"), "a");
     await Deno.writeTextFile(join(server.root, "b.log"), "b");
-    const term = await openShell(slow);
-    try {
-      await term.line("get big.bin");
-      assert.ok(await term.waitFor(/Continue from there\? \[Y\/n\]\s*$/m), await term.screen());
-      await term.keys("C-c");
-      assert.ok(
-        await term.waitFor(/\[Y\/n\] \^C\nfts: Interrupt\nfts:\/>\s*$/m),
-        await term.screen(),
-      );
-      assert.equal((await Deno.stat(partial)).size, 1 << 20, "the partial is kept as it was");
-      await assert.rejects(Deno.stat(join(server.dir, "big.bin")), Deno.errors.NotFound);
+    await term.line("get big.bin");
+    assert.ok(await term.waitFor(/Continue from there\? \[Y\/n\]\s*$/m), await term.screen());
+    await term.keys("C-c");
+    assert.ok(
+      await term.waitFor(/\[Y\/n\] \^C\nfts: Interrupt\nfts:\/>\s*$/m),
+      await term.screen(),
+    );
+    assert.equal((await Deno.stat(partial)).size, 1 << 20, "the partial is kept as it was");
+    await assert.rejects(Deno.stat(join(server.dir, "big.bin")), Deno.errors.NotFound);
 
-      await term.line("rm a.log b.log");
-      assert.ok(await term.waitFor(/Remove 2 files\? \[y\/N\]\s*$/m), await term.screen());
-      await term.keys("C-c");
-      assert.ok(
-        await term.waitFor(/\[y\/N\] \^C\nfts: Interrupt\nfts:\/>\s*$/m),
-        await term.screen(),
-      );
-      assert.equal(await Deno.readTextFile(join(server.root, "a.log")), "a");
-      // The session goes on: the next command runs, and its answer is its own.
-      await term.line("ls");
-      assert.ok(
-        await term.waitFor(/file\s+1 .* b\.log\nfile\s+4194304 .* big\.bin\nfts:\/>\s*$/m),
-        await term.screen(),
-      );
-    } finally {
-      await term.close();
-      await slow.close();
-    }
+    await term.line("rm a.log b.log");
+    assert.ok(await term.waitFor(/Remove 2 files\? \[y\/N\]\s*$/m), await term.screen());
+    await term.keys("C-c");
+    assert.ok(
+      await term.waitFor(/\[y\/N\] \^C\nfts: Interrupt\nfts:\/>\s*$/m),
+      await term.screen(),
+    );
+    assert.equal(await Deno.readTextFile(join(server.root, "a.log")), "a");
+    // The session goes on: the next command runs, and its answer is its own.
+    await term.line("ls");
+    assert.ok(
+      await term.waitFor(/file\s+1 .* b\.log\nfile\s+4194304 .* big\.bin\nfts:\/>\s*$/m),
+      await term.screen(),
+    );
   },
-});
+);
 
 Deno.test({
   name: "Ctrl-C stops a one-shot download with exit status 130, the resume command and the partial",
