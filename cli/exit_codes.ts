@@ -14,3 +14,8 @@ export const EXIT_USAGE = 2;
 export const EXIT_CONNECTION = 3;
 /** A transfer's checksum (XXH3-128 or SHA-256) did not match: nothing was published. */
 export const EXIT_INTEGRITY = 4;
+/**
+ * Ctrl-C stopped the command (128 + SIGINT, as shells report it); what a
+ * transfer had moved is kept for a resume, and the message says how.
+ */
+export const EXIT_INTERRUPTED = 130;

@@ -12,19 +12,22 @@ import { Readable } from "node:stream";
 import { parseChecksumFlag } from "../cli/checksum_flag.ts";
 import { EXIT_OK } from "../cli/exit_codes.ts";
 import { type FlagTable, type FlagValues, formatFlags, parseFlags } from "../cli/flags.ts";
+import { listenForInterrupts } from "../cli/interrupt_signals.ts";
 import { UsageError } from "../cli/usage_error.ts";
 import type { ChecksumName } from "../protocol/checksum.ts";
 import { normalizeFingerprint } from "../protocol/fingerprint.ts";
 import { type Address, DEFAULT_CONNECT_HOST, parseAddress } from "./address.ts";
 import { commandsHelp, DEFAULT_HELP_WIDTH } from "./command_help.ts";
-import { COMMANDS, findCommand, runCommand, unknownCommand } from "./commands.ts";
+import { COMMANDS, findCommand, unknownCommand } from "./commands.ts";
 import { useOwnHashThreads } from "../io/hash_threads.ts";
 import { type ConnectOptions, FtsConnection } from "./connection.ts";
 import type { CommandContext } from "./context.ts";
+import { CommandInterrupt } from "./interruption.ts";
 import { printFailure, printOutcome } from "./output.ts";
 import { REPLY_TIMEOUT_MS } from "./reply_deadline.ts";
 import { historyFile, runShell } from "./shell.ts";
 import { styleFor } from "./style.ts";
+import { exitInsisted, runStoppable } from "./stoppable_command.ts";
 import { nearestWord } from "./suggest.ts";
 import { ConnectionError, type TlsTrust } from "./transport.ts";
 
@@ -108,7 +111,7 @@ ${formatFlags(CONNECT_FLAGS)}
 ${commandsHelp(COMMANDS)}
 
 Exit codes: 0 success, 1 operation failed, 2 usage error, 3 connection or
-authentication failed, 4 integrity check failed.
+authentication failed, 4 integrity check failed, 130 stopped by Ctrl-C.
 `;
 
 /** What the command line says: the options, the address, and the command to run. */
@@ -185,6 +188,7 @@ export async function connect(args: string[]): Promise<number> {
   useOwnHashThreads();
   let batch: Deno.FsFile | null = null;
   let connection: FtsConnection;
+  let target: ConnectTarget;
   try {
     // The first word is a mistyped command (lsit), or a host that does not resolve.
     if (parsed.addressText !== undefined && !await isHostOrAddress(parsed.addressText)) {
@@ -209,7 +213,7 @@ export async function connect(args: string[]): Promise<number> {
     if (parsed.options.batch !== undefined && parsed.options.batch !== "-") {
       batch = await openBatchFile(parsed.options.batch);
     }
-    const target = await resolveTarget(parsed);
+    target = await resolveTarget(parsed);
     connection = await FtsConnection.open(target.hostname, target.port, target.options);
   } catch (err) {
     batch?.close();
@@ -223,10 +227,17 @@ export async function connect(args: string[]): Promise<number> {
     progress: !parsed.options.quiet && !parsed.options.json && Deno.stderr.isTerminal(),
     style: styleFor(Deno.stdout),
     width: terminalWidth(),
+    reopen: () => FtsConnection.open(target.hostname, target.port, target.options),
   };
   if (parsed.command.length > 0) {
+    const interrupt = new CommandInterrupt();
+    // Ctrl-C stops the command as in the shell; a second press exits at once. Either way the
+    // message says how to continue, and the exit code is 130.
+    using _signals = listenForInterrupts(["SIGINT"], () => {
+      if (interrupt.press() === "insisted") exitInsisted(context, interrupt);
+    });
     try {
-      const outcome = await runCommand(context, parsed.command);
+      const outcome = await runStoppable(context, parsed.command, interrupt);
       printOutcome(context, outcome);
       if (!outcome.endSession) await connection.logout();
       return EXIT_OK;

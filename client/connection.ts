@@ -253,6 +253,11 @@ export class FtsConnection {
     this.#session.close();
   }
 
+  /** Whether this side closed the connection: after a failure mid-transfer, a stop, or when done. */
+  get closed(): boolean {
+    return this.#session.closed;
+  }
+
   /** Sends a request whose only answer is its final reply, and returns that reply's fields. */
   async #call<O extends Op>(body: Extract<RequestBody, { op: O }>): Promise<ReplyFields[O]> {
     return await this.#session.finalReply(await this.#session.request(body), body.op);

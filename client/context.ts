@@ -5,6 +5,7 @@
  */
 
 import type { FtsConnection } from "./connection.ts";
+import type { CommandInterrupt } from "./interruption.ts";
 import type { Style } from "./style.ts";
 
 /** The state of one client session, shared by its commands. */
@@ -33,6 +34,16 @@ export interface CommandContext {
   confirm?: (question: string) => Promise<boolean>;
   /** Columns that help text is wrapped to: the terminal's, or 80. */
   width?: number;
+  /**
+   * The running command's Ctrl-C (./stoppable_command.ts): a transfer says
+   * through it how to continue what it was doing, should it be stopped.
+   */
+  interrupt?: CommandInterrupt;
+  /**
+   * Opens a new connection to the same server with the same credentials,
+   * for the shell to go on with after Ctrl-C closed the one it had.
+   */
+  reopen?: () => Promise<FtsConnection>;
 }
 
 /** What running a command produced. */

@@ -61,7 +61,7 @@ export class Progress {
 
   /** Removes the line, leaving the terminal as it was. */
   clear(): void {
-    if (this.#enabled && this.#lastDrawMs > 0) Deno.stderr.writeSync(encoder.encode(CLEAR_LINE));
+    if (this.#enabled && this.#lastDrawMs > 0) eraseProgressLine();
   }
 
   /** Seconds since the transfer started. */
@@ -89,6 +89,14 @@ export class Progress {
       : `${label.slice(0, Math.max(room - 1, MIN_LABEL_CHARS)).join("")}…`;
     return shown + figures;
   }
+}
+
+/**
+ * Erases the line the cursor is on, on stderr: a progress line that will not
+ * be cleared by its transfer (fts is exiting at once).
+ */
+export function eraseProgressLine(): void {
+  Deno.stderr.writeSync(encoder.encode(CLEAR_LINE));
 }
 
 /** `m:ss`, or `h:mm:ss`, or `--:--` when unknown. */

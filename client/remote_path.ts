@@ -43,6 +43,24 @@ export function shownRemote(name: string): string {
   return `/${name}`;
 }
 
+/**
+ * A remote name as it is typed in the remote directory `cwd`: relative to
+ * it when it lies below it, `/`-rooted otherwise; {@link resolveRemote}
+ * turns it back into `name`.
+ *
+ * @example
+ * ```ts
+ * import { typedRemote } from "./remote_path.ts";
+ * console.assert(typedRemote("d", "d/big.bin") === "big.bin");
+ * console.assert(typedRemote("d", "e/big.bin") === "/e/big.bin");
+ * console.assert(typedRemote("", "big.bin") === "big.bin");
+ * ```
+ */
+export function typedRemote(cwd: string, name: string): string {
+  if (cwd === "") return name;
+  return name.startsWith(`${cwd}/`) ? name.slice(cwd.length + 1) : shownRemote(name);
+}
+
 function aboveTop(name: string): UsageError {
   return new UsageError(`${name} is above the top of the served directory`);
 }

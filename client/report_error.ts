@@ -7,12 +7,14 @@
 import {
   EXIT_CONNECTION,
   EXIT_INTEGRITY,
+  EXIT_INTERRUPTED,
   EXIT_OPERATION_FAILED,
   EXIT_USAGE,
 } from "../cli/exit_codes.ts";
 import { UsageError } from "../cli/usage_error.ts";
 import { FtsError, ProtocolError } from "../protocol/errors.ts";
 import { ConnectionError } from "./connection.ts";
+import { InterruptedError } from "./interruption.ts";
 import { styleFor } from "./style.ts";
 import { terminalSafe } from "./terminal_safe.ts";
 
@@ -39,6 +41,7 @@ function describeRawError(err: unknown): { line: string; exitCode: number } {
   if (err instanceof UsageError || isParseArgsError(err)) {
     return { line: `${(err as Error).message} (see --help)`, exitCode: EXIT_USAGE };
   }
+  if (err instanceof InterruptedError) return { line: err.message, exitCode: EXIT_INTERRUPTED };
   if (err instanceof ConnectionError) return { line: err.message, exitCode: EXIT_CONNECTION };
   if (err instanceof ProtocolError) {
     return { line: `protocol error: ${err.message}`, exitCode: EXIT_CONNECTION };

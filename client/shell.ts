@@ -12,12 +12,16 @@ import { createInterface, type Interface } from "node:readline";
 import { dirname, join } from "node:path";
 import { EXIT_CONNECTION, EXIT_OK, EXIT_USAGE } from "../cli/exit_codes.ts";
 import { UsageError } from "../cli/usage_error.ts";
-import { COMMANDS, findCommand, runCommand } from "./commands.ts";
+import { listenForInterrupts } from "../cli/interrupt_signals.ts";
+import { COMMANDS, findCommand } from "./commands.ts";
 import type { CommandContext } from "./context.ts";
+import { CommandInterrupt, InterruptedError } from "./interruption.ts";
 import { Keepalive } from "./keepalive.ts";
+import { KeyboardGate } from "./keyboard_gate.ts";
 import { printFailure, printOutcome } from "./output.ts";
 import { resolveRemote } from "./remote_path.ts";
 import { escapeWord, splitArgs, wordsBeingTyped } from "./split_args.ts";
+import { exitInsisted, reopenIfClosed, runStoppable } from "./stoppable_command.ts";
 import { terminalSafe } from "./terminal_safe.ts";
 import { ConnectionError } from "./transport.ts";
 
@@ -39,13 +43,27 @@ export interface ShellOptions {
 /**
  * Runs commands until `logout`, the end of input, or (in a script) the first
  * failure of a line not marked with a leading `-`. Resolves with the exit code.
+ *
+ * Ctrl-C stops the running command (./stoppable_command.ts) and the shell
+ * goes on, on a new connection if the stop closed the old one; at the prompt
+ * it clears the line, and at a question it cancels the command. A script
+ * stops at a Ctrl-C, with exit code 130.
  */
 export async function runShell(context: CommandContext, options: ShellOptions): Promise<number> {
   const history = options.interactive && options.historyFile
     ? await readHistory(options.historyFile)
     : [];
+  /** The running command's Ctrl-C; null at the prompt. */
+  let running: CommandInterrupt | null = null;
+  /** Cancels the question being asked; null when none is. */
+  let cancelQuestion: (() => void) | null = null;
+  const onPress = () => {
+    if (running?.press() === "insisted") exitInsisted(context, running, () => lines.close());
+  };
+  // Keys typed while a command runs are dropped, except Ctrl-C, which stops it.
+  const gate = options.interactive ? new KeyboardGate(process.stdin, onPress) : null;
   const lines = createInterface({
-    input: options.input ?? process.stdin,
+    input: gate ?? options.input ?? process.stdin,
     output: options.interactive ? process.stdout : undefined,
     terminal: options.interactive,
     historySize: HISTORY_LINES,
@@ -58,9 +76,23 @@ export async function runShell(context: CommandContext, options: ShellOptions): 
       }
       : undefined,
   });
-  if (options.interactive) {
-    context.offerResume = (question) => askYesNo(lines, question, true);
-    context.confirm = (question) => askYesNo(lines, question, false);
+  if (gate !== null) {
+    const ask = (question: string, yesByDefault: boolean) => {
+      gate.open = true;
+      return askYesNo(lines, question, yesByDefault, (cancel) => cancelQuestion = cancel)
+        .finally(() => {
+          gate.open = false;
+          cancelQuestion = null;
+        });
+    };
+    context.offerResume = (question) => ask(question, true);
+    context.confirm = (question) => ask(question, false);
+    // Ctrl-C reaches the line editor only at the prompt or a question (the gate is open).
+    lines.on("SIGINT", () => {
+      if (cancelQuestion !== null) return cancelQuestion();
+      endLineWithCtrlC(lines);
+      lines.prompt();
+    });
     // readline keeps history newest first.
     (lines as unknown as { history: string[] }).history = history.slice().reverse();
     console.log(
@@ -91,7 +123,7 @@ export async function runShell(context: CommandContext, options: ShellOptions): 
         ? []
         : safeSplit(mayFail ? trimmed.slice(1) : trimmed);
       if (trimmed.startsWith("!")) {
-        if (options.interactive) await runLocalShell(trimmed.slice(1));
+        if (gate !== null) await gate.lend(() => runLocalShell(trimmed.slice(1)));
         else {
           printFailure(
             context,
@@ -104,8 +136,12 @@ export async function runShell(context: CommandContext, options: ShellOptions): 
           }
         }
       } else if (words.length > 0) {
+        running = new CommandInterrupt();
+        if (gate !== null) gate.open = false;
         try {
-          const outcome = await runCommand(context, words);
+          // Outside a prompt, Ctrl-C arrives as a signal (so does `kill -INT` anywhere).
+          using _signals = listenForInterrupts(["SIGINT"], onPress);
+          const outcome = await runStoppable(context, words, running);
           printOutcome(context, outcome);
           if (outcome.endSession) {
             ended = true;
@@ -113,11 +149,26 @@ export async function runShell(context: CommandContext, options: ShellOptions): 
           }
         } catch (err) {
           const code = printFailure(context, err, options.interactive ? "" : where(lineNumber));
-          if (err instanceof ConnectionError) return EXIT_CONNECTION;
-          if (!options.interactive && !mayFail) {
+          if (err instanceof InterruptedError) {
+            // A script stops at Ctrl-C, whatever its line allows.
+            if (!options.interactive) {
+              exitCode = code;
+              break;
+            }
+          } else if (err instanceof ConnectionError) return EXIT_CONNECTION;
+          else if (!options.interactive && !mayFail) {
             exitCode = code;
             break;
           }
+        } finally {
+          running = null;
+          if (gate !== null) gate.open = true;
+        }
+        try {
+          await reopenIfClosed(context);
+        } catch (err) {
+          printFailure(context, err);
+          return EXIT_CONNECTION;
         }
       }
       if (options.interactive) {
@@ -129,6 +180,7 @@ export async function runShell(context: CommandContext, options: ShellOptions): 
   } finally {
     await keepalive.pause();
     lines.close();
+    gate?.detach();
   }
   if (!ended) await context.connection.logout().catch(() => context.connection.close());
   return exitCode;
@@ -155,18 +207,49 @@ async function runLocalShell(command: string): Promise<void> {
 
 /**
  * Asks a yes-or-no question at the prompt: `[Y/n]` when yes is the default
- * (an empty answer), `[y/N]` when no is. Ctrl-D or Ctrl-C at the question
- * answers no, and the session then ends.
+ * (an empty answer), `[y/N]` when no is. Ctrl-D at the question answers no,
+ * and the session then ends; Ctrl-C (the shell calls the function given to
+ * `onCancel`) cancels the command: the promise rejects with an
+ * {@link InterruptedError}.
  */
-function askYesNo(lines: Interface, question: string, yesByDefault: boolean): Promise<boolean> {
-  return new Promise((resolve) => {
+function askYesNo(
+  lines: Interface,
+  question: string,
+  yesByDefault: boolean,
+  onCancel: (cancel: () => void) => void,
+): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const asked = new AbortController();
     const declined = () => resolve(false);
     lines.once("close", declined);
-    lines.question(`${terminalSafe(question)} ${yesByDefault ? "[Y/n]" : "[y/N]"} `, (answer) => {
+    onCancel(() => {
+      lines.off("close", declined);
+      showCtrlC(lines);
+      asked.abort(); // node:readline ends the question's line and empties its buffer.
+      reject(new InterruptedError(null));
+    });
+    const text = `${terminalSafe(question)} ${yesByDefault ? "[Y/n]" : "[y/N]"} `;
+    lines.question(text, { signal: asked.signal }, (answer) => {
       lines.off("close", declined);
       resolve(yesByDefault ? !/^\s*n/i.test(answer) : /^\s*y/i.test(answer));
     });
   });
+}
+
+/** Shows a Ctrl-C as a terminal does: `^C` after the line being typed. */
+function showCtrlC(lines: Interface): void {
+  lines.write(null, { ctrl: true, name: "e" }); // The cursor to the end of the line.
+  process.stdout.write("^C");
+}
+
+/**
+ * Ends the line being typed at a Ctrl-C: `^C` after it, a new line, and
+ * nothing of it kept for the next prompt.
+ */
+function endLineWithCtrlC(lines: Interface): void {
+  showCtrlC(lines);
+  // node:readline's own end of a line: a new line, and its buffer emptied.
+  (lines as unknown as { clearLine(): void }).clearLine();
 }
 
 function promptFor(context: CommandContext): string {

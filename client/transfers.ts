@@ -15,6 +15,7 @@ import { ConnectionError, RemoteError } from "./errors.ts";
 import { formatBytes } from "./format.ts";
 import { isGlob } from "./glob.ts";
 import { heldLocally } from "./partial_download.ts";
+import { typedRemote } from "./remote_path.ts";
 import type { PlannedFile } from "./plan_tree.ts";
 import { Progress } from "./progress.ts";
 import { terminalSafe } from "./terminal_safe.ts";
@@ -174,6 +175,18 @@ async function transferAll(
   let doneBefore = 0;
   let current: { job: TransferJob; total: number } | undefined;
   const finished = new Set<number>();
+  // The file to continue is the oldest one not confirmed.
+  const broken = () => files.find((_, index) => !finished.has(index));
+  const resumeCommand = () => {
+    const file = broken();
+    return file === undefined ? null : resumeCommandFor(verb, file, context.remoteDir);
+  };
+  if (context.interrupt) {
+    context.interrupt.describeStop = () => ({
+      resumeCommand: resumeCommand(),
+      detail: single ? "" : `${finished.size} of ${files.length} files done`,
+    });
+  }
   try {
     await moveAll(files, {
       onProgress: (job, done, total) => {
@@ -189,13 +202,11 @@ async function transferAll(
       },
     });
   } catch (err) {
-    // The file to continue is the oldest one not confirmed.
-    const broken = files.find((_, index) => !finished.has(index));
-    if (err instanceof ConnectionError && broken) {
+    // Ctrl-C broke the connection off: the stop is what happened, not the connection lost.
+    if (context.interrupt?.requested) throw context.interrupt.error(err);
+    const retry = resumeCommand();
+    if (err instanceof ConnectionError && retry !== null) {
       // Offer the way back: what arrived is kept for a resume on both sides.
-      const retry = verb === "uploaded"
-        ? `put --resume ${quoteWord(broken.local)} ${quoteWord(broken.remote)}`
-        : `get --resume ${quoteWord(broken.remote)} ${quoteWord(broken.local)}`;
       throw new ConnectionError(`${err.message}; to continue where it stopped: ${retry}`, {
         cause: err,
       });
@@ -284,6 +295,21 @@ function emptyTreeOutcome(
     }`,
     json: { op: verb === "uploaded" ? "upload" : "download", files: [], bytes: 0, seconds: 0 },
   };
+}
+
+/**
+ * The command that continues an interrupted transfer of `file`, from what it
+ * left, as it is typed in the remote directory `cwd`.
+ */
+function resumeCommandFor(
+  verb: "uploaded" | "downloaded",
+  file: PlannedFile,
+  cwd: string,
+): string {
+  const remote = quoteWord(typedRemote(cwd, file.remote));
+  return verb === "uploaded"
+    ? `put --resume ${quoteWord(file.local)} ${remote}`
+    : `get --resume ${remote} ${quoteWord(file.local)}`;
 }
 
 /** Quotes a word for the fts shell when it holds spaces or quotes. */

@@ -3,7 +3,8 @@
  * its own, connects each accepted connection to the real port, and forwards
  * both ways, holding every chunk for a fixed time before writing it on, in
  * order. It emulates a round-trip time for request/reply exchanges (twice the
- * delay); it does not emulate a link's bandwidth or TCP's window behaviour.
+ * delay), and with {@link DelayRelay.limitRate} a slow link (a pause after
+ * each chunk written); not TCP's window behaviour.
  *
  * An end of stream from one side is passed on as a half-close once the data
  * before it has been delivered; when both directions have ended, or either
@@ -23,8 +24,19 @@ const RELAY_READ_BYTES = 64 << 10;
 export interface DelayRelay {
   /** The port to connect to instead of the real one. */
   port: number;
+  /**
+   * Caps each direction of every connection at `bytesPerSecond` from now on
+   * (a slow link, for a transfer that must still be running when a test acts
+   * on it); null lifts the cap.
+   */
+  limitRate(bytesPerSecond: number | null): void;
   /** Stops accepting, closes every connection, and waits for the relay's tasks to end. */
   close(): Promise<void>;
+}
+
+/** The cap on a relay's rate, shared by all its connections; null: none. */
+interface RateCap {
+  bytesPerSecond: number | null;
 }
 
 function sleep(ms: number): Promise<void> {
@@ -45,7 +57,12 @@ function closeQuietly(conn: Deno.Conn): void {
  * Resolves when `from` has ended and everything before its end is written,
  * then half-closes `to`; rejects when either side fails.
  */
-async function forward(from: Deno.Conn, to: Deno.Conn, delayMs: number): Promise<void> {
+async function forward(
+  from: Deno.Conn,
+  to: Deno.Conn,
+  delayMs: number,
+  rate: RateCap,
+): Promise<void> {
   const held: { due: number; bytes: Uint8Array }[] = [];
   let heldBytes = 0;
   let ended = false;
@@ -89,6 +106,7 @@ async function forward(from: Deno.Conn, to: Deno.Conn, delayMs: number): Promise
       for (let done = 0; done < next.bytes.length;) {
         done += await to.write(next.bytes.subarray(done));
       }
+      if (rate.bytesPerSecond !== null) await sleep(1000 * next.bytes.length / rate.bytesPerSecond);
     }
   })();
 
@@ -115,6 +133,7 @@ export function startDelayRelay(targetPort: number, delayMs: number): Promise<De
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const open = new Set<Deno.Conn>();
   const tasks = new Set<Promise<void>>();
+  const rate: RateCap = { bytesPerSecond: null };
 
   const relayOne = async (client: Deno.TcpConn) => {
     let server: Deno.Conn | null = null;
@@ -131,8 +150,8 @@ export function startDelayRelay(targetPort: number, delayMs: number): Promise<De
         closeQuietly(target);
       };
       await Promise.all([
-        forward(client, target, delayMs).catch(closeBoth),
-        forward(target, client, delayMs).catch(closeBoth),
+        forward(client, target, delayMs, rate).catch(closeBoth),
+        forward(target, client, delayMs, rate).catch(closeBoth),
       ]);
     } catch {
       // The real port refused or a socket failed: the relayed connection just ends.
@@ -161,6 +180,9 @@ export function startDelayRelay(targetPort: number, delayMs: number): Promise<De
 
   return Promise.resolve({
     port: (listener.addr as Deno.NetAddr).port,
+    limitRate(bytesPerSecond) {
+      rate.bytesPerSecond = bytesPerSecond;
+    },
     async close() {
       try {
         listener.close();

@@ -7,6 +7,8 @@
  * @module
  */
 
+import { EXIT_INTERRUPTED } from "../cli/exit_codes.ts";
+import { listenForInterrupts } from "../cli/interrupt_signals.ts";
 import { parseServeArgs, SERVE_HELP, type ServerConfig, type ServeSetup } from "./config.ts";
 import { connectLines } from "./connect_lines.ts";
 import { setLogLock, writeStderrLine } from "./log.ts";
@@ -60,7 +62,6 @@ function runWorkers(setup: ServeSetup, fingerprint: string | null): Promise<numb
   const { config, portFile } = setup;
   return new Promise((done) => {
     let port = 0;
-    let signals = 0;
     let finished = false;
     let stopping = false;
     const pool: WorkerPool = new WorkerPool(config, effectiveWorkers(setup.workers), {
@@ -73,20 +74,17 @@ function runWorkers(setup: ServeSetup, fingerprint: string | null): Promise<numb
     // The main thread's lines are whole among the workers' too.
     setLogLock(pool.shared.logLock);
 
-    const onSignal = () => {
-      signals += 1;
-      if (signals === 1) void stop("signal");
-      else void finish(130); // A second Ctrl-C: stop waiting for transfers.
-    };
-    const signalNames: Deno.Signal[] = Deno.build.os === "windows"
-      ? ["SIGINT"]
-      : ["SIGINT", "SIGTERM"];
-    for (const name of signalNames) Deno.addSignalListener(name, onSignal);
+    // One Ctrl-C, however many copies of it arrive (deno task passes one on), stops cleanly;
+    // a second press stops waiting for transfers.
+    const signals = listenForInterrupts(
+      Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"],
+      (presses) => void (presses === 1 ? stop("signal") : finish(EXIT_INTERRUPTED)),
+    );
 
     const finish = async (code: number) => {
       if (finished) return;
       finished = true;
-      for (const name of signalNames) Deno.removeSignalListener(name, onSignal);
+      signals[Symbol.dispose]();
       if (port !== 0) await removePortFiles(portFile, port).catch(() => {});
       pool.terminate();
       done(code);

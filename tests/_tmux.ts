@@ -70,14 +70,23 @@ export class Terminal {
   }
 
   /** Starts `fts connect ARGS` in a 150x40 terminal in `cwd`. */
-  static async start(
+  static start(
     cwd: string,
     args: string[],
     options: TerminalOptions = {},
   ): Promise<Terminal> {
+    const fts = [Deno.execPath(), "run", ...FTS_RUN_FLAGS, join(PROJECT_DIR, "main.ts")];
+    return Terminal.run(cwd, [...fts, "connect", ...args], options);
+  }
+
+  /** Starts the program `argv` in a 150x40 terminal in `cwd`; the screen shows its exit status. */
+  static async run(
+    cwd: string,
+    argv: string[],
+    options: TerminalOptions = {},
+  ): Promise<Terminal> {
     const name = `fts-test-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
-    const command = [Deno.execPath(), "run", ...FTS_RUN_FLAGS, join(PROJECT_DIR, "main.ts")]
-      .concat(["connect", ...args]).map(quote).join(" ") +
+    const command = argv.map(quote).join(" ") +
       (options.stdoutFile ? ` >${quote(options.stdoutFile)}` : "") +
       (options.stderrFile ? ` 2>${quote(options.stderrFile)}` : "");
     // The terminal starts from a clean slate: NO_COLOR only when a test asks for it.
