@@ -60,6 +60,8 @@ Deno.test({
     try {
       assert.ok(await term.waitFor(/fts:\/>/), await term.screen());
       await term.line("mkdir away");
+      // Keys typed while a command runs are dropped: wait for the prompt again.
+      assert.ok(await term.waitFor(/mkdir away[\s\S]*fts:\/>/), await term.screen());
       await term.line("cd away");
       assert.ok(await term.waitFor(/fts:\/away>/), await term.screen());
       await new Promise((resolve) => setTimeout(resolve, LEFT_IDLE_MS));
