@@ -67,9 +67,10 @@ export class KeyboardGate extends PassThrough {
    */
   async lend<T>(use: () => Promise<T>): Promise<T> {
     const ignore = () => {};
+    // Ignored first: from the moment raw mode is off, a Ctrl-C is a signal.
+    Deno.addSignalListener("SIGINT", ignore);
     this.#source.pause();
     this.#source.setRawMode(false);
-    Deno.addSignalListener("SIGINT", ignore);
     try {
       return await use();
     } finally {

@@ -215,7 +215,8 @@ testInSlowShell(
     assert.ok(await term.waitFor(/^fts:\/> pwd\n\/\nfts:\/>\s*$/m), await term.screen());
     assert.doesNotMatch(await term.screen(), /unknown command/);
     // During !COMMAND the terminal is the local program's: Ctrl-C stops it, not fts.
-    await term.line("!sleep 30");
+    await term.line("!echo sleeping; sleep 30");
+    assert.ok(await term.waitFor(/^sleeping$/m), await term.screen());
     await term.keys("C-c");
     assert.ok(
       await term.waitFor(/local command exited with status 130\nfts:\/>\s*$/m),
@@ -223,7 +224,7 @@ testInSlowShell(
     );
     await term.line("pwd");
     assert.ok(
-      await term.waitFor(/^fts:\/> !sleep 30\n.*status 130\nfts:\/> pwd\n\/\nfts:\/>\s*$/m),
+      await term.waitFor(/^sleeping\n.*status 130\nfts:\/> pwd\n\/\nfts:\/>\s*$/m),
       await term.screen(),
     );
     await term.keys("C-d");
