@@ -7,6 +7,7 @@
  */
 
 import { join } from "node:path";
+import { writeAtomically } from "./port_file.ts";
 import { checkToken } from "./tokens.ts";
 
 /** The kept token's file in the state directory, readable by its owner only. */
@@ -29,8 +30,6 @@ export async function keptToken(stateDir: string, fresh: string, renew: boolean)
     }
   }
   await Deno.mkdir(stateDir, { recursive: true, mode: 0o700 });
-  const temporary = `${path}.${Deno.pid}.tmp`;
-  await Deno.writeTextFile(temporary, `${fresh}\n`, { mode: 0o600 });
-  await Deno.rename(temporary, path);
+  await writeAtomically(path, `${fresh}\n`, 0o600);
   return fresh;
 }

@@ -41,7 +41,7 @@ export async function removePortFiles(path: string, port: number): Promise<void>
  * name is random and created new, so nobody can plant a file or link there
  * beforehand for the token to be written through.
  */
-async function writeAtomically(path: string, text: string, mode: number): Promise<void> {
+export async function writeAtomically(path: string, text: string, mode: number): Promise<void> {
   const tmpPath = `${path}.${crypto.randomUUID()}.tmp`;
   await Deno.writeTextFile(tmpPath, text, { createNew: true, mode });
   try {

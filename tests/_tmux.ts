@@ -150,3 +150,19 @@ export class Terminal {
     await tmux("kill-session", "-t", this.name).catch(() => {});
   }
 }
+
+/**
+ * Starts the interactive shell, `fts connect 127.0.0.1:PORT` in `cwd` with
+ * its history under `home`, and waits for its first prompt.
+ */
+export async function openShell(cwd: string, port: number, home: string): Promise<Terminal> {
+  const term = await Terminal.start(cwd, [`127.0.0.1:${port}`], {
+    env: { XDG_CONFIG_HOME: home },
+  });
+  if (!await term.waitFor(/fts:\/>/)) {
+    const screen = await term.screen();
+    await term.close();
+    throw new Error(`no prompt:\n${screen}`);
+  }
+  return term;
+}

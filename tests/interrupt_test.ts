@@ -9,7 +9,7 @@ import {
   waitFor,
   writeRandomFile,
 } from "./_helpers.ts";
-import { HAS_TMUX, Terminal } from "./_tmux.ts";
+import { HAS_TMUX, openShell, Terminal } from "./_tmux.ts";
 
 // CI installs tmux (.ci/run); elsewhere these tests say plainly that they did not run.
 const ignore = !HAS_TMUX && Deno.env.get("CI") !== "true";
@@ -52,19 +52,6 @@ async function startSlowServer(): Promise<SlowServer> {
   };
 }
 
-/** Opens the shell through the relay and waits for its prompt. */
-async function openShell(slow: SlowServer): Promise<Terminal> {
-  const term = await Terminal.start(slow.server.dir, [`127.0.0.1:${slow.relay.port}`], {
-    env: { XDG_CONFIG_HOME: slow.home },
-  });
-  if (!await term.waitFor(/fts:\/>/)) {
-    const screen = await term.screen();
-    await term.close();
-    assert.fail(`no prompt:\n${screen}`);
-  }
-  return term;
-}
-
 /**
  * A test in a shell connected through a slow relay: `body` gets both, and
  * both are closed when it ends, whatever it did.
@@ -79,7 +66,7 @@ function testInSlowShell(
     async fn() {
       const slow = await startSlowServer();
       try {
-        const term = await openShell(slow);
+        const term = await openShell(slow.server.dir, slow.relay.port, slow.home);
         try {
           await body(slow, term);
         } finally {

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { FTS_RUN_FLAGS, PROJECT_DIR, startServer } from "./_helpers.ts";
 import { join } from "node:path";
-import { HAS_TMUX, Terminal } from "./_tmux.ts";
+import { HAS_TMUX, openShell } from "./_tmux.ts";
 
 /** The server's idle timeout in these tests, in seconds (its least). */
 const IDLE_TIMEOUT_S = 1;
@@ -54,11 +54,8 @@ Deno.test({
   async fn() {
     const server = await startServer(["--idle-timeout", String(IDLE_TIMEOUT_S)]);
     const home = await Deno.makeTempDir();
-    const term = await Terminal.start(server.dir, [`127.0.0.1:${server.port}`], {
-      env: { XDG_CONFIG_HOME: home },
-    });
+    const term = await openShell(server.dir, server.port, home);
     try {
-      assert.ok(await term.waitFor(/fts:\/>/), await term.screen());
       await term.line("mkdir away");
       // Keys typed while a command runs are dropped: wait for the prompt again.
       assert.ok(await term.waitFor(/mkdir away[\s\S]*fts:\/>/), await term.screen());

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { startServer } from "./_helpers.ts";
-import { HAS_TMUX, Terminal } from "./_tmux.ts";
+import { HAS_TMUX, openShell } from "./_tmux.ts";
 
 // CI installs tmux (.ci/run); elsewhere these tests say plainly that they did not run.
 const ignore = !HAS_TMUX && Deno.env.get("CI") !== "true";
@@ -12,9 +12,7 @@ Deno.test({
   async fn() {
     const server = await startServer();
     const home = await Deno.makeTempDir();
-    const term = await Terminal.start(server.dir, [`127.0.0.1:${server.port}`], {
-      env: { XDG_CONFIG_HOME: home },
-    });
+    const term = await openShell(server.dir, server.port, home);
     try {
       for (const name of ["a.log", "b.log", "c.log"]) {
         await Deno.writeTextFile(join(server.root, name), name);

@@ -7,7 +7,7 @@ import {
   waitFor,
   writeRandomFile,
 } from "./_helpers.ts";
-import { HAS_TMUX, Terminal } from "./_tmux.ts";
+import { HAS_TMUX, openShell, Terminal } from "./_tmux.ts";
 
 /** The escape sequence that starts blue text. */
 const BLUE = "\x1b[34m";
@@ -29,9 +29,7 @@ Deno.test({
   async fn() {
     const server = await startServer();
     const home = await Deno.makeTempDir();
-    const term = await Terminal.start(server.dir, [`127.0.0.1:${server.port}`], {
-      env: { XDG_CONFIG_HOME: home },
-    });
+    const term = await openShell(server.dir, server.port, home);
     try {
       await Deno.writeTextFile(join(server.dir, "hello world.txt"), "hi");
       assert.ok(await term.waitFor(/fts:\/>/), await term.screen());
@@ -176,7 +174,7 @@ Deno.test({
     const home = await Deno.makeTempDir();
     const bytes = crypto.getRandomValues(new Uint8Array(4096));
     await Deno.writeFile(join(server.root, "two words.txt"), bytes);
-    const term = await openShell(server, home);
+    const term = await openShell(server.dir, server.port, home);
     try {
       await term.keys("get two", "Tab");
       assert.ok(await term.waitFor(/fts:\/> get two\\ words\.txt\s*$/m), await term.screen());
@@ -204,7 +202,7 @@ Deno.test({
     const home = await Deno.makeTempDir();
     await Deno.mkdir(join(server.dir, "outbox"));
     await Deno.writeTextFile(join(server.dir, "outbox", "notes 2026.txt"), "local notes");
-    const term = await openShell(server, home);
+    const term = await openShell(server.dir, server.port, home);
     try {
       await term.keys("put outb", "Tab");
       assert.ok(await term.waitFor(/fts:\/> put outbox\/\s*$/m), await term.screen());
@@ -362,21 +360,10 @@ Deno.test({
 });
 
 /** Opens the shell against `server`, its history under `home`, and waits for the prompt. */
-async function openShell(server: RunningServer, home: string): Promise<Terminal> {
-  const term = await Terminal.start(server.dir, [`127.0.0.1:${server.port}`], {
-    env: { XDG_CONFIG_HOME: home },
-  });
-  if (!await term.waitFor(/fts:\/>/)) {
-    const screen = await term.screen();
-    await term.close();
-    assert.fail(`no prompt:\n${screen}`);
-  }
-  return term;
-}
 
 /** Runs a large transfer in a new shell and kills the client once its progress line shows. */
 async function killMidTransfer(server: RunningServer, home: string, command: string) {
-  const term = await openShell(server, home);
+  const term = await openShell(server.dir, server.port, home);
   try {
     await term.line(command);
     assert.ok(await term.waitFor(BIG_PROGRESS), await term.screen());
@@ -393,7 +380,7 @@ async function takeResumeOffer(
   home: string,
   steps: { command: string; offer: RegExp; answer: string[]; done: RegExp },
 ) {
-  const term = await openShell(server, home);
+  const term = await openShell(server.dir, server.port, home);
   try {
     await term.line(steps.command);
     assert.ok(await term.waitFor(steps.offer), await term.screen());
