@@ -76,7 +76,7 @@ function runWorkers(setup: ServeSetup, fingerprint: string | null): Promise<numb
 
     // One Ctrl-C, however many copies of it arrive (deno task passes one on), stops cleanly;
     // a second press stops waiting for transfers.
-    const signals = listenForInterrupts(
+    listenForInterrupts(
       Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"],
       (presses) => void (presses === 1 ? stop("signal") : finish(EXIT_INTERRUPTED)),
     );
@@ -84,7 +84,8 @@ function runWorkers(setup: ServeSetup, fingerprint: string | null): Promise<numb
     const finish = async (code: number) => {
       if (finished) return;
       finished = true;
-      signals[Symbol.dispose]();
+      // The listeners stay until the process exits: a copy of the Ctrl-C that deno task passes on
+      // can come after the first, and with no listener SIGINT would kill fts (exit 130).
       if (port !== 0) await removePortFiles(portFile, port).catch(() => {});
       pool.terminate();
       done(code);
