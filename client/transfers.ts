@@ -16,6 +16,7 @@ import { formatBytes } from "./format.ts";
 import { isGlob } from "./glob.ts";
 import { heldLocally } from "./partial_download.ts";
 import { typedRemote } from "./remote_path.ts";
+import { escapeWord } from "./split_args.ts";
 import type { PlannedFile } from "./plan_tree.ts";
 import { Progress } from "./progress.ts";
 import { terminalSafe } from "./terminal_safe.ts";
@@ -306,13 +307,8 @@ function resumeCommandFor(
   file: PlannedFile,
   cwd: string,
 ): string {
-  const remote = quoteWord(typedRemote(cwd, file.remote));
+  const remote = escapeWord(typedRemote(cwd, file.remote));
   return verb === "uploaded"
-    ? `put --resume ${quoteWord(file.local)} ${remote}`
-    : `get --resume ${remote} ${quoteWord(file.local)}`;
-}
-
-/** Quotes a word for the fts shell when it holds spaces or quotes. */
-function quoteWord(word: string): string {
-  return /^[\w./@%+=:,-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
+    ? `put --resume ${escapeWord(file.local)} ${remote}`
+    : `get --resume ${remote} ${escapeWord(file.local)}`;
 }

@@ -14,6 +14,7 @@
  */
 
 import { join } from "node:path";
+import { shellQuote } from "../cli/shell_quote.ts";
 import { ftsTaskFlags } from "./compile.ts";
 
 const PROJECT_DIR = new URL("..", import.meta.url).pathname;
@@ -50,8 +51,10 @@ async function main(): Promise<number> {
   // The shim starts `deno` from PATH; name the Deno that installed it instead.
   const shim = join(installBin(), COMMAND_NAME);
   const text = await Deno.readTextFile(shim);
-  const quoted = `'${Deno.execPath().replaceAll("'", `'\\''`)}'`;
-  await Deno.writeTextFile(shim, text.replace(/^exec deno /m, `exec ${quoted} `));
+  await Deno.writeTextFile(
+    shim,
+    text.replace(/^exec deno /m, `exec ${shellQuote(Deno.execPath())} `),
+  );
   console.error(`${COMMAND_NAME}: installed as ${shim}`);
   return 0;
 }

@@ -9,7 +9,8 @@
 
 import { encodeServerMessage, writeAll } from "../protocol/frames.ts";
 import type { ConnectionSlots } from "./connection_slots.ts";
-import { formatAddress, logEvent } from "./log.ts";
+import { logEvent } from "./log.ts";
+import { formatPeer, peerHostname } from "./peer_address.ts";
 import type { PeerConn } from "./peer_conn.ts";
 import { Session, type SessionOptions } from "./session.ts";
 
@@ -123,7 +124,7 @@ export class FtsServer {
       } catch {
         // The peer already left; the session will notice.
       }
-      const peer = (conn.remoteAddr as Deno.NetAddr).hostname ?? "";
+      const peer = peerHostname(conn.remoteAddr);
       const refusal = slots.admit(peer);
       if (refusal?.limit === "all") {
         this.#refuse(conn, `the server is at its limit of ${refusal.held} connections`);
@@ -158,7 +159,7 @@ export class FtsServer {
       Atomics.sub(pending, 0, 1);
       close(conn);
       logEvent({
-        peer: formatAddress(conn.remoteAddr),
+        peer: formatPeer(conn.remoteAddr),
         op: "connect",
         result: "BUSY",
         detail: `closed without a reply: ${MAX_PENDING_BUSY_REFUSALS} refusals already pending`,
@@ -212,7 +213,7 @@ async function refuseBusy(conn: PeerConn, reason: string): Promise<void> {
   } finally {
     clearTimeout(timer);
     close(conn);
-    logEvent({ peer: formatAddress(conn.remoteAddr), op: "connect", result: "BUSY" });
+    logEvent({ peer: formatPeer(conn.remoteAddr), op: "connect", result: "BUSY" });
   }
 }
 

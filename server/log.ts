@@ -189,11 +189,3 @@ function textEscape(char: string): string {
 function unicodeEscape(char: string): string {
   return `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`;
 }
-
-/** Formats a peer address for the log: `host:port`, IPv6 hosts in brackets. */
-export function formatAddress(addr: Deno.Addr): string {
-  if (addr.transport !== "tcp" && addr.transport !== "udp") return addr.transport;
-  return addr.hostname.includes(":")
-    ? `[${addr.hostname}]:${addr.port}`
-    : `${addr.hostname}:${addr.port}`;
-}

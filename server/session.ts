@@ -41,7 +41,8 @@ import {
   type HandlerOutcome,
   type RequestFor,
 } from "./handlers.ts";
-import { formatAddress, logEvent } from "./log.ts";
+import { logEvent } from "./log.ts";
+import { formatPeer, peerHostname } from "./peer_address.ts";
 import { idleTimed, isConnectionError, type PeerConn } from "./peer_conn.ts";
 import { RateFloor } from "./rate_floor.ts";
 import type { AuthBackoff } from "./shared_backoff.ts";
@@ -135,8 +136,8 @@ export class Session {
   constructor(conn: PeerConn, options: SessionOptions) {
     this.#conn = conn;
     this.#options = options;
-    this.#peer = formatAddress(conn.remoteAddr);
-    this.#peerHostname = (conn.remoteAddr as Deno.NetAddr).hostname ?? "";
+    this.#peer = formatPeer(conn.remoteAddr);
+    this.#peerHostname = peerHostname(conn.remoteAddr);
     const { minRateBytesPerSecond, minRateWindowMs } = options.limits;
     const rateFloor = new RateFloor({
       minBytesPerSecond: minRateBytesPerSecond,

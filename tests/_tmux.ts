@@ -4,6 +4,7 @@
  */
 
 import { join } from "node:path";
+import { shellQuote } from "../cli/shell_quote.ts";
 import { FTS_RUN_FLAGS, PROJECT_DIR } from "./_helpers.ts";
 
 /** Whether tmux is installed (CI installs it; see .ci/run). */
@@ -39,10 +40,6 @@ async function tmux(...args: string[]): Promise<string> {
     if (!stderr.includes("server exited unexpectedly")) break;
   }
   throw new Error(`tmux ${args.join(" ")}: ${stderr}`);
-}
-
-function quote(word: string): string {
-  return `'${word.replaceAll("'", `'\\''`)}'`;
 }
 
 /** Options for {@link Terminal.start}. */
@@ -86,12 +83,12 @@ export class Terminal {
     options: TerminalOptions = {},
   ): Promise<Terminal> {
     const name = `fts-test-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
-    const command = argv.map(quote).join(" ") +
-      (options.stdoutFile ? ` >${quote(options.stdoutFile)}` : "") +
-      (options.stderrFile ? ` 2>${quote(options.stderrFile)}` : "");
+    const command = argv.map(shellQuote).join(" ") +
+      (options.stdoutFile ? ` >${shellQuote(options.stdoutFile)}` : "") +
+      (options.stderrFile ? ` 2>${shellQuote(options.stderrFile)}` : "");
     // The terminal starts from a clean slate: NO_COLOR only when a test asks for it.
     const exports = "unset NO_COLOR; " +
-      Object.entries(options.env ?? {}).map(([k, v]) => `export ${k}=${quote(v)}; `).join("");
+      Object.entries(options.env ?? {}).map(([k, v]) => `export ${k}=${shellQuote(v)}; `).join("");
     // With a recording, the client waits for a line on its terminal, typed once tmux records.
     const gate = options.recordFile ? "read -r _; " : "";
     await tmux(
@@ -109,7 +106,7 @@ export class Terminal {
     );
     const terminal = new Terminal(name);
     if (options.recordFile) {
-      await tmux("pipe-pane", "-o", "-t", name, `cat >>${quote(options.recordFile)}`);
+      await tmux("pipe-pane", "-o", "-t", name, `cat >>${shellQuote(options.recordFile)}`);
       await terminal.keys("Enter");
     }
     return terminal;

@@ -5,6 +5,7 @@
  */
 
 import assert from "node:assert/strict";
+import { shellQuote } from "../cli/shell_quote.ts";
 import { join } from "node:path";
 import { FTS_RUN_FLAGS, PROJECT_DIR } from "./_helpers.ts";
 
@@ -13,12 +14,9 @@ const NAMESPACE_RUN_TIMEOUT_MS = 60_000;
 /** Tenths of a second the script waits for the port file. */
 const PORT_FILE_WAIT_TENTHS = 300;
 
-function quote(word: string): string {
-  return `'${word.replaceAll("'", `'\\''`)}'`;
-}
-
 Deno.test({
-  name: "fts serve with no --host takes connections on 127.0.0.1 and on ::1",
+  name:
+    "fts serve with no --host takes connections on 127.0.0.1 and on ::1, and logs each by its own address",
   ignore: Deno.uid() !== 0,
   fn: async () => {
     const dir = await Deno.makeTempDir({ prefix: "fts-listen-" });
@@ -28,18 +26,18 @@ Deno.test({
       await Deno.writeTextFile(join(root, "hello.txt"), "hello\n");
       const portFile = join(dir, "port");
       const fts = [Deno.execPath(), "run", ...FTS_RUN_FLAGS, join(PROJECT_DIR, "main.ts")]
-        .map(quote).join(" ");
+        .map(shellQuote).join(" ");
       const script = [
         "ip link set lo up",
-        `${fts} serve --root ${quote(root)} --port-file ${quote(portFile)} > ${
-          quote(join(dir, "serve.out"))
+        `${fts} serve --root ${shellQuote(root)} --port-file ${shellQuote(portFile)} > ${
+          shellQuote(join(dir, "serve.out"))
         } 2>&1 &`,
         "server=$!",
         `i=0; while [ ! -s ${
-          quote(portFile)
+          shellQuote(portFile)
         } ] && [ $i -lt ${PORT_FILE_WAIT_TENTHS} ]; do sleep 0.1; i=$((i+1)); done`,
-        `port=$(cat ${quote(portFile)})`,
-        `token=$(sed -n 's/.*"token": *"\\([^"]*\\)".*/\\1/p' ${quote(portFile + ".json")})`,
+        `port=$(cat ${shellQuote(portFile)})`,
+        `token=$(sed -n 's/.*"token": *"\\([^"]*\\)".*/\\1/p' ${shellQuote(portFile + ".json")})`,
         `FTS_TOKEN="$token" ${fts} connect "127.0.0.1:$port" ls; echo "ipv4 exit $?"`,
         `FTS_TOKEN="$token" ${fts} connect "[::1]:$port" ls; echo "ipv6 exit $?"`,
         "kill $server; wait $server",
@@ -59,6 +57,10 @@ Deno.test({
       assert.match(out, /ipv4 exit 0/, context);
       assert.match(out, /ipv6 exit 0/, context);
       assert.equal(out.match(/hello\.txt/g)?.length, 2, context);
+      // The IPv4 client is logged by its IPv4 address, not as ::ffff:127.0.0.1.
+      assert.match(served, /127\.0\.0\.1:\d+ connect ok/, context);
+      assert.match(served, /\[::1\]:\d+ connect ok/, context);
+      assert.doesNotMatch(served, /::ffff:/i, context);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
