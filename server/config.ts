@@ -118,6 +118,8 @@ export interface ServeSetup {
   showToken: boolean;
   /** Replace the kept generated token with a new one (`--new-token`). */
   newToken: boolean;
+  /** Whether `--port` was given; without it the root's last port is taken again if free. */
+  portGiven: boolean;
   /** Where the TLS identity comes from: files, "generate" (`--tls`), or null for plain TCP. */
   tlsSource: { certFile: string; keyFile: string } | "generate" | null;
   /** Where `--tls` keeps its certificate; null when no state directory is known. */
@@ -146,7 +148,8 @@ export const SERVE_FLAGS = {
     kind: "integer",
     value: "N",
     help: "port; 0 lets the system choose",
-    default: "0",
+    defaultText:
+      "this root's port at its last start if it is free,\nkept in the state directory; else the system's choice",
     max: 65535,
   },
   "port-file": {
@@ -359,6 +362,11 @@ export async function parseServeArgs(
   if (values.token !== undefined && values.tokens !== undefined) {
     throw new UsageError("give --token or --tokens, not both");
   }
+  if (values["new-token"] && (noAuth || tokenGiven !== undefined || values.tokens !== undefined)) {
+    throw new UsageError(
+      "--new-token replaces the generated token, and there is none with --token, FTS_TOKEN, --tokens or --no-auth",
+    );
+  }
   let tokens: AccessToken[] | null = null;
   let localToken: string | null = null;
   let showToken = false;
@@ -413,7 +421,7 @@ export async function parseServeArgs(
     config: {
       root: resolve(values.root),
       hostname,
-      port: values.port,
+      port: values.port ?? 0,
       tokens,
       tls: null,
       readOnly: values["read-only"] === true,
@@ -426,6 +434,7 @@ export async function parseServeArgs(
     localToken,
     showToken,
     newToken: values["new-token"] === true,
+    portGiven: values.port !== undefined,
     tlsSource,
     stateDir: values["state-dir"] !== undefined
       ? resolve(values["state-dir"])

@@ -16,6 +16,7 @@ import { removePortFiles, writePortFiles } from "./port_file.ts";
 import { isLoopback } from "./session.ts";
 import { openAncestorWarnings } from "./root_warnings.ts";
 import { keptToken } from "./kept_token.ts";
+import { canListen, keepLastPort, readLastPort } from "./last_port.ts";
 import { loadTls } from "./tls_identity.ts";
 import { effectiveWorkers, WorkerPool } from "./worker_pool.ts";
 
@@ -30,6 +31,7 @@ export async function serve(args: string[]): Promise<number> {
   await Deno.mkdir(config.root, { recursive: true });
   config.root = await Deno.realPath(config.root);
   if (setup.showToken && setup.stateDir !== null) await useKeptToken(setup, setup.stateDir);
+  if (!setup.portGiven && setup.stateDir !== null) await useLastPort(setup, setup.stateDir);
   const tls = await loadTls(setup.tlsSource, setup.stateDir);
   config.tls = tls ? { cert: tls.cert, key: tls.key } : null;
   if (tls) console.log(`fts: TLS certificate SHA-256 fingerprint ${tls.fingerprint}`);
@@ -50,6 +52,23 @@ async function useKeptToken(setup: ServeSetup, stateDir: string): Promise<void> 
   setup.config.tokens = (setup.config.tokens ?? []).map((t) =>
     t.name === "local" ? { ...t, token } : t
   );
+}
+
+/**
+ * Listens on the port this root was served on last, so that the connect line
+ * printed then still works; if that port is taken now, the system chooses.
+ */
+async function useLastPort(setup: ServeSetup, stateDir: string): Promise<void> {
+  const { config } = setup;
+  const last = await readLastPort(stateDir, config.root);
+  if (last === null) return;
+  if (canListen(config.hostname, last)) {
+    config.port = last;
+  } else {
+    console.error(
+      `fts: port ${last}, where this root was served last, is in use; choosing another`,
+    );
+  }
 }
 
 /** The warning for a server without authentication on an address other machines can reach. */
@@ -102,6 +121,13 @@ function runWorkers(setup: ServeSetup, fingerprint: string | null): Promise<numb
     pool.start().then(async (address) => {
       if (stopping || finished) return;
       port = address.port;
+      if (setup.stateDir !== null) {
+        await keepLastPort(setup.stateDir, config.root, port).catch((err) =>
+          writeStderrLine(
+            `fts: warning: could not keep the port for the next start: ${err.message}`,
+          )
+        );
+      }
       await writePortFiles(portFile, port, {
         token: setup.localToken,
         tls: fingerprint ? { fingerprint } : null,

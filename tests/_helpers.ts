@@ -77,7 +77,8 @@ export async function startServer(
       ...extraArgs,
     ],
     cwd: dir,
-    env: options.env,
+    // Its own state (kept token, certificate, last port) unless the test shares one.
+    env: { XDG_STATE_HOME: join(dir, "state"), ...options.env },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

@@ -302,6 +302,8 @@ Deno.test({
       join(dir, "root"),
       "--port-file",
       portFile,
+      "--state-dir",
+      join(dir, "state"),
     ]);
     try {
       assert.ok(

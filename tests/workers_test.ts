@@ -124,6 +124,8 @@ function spawnServe(dir: string, args: string[], stdout: "piped" | "null"): Deno
       join(dir, "root"),
       "--port-file",
       join(dir, "port"),
+      "--state-dir",
+      join(dir, "state"),
       ...args,
     ],
     stdin: "null",
