@@ -94,6 +94,11 @@ function ratioToFastestPeer(rowSamples: Sample[], system: string): number {
   return median(ratios);
 }
 
+/** A Markdown table cell's text: a `|` in it (as in `tar|socat`) would end the cell. */
+function tableCell(text: string): string {
+  return text.replaceAll("|", "\\|");
+}
+
 /** The table: one row per system, workload and storage. */
 export function table(samples: Sample[]): string {
   // Storages in the order measured; within one, workloads by letter, rows in the order measured.
@@ -117,7 +122,9 @@ export function table(samples: Sample[]): string {
       const server = medianOf(mine, "busiestServerThreadPerGiB");
       const client = medianOf(mine, "busiestClientThreadPerGiB");
       lines.push(
-        `| ${system} | ${row} | ${storage} | ${median(mine.map((s) => s.seconds)).toFixed(3)} | ` +
+        `| ${tableCell(system)} | ${row} | ${storage} | ${
+          median(mine.map((s) => s.seconds)).toFixed(3)
+        } | ` +
           `${median(mine.map(rate)).toFixed(1)} ${mine[0]!.unit} | ` +
           `${ratioToFastestPeer(rowSamples, system).toFixed(2)}x | ${medianOf(mine, "perGiB")} | ` +
           `${server === "-" && client === "-" ? "-" : `${server}, ${client}`} | ` +

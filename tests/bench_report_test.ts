@@ -88,3 +88,17 @@ Deno.test("targetLines() weighs (d) against fts's own (c) and the peak RSS again
     "(f) tmpfs: server peak RSS 77 MiB (target <= 100 MiB): met",
   ]);
 });
+
+Deno.test("table() keeps a system named with a pipe (tar|socat) in one cell", () => {
+  const row = "(b) 1000 small files, upload";
+  const report = table([
+    sample({ system: "tar|socat", row, seconds: 1, unit: "files/s" }),
+    sample({ system: "fts", row, seconds: 2, unit: "files/s" }),
+  ]);
+  const found = report.split("\n").find((l) => l.startsWith("| tar\\|socat |"));
+  assert.ok(found, report);
+  // Markdown ends a cell at every "|" not escaped.
+  const cells = found.split(/(?<!\\)\|/).map((cell) => cell.trim()).slice(1, -1);
+  assert.deepEqual(cells.slice(0, 3), ["tar\\|socat", row, "tmpfs"]);
+  assert.equal(cells.length, 11, report);
+});
