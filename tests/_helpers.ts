@@ -25,6 +25,8 @@ const SERVER_START_TIMEOUT_MS = 30_000;
 export interface RunningServer {
   /** A temporary directory holding `root/`, `port` and whatever the test adds. */
   dir: string;
+  /** The server's XDG_STATE_HOME (its state in `fts/`), a temporary directory beside `dir`. */
+  stateHome: string;
   root: string;
   portFile: string;
   port: number;
@@ -61,6 +63,9 @@ export async function startServer(
 ): Promise<RunningServer> {
   const authArgs = options.auth ? ["--host", "127.0.0.1"] : ["--no-auth"];
   const dir = await Deno.makeTempDir({ prefix: "fts-test-" });
+  // Its own state (kept token, certificate, last port) unless the test shares one: beside the
+  // directory, so that what the tests find written next to the root is the root's doing.
+  const stateHome = await Deno.makeTempDir({ prefix: "fts-test-state-" });
   const root = join(dir, "root");
   const portFile = join(dir, "port");
   const process = new Deno.Command(Deno.execPath(), {
@@ -77,8 +82,7 @@ export async function startServer(
       ...extraArgs,
     ],
     cwd: dir,
-    // Its own state (kept token, certificate, last port) unless the test shares one.
-    env: { XDG_STATE_HOME: join(dir, "state"), ...options.env },
+    env: { XDG_STATE_HOME: stateHome, ...options.env },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -127,6 +131,7 @@ export async function startServer(
   const local = JSON.parse(await Deno.readTextFile(`${portFile}.json`));
   return {
     dir,
+    stateHome,
     root,
     portFile,
     port,
@@ -145,6 +150,7 @@ export async function startServer(
       }
       const code = await exited;
       await Deno.remove(dir, { recursive: true }).catch(() => {});
+      await Deno.remove(stateHome, { recursive: true }).catch(() => {});
       return code;
     },
   };

@@ -158,7 +158,10 @@ Deno.test("server refuses hostile names for upload, download, delete and list wi
         [...Deno.readDirSync(server.dir)].map((e) => e.name).sort(),
         ["port", "port.json", "root"],
       );
-      assert.deepEqual([...Deno.readDirSync(parent)].map((e) => e.name), [basename(server.dir)]);
+      assert.deepEqual(
+        [...Deno.readDirSync(parent)].map((e) => e.name).sort(),
+        [basename(server.dir), basename(server.stateHome)].sort(),
+      );
       const appeared = [...Deno.readDirSync(outerParent)]
         .map((e) => e.name)
         .filter((n) => !outerBefore.has(n) && CANDIDATE_NAMES.has(n));
