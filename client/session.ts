@@ -375,7 +375,12 @@ async function greet(
   options: Pick<ConnectOptions, "token" | "checksum">,
 ): Promise<ServerTerms> {
   const { token } = options;
-  if (raw === null) throw new ConnectionError(`${where} closed the connection at once`);
+  if (raw === null) {
+    // An fts server greets or refuses first; a TLS server's handshake timeout closes it silently.
+    throw new ConnectionError(
+      `${where} closed the connection without a greeting; if the server uses TLS, connect with --tls`,
+    );
+  }
   const hello = decodeServerMessage(raw);
   if (hello.type === "fatal") {
     throw new ConnectionError(`${where} refused the connection: ${hello.code}: ${hello.message}`);

@@ -91,7 +91,7 @@ Deno.test("--tls generates a certificate once, keeps it across restarts, and loc
   }
 
   // Restart on a port of the system's choosing: the same server, not a new first use.
-  const moved = await startServer(["--tls"], { auth: true, env });
+  const moved = await startServer(["--tls", "--port", "0"], { auth: true, env });
   try {
     assert.notEqual(moved.port, port);
     const run = await runClient(
@@ -154,6 +154,23 @@ Deno.test("--tls-cert and --tls-key serve a given certificate; a TLS client to a
   } finally {
     await server.stop();
     await plain.stop();
+    await Deno.remove(home, { recursive: true });
+  }
+});
+
+Deno.test("a plain client is told to use --tls when a TLS server closes on it at its handshake timeout", async () => {
+  const home = await Deno.makeTempDir({ prefix: "fts-tls-" });
+  const env = { XDG_STATE_HOME: join(home, "state"), XDG_CONFIG_HOME: join(home, "config") };
+  // The server gives up on the handshake long before the client gives up waiting for a greeting.
+  const server = await startServer(["--tls", "--handshake-timeout", "1"], { auth: true, env });
+  try {
+    const plain = await runClient([`127.0.0.1:${server.port}`, "--token", server.token!, "ls"], {
+      env,
+    });
+    assert.equal(plain.code, 3, plain.stderr);
+    assert.match(plain.stderr, /closed the connection without a greeting; .*connect with --tls/);
+  } finally {
+    await server.stop();
     await Deno.remove(home, { recursive: true });
   }
 });
