@@ -16,15 +16,26 @@ export interface CommandFlag {
   short?: string;
   /** One line of help. */
   help: string;
+  /**
+   * The name of the value the flag takes (`--exclude PATTERN`, or
+   * `--exclude=PATTERN`), for `help`; it may be given more than once. A flag
+   * without one is a switch.
+   */
+  value?: string;
 }
 
 /** A command's flags by long name (without the dashes). */
 export type CommandFlags = Record<string, CommandFlag>;
 
+/** What each flag of `T` parses to: a switch whether it was given, a flag with a value every value given. */
+export type FlagValues<T extends CommandFlags> = {
+  -readonly [K in keyof T]: T[K] extends { value: string } ? string[] : boolean;
+};
+
 /** What {@link parseCommandArgs} found. */
 export interface ParsedCommandArgs<T extends CommandFlags> {
-  /** Which flags were given. */
-  flags: { -readonly [K in keyof T]: boolean };
+  /** Which flags were given, and the values of those that take one. */
+  flags: FlagValues<T>;
   /** The other words, in order. */
   positionals: string[];
 }
@@ -59,36 +70,56 @@ export function parseCommandArgs<T extends CommandFlags>(
   usage: string,
   count: PositionalCount,
 ): ParsedCommandArgs<T> {
-  const flags = Object.fromEntries(Object.keys(table).map((name) => [name, false])) as {
-    -readonly [K in keyof T]: boolean;
-  };
-  const byShort = new Map<string, keyof T>();
+  const found: Record<string, boolean | string[]> = Object.fromEntries(
+    Object.entries(table).map(([name, flag]) => [name, flag.value === undefined ? false : []]),
+  );
+  const byShort = new Map<string, string>();
   for (const [name, flag] of Object.entries(table)) {
     if (flag.short) byShort.set(flag.short, name);
   }
   const positionals: string[] = [];
   let flagsEnded = false;
-  for (const word of args) {
+  for (let i = 0; i < args.length; i++) {
+    const word = args[i]!;
     if (flagsEnded || word === "-" || !word.startsWith("-")) {
       positionals.push(word);
     } else if (word === "--") {
       flagsEnded = true;
     } else if (word.startsWith("--")) {
-      const name = word.slice(2);
-      if (!Object.hasOwn(table, name)) throw unknownFlag(word, usage);
-      flags[name as keyof T] = true;
+      const [name, inline] = splitInlineValue(word.slice(2));
+      if (!Object.hasOwn(table, name)) throw unknownFlag(`--${name}`, usage);
+      const values = found[name];
+      if (!Array.isArray(values)) {
+        if (inline !== undefined) throw new UsageError(`--${name} takes no value; usage: ${usage}`);
+        found[name] = true;
+        continue;
+      }
+      const value = inline ?? args[++i];
+      if (value === undefined) {
+        throw new UsageError(`--${name} needs a ${table[name]!.value}; usage: ${usage}`);
+      }
+      values.push(value);
     } else {
       for (const letter of word.slice(1)) {
         const name = byShort.get(letter);
-        if (name === undefined) throw unknownFlag(`-${letter}`, usage);
-        flags[name] = true;
+        if (name === undefined || Array.isArray(found[name])) {
+          throw unknownFlag(`-${letter}`, usage);
+        }
+        found[name] = true;
       }
     }
   }
+  const flags = found as FlagValues<T>;
   if (positionals.length < count.min || positionals.length > (count.max ?? Infinity)) {
     throw new UsageError(`usage: ${usage}`);
   }
   return { flags, positionals };
+}
+
+/** `name=value` as its name and value; a name alone with no value. */
+function splitInlineValue(word: string): [string, string | undefined] {
+  const equals = word.indexOf("=");
+  return equals < 0 ? [word, undefined] : [word.slice(0, equals), word.slice(equals + 1)];
 }
 
 function unknownFlag(flag: string, usage: string): UsageError {

@@ -92,7 +92,7 @@ export function commandHelp(command: HelpEntry, width = DEFAULT_HELP_WIDTH): str
   const flags = Object.entries(command.flags ?? {});
   if (flags.length > 0) {
     const names = flags.map(([name, flag]) =>
-      `${flag.short ? `-${flag.short}, ` : "    "}--${name}`
+      `${flag.short ? `-${flag.short}, ` : "    "}--${name}${flag.value ? ` ${flag.value}` : ""}`
     );
     const nameWidth = Math.max(...names.map((name) => name.length));
     lines.push("options:");

@@ -14,6 +14,7 @@ import type { CommandContext, CommandOutcome } from "./context.ts";
 import { formatEntry, formatListing, formatLocalListing, formatSpace } from "./format.ts";
 import { resolveRemote, shownRemote } from "./remote_path.ts";
 import { DELETE_FLAGS, DELETE_USAGE, deleteCommand } from "./remove.ts";
+import { SYNC_FLAGS, SYNC_USAGE, syncCommand } from "./sync_command.ts";
 import { nearestWord } from "./suggest.ts";
 import { terminalSafe } from "./terminal_safe.ts";
 import {
@@ -128,6 +129,15 @@ export const COMMANDS: Command[] = [
     flags: TRANSFER_FLAGS,
     completes: "remote",
     run: downloadCommand,
+  },
+  {
+    names: ["sync"],
+    usage: SYNC_USAGE,
+    summary: "make a remote tree equal to a local one (--down: the other way), " +
+      "sending only what differs; -n shows the plan",
+    flags: SYNC_FLAGS,
+    completes: "local",
+    run: syncCommand,
   },
   {
     names: ["delete", "rm"],

@@ -61,7 +61,7 @@ export async function expandLocalGlob(pattern: string): Promise<LocalFile[]> {
  */
 export async function* walkLocal(
   root: string,
-): AsyncGenerator<{ path: string; isDirectory: boolean; size: number }> {
+): AsyncGenerator<{ path: string; isDirectory: boolean; size: number; mtime: number }> {
   if (!(await Deno.stat(root)).isDirectory) {
     throw new FtsError("WRONG_TYPE", `${root} is not a directory (upload -r takes one)`);
   }
@@ -71,11 +71,12 @@ export async function* walkLocal(
   for (const entry of entries) {
     const path = join(root, entry.name);
     if (entry.isDirectory) {
-      yield { path, isDirectory: true, size: 0 };
+      yield { path, isDirectory: true, size: 0, mtime: 0 };
       yield* walkLocal(path);
     } else if (entry.isFile) {
       // One stat per file, in place: a walk of many small files would wait on a thread for each.
-      yield { path, isDirectory: false, size: Deno.statSync(path).size };
+      const info = Deno.statSync(path);
+      yield { path, isDirectory: false, size: info.size, mtime: info.mtime?.getTime() ?? 0 };
     }
   }
 }

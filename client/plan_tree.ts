@@ -108,6 +108,8 @@ export interface RemoteTreeEntry {
   type: string;
   /** Its size in bytes, as listed. */
   size: number;
+  /** Its modification time as listed, ms since the epoch. */
+  mtime: number;
 }
 
 const utf8 = new TextEncoder();
@@ -165,7 +167,13 @@ export async function walkRemote(
       }
       // Inside its parent, which is inside the destination: one segment to check, not the depth.
       const entryLocal = localPathInside(local, [entry.name]);
-      tree.push({ remote, local: entryLocal, type: entry.type, size: entry.size });
+      tree.push({
+        remote,
+        local: entryLocal,
+        type: entry.type,
+        size: entry.size,
+        mtime: entry.mtime,
+      });
       if (entry.type === "dir") await walk(remote, entryLocal, depth + 1);
     }
   };

@@ -1,0 +1,102 @@
+/**
+ * The two snapshots a `sync` plans from: a local directory's tree and a
+ * remote directory's, each as paths relative to its top, with what the
+ * filter leaves out taken away (and everything below a directory it leaves
+ * out). A top that does not exist is an empty tree, to be created. The remote
+ * walk is `get -r`'s (client/plan_tree.ts), with its limits on a hostile
+ * server's tree and its checks that every name lands inside the local top.
+ *
+ * @module
+ */
+
+import { join, relative, sep } from "node:path";
+import { FtsError } from "../protocol/errors.ts";
+import { walkLocal } from "./local_files.ts";
+import { type RemoteLister, walkRemote } from "./plan_tree.ts";
+import type { SyncFilter } from "./sync_filter.ts";
+import type { TreeSnapshot } from "./sync_plan.ts";
+
+/** A snapshot and where its entries are. */
+export interface SideTree extends TreeSnapshot {
+  /** Whether the top exists. */
+  exists: boolean;
+  /** Each path's place on this side: a local path, or a full remote name. */
+  placeOf(path: string): string;
+}
+
+/** Tells whether `path` lies in a directory already left out, and remembers those. */
+function prunedWalk(filter: SyncFilter): (path: string, isDir: boolean) => boolean {
+  const leftOut: string[] = [];
+  return (path, isDir) => {
+    if (leftOut.some((dir) => path.startsWith(`${dir}/`))) return true;
+    if (!filter.leavesOut(path, isDir)) return false;
+    if (isDir) leftOut.push(path);
+    return true;
+  };
+}
+
+/** The tree under the local directory `top`. */
+export async function localTree(top: string, filter: SyncFilter): Promise<SideTree> {
+  const tree: SideTree = {
+    files: new Map(),
+    dirs: new Set(),
+    exists: true,
+    placeOf: (path) => join(top, ...path.split("/")),
+  };
+  try {
+    if (!(await Deno.stat(top)).isDirectory) {
+      throw new FtsError("WRONG_TYPE", `${top} is not a directory (sync takes directories)`);
+    }
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+    tree.exists = false;
+    return tree;
+  }
+  const skip = prunedWalk(filter);
+  for await (const entry of walkLocal(top)) {
+    const path = relative(top, entry.path).split(sep).join("/");
+    if (skip(path, entry.isDirectory)) continue;
+    if (entry.isDirectory) tree.dirs.add(path);
+    else tree.files.set(path, { size: entry.size, mtime: entry.mtime });
+  }
+  return tree;
+}
+
+/**
+ * The tree under the remote directory `top` ("" for the root), its local
+ * places checked to lie inside `localTop`.
+ */
+export async function remoteTree(
+  lister: RemoteLister,
+  top: string,
+  localTop: string,
+  filter: SyncFilter,
+): Promise<SideTree & { localPlaceOf(path: string): string }> {
+  const locals = new Map<string, string>();
+  const tree = {
+    files: new Map(),
+    dirs: new Set<string>(),
+    exists: true,
+    placeOf: (path: string) => top === "" ? path : `${top}/${path}`,
+    localPlaceOf: (path: string) => locals.get(path) ?? join(localTop, ...path.split("/")),
+  };
+  let entries;
+  try {
+    entries = await walkRemote(lister, top, localTop);
+  } catch (err) {
+    if (!(err instanceof FtsError && err.code === "NOT_FOUND")) throw err;
+    tree.exists = false;
+    return tree;
+  }
+  const skip = prunedWalk(filter);
+  const prefix = top === "" ? "" : `${top}/`;
+  for (const entry of entries) {
+    const path = entry.remote.slice(prefix.length);
+    if (entry.type !== "dir" && entry.type !== "file") continue;
+    if (skip(path, entry.type === "dir")) continue;
+    locals.set(path, entry.local);
+    if (entry.type === "dir") tree.dirs.add(path);
+    else tree.files.set(path, { size: entry.size, mtime: entry.mtime });
+  }
+  return tree;
+}
