@@ -11,9 +11,9 @@
 
 import { FtsError, ProtocolError } from "../protocol/errors.ts";
 import type { ReplyError, ReplyOp } from "../protocol/messages.ts";
-import { ConnectionError } from "./transport.ts";
+import { ConnectionError, RefusedError } from "./transport.ts";
 
-export { ConnectionError };
+export { ConnectionError, RefusedError };
 
 /**
  * An error the server replied with; the session goes on.
