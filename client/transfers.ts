@@ -185,6 +185,7 @@ async function transferAll(
     context.interrupt.describeStop = () => ({
       resumeCommand: resumeCommand(),
       detail: single ? "" : `${finished.size} of ${files.length} files done`,
+      finishes: files.length - finished.size === 1,
     });
   }
   try {
