@@ -64,7 +64,7 @@ export const CONNECT_FLAGS = {
     kind: "string",
     value: "SECONDS",
     help: "give up on a server that sends or takes nothing for this long\n" +
-      "while the client waits on it",
+      "while the client waits on it (and connect again, as after a drop)",
     defaultText: String(REPLY_TIMEOUT_MS / 1000),
   },
   tls: {

@@ -66,21 +66,23 @@ export function reconnectWaitMs(attempt: number): number {
 }
 
 /**
- * Replaces `context.connection`, which dropped, with a new one and checks
+ * Replaces `context.connection`, which dropped (`lost` says how), with a new one and checks
  * that the remote directory is still there. Tries up to
  * {@link RECONNECT_ATTEMPTS} times within {@link RECONNECT_WINDOW_MS},
  * waiting {@link reconnectWaitMs} before each; a refusal
  * ({@link RefusedError}: the token revoked, the certificate changed) ends
- * it at once. Throws a {@link ConnectionError} saying it gave up, or, when
+ * it at once. Throws a {@link ConnectionError} saying how the connection was
+ * lost and that reconnecting failed, or, when
  * `signal` is aborted (Ctrl-C), a {@link ReconnectStoppedError}.
  */
 export async function reconnect(
   context: CommandContext,
+  lost: ConnectionError,
   signal: AbortSignal,
   resumeCommand: string | null,
 ): Promise<Reconnected> {
   const reopen = context.reopen;
-  if (reopen === undefined) throw new ConnectionError("connection lost");
+  if (reopen === undefined) throw lost;
   context.connection.close();
   const started = performance.now();
   let last: unknown = null;
@@ -98,7 +100,7 @@ export async function reconnect(
       } catch (err) {
         if (signal.aborted) throw err;
         if (err instanceof RefusedError) {
-          throw new RefusedError(`connection lost; reconnecting was refused: ${err.message}`, {
+          throw new RefusedError(`${lost.message}; reconnecting was refused: ${err.message}`, {
             cause: err,
           });
         }
@@ -123,7 +125,7 @@ export async function reconnect(
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
   const why = last instanceof Error ? `: ${last.message}` : "";
   throw new ConnectionError(
-    `connection lost; could not reconnect (${attempts} attempts in ${seconds} s)${why}`,
+    `${lost.message}; could not reconnect (${attempts} attempts in ${seconds} s)${why}`,
     { cause: last },
   );
 }

@@ -16,7 +16,7 @@
 
 import type { CommandContext, CommandOutcome } from "./context.ts";
 import { CommandDroppedError } from "./dropped_command_error.ts";
-import { ConnectionError, RefusedError } from "./errors.ts";
+import { ConnectionError, mayReconnectAfter } from "./errors.ts";
 import type { CommandInterrupt } from "./interruption.ts";
 import { reconnect, type Reconnected } from "./reconnect.ts";
 import { splitArgs } from "./split_args.ts";
@@ -33,7 +33,7 @@ export const MAX_DROPS_PER_COMMAND = 3;
  * Runs `words` as {@link runStoppable} does; when the connection drops
  * under it, reconnects (unless `context.reopen` is missing), says so with
  * `notify`, and goes on as the module describes. Giving up on reconnecting
- * throws a {@link ConnectionError}; Ctrl-C while waiting to reconnect, a
+ * throws a `ConnectionError`; Ctrl-C while waiting to reconnect, a
  * `ReconnectStoppedError` (./reconnect.ts).
  */
 export async function runResilient(
@@ -49,11 +49,12 @@ export async function runResilient(
     try {
       return await runStoppable(context, running, interrupt);
     } catch (err) {
-      const dropped = err instanceof ConnectionError && !(err instanceof RefusedError);
-      if (!dropped || context.reopen === undefined || drops >= MAX_DROPS_PER_COMMAND) throw err;
+      if (!(err instanceof ConnectionError) || !mayReconnectAfter(err)) throw err;
+      if (context.reopen === undefined) throw err;
+      if (drops >= MAX_DROPS_PER_COMMAND) throw err;
       const stop = interrupt.describeStop();
       const name = running[0] ?? "";
-      const back = await reconnect(context, interrupt.signal, stop.resumeCommand);
+      const back = await reconnect(context, err, interrupt.signal, stop.resumeCommand);
       const lost = `connection lost during ${terminalSafe(name)}; ${reconnectedText(back)}`;
       if (back.lostDir !== null) {
         throw new CommandDroppedError(

@@ -46,6 +46,7 @@ import {
   asConnectionError,
   breaksSession,
   ConnectionError,
+  OutOfStepError,
   RefusedError,
   RemoteError,
   remoteErrorFor,
@@ -194,7 +195,7 @@ export class Session {
       }
       if (io.expiredMessage !== null) throw new ConnectionError(`${where}: ${io.expiredMessage}`);
       if (err instanceof ProtocolError) {
-        throw new ConnectionError(`protocol error from ${where}: ${err.message}`, { cause: err });
+        throw new RefusedError(`protocol error from ${where}: ${err.message}`, { cause: err });
       }
       throw asConnectionError(err);
     }
@@ -280,11 +281,15 @@ export class Session {
     if (raw === null) throw this.#ended("the server closed the connection");
     const message = this.#decoded(() => decodeServerMessage(raw));
     if (message.type === "fatal") {
-      throw this.#ended(`the server ended the session: ${message.code}: ${message.message}`);
+      this.close();
+      throw new OutOfStepError(
+        `the server ended the session: ${message.code}: ${message.message}`,
+      );
     }
     if (message.type === "hello") throw this.outOfStep(`a second hello while waiting for ${id}`);
     if (message.id !== id) {
-      throw this.#ended(`reply for request ${message.id} while waiting for ${id}`);
+      this.close();
+      throw new OutOfStepError(`reply for request ${message.id} while waiting for ${id}`);
     }
     return message;
   }
@@ -318,9 +323,9 @@ export class Session {
    * and returns the {@link ConnectionError} to throw: nobody knows where
    * its next frame starts.
    */
-  outOfStep(reason: string, options?: ErrorOptions): ConnectionError {
+  outOfStep(reason: string, options?: ErrorOptions): OutOfStepError {
     this.close();
-    return new ConnectionError(
+    return new OutOfStepError(
       `protocol error from the server: ${reason}; the session was closed`,
       options,
     );

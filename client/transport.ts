@@ -39,6 +39,20 @@ export class RefusedError extends ConnectionError {
   }
 }
 
+/**
+ * The two sides are out of step: the server broke the protocol (a message
+ * that does not parse, or out of place, a limit exceeded), or ended the
+ * session saying this client did (a `fatal` message). The session was
+ * closed; a new one would meet the same server, so a reconnect is not tried.
+ */
+export class OutOfStepError extends ConnectionError {
+  /** `message` says what broke the protocol. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "OutOfStepError";
+  }
+}
+
 /** How long a TLS probe of the server's certificate may take. */
 const TLS_PROBE_TIMEOUT_MS = 10_000;
 

@@ -56,9 +56,9 @@ class PipedShell {
   #stderr = "";
   readonly #done: Promise<void>;
 
-  constructor(cwd: string, address: string) {
+  constructor(cwd: string, args: string[]) {
     this.#child = new Deno.Command(Deno.execPath(), {
-      args: ["run", ...FTS_RUN_FLAGS, join(PROJECT_DIR, "main.ts"), "connect", address],
+      args: ["run", ...FTS_RUN_FLAGS, join(PROJECT_DIR, "main.ts"), "connect", ...args],
       cwd,
       stdin: "piped",
       stdout: "piped",
@@ -113,28 +113,47 @@ class PipedShell {
   }
 }
 
+/** How {@link withRestartedServer} runs the server and the shell. */
+interface RestartOptions {
+  /** Arguments of the server as it is first started. */
+  first?: string[];
+  /** Arguments of the server started again after it was killed; null: it is not. */
+  again: string[] | null;
+  /** Serve with authentication (a token is then needed). */
+  auth?: boolean;
+  /** Options of `fts connect` before the address. */
+  client?: string[];
+}
+
 /**
- * A server killed and started again on its port and root while a piped
- * shell waits in `sub`; `body` gets the shell and whether to start the
- * server again.
+ * A server killed (and, unless `again` is null, started again on its port
+ * and root) while a piped shell waits in `sub`; `body` gets the shell and
+ * the server now on the port (the killed one when none was started again).
  */
 async function withRestartedServer(
-  startAgain: boolean,
+  options: RestartOptions,
   body: (shell: PipedShell, server: RunningServer) => Promise<void>,
 ): Promise<void> {
   const port = freePort();
-  const first = await startServer(["--port", String(port)]);
+  const serverOptions = { auth: options.auth ?? false };
+  const first = await startServer(["--port", String(port), ...options.first ?? []], serverOptions);
   let second: RunningServer | null = null;
-  const shell = new PipedShell(first.dir, `127.0.0.1:${port}`);
+  const shell = new PipedShell(first.dir, [...options.client ?? [], `127.0.0.1:${port}`]);
   try {
     await Deno.mkdir(join(first.root, "sub"));
     await Deno.writeTextFile(join(first.root, "sub", "marker.txt"), "here");
     await shell.line("cd sub");
     await shell.line("pwd");
-    assert.ok(await waitFor(() => /^\/sub$/m.test(shell.stdout), PIPED_ANSWER_TIMEOUT_MS));
+    assert.ok(
+      await waitFor(() => /^\/sub$/m.test(shell.stdout), PIPED_ANSWER_TIMEOUT_MS),
+      shell.stderr,
+    );
     await killServer(first);
-    if (startAgain) {
-      second = await startServer(["--port", String(port)], { dir: first.dir });
+    if (options.again !== null) {
+      second = await startServer(["--port", String(port), ...options.again], {
+        ...serverOptions,
+        dir: first.dir,
+      });
     }
     await body(shell, second ?? first);
   } finally {
@@ -145,7 +164,7 @@ async function withRestartedServer(
 }
 
 Deno.test("a piped shell reconnects to a server started again on its port, in the same directory", async () => {
-  await withRestartedServer(true, async (shell) => {
+  await withRestartedServer({ again: [] }, async (shell) => {
     await shell.line("ls");
     await shell.line("pwd");
     assert.equal(await shell.finish(), 0, shell.stderr);
@@ -158,20 +177,41 @@ Deno.test("a piped shell reconnects to a server started again on its port, in th
 });
 
 Deno.test("a piped shell gives up on a server that does not come back, with exit code 3", async () => {
-  await withRestartedServer(false, async (shell) => {
+  await withRestartedServer({ again: null }, async (shell) => {
     await shell.line("ls");
     await shell.line("pwd");
     assert.equal(await shell.finish(), 3, shell.stderr);
     assert.match(
       shell.stderr,
-      /^fts: line 3: connection lost; could not reconnect \(8 attempts in [\d.]+ s\): cannot connect to 127\.0\.0\.1:\d+: connection refused/,
+      /^fts: line 3: .*; could not reconnect \(8 attempts in [\d.]+ s\): cannot connect to 127\.0\.0\.1:\d+: connection refused/,
     );
     assert.doesNotMatch(shell.stdout, /marker/);
   });
 });
 
+Deno.test("a reconnect the server refuses (the token no longer accepted) is not tried again", async () => {
+  const [kept, revoked] = ["kept-token-0123456789", "revoked-token-0123456789"];
+  await withRestartedServer(
+    {
+      first: ["--token", revoked],
+      again: ["--token", kept],
+      auth: true,
+      client: ["--token", revoked],
+    },
+    async (shell, server) => {
+      await shell.line("ls");
+      assert.equal(await shell.finish(), 3, shell.stderr);
+      assert.match(
+        shell.stderr,
+        /^fts: line 3: .*; reconnecting was refused: 127\.0\.0\.1:\d+: the token was not accepted\n$/,
+      );
+      assert.equal(server.log().match(/ auth DENIED/g)?.length, 1, server.log());
+    },
+  );
+});
+
 Deno.test("Ctrl-C while the shell waits to reconnect stops it, with exit code 130", async () => {
-  await withRestartedServer(false, async (shell, server) => {
+  await withRestartedServer({ again: null }, async (shell, server) => {
     // On the server's port now: a listener that closes each connection at once, so that the
     // test sees the client trying to reconnect, and the client goes on waiting to try again.
     const listener = Deno.listen({ hostname: "127.0.0.1", port: server.port });
@@ -329,7 +369,7 @@ Deno.test("rm in flight when the connection drops is not run again: its outcome 
   await Deno.mkdir(tree);
   for (let i = 0; i < TREE_FILES; i++) await Deno.writeTextFile(join(tree, `f${i}.txt`), "x");
   const left = () => [...Deno.readDirSync(tree)].length;
-  const shell = new PipedShell(server.dir, `127.0.0.1:${relay.port}`);
+  const shell = new PipedShell(server.dir, [`127.0.0.1:${relay.port}`]);
   try {
     relay.limitRate(RM_BYTES_PER_SECOND);
     // A line starting with '-' may fail without ending the script.
