@@ -60,7 +60,16 @@ export class ReconnectStoppedError extends InterruptedError {
   }
 }
 
-/** The wait before attempt `attempt` (1 is the first): doubling, capped. */
+/**
+ * The wait before attempt `attempt` (1 is the first): doubling, capped.
+ *
+ * @example
+ * ```ts
+ * import { reconnectWaitMs } from "./reconnect.ts";
+ * console.assert(reconnectWaitMs(1) === 250 && reconnectWaitMs(2) === 500);
+ * console.assert(reconnectWaitMs(8) === 5000);
+ * ```
+ */
 export function reconnectWaitMs(attempt: number): number {
   return Math.min(RECONNECT_MAX_WAIT_MS, RECONNECT_FIRST_WAIT_MS * 2 ** (attempt - 1));
 }

@@ -393,3 +393,32 @@ Deno.test("rm in flight when the connection drops is not run again: its outcome 
     await server.stop();
   }
 });
+
+Deno.test("a one-shot get cut off mid-file resumes on a new connection and exits 0", async () => {
+  const server = await startServer();
+  const relay = await startDelayRelay(server.port, 0);
+  relay.limitRate(SLOW_BYTES_PER_SECOND);
+  try {
+    const sum = await writeRandomFile(join(server.root, "big.bin"), BIG_FILE_BYTES);
+    const client = new PipedShell(server.dir, [`127.0.0.1:${relay.port}`, "get", "big.bin"]);
+    try {
+      const partial = join(server.dir, ".big.bin.fts-partial");
+      const held = () => Deno.stat(partial).then((info) => info.size, () => 0);
+      assert.ok(await waitFor(async () => await held() > 0, PIPED_ANSWER_TIMEOUT_MS));
+      relay.cut();
+      relay.limitRate(null);
+      assert.equal(await client.finish(), 0, client.stderr);
+      assert.match(
+        client.stderr,
+        /^fts: connection lost during get; reconnected \(\d+ attempts?\); resuming: get --resume big\.bin big\.bin\n$/,
+      );
+      assert.match(client.stdout, /^downloaded big\.bin -> big\.bin: 64\.0 MiB .* resumed at /);
+      assert.equal(await sha256File(join(server.dir, "big.bin")), sum);
+    } finally {
+      await client.close();
+    }
+  } finally {
+    await relay.close();
+    await server.stop();
+  }
+});
