@@ -8,6 +8,7 @@
 
 import { UsageError } from "../cli/usage_error.ts";
 import { FtsError } from "../protocol/errors.ts";
+import { ConnectionError } from "./errors.ts";
 import { commandHelp, commandsHelp } from "./command_help.ts";
 import { type CommandFlags, parseCommandArgs } from "./command_flags.ts";
 import type { CommandContext, CommandOutcome } from "./context.ts";
@@ -322,7 +323,10 @@ export const COMMANDS: Command[] = [
     completes: "none",
     async run(context, args) {
       positionals(args, 0, 0, this.usage);
-      await context.connection.logout();
+      // A connection that is gone has ended the session as a logout would.
+      await context.connection.logout().catch((err) => {
+        if (!(err instanceof ConnectionError)) throw err;
+      });
       return { json: { op: "logout" }, endSession: true };
     },
   },

@@ -27,7 +27,8 @@ import { printFailure, printOutcome } from "./output.ts";
 import { REPLY_TIMEOUT_MS } from "./reply_deadline.ts";
 import { historyFile, runShell } from "./shell.ts";
 import { styleFor } from "./style.ts";
-import { exitInsisted, runStoppable } from "./stoppable_command.ts";
+import { runResilient } from "./resilient_command.ts";
+import { exitInsisted } from "./stoppable_command.ts";
 import { nearestWord } from "./suggest.ts";
 import { ConnectionError, type TlsTrust } from "./transport.ts";
 
@@ -63,7 +64,7 @@ export const CONNECT_FLAGS = {
     kind: "string",
     value: "SECONDS",
     help: "give up on a server that sends or takes nothing for this long\n" +
-      "while the client waits on it",
+      "while the client waits on it (and connect again, as after a drop)",
     defaultText: String(REPLY_TIMEOUT_MS / 1000),
   },
   tls: {
@@ -237,14 +238,15 @@ export async function connect(args: string[]): Promise<number> {
       if (interrupt.press() === "insisted") exitInsisted(context, interrupt);
     });
     try {
-      const outcome = await runStoppable(context, parsed.command, interrupt);
+      // A dropped connection is made again, as in the shell (the command may end on a new one).
+      const outcome = await runResilient(context, parsed.command, interrupt);
       printOutcome(context, outcome);
-      if (!outcome.endSession) await connection.logout();
+      if (!outcome.endSession) await context.connection.logout();
       return EXIT_OK;
     } catch (err) {
       return printFailure(context, err);
     } finally {
-      connection.close();
+      context.connection.close();
     }
   }
   if (batch !== null || parsed.options.batch === "-") {

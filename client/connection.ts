@@ -253,6 +253,15 @@ export class FtsConnection {
     this.#session.close();
   }
 
+  /**
+   * Requests sent on this connection for ops that may not be repeated
+   * (protocol/ops.ts): a command during which this did not grow can be run
+   * again on a new connection after this one dropped.
+   */
+  get nonIdempotentRequests(): number {
+    return this.#session.nonIdempotentRequests;
+  }
+
   /** Whether this side closed the connection: after a failure mid-transfer, a stop, or when done. */
   get closed(): boolean {
     return this.#session.closed;

@@ -11,9 +11,9 @@
 
 import { FtsError, ProtocolError } from "../protocol/errors.ts";
 import type { ReplyError, ReplyOp } from "../protocol/messages.ts";
-import { ConnectionError } from "./transport.ts";
+import { ConnectionError, OutOfStepError, RefusedError } from "./transport.ts";
 
-export { ConnectionError };
+export { ConnectionError, OutOfStepError, RefusedError };
 
 /**
  * An error the server replied with; the session goes on.
@@ -93,4 +93,31 @@ export function asConnectionError(err: unknown): unknown {
   }
   const reason = err instanceof Error ? err.message : String(err);
   return new ConnectionError(`connection lost: ${reason}`, { cause: err });
+}
+
+/**
+ * Whether `err` is a connection lost in a way a new connection may mend:
+ * reset, closed, silent past the reply deadline; not a refusal
+ * ({@link RefusedError}) or a protocol broken ({@link OutOfStepError}),
+ * which the same server would repeat.
+ *
+ * @example
+ * ```ts
+ * import { ConnectionError, mayReconnectAfter, RefusedError } from "./errors.ts";
+ * console.assert(mayReconnectAfter(new ConnectionError("the server closed the connection")));
+ * console.assert(!mayReconnectAfter(new RefusedError("the token was not accepted")));
+ * ```
+ */
+export function mayReconnectAfter(err: unknown): boolean {
+  return err instanceof ConnectionError && !(err instanceof RefusedError) &&
+    !(err instanceof OutOfStepError);
+}
+
+/**
+ * `err` with `hint` added to its message, of the same class (a
+ * {@link ConnectionError} stays what kind it was).
+ */
+export function withHint(err: ConnectionError, hint: string): ConnectionError {
+  const kind = err.constructor as typeof ConnectionError;
+  return new kind(`${err.message}; ${hint}`, { cause: err });
 }

@@ -39,6 +39,19 @@ export class InterruptedError extends Error {
   }
 }
 
+/** How to continue a command that was stopped, as the command itself says. */
+export interface StopDescription {
+  /** The command that continues it from where it stopped; null when there is none. */
+  resumeCommand: string | null;
+  /** How far it got, such as `3 of 10 files done`. */
+  detail?: string;
+  /**
+   * The resume command alone does everything the command had left (one
+   * file was left to move), so that it can stand in for the command.
+   */
+  finishes?: boolean;
+}
+
 /** What a Ctrl-C did: began to stop the command, or came while it was stopping already. */
 export type PressOutcome = "stopping" | "insisted";
 
@@ -61,9 +74,7 @@ export type PressOutcome = "stopping" | "insisted";
 export class CommandInterrupt {
   readonly #controller = new AbortController();
   /** Says how to continue what the command was doing, and how far it got; nothing to say by default. */
-  describeStop: () => { resumeCommand: string | null; detail?: string } = () => ({
-    resumeCommand: null,
-  });
+  describeStop: () => StopDescription = () => ({ resumeCommand: null });
 
   /** Aborted at the first press. */
   get signal(): AbortSignal {

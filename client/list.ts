@@ -7,7 +7,7 @@
  */
 
 import type { Entry } from "../protocol/messages.ts";
-import { ConnectionError } from "./errors.ts";
+import { OutOfStepError } from "./errors.ts";
 import type { Session } from "./session.ts";
 
 /**
@@ -44,7 +44,7 @@ export async function list(session: Session, name: string): Promise<Entry[]> {
     }
     if (entries.length + message.entries.length > MAX_LIST_ENTRIES) {
       session.close();
-      throw new ConnectionError(
+      throw new OutOfStepError(
         `the server listed more than ${MAX_LIST_ENTRIES} entries for ${
           JSON.stringify(name || "/")
         }, the most this client holds; the session was closed`,

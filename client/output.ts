@@ -8,6 +8,7 @@
 import { FtsError } from "../protocol/errors.ts";
 import type { CommandContext, CommandOutcome } from "./context.ts";
 import { InterruptedError } from "./interruption.ts";
+import { CommandDroppedError } from "./dropped_command_error.ts";
 import { describeError } from "./report_error.ts";
 import { styleFor } from "./style.ts";
 import { terminalSafeJson } from "./terminal_safe.ts";
@@ -36,7 +37,10 @@ export function printFailure(
   const exitCode = described.exitCode;
   console.error(`fts: ${styleFor(Deno.stderr).red(line)}`);
   if (options.json) {
-    const code = err instanceof FtsError || err instanceof InterruptedError ? err.code : null;
+    const code = err instanceof FtsError || err instanceof InterruptedError ||
+        err instanceof CommandDroppedError
+      ? err.code
+      : null;
     console.log(terminalSafeJson({ error: { code, message: line, exitCode } }));
   }
   return exitCode;

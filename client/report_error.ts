@@ -15,6 +15,7 @@ import { UsageError } from "../cli/usage_error.ts";
 import { FtsError, ProtocolError } from "../protocol/errors.ts";
 import { ConnectionError } from "./connection.ts";
 import { InterruptedError } from "./interruption.ts";
+import { CommandDroppedError } from "./dropped_command_error.ts";
 import { styleFor } from "./style.ts";
 import { terminalSafe } from "./terminal_safe.ts";
 
@@ -43,6 +44,8 @@ function describeRawError(err: unknown): { line: string; exitCode: number } {
   }
   if (err instanceof InterruptedError) return { line: err.message, exitCode: EXIT_INTERRUPTED };
   if (err instanceof ConnectionError) return { line: err.message, exitCode: EXIT_CONNECTION };
+  // The connection broke under it; the session went on, on a new one.
+  if (err instanceof CommandDroppedError) return { line: err.message, exitCode: EXIT_CONNECTION };
   if (err instanceof ProtocolError) {
     return { line: `protocol error: ${err.message}`, exitCode: EXIT_CONNECTION };
   }

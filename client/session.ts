@@ -27,6 +27,7 @@ import {
   type DecodedServerMessage,
   decodeReplyFields,
   decodeServerMessage,
+  OP_IS_IDEMPOTENT,
   type ReplyFields,
   type ReplyOp,
   type RequestBody,
@@ -45,6 +46,8 @@ import {
   asConnectionError,
   breaksSession,
   ConnectionError,
+  OutOfStepError,
+  RefusedError,
   RemoteError,
   remoteErrorFor,
 } from "./errors.ts";
@@ -122,6 +125,8 @@ export class Session {
   /** The largest control frame this session sends: the smaller of the server's limit and ours. */
   readonly #maxControlBytes: number;
   #nextId = 1;
+  /** Requests sent so far for ops that may not be repeated (protocol/ops.ts). */
+  #nonIdempotentRequests = 0;
   /** Closed by us: after a failure mid-transfer, or when done. */
   #closed = false;
 
@@ -183,13 +188,26 @@ export class Session {
       }
       io.stop();
       closeQuietly(conn);
-      if (err instanceof RemoteError) throw new ConnectionError(`${where}: ${err.message}`);
+      // The server answered our hello with a refusal (a token not accepted, another version).
+      if (err instanceof RemoteError) {
+        const text = `${where}: ${err.message}`;
+        throw err.code === "BUSY" ? new ConnectionError(text) : new RefusedError(text);
+      }
       if (io.expiredMessage !== null) throw new ConnectionError(`${where}: ${io.expiredMessage}`);
       if (err instanceof ProtocolError) {
-        throw new ConnectionError(`protocol error from ${where}: ${err.message}`, { cause: err });
+        throw new RefusedError(`protocol error from ${where}: ${err.message}`, { cause: err });
       }
       throw asConnectionError(err);
     }
+  }
+
+  /**
+   * How many requests this session has sent (or begun to send) for ops that
+   * may not be repeated ({@link OP_IS_IDEMPOTENT}): a command that sent none
+   * can be run again after the connection dropped.
+   */
+  get nonIdempotentRequests(): number {
+    return this.#nonIdempotentRequests;
   }
 
   /** Closed by this side (after a failure mid-transfer, or when done). */
@@ -200,6 +218,7 @@ export class Session {
   /** Sends a request with the next id and returns that id. */
   async request(body: RequestBody): Promise<number> {
     const id = this.#nextId++;
+    if (!OP_IS_IDEMPOTENT[body.op]) this.#nonIdempotentRequests += 1;
     await this.send({ type: "request", id, ...body });
     return id;
   }
@@ -262,11 +281,15 @@ export class Session {
     if (raw === null) throw this.#ended("the server closed the connection");
     const message = this.#decoded(() => decodeServerMessage(raw));
     if (message.type === "fatal") {
-      throw this.#ended(`the server ended the session: ${message.code}: ${message.message}`);
+      this.close();
+      throw new OutOfStepError(
+        `the server ended the session: ${message.code}: ${message.message}`,
+      );
     }
     if (message.type === "hello") throw this.outOfStep(`a second hello while waiting for ${id}`);
     if (message.id !== id) {
-      throw this.#ended(`reply for request ${message.id} while waiting for ${id}`);
+      this.close();
+      throw new OutOfStepError(`reply for request ${message.id} while waiting for ${id}`);
     }
     return message;
   }
@@ -300,9 +323,9 @@ export class Session {
    * and returns the {@link ConnectionError} to throw: nobody knows where
    * its next frame starts.
    */
-  outOfStep(reason: string, options?: ErrorOptions): ConnectionError {
+  outOfStep(reason: string, options?: ErrorOptions): OutOfStepError {
     this.close();
-    return new ConnectionError(
+    return new OutOfStepError(
       `protocol error from the server: ${reason}; the session was closed`,
       options,
     );
@@ -383,11 +406,13 @@ async function greet(
   }
   const hello = decodeServerMessage(raw);
   if (hello.type === "fatal") {
-    throw new ConnectionError(`${where} refused the connection: ${hello.code}: ${hello.message}`);
+    const text = `${where} refused the connection: ${hello.code}: ${hello.message}`;
+    // BUSY: too many connections just now, which may not be so in a moment.
+    throw hello.code === "BUSY" ? new ConnectionError(text) : new RefusedError(text);
   }
   if (hello.type !== "hello") throw new ProtocolError(`'${hello.type}' instead of a hello`);
   if (hello.auth === "token" && token === undefined) {
-    throw new ConnectionError(
+    throw new RefusedError(
       `${where} needs a token: give --token or FTS_TOKEN (on the server's host, ` +
         "connecting through its port file finds it)",
     );
@@ -396,7 +421,7 @@ async function greet(
   const checksum = chooseChecksum(offered, options.checksum);
   // (A server of another version is told so below, whatever it offers.)
   if (checksum === null && hello.protocol === PROTOCOL_VERSION) {
-    throw new ConnectionError(noChecksumMessage(where, offered, options.checksum));
+    throw new RefusedError(noChecksumMessage(where, offered, options.checksum));
   }
   const answer: ClientHello = {
     type: "hello",
@@ -408,7 +433,7 @@ async function greet(
   if (hello.checksums !== undefined && checksum !== null) answer.checksum = checksum;
   await writeAll(io, encodeClientMessage(answer));
   if (hello.protocol !== PROTOCOL_VERSION) {
-    throw new ConnectionError(
+    throw new RefusedError(
       `${where} speaks fts protocol ${hello.protocol} (${hello.software}); this client speaks ${PROTOCOL_VERSION}`,
     );
   }

@@ -21,7 +21,9 @@ import { KeyboardGate } from "./keyboard_gate.ts";
 import { printFailure, printOutcome } from "./output.ts";
 import { resolveRemote } from "./remote_path.ts";
 import { escapeWord, splitArgs, wordsBeingTyped } from "./split_args.ts";
-import { exitInsisted, reopenIfClosed, runStoppable } from "./stoppable_command.ts";
+import { ReconnectStoppedError } from "./reconnect.ts";
+import { runResilient } from "./resilient_command.ts";
+import { exitInsisted, reopenIfClosed } from "./stoppable_command.ts";
 import { terminalSafe } from "./terminal_safe.ts";
 import { ConnectionError } from "./transport.ts";
 
@@ -48,6 +50,10 @@ export interface ShellOptions {
  * goes on, on a new connection if the stop closed the old one; at the prompt
  * it clears the line, and at a question it cancels the command. A script
  * stops at a Ctrl-C, with exit code 130.
+ *
+ * A connection that drops under a command is made again, and the command
+ * resumed, repeated or reported as ./resilient_command.ts decides; when it
+ * cannot be made again (or Ctrl-C stops the waiting), the shell ends.
  */
 export async function runShell(context: CommandContext, options: ShellOptions): Promise<number> {
   const history = options.interactive && options.historyFile
@@ -141,7 +147,7 @@ export async function runShell(context: CommandContext, options: ShellOptions): 
         try {
           // Outside a prompt, Ctrl-C arrives as a signal (so does `kill -INT` anywhere).
           using _signals = listenForInterrupts(["SIGINT"], onPress);
-          const outcome = await runStoppable(context, words, running);
+          const outcome = await runResilient(context, words, running);
           printOutcome(context, outcome);
           if (outcome.endSession) {
             ended = true;
@@ -149,6 +155,8 @@ export async function runShell(context: CommandContext, options: ShellOptions): 
           }
         } catch (err) {
           const code = printFailure(context, err, options.interactive ? "" : where(lineNumber));
+          // Ctrl-C while waiting to reconnect: the session has no connection to go on with.
+          if (err instanceof ReconnectStoppedError) return code;
           if (err instanceof InterruptedError) {
             // A script stops at Ctrl-C, whatever its line allows.
             if (!options.interactive) {

@@ -15,7 +15,7 @@ import { posix } from "node:path";
 import { FtsError } from "../protocol/errors.ts";
 import { type CommandFlags, parseCommandArgs } from "./command_flags.ts";
 import type { CommandContext, CommandOutcome } from "./context.ts";
-import { ConnectionError } from "./errors.ts";
+import { ConnectionError, withHint } from "./errors.ts";
 import { formatBytes } from "./format.ts";
 import { Progress } from "./progress.ts";
 import { resolveRemote, shownRemote } from "./remote_path.ts";
@@ -125,10 +125,13 @@ export async function syncCommand(
   let current: TransferJob | undefined;
   let currentSize = 0;
   let filesDone = 0;
+  // The same sync continues it (what arrived is unchanged now), without asking again.
+  const again = ["sync", ...(flags.yes ? [] : ["-y"]), ...args].map(escapeWord).join(" ");
   if (context.interrupt) {
     context.interrupt.describeStop = () => ({
-      resumeCommand: ["sync", ...args].map(escapeWord).join(" "),
+      resumeCommand: again,
       detail: `${filesDone} of ${moving.length} files done`,
+      finishes: true,
     });
   }
   let bytes = 0;
@@ -160,10 +163,9 @@ export async function syncCommand(
   } catch (err) {
     if (context.interrupt?.requested) throw context.interrupt.error(err);
     if (err instanceof ConnectionError) {
-      throw new ConnectionError(
-        `${err.message}; ${filesDone} of ${moving.length} files done; to continue where it ` +
-          `stopped, run the same sync again`,
-        { cause: err },
+      throw withHint(
+        err,
+        `${filesDone} of ${moving.length} files done; to continue where it stopped: ${again}`,
       );
     }
     throw err;

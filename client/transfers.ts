@@ -11,7 +11,7 @@ import type { ChecksumName, Digest } from "../protocol/checksum.ts";
 import { FtsError } from "../protocol/errors.ts";
 import { type CommandFlags, parseCommandArgs } from "./command_flags.ts";
 import type { CommandContext, CommandOutcome } from "./context.ts";
-import { ConnectionError, RemoteError } from "./errors.ts";
+import { ConnectionError, RemoteError, withHint } from "./errors.ts";
 import { formatBytes } from "./format.ts";
 import { isGlob } from "./glob.ts";
 import { heldLocally } from "./partial_download.ts";
@@ -186,6 +186,7 @@ async function transferAll(
     context.interrupt.describeStop = () => ({
       resumeCommand: resumeCommand(),
       detail: single ? "" : `${finished.size} of ${files.length} files done`,
+      finishes: files.length - finished.size === 1,
     });
   }
   try {
@@ -208,9 +209,7 @@ async function transferAll(
     const retry = resumeCommand();
     if (err instanceof ConnectionError && retry !== null) {
       // Offer the way back: what arrived is kept for a resume on both sides.
-      throw new ConnectionError(`${err.message}; to continue where it stopped: ${retry}`, {
-        cause: err,
-      });
+      throw withHint(err, `to continue where it stopped: ${retry}`);
     }
     throw err;
   } finally {

@@ -26,6 +26,33 @@ export class ConnectionError extends Error {
   }
 }
 
+/**
+ * The server was reached and will not have this client: a token not
+ * accepted, a certificate not the one trusted, another protocol version.
+ * Connecting again gets the same answer, so a reconnect stops at it.
+ */
+export class RefusedError extends ConnectionError {
+  /** A refusal whose message says who refused and why. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "RefusedError";
+  }
+}
+
+/**
+ * The two sides are out of step: the server broke the protocol (a message
+ * that does not parse, or out of place, a limit exceeded), or ended the
+ * session saying this client did (a `fatal` message). The session was
+ * closed; a new one would meet the same server, so a reconnect is not tried.
+ */
+export class OutOfStepError extends ConnectionError {
+  /** `message` says what broke the protocol. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "OutOfStepError";
+  }
+}
+
 /** How long a TLS probe of the server's certificate may take. */
 const TLS_PROBE_TIMEOUT_MS = 10_000;
 
@@ -52,7 +79,7 @@ export async function openTransport(
       ? trust.fingerprint
       : await knownFingerprint(trust.file, where, presented.fingerprint);
     if (presented.fingerprint !== expected) {
-      throw new ConnectionError(
+      throw new RefusedError(
         `REFUSING ${where}: its TLS certificate is not the one trusted ` +
           `(expected ${expected}, got ${presented.fingerprint})` +
           (trust.kind === "known-hosts"

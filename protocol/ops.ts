@@ -24,6 +24,38 @@ export const OPS = [
 /** One of {@link OPS}. */
 export type Op = typeof OPS[number];
 
+/**
+ * Whether a request for each op may be sent again after the connection
+ * dropped before its reply came: sent twice, it does what it did once
+ * (reads, and `download`, which writes only this side's partial file).
+ * A client repeats a command whose requests were all of these; any other
+ * op's outcome is unknown when its reply is lost, and the user is told so.
+ * `upload` continues by resuming, not by repeating (the server keeps the
+ * partial); `chmod` is not repeated either, so that a retry cannot undo a
+ * mode someone else set meanwhile.
+ *
+ * @example
+ * ```ts
+ * import { OP_IS_IDEMPOTENT } from "./ops.ts";
+ * console.assert(OP_IS_IDEMPOTENT.list && !OP_IS_IDEMPOTENT.delete);
+ * ```
+ */
+export const OP_IS_IDEMPOTENT: Readonly<Record<Op, boolean>> = {
+  list: true,
+  stat: true,
+  upload: false,
+  download: true,
+  delete: false,
+  mkdir: false,
+  rename: false,
+  partial: true,
+  chmod: false,
+  df: true,
+  ping: true,
+  terminate: false,
+  logout: false,
+};
+
 /** What a client may do, each role including the ones before it. */
 export const ROLES = ["read", "write", "admin"] as const;
 

@@ -30,6 +30,12 @@ export interface DelayRelay {
    * on it); null lifts the cap.
    */
   limitRate(bytesPerSecond: number | null): void;
+  /**
+   * Closes every connection now, both its sockets, as a cut cable would
+   * end them (with what was held in flight lost), and goes on accepting
+   * new ones.
+   */
+  cut(): void;
   /** Stops accepting, closes every connection, and waits for the relay's tasks to end. */
   close(): Promise<void>;
 }
@@ -182,6 +188,9 @@ export function startDelayRelay(targetPort: number, delayMs: number): Promise<De
     port: (listener.addr as Deno.NetAddr).port,
     limitRate(bytesPerSecond) {
       rate.bytesPerSecond = bytesPerSecond;
+    },
+    cut() {
+      for (const conn of open) closeQuietly(conn);
     },
     async close() {
       try {

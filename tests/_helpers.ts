@@ -54,6 +54,12 @@ export interface ServerOptions {
   auth?: boolean;
   /** Extra environment variables for the server process. */
   env?: Record<string, string>;
+  /**
+   * Serve in this directory (its `root/` and `port`) instead of a new one:
+   * a server started again where one was killed. {@link RunningServer.stop}
+   * still removes it.
+   */
+  dir?: string;
 }
 
 /** Starts `fts serve` in a new temporary directory and waits for its "serving" line. */
@@ -62,7 +68,7 @@ export async function startServer(
   options: ServerOptions = {},
 ): Promise<RunningServer> {
   const authArgs = options.auth ? ["--host", "127.0.0.1"] : ["--no-auth"];
-  const dir = await Deno.makeTempDir({ prefix: "fts-test-" });
+  const dir = options.dir ?? await Deno.makeTempDir({ prefix: "fts-test-" });
   // Its own state (kept token, certificate, last port) unless the test shares one: beside the
   // directory, so that what the tests find written next to the root is the root's doing.
   const stateHome = await Deno.makeTempDir({ prefix: "fts-test-state-" });
