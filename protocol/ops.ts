@@ -14,6 +14,8 @@ export const OPS = [
   "mkdir",
   "rename",
   "partial",
+  "partials",
+  "drop-partial",
   "chmod",
   "df",
   "ping",
