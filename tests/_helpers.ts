@@ -52,6 +52,12 @@ export interface ServerOptions {
   auth?: boolean;
   /** Extra environment variables for the server process. */
   env?: Record<string, string>;
+  /**
+   * Serve the `root/` of this directory, which an earlier server of the
+   * test used (a restart), instead of a new temporary directory. Its `stop()`
+   * removes the directory all the same.
+   */
+  dir?: string;
 }
 
 /** Starts `fts serve` in a new temporary directory and waits for its "serving" line. */
@@ -60,7 +66,7 @@ export async function startServer(
   options: ServerOptions = {},
 ): Promise<RunningServer> {
   const authArgs = options.auth ? ["--host", "127.0.0.1"] : ["--no-auth"];
-  const dir = await Deno.makeTempDir({ prefix: "fts-test-" });
+  const dir = options.dir ?? await Deno.makeTempDir({ prefix: "fts-test-" });
   const root = join(dir, "root");
   const portFile = join(dir, "port");
   const process = new Deno.Command(Deno.execPath(), {
