@@ -270,9 +270,12 @@ export class PendingUpload implements CommitMember {
     this.#releaseName();
   }
 
-  /** Lets the recorded name go, once (see {@link UploadState.recoverable}). */
+  /**
+   * Lets the partial's name go, once: one this upload recorded (see
+   * {@link UploadState.recoverable}), or the one of the partial it resumed.
+   */
   #releaseName(): void {
-    if (!this.#state.recoverable || this.#nameReleased) return;
+    if ((!this.#state.recoverable && this.#state.offset === 0) || this.#nameReleased) return;
     this.#nameReleased = true;
     this.#destination.releasePartialName(this.#state.partialPath);
   }

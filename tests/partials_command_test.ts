@@ -239,3 +239,19 @@ Deno.test("in a script, partials -d takes a name relative to the remote director
     await server.stop();
   }
 });
+
+Deno.test("a resumed upload, published, takes its partial's name file with it", async () => {
+  const server = await startServer();
+  try {
+    await breakUploadAfter(server, "a.bin", DATA, SENT_BYTES);
+    const namesDir = join(server.root, ".fts", "partial-names");
+    assert.equal([...Deno.readDirSync(namesDir)].length, 1);
+    await Deno.writeFile(join(server.dir, "a.bin"), DATA);
+    const put = await runCommand(server, ["--json", "put", "--resume", "a.bin", "a.bin"]);
+    assert.equal(put.code, 0, put.stderr);
+    assert.equal(JSON.parse(put.stdout).files[0].resumedFrom, SENT_BYTES);
+    assert.deepEqual([...Deno.readDirSync(namesDir)], []);
+  } finally {
+    await server.stop();
+  }
+});
