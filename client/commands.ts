@@ -14,6 +14,7 @@ import { type CommandFlags, parseCommandArgs } from "./command_flags.ts";
 import type { CommandContext, CommandOutcome } from "./context.ts";
 import { formatEntry, formatListing, formatLocalListing, formatSpace } from "./format.ts";
 import { resolveRemote, shownRemote } from "./remote_path.ts";
+import { PARTIALS_FLAGS, PARTIALS_USAGE, partialsCommand } from "./partials_command.ts";
 import { DELETE_FLAGS, DELETE_USAGE, deleteCommand } from "./remove.ts";
 import { SYNC_FLAGS, SYNC_USAGE, syncCommand } from "./sync_command.ts";
 import { nearestWord } from "./suggest.ts";
@@ -228,6 +229,15 @@ export const COMMANDS: Command[] = [
       const space = await context.connection.df();
       return { output: formatSpace(space, flags.human), json: space };
     },
+  },
+  {
+    names: ["partials"],
+    usage: PARTIALS_USAGE,
+    summary: "list what the server keeps of interrupted uploads for put --resume " +
+      "(held, of size, age, name); -d NAME...: drop it, freeing its space",
+    flags: PARTIALS_FLAGS,
+    completes: "remote",
+    run: partialsCommand,
   },
   {
     names: ["cd"],

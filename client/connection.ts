@@ -12,6 +12,7 @@
 import type {
   ChecksumName,
   Entry,
+  HeldPartial,
   Op,
   ReplyFields,
   RequestBody,
@@ -28,6 +29,7 @@ import {
   sendDownload,
 } from "./download.ts";
 import { ConnectionError, RemoteError } from "./errors.ts";
+import { listPartials, MAX_LISTED_PARTIALS } from "./held_partials.ts";
 import { list, MAX_LIST_ENTRIES } from "./list.ts";
 import { downloadPartialPath, heldLocally } from "./partial_download.ts";
 import { PIPELINE_DEPTH, PIPELINE_REPLY_BYTES, runPipeline } from "./pipeline.ts";
@@ -55,6 +57,7 @@ export {
   heldLocally,
   type ManyTransferOptions,
   MAX_LIST_ENTRIES,
+  MAX_LISTED_PARTIALS,
   PIPELINE_DEPTH,
   PIPELINE_REPLY_BYTES,
   RemoteError,
@@ -192,6 +195,22 @@ export class FtsConnection {
       if (err instanceof RemoteError && err.code === "UNSUPPORTED") return 0;
       throw err;
     }
+  }
+
+  /**
+   * The data of broken uploads the server keeps for resumes (name, whole
+   * size, bytes held, when last written), sorted by name, then size.
+   */
+  partials(): Promise<HeldPartial[]> {
+    return listPartials(this.#session);
+  }
+
+  /**
+   * Throws away what the server keeps of broken uploads of `name` (of
+   * `size` bytes only, if given), freeing its space; NOT_FOUND if none.
+   */
+  async dropPartial(name: string, size?: number): Promise<ReplyFields["drop-partial"]> {
+    return await this.#call({ op: "drop-partial", name, ...(size === undefined ? {} : { size }) });
   }
 
   /** Describes a file or directory; a file's description includes its SHA-256, whatever the session's checksum. */

@@ -90,6 +90,7 @@ export async function uploadCommand(
         preserveMtime: flags.preserve,
         ...options,
       }),
+    flags.resume,
   );
 }
 
@@ -159,6 +160,7 @@ async function transferAll(
     jobs: PlannedFile[],
     reports: Pick<ManyTransferOptions, "onProgress" | "onFileDone">,
   ) => Promise<TransferResult[]>,
+  resumeAsked = false,
 ): Promise<CommandOutcome> {
   for (const file of files) {
     if (file.size < 0 && verb === "uploaded") {
@@ -226,6 +228,10 @@ async function transferAll(
       files.length === 1 ? seconds : undefined,
     )
   );
+  if (resumeAsked && verb === "uploaded") {
+    const fromStart = results.filter((r) => r.resumedFrom === 0 && r.size > 0);
+    if (fromStart.length > 0) lines.unshift(nothingHeldLine(fromStart, results.length));
+  }
   if (files.length > 1) {
     const bytes = results.reduce((sum, r) => sum + r.size, 0);
     lines.push(
@@ -281,6 +287,23 @@ function formatTransferLine(
     `${formatBytes(result.size)}${timing}${resumed}, ` +
     `${result.digest.algorithm} ${result.digest.hex.slice(0, 16)}…, ` +
     context.style.green("verified");
+}
+
+/**
+ * What `put --resume` says when the server held nothing to continue from
+ * for some files (a name or size other than the interrupted upload's, or
+ * data that expired, was dropped, or was lost with the server): they were
+ * sent from their first byte.
+ */
+function nothingHeldLine(fromStart: { remote: string; size: number }[], total: number): string {
+  if (total === 1) {
+    const [file] = fromStart;
+    return `the server held nothing of an interrupted upload of ${
+      terminalSafe(file!.remote)
+    } with ${file!.size} bytes: sent from the start`;
+  }
+  return `the server held nothing of an interrupted upload for ${fromStart.length} of ${total} ` +
+    "files: sent from the start";
 }
 
 /** What a tree transfer with no files reports: a success, the directory made. */

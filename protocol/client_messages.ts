@@ -105,6 +105,17 @@ export type PartialRequest = RequestEnvelope<"partial"> & {
   size: number;
 };
 
+/** A request for `partials`: the broken uploads the server keeps data of. */
+export type PartialsRequest = RequestEnvelope<"partials">;
+
+/** A request for `drop-partial`: throw away what a broken upload left. */
+export type DropPartialRequest = RequestEnvelope<"drop-partial"> & {
+  /** The upload's name. */
+  name: string;
+  /** The upload's whole size in bytes; absent: the partials of every size held for `name`. */
+  size?: number;
+};
+
 /** A request for `chmod`: the permission bits of a file or directory. */
 export type ChmodRequest = RequestEnvelope<"chmod"> & {
   /** The file or directory. */
@@ -135,6 +146,8 @@ export type Request =
   | MkdirRequest
   | RenameRequest
   | PartialRequest
+  | PartialsRequest
+  | DropPartialRequest
   | ChmodRequest
   | DfRequest
   | PingRequest
@@ -277,8 +290,17 @@ function decodeRequestMessage(raw: Message): Request {
       };
     case "partial":
       return { type, id, op, name: field(raw, "name", "string"), size: sizeField(raw, "size") };
+    case "drop-partial":
+      return {
+        type,
+        id,
+        op,
+        name: field(raw, "name", "string"),
+        ...(raw.size === undefined ? {} : { size: sizeField(raw, "size") }),
+      };
     case "chmod":
       return { type, id, op, name: field(raw, "name", "string"), mode: modeField(raw, id, false) };
+    case "partials":
     case "df":
     case "ping":
     case "terminate":

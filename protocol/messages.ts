@@ -8,7 +8,7 @@
  * - client_messages.ts: {@link ClientMessage} (hello, a request per op,
  *   trailer) and {@link decodeClientMessage}, which the server reads with;
  * - server_messages.ts: {@link ServerMessage} (hello, continue, entries,
- *   data, reply, fatal), {@link ReplyFields} per op, and
+ *   partials, data, reply, fatal), {@link ReplyFields} per op, and
  *   {@link decodeServerMessage} and {@link decodeReplyFields}, which the
  *   client reads with;
  * - frames.ts: `encodeClientMessage` and `encodeServerMessage`, which send
@@ -22,6 +22,7 @@
 export * from "./checksum.ts";
 export * from "./client_messages.ts";
 export * from "./entry.ts";
+export * from "./held_partial.ts";
 export * from "./hello.ts";
 export * from "./ops.ts";
 export * from "./server_messages.ts";

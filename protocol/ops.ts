@@ -14,6 +14,8 @@ export const OPS = [
   "mkdir",
   "rename",
   "partial",
+  "partials",
+  "drop-partial",
   "chmod",
   "df",
   "ping",
@@ -49,6 +51,9 @@ export const OP_IS_IDEMPOTENT: Readonly<Record<Op, boolean>> = {
   mkdir: false,
   rename: false,
   partial: true,
+  partials: true,
+  // Repeated, it would report NOT_FOUND for what the first one dropped.
+  "drop-partial": false,
   chmod: false,
   df: true,
   ping: true,

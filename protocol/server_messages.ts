@@ -1,6 +1,6 @@
 /**
  * What a server may send: its hello, an upload's `continue`, a listing's
- * `entries`, a download's `data` header, the final reply to each request
+ * `entries`, a `partials` listing's batches, a download's `data` header, the final reply to each request
  * (with its fields per op), and `fatal`; and the decoders a client reads
  * them with. protocol/README.md is the specification.
  *
@@ -17,6 +17,7 @@ import {
 } from "./checksum.ts";
 import { type ErrorCode, isErrorCode, ProtocolError } from "./errors.ts";
 import { decodeEntry, decodeStatEntry, type Entry, type StatEntry } from "./entry.ts";
+import { decodeHeldPartial, type HeldPartial } from "./held_partial.ts";
 import { describeType, field, mtimeField, optionalSizeField, sizeField } from "./fields.ts";
 import type { Message } from "./frames.ts";
 import { decodeServerHello, type ServerHello } from "./hello.ts";
@@ -40,6 +41,16 @@ export type Entries = {
   id: number;
   /** The entries, each checked by {@link decodeEntry} on arrival. */
   entries: Entry[];
+};
+
+/** A batch of held partials; any number precede a `partials` request's final reply. */
+export type Partials = {
+  /** The message type. */
+  type: "partials";
+  /** The partials request's id. */
+  id: number;
+  /** The partials, each checked by {@link decodeHeldPartial} on arrival. */
+  partials: HeldPartial[];
 };
 
 /** Announces a download's raw data, `size - offset` bytes, which follow it at once. */
@@ -84,6 +95,10 @@ export interface ReplyFields {
   rename: NoReplyFields;
   /** Bytes the server keeps from a broken upload of that name and size (0 if none). */
   partial: { held: number };
+  /** How many held partials the `partials` frames before carried. */
+  partials: { count: number };
+  /** How many partials were dropped, and the bytes they held. */
+  "drop-partial": { count: number; bytes: number };
   /** Nothing beyond success. */
   chmod: NoReplyFields;
   /** The served directory's space. */
@@ -150,7 +165,14 @@ export type Fatal = {
 };
 
 /** Everything a server may send. */
-export type ServerMessage = ServerHello | Continue | Entries | DataHeader | Reply | Fatal;
+export type ServerMessage =
+  | ServerHello
+  | Continue
+  | Entries
+  | Partials
+  | DataHeader
+  | Reply
+  | Fatal;
 
 /** One of the message types a server may send. */
 export type ServerMessageType = ServerMessage["type"];
@@ -211,6 +233,8 @@ export function decodeServerMessage(
       return { type, id: sizeField(raw, "id"), offset: optionalSizeField(raw, "offset", 0) };
     case "entries":
       return decodeEntries(raw);
+    case "partials":
+      return decodePartials(raw);
     case "data":
       return decodeDataHeader(raw);
     case "reply":
@@ -228,6 +252,12 @@ function decodeEntries(raw: Message): Entries {
   const id = sizeField(raw, "id");
   if (!Array.isArray(raw.entries)) throw new ProtocolError("entries message without entries");
   return { type: "entries", id, entries: raw.entries.map(decodeEntry) };
+}
+
+function decodePartials(raw: Message): Partials {
+  const id = sizeField(raw, "id");
+  if (!Array.isArray(raw.partials)) throw new ProtocolError("partials message without partials");
+  return { type: "partials", id, partials: raw.partials.map(decodeHeldPartial) };
 }
 
 function decodeDataHeader(raw: Message): DataHeader {
@@ -292,6 +322,11 @@ const REPLY_FIELD_DECODERS: {
   mkdir: noFields,
   rename: noFields,
   partial: (reply) => ({ held: sizeField(reply, "held") }),
+  partials: (reply) => ({ count: sizeField(reply, "count") }),
+  "drop-partial": (reply) => ({
+    count: sizeField(reply, "count"),
+    bytes: sizeField(reply, "bytes"),
+  }),
   chmod: noFields,
   df: (reply) => ({
     freeBytes: sizeField(reply, "freeBytes"),

@@ -10,7 +10,7 @@
 import { LIST_FRAME_BUDGET_BYTES, LIST_FRAME_ENVELOPE_BYTES } from "../protocol/limits.ts";
 import type {
   ChecksumName,
-  Entry,
+  HeldPartial,
   Op,
   ReplyFields,
   Request,
@@ -102,6 +102,13 @@ export const HANDLERS: { [O in Op]: Handler<O> } = {
   mkdir: { handle: handleMkdir, role: "write", mutates: true, carriesData: none },
   rename: { handle: handleRename, role: "write", mutates: true, carriesData: none },
   partial: { handle: handlePartial, role: "write", mutates: false, carriesData: none },
+  partials: { handle: handlePartials, role: "write", mutates: false, carriesData: none },
+  "drop-partial": {
+    handle: handleDropPartial,
+    role: "write",
+    mutates: true,
+    carriesData: none,
+  },
   chmod: { handle: handleChmod, role: "write", mutates: true, carriesData: none },
   df: { handle: handleDf, role: "read", mutates: false, carriesData: none },
   ping: {
@@ -150,25 +157,62 @@ async function handleList(
   context: HandlerContext,
 ): Promise<HandlerOutcome<"list">> {
   const entries = await context.storage.list(parseDirectoryName(request.name));
-  // Batch entries so that every frame stays well under the peer's control limit.
+  for (const batch of frameBatches(entries, context)) {
+    await context.send({ type: "entries", id: request.id, entries: batch });
+  }
+  return { fields: { count: entries.length } };
+}
+
+/** Lists the partials held for resumes, in `partials` frames like a listing's entries. */
+async function handlePartials(
+  request: RequestFor<"partials">,
+  context: HandlerContext,
+): Promise<HandlerOutcome<"partials">> {
+  const listed: HeldPartial[] = (await context.storage.listPartials()).map((partial) => ({
+    name: partial.segments.join("/"),
+    size: partial.size,
+    held: partial.held,
+    mtime: partial.mtime,
+  }));
+  for (const batch of frameBatches(listed, context)) {
+    await context.send({ type: "partials", id: request.id, partials: batch });
+  }
+  return { fields: { count: listed.length } };
+}
+
+async function handleDropPartial(
+  request: RequestFor<"drop-partial">,
+  context: HandlerContext,
+): Promise<HandlerOutcome<"drop-partial">> {
+  const dropped = await context.storage.dropPartials(
+    parseName(request.name),
+    request.size ?? null,
+  );
+  return { fields: dropped };
+}
+
+/**
+ * Splits `items` into batches whose JSON stays well under the peer's
+ * control limit, one frame each.
+ */
+function* frameBatches<T>(items: T[], context: HandlerContext): Generator<T[]> {
   const budget = Math.min(
     LIST_FRAME_BUDGET_BYTES,
     context.peerMaxControlBytes - LIST_FRAME_ENVELOPE_BYTES,
   );
-  let batch: Entry[] = [];
+  let batch: T[] = [];
   let batchBytes = 0;
-  for (const entry of entries) {
-    const entryBytes = encoder.encode(JSON.stringify(entry)).length + 1;
-    if (batch.length > 0 && batchBytes + entryBytes > budget) {
-      await context.send({ type: "entries", id: request.id, entries: batch });
+  for (const item of items) {
+    const itemBytes = encoder.encode(JSON.stringify(item)).length + 1;
+    if (batch.length > 0 && batchBytes + itemBytes > budget) {
+      yield batch;
       batch = [];
       batchBytes = 0;
     }
-    batch.push(entry);
-    batchBytes += entryBytes;
+    batch.push(item);
+    batchBytes += itemBytes;
   }
-  if (batch.length > 0) await context.send({ type: "entries", id: request.id, entries: batch });
-  return { fields: { count: entries.length } };
+  if (batch.length > 0) yield batch;
 }
 
 /**

@@ -7,36 +7,69 @@
  * (shared_lock.ts), so that workers taking, keeping and sweeping the same
  * partial at once count it once.
  *
+ * Each partial's name is kept beside it (partial_names.ts), for listing. An
+ * upload of at least {@link RECOVERABLE_UPLOAD_MIN_BYTES} records its name
+ * as it begins, and its temporary file's name carries its key: if the server
+ * stops without finishing it (a crash, `kill -9`), the next start makes what
+ * it had written the partial of that name and size ({@link HeldPartials.recoverInFlight}).
+ * Those bytes may never have been fsynced, and a power loss may tear them:
+ * a resume is verified end to end anyway (the whole file's digest), and a
+ * partial that does not match is discarded.
+ *
  * @module
  */
 
-import { createHash } from "node:crypto";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { PARTIAL_EXPIRY_MS } from "../protocol/limits.ts";
 import { lstatOrNull } from "./_storage_common.ts";
 import { entryBytes, fileBytes } from "./entry_cost.ts";
+import {
+  isPartialKey,
+  nameHash,
+  partialKey,
+  type PartialName,
+  PartialNames,
+} from "./partial_names.ts";
 import { SharedLock } from "./shared_lock.ts";
 import type { SpaceBudget } from "./space.ts";
+
+export { partialKey };
+
+/**
+ * The least declared size of a resumable upload that survives a restart of
+ * the server: below it the upload writes no name file as it begins (one
+ * write and a rename, which would cost a small upload a good part of its
+ * time), and what a crash loses of it takes under a second to send again.
+ */
+export const RECOVERABLE_UPLOAD_MIN_BYTES = 4 * 1024 * 1024;
+
+/**
+ * A temporary file's name that carries the partial key of its upload, so
+ * that a start after a crash knows whose data it is: `KEY.UUID`.
+ */
+const RECOVERABLE_TMP_NAME = /^([0-9a-f]{64}-[0-9]{1,16})\.[0-9a-f-]{36}$/;
+
+/** A partial as a listing reports it. */
+export interface ListedPartial extends PartialName {
+  /** Bytes held. */
+  held: number;
+  /** When they were last written, ms since the epoch. */
+  mtime: number;
+}
+
+/** What a drop removed. */
+export interface DroppedPartials {
+  /** How many partials were removed. */
+  count: number;
+  /** The bytes they held. */
+  bytes: number;
+}
 
 /**
  * How often a running server sweeps expired partials: an hour late is little against a day's expiry,
  * and one scan of the partial directory an hour costs nothing.
  */
 export const PARTIAL_SWEEP_INTERVAL_MS = 60 * 60 * 1000;
-
-/**
- * The partial file's name for an upload: one per name and size.
- *
- * @example
- * ```ts
- * import { partialKey } from "./partials.ts";
- * console.assert(partialKey(["a", "b.txt"], 10) !== partialKey(["a", "b.txt"], 11));
- * console.assert(partialKey(["a", "b.txt"], 10).endsWith("-10"));
- * ```
- */
-export function partialKey(segments: string[], size: number): string {
-  return `${createHash("sha256").update(segments.join("/")).digest("hex")}-${size}`;
-}
 
 /**
  * The partials held in one directory, and what they count against the space
@@ -56,6 +89,8 @@ export function partialKey(segments: string[], size: number): string {
 export class HeldPartials {
   /** The directory the partials are in. */
   readonly dir: string;
+  /** The names of the partials, for listing. */
+  readonly names: PartialNames;
   /**
    * The budget their bytes count against; null until it is open (the sweep at
    * start runs before the budget has counted anything).
@@ -65,10 +100,19 @@ export class HeldPartials {
   #lastSweepMs = -Infinity;
   readonly #lock: SharedLock;
 
-  /** The partials in `dir`, moved and counted under `lock` (the root's step lock; this thread's own if not given). */
-  constructor(dir: string, lock: SharedLock = new SharedLock()) {
+  /**
+   * The partials in `dir`, moved and counted under `lock` (the root's step
+   * lock; this thread's own if not given), their names in `namesDir`
+   * (`partial-names` beside `dir` if not given).
+   */
+  constructor(
+    dir: string,
+    lock: SharedLock = new SharedLock(),
+    namesDir = join(dirname(dir), "partial-names"),
+  ) {
     this.dir = dir;
     this.#lock = lock;
+    this.names = new PartialNames(namesDir);
   }
 
   /** Where the partial of an upload of `segments` with `size` bytes is kept. */
@@ -109,9 +153,11 @@ export class HeldPartials {
   /**
    * Keeps the `bytes` at `tmpPath` as the partial at `partialPath`, for a
    * resume; a partial already there (an earlier break of the same name and
-   * size) is replaced. From then they count as held.
+   * size) is replaced. From then they count as held. With `name`, the
+   * upload's name is kept beside it, for listing.
    */
-  keep(tmpPath: string, partialPath: string, bytes: number): void {
+  keep(tmpPath: string, partialPath: string, bytes: number, name?: PartialName): void {
+    if (name) this.names.record(name.segments, name.size);
     this.#lock.hold(() => {
       const replaced = lstatOrNull(partialPath);
       try {
@@ -130,10 +176,10 @@ export class HeldPartials {
    * before its first byte keeps nothing: an empty partial resumes nothing,
    * and would cost `ENTRY_BYTES` for it.
    */
-  keepInterrupted(tmpPath: string, partialPath: string): void {
+  keepInterrupted(tmpPath: string, partialPath: string, name?: PartialName): void {
     const bytes = lstatOrNull(tmpPath)?.size;
     if (bytes === undefined) return;
-    if (bytes > 0) return this.keep(tmpPath, partialPath, bytes);
+    if (bytes > 0) return this.keep(tmpPath, partialPath, bytes, name);
     removeTemporary(tmpPath);
   }
 
@@ -153,8 +199,123 @@ export class HeldPartials {
         }
         // Before the budget exists (at open), it has not counted them yet.
         this.budget?.freed(entryBytes(info));
+        this.names.remove(entry.name);
       });
     }
+  }
+
+  /**
+   * The temporary file's name for an upload of `name`: a fresh one, which
+   * for an upload that is to survive a restart (see {@link recordInFlight})
+   * carries its partial key.
+   */
+  temporaryName(name: PartialName, recoverable: boolean): string {
+    const fresh = crypto.randomUUID();
+    return recoverable ? `${partialKey(name.segments, name.size)}.${fresh}` : fresh;
+  }
+
+  /**
+   * An upload of `name` that is to survive a restart begins: its name is
+   * recorded (once per name and size) before its first byte is written.
+   */
+  recordInFlight(name: PartialName): void {
+    this.names.record(name.segments, name.size);
+  }
+
+  /**
+   * An upload that recorded its name ended (published or discarded): the
+   * name file goes too, unless a partial of the same name and size is held.
+   */
+  releaseName(partialPath: string): void {
+    this.#lock.hold(() => {
+      if (lstatOrNull(partialPath) === null) this.names.remove(basename(partialPath));
+    });
+  }
+
+  /**
+   * At start, before the temporary directory `tmpDir` is cleared: each
+   * upload that was in flight when the server stopped and that recorded its
+   * name becomes the partial of its name and size (unless one as large is
+   * held already), for a resume. Returns how many did. The budget is
+   * measured after this, and counts them.
+   */
+  async recoverInFlight(tmpDir: string): Promise<number> {
+    let recovered = 0;
+    for await (const entry of Deno.readDir(tmpDir)) {
+      const key = RECOVERABLE_TMP_NAME.exec(entry.name)?.[1];
+      if (key === undefined || !entry.isFile || !isPartialKey(key)) continue;
+      const name = this.names.read(key);
+      const tmpPath = join(tmpDir, entry.name);
+      const info = lstatOrNull(tmpPath);
+      if (name === null || !info?.isFile || info.size === 0 || info.size > name.size) continue;
+      const partialPath = join(this.dir, key);
+      if ((lstatOrNull(partialPath)?.size ?? 0) >= info.size) continue;
+      Deno.renameSync(tmpPath, partialPath);
+      recovered++;
+    }
+    return recovered;
+  }
+
+  /**
+   * At start, once partials are recovered and swept: removes name files
+   * whose partial is gone, and temporaries a crash left among them.
+   */
+  async removeStaleNames(): Promise<void> {
+    const held = new Set<string>();
+    for await (const entry of Deno.readDir(this.dir)) held.add(entry.name);
+    await this.names.removeAllBut(held);
+  }
+
+  /**
+   * The partials held and not expired at `nowMs` whose name is known, sorted
+   * by name, then size. (A partial kept by a server from before names were
+   * kept is not listed; it can still be resumed, or dropped by name.)
+   */
+  async list(nowMs: number): Promise<ListedPartial[]> {
+    const listed: ListedPartial[] = [];
+    for await (const entry of Deno.readDir(this.dir)) {
+      if (!isPartialKey(entry.name)) continue;
+      const info = lstatOrNull(join(this.dir, entry.name));
+      const mtime = info?.mtime?.getTime() ?? 0;
+      if (!info?.isFile || info.size === 0 || nowMs - mtime > PARTIAL_EXPIRY_MS) continue;
+      const name = this.names.read(entry.name);
+      if (name === null || info.size > name.size) continue;
+      listed.push({ ...name, held: info.size, mtime });
+    }
+    const nameOf = (partial: ListedPartial) => partial.segments.join("/");
+    return listed.sort((a, b) =>
+      nameOf(a) < nameOf(b) ? -1 : nameOf(a) > nameOf(b) ? 1 : a.size - b.size
+    );
+  }
+
+  /**
+   * Removes the partials held for an upload of `segments` with `size`
+   * bytes, or of any size when `size` is null, and frees what they cost.
+   */
+  async drop(segments: string[], size: number | null): Promise<DroppedPartials> {
+    const keys: string[] = [];
+    if (size !== null) {
+      keys.push(partialKey(segments, size));
+    } else {
+      const prefix = `${nameHash(segments)}-`;
+      for await (const entry of Deno.readDir(this.dir)) {
+        if (entry.name.startsWith(prefix) && isPartialKey(entry.name)) keys.push(entry.name);
+      }
+    }
+    const dropped: DroppedPartials = { count: 0, bytes: 0 };
+    for (const key of keys) {
+      const path = join(this.dir, key);
+      this.#lock.hold(() => {
+        const info = lstatOrNull(path);
+        if (!info?.isFile) return;
+        Deno.removeSync(path);
+        this.budget?.freed(entryBytes(info));
+        this.names.remove(key);
+        dropped.count++;
+        dropped.bytes += info.size;
+      });
+    }
+    return dropped;
   }
 
   /**

@@ -56,6 +56,11 @@ export interface UploadState extends UploadOptions {
    * claims space for the directories and makes them.
    */
   makesDirectories: boolean;
+  /**
+   * The upload recorded its name as it began, to survive a restart of the
+   * server (partials.ts): ending, it lets the name go.
+   */
+  recoverable: boolean;
 }
 
 /** What an upload needs of the root it goes into (the root's Storage). */
@@ -71,8 +76,13 @@ export interface UploadDestination {
    * (under the lock the server's workers share), telling directory moves of it.
    */
   placeAtomically(target: string, place: () => void): void;
-  /** Keeps what `tmpPath` holds as the partial at `partialPath`, for a resume. */
-  keepPartial(tmpPath: string, partialPath: string): void;
+  /**
+   * Keeps what `tmpPath` holds as the partial at `partialPath`, for a
+   * resume, named as the upload of `segments` with `size` bytes.
+   */
+  keepPartial(tmpPath: string, partialPath: string, segments: string[], size: number): void;
+  /** An upload that recorded its name (to survive a restart) ended without leaving a partial. */
+  releasePartialName(partialPath: string): void;
 }
 
 /**
@@ -90,6 +100,7 @@ export class PendingUpload implements CommitMember {
   readonly #opened: Deno.FileInfo;
   readonly #state: UploadState;
   #closed = false;
+  #nameReleased = false;
   /**
    * Writes a chunk that arrived after the held bytes, in order: a sink for
    * `receiveData` (io/verified_transfer.ts).
@@ -142,6 +153,7 @@ export class PendingUpload implements CommitMember {
     } catch (err) {
       state.reservation.release();
       await Deno.remove(tmpPath).catch(() => {});
+      if (state.recoverable) destination.releasePartialName(state.partialPath);
       throw err;
     }
   }
@@ -223,6 +235,7 @@ export class PendingUpload implements CommitMember {
       }
       throw err;
     }
+    this.#releaseName();
     return this.#durable ? parent.path : null;
   }
 
@@ -239,6 +252,7 @@ export class PendingUpload implements CommitMember {
     this.#close();
     this.#state.reservation.release();
     await Deno.remove(this.#state.tmpPath).catch(() => {});
+    this.#releaseName();
   }
 
   /**
@@ -250,7 +264,20 @@ export class PendingUpload implements CommitMember {
     this.#close();
     this.#state.reservation.release();
     // Its bytes now count as held, against the quota, until resumed or expired.
-    this.#destination.keepPartial(this.#state.tmpPath, this.#state.partialPath);
+    const { tmpPath, partialPath, segments, size } = this.#state;
+    this.#destination.keepPartial(tmpPath, partialPath, segments, size);
+    // Kept, the partial keeps the name; cut off before its first byte, nothing does.
+    this.#releaseName();
+  }
+
+  /**
+   * Lets the partial's name go, once: one this upload recorded (see
+   * {@link UploadState.recoverable}), or the one of the partial it resumed.
+   */
+  #releaseName(): void {
+    if ((!this.#state.recoverable && this.#state.offset === 0) || this.#nameReleased) return;
+    this.#nameReleased = true;
+    this.#destination.releasePartialName(this.#state.partialPath);
   }
 
   #close(): void {

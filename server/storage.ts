@@ -37,7 +37,12 @@ import {
 import { CreationJournal } from "./creation_journal.ts";
 import { entryBytes } from "./entry_cost.ts";
 import { logEvent } from "./log.ts";
-import { HeldPartials } from "./partials.ts";
+import {
+  type DroppedPartials,
+  HeldPartials,
+  type ListedPartial,
+  RECOVERABLE_UPLOAD_MIN_BYTES,
+} from "./partials.ts";
 import { assertPathFits, DirectoryMoves } from "./path_limits.ts";
 import { PendingUpload, type UploadOptions } from "./pending_upload.ts";
 import { rootWarnings } from "./root_warnings.ts";
@@ -49,6 +54,9 @@ const TMP_DIR = join(STATE_DIR_NAME, "tmp");
 
 /** Where broken resumable uploads wait to be resumed: inside root, never listed. */
 const PARTIAL_DIR = join(STATE_DIR_NAME, "partial");
+
+/** Where the names of partials are kept (partial_names.ts), made with the first. */
+const PARTIAL_NAMES_DIR = join(STATE_DIR_NAME, "partial-names");
 
 /** Held locked (flock) while a server serves the root, so that two servers never share one. */
 const LOCK_FILE = join(STATE_DIR_NAME, "lock");
@@ -125,7 +133,11 @@ export class Storage {
     this.#tmpDir = join(served.root, TMP_DIR);
     this.#shared = shared;
     this.#stepLock = new SharedLock(shared.stepLock);
-    this.#partials = new HeldPartials(join(served.root, PARTIAL_DIR), this.#stepLock);
+    this.#partials = new HeldPartials(
+      join(served.root, PARTIAL_DIR),
+      this.#stepLock,
+      join(served.root, PARTIAL_NAMES_DIR),
+    );
     this.#moves = new DirectoryMoves(this.#stepLock, new CreationJournal(shared.journal));
   }
 
@@ -146,7 +158,8 @@ export class Storage {
 
   /**
    * Opens a root given as a resolved absolute path, creating its state
-   * directory and removing temporaries a crash left behind. Refuses a root
+   * directory and removing temporaries a crash left behind; those of uploads
+   * that recorded their name become partials, for a resume. Refuses a root
    * that another server is serving: its uploads in flight live in the same
    * temporary directory. The lock lasts as long as the process. With
    * `shared`, other workers may then {@link attach} to it: this is done
@@ -170,17 +183,30 @@ export class Storage {
       throw new Error(`another fts server is already serving ${root}`);
     }
     storage.#lock = lock;
+    await Deno.mkdir(storage.#partials.dir, { recursive: true });
+    const recovered = await storage.#partials.recoverInFlight(storage.#tmpDir).catch((err) => {
+      if (err instanceof Deno.errors.NotFound) return 0;
+      throw err;
+    });
+    if (recovered > 0) {
+      logEvent({
+        peer: "-",
+        op: "serve",
+        result: "ok",
+        detail: `kept ${recovered} upload(s) in flight when the server last stopped, for a resume`,
+      });
+    }
     await Deno.remove(storage.#tmpDir, { recursive: true }).catch((err) => {
       if (!(err instanceof Deno.errors.NotFound)) throw err;
     });
     await Deno.mkdir(storage.#tmpDir, { recursive: true });
-    await Deno.mkdir(storage.#partials.dir, { recursive: true });
     storage.#tmpIdentity = identityOf(storage.#tmpDir, Deno.lstatSync(storage.#tmpDir));
     new Float64Array(shared.identities).set([
       ...identityCells(storage.#served.checkedRoot()),
       ...identityCells(storage.#tmpIdentity),
     ]);
     await storage.sweepExpiredPartials(Date.now());
+    await storage.#partials.removeStaleNames();
     storage.#space = await SpaceBudget.open(root, limits, {
       stateDir,
       partialDir: storage.#partials.dir,
@@ -306,7 +332,10 @@ export class Storage {
     if (existing && !options.overwrite) {
       throw new FtsError("EXISTS", `${quote(segments)} already exists`);
     }
-    const tmpPath = join(this.#tmpDir, crypto.randomUUID());
+    const name = { segments, size: options.size };
+    // Only an upload this large is to survive a restart of the server: it records its name.
+    const recoverable = options.resumable && options.size >= RECOVERABLE_UPLOAD_MIN_BYTES;
+    const tmpPath = join(this.#tmpDir, this.#partials.temporaryName(name, recoverable));
     const partialPath = this.#partials.pathFor(segments, options.size);
     // Take the partial data over first (a rename, so two resumers never
     // share it): its bytes are counted already and need no new room.
@@ -322,6 +351,7 @@ export class Storage {
       if (offset > 0) this.#partials.keep(tmpPath, partialPath, offset);
       throw err;
     }
+    if (recoverable) this.#partials.recordInFlight(name);
     return await PendingUpload.create(this, this.#tmpIdentity!, {
       ...options,
       tmpPath,
@@ -330,16 +360,46 @@ export class Storage {
       reservation,
       offset,
       makesDirectories: parent === null,
+      recoverable,
     });
   }
 
   /**
    * Called by {@link PendingUpload.interrupted}: keeps what `tmpPath` holds as
    * the partial at `partialPath` (nothing, for an upload cut off before its
-   * first byte), counted against the quota until resumed or expired.
+   * first byte), counted against the quota until resumed or expired, with
+   * its upload's `segments` and `size` beside it for listing.
    */
-  keepPartial(tmpPath: string, partialPath: string): void {
-    this.#partials.keepInterrupted(tmpPath, partialPath);
+  keepPartial(tmpPath: string, partialPath: string, segments: string[], size: number): void {
+    this.#partials.keepInterrupted(tmpPath, partialPath, { segments, size });
+  }
+
+  /** Called when an upload that recorded its name ends: see {@link HeldPartials.releaseName}. */
+  releasePartialName(partialPath: string): void {
+    this.#partials.releaseName(partialPath);
+  }
+
+  /** The partials held for resumes whose names are known, sorted by name, then size. */
+  async listPartials(): Promise<ListedPartial[]> {
+    this.#served.checkedRoot();
+    return await this.#partials.list(Date.now());
+  }
+
+  /**
+   * Removes the partials held for `segments` (of `size` bytes, or of any
+   * size when null), freeing their space; NOT_FOUND when none is held.
+   */
+  async dropPartials(segments: string[], size: number | null): Promise<DroppedPartials> {
+    this.#served.checkedRoot();
+    const dropped = await this.#partials.drop(segments, size);
+    if (dropped.count === 0) {
+      const sized = size === null ? "" : ` of ${size} bytes`;
+      throw new FtsError(
+        "NOT_FOUND",
+        `no data of an interrupted upload${sized} is held for ${quote(segments)}`,
+      );
+    }
+    return dropped;
   }
 
   /**

@@ -32,7 +32,7 @@ export async function handleUpload(
   const { digest, trailer, writeFailure } = await receiveUpload(pending, request, context);
   try {
     if (writeFailure !== null) throw writeFailure;
-    assertSameDigest(digest, trailer);
+    assertSameDigest(digest, trailer, pending.offset);
   } catch (err) {
     await pending.discard();
     throw err;
@@ -95,14 +95,18 @@ async function receiveUpload(
 
 /**
  * Throws INTEGRITY unless the received data's digest is the sender's (both
- * of the session's checksum: the trailer's decoding saw to that).
+ * of the session's checksum: the trailer's decoding saw to that). A resume
+ * that fails it says that the `heldBytes` it started from are gone with it
+ * (torn by a crash, say, or of another file): another resume starts from 0.
  */
-function assertSameDigest(digest: Digest, trailer: Trailer): void {
+function assertSameDigest(digest: Digest, trailer: Trailer, heldBytes: number): void {
   if (digest.hex === trailer.digest.hex) return;
+  const held = heldBytes === 0 ? "" : `; the ${heldBytes} bytes held from an interrupted upload, ` +
+    `which it continued, did not match and were discarded: upload the file again`;
   throw new FtsError(
     "INTEGRITY",
     `${CHECKSUM_TITLES[digest.algorithm]} of the received data (${digest.hex}) differs from ` +
-      `the sender's (${trailer.digest.hex}); nothing was saved`,
+      `the sender's (${trailer.digest.hex}); nothing was saved${held}`,
   );
 }
 

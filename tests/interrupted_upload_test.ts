@@ -35,11 +35,13 @@ Deno.test("a client killed mid-upload leaves nothing visible, the server keeps s
     const status = await client.status;
     assert.notEqual(status.code, 0, "the upload finished before it could be interrupted");
 
-    // What arrived waits out of sight in .fts/partial; nothing is visible.
+    // What arrived waits out of sight in .fts/partial, its name in .fts/partial-names; nothing
+    // is visible.
     const parked = await waitFor(async () => {
       const tree = await listTree(server.root);
-      return tree.length === EMPTY_ROOT.length + 1 &&
-        tree.filter((p) => p.startsWith(".fts/partial/")).length === 2;
+      return tree.length === EMPTY_ROOT.length + 3 &&
+        tree.filter((p) => p.startsWith(".fts/partial/")).length === 2 &&
+        tree.filter((p) => p.startsWith(".fts/partial-names/")).length === 2;
     });
     assert.ok(parked, `left behind: ${await listTree(server.root)}`);
     const ls = await runCommand(server, ["ls"]);
@@ -52,7 +54,11 @@ Deno.test("a client killed mid-upload leaves nothing visible, the server keeps s
     const at = Number(JSON.parse(resumed.stdout).files[0].resumedFrom);
     assert.ok(at > 0 && at < BIG_FILE_BYTES, resumed.stdout);
     assert.equal(await sha256File(join(server.root, "big.bin")), await sha256File(big));
-    assert.deepEqual(await listTree(server.root), [...EMPTY_ROOT, "big.bin"].sort());
+    // The name went with the partial; its directory stays.
+    assert.deepEqual(
+      await listTree(server.root),
+      [...EMPTY_ROOT, ".fts/partial-names/", "big.bin"].sort(),
+    );
   } finally {
     await server.stop();
   }

@@ -107,3 +107,31 @@ Deno.test("HeldPartials.beginSweep() is due once per PARTIAL_SWEEP_INTERVAL_MS",
   assert.equal(partials.beginSweep(1_000 + PARTIAL_SWEEP_INTERVAL_MS - 1), false);
   assert.equal(partials.beginSweep(1_000 + PARTIAL_SWEEP_INTERVAL_MS), true);
 });
+
+Deno.test("HeldPartials.recoverInFlight() keeps only temporaries with a recorded name, bytes, and no more than declared", async () => {
+  await withPartials(async ({ partials, tmp }) => {
+    const name = (file: string) => ({ segments: [file], size: 1_000 });
+    const write = (file: string, bytes: number, recorded: boolean) => {
+      if (recorded) partials.recordInFlight(name(file));
+      const path = join(tmp, partials.temporaryName(name(file), true));
+      Deno.writeFileSync(path, new Uint8Array(bytes));
+    };
+    write("kept.bin", 600, true);
+    write("unnamed.bin", 600, false);
+    write("empty.bin", 0, true);
+    write("over.bin", 1_001, true);
+    Deno.writeFileSync(join(tmp, crypto.randomUUID()), new Uint8Array(600)); // A small upload's.
+    assert.equal(await partials.recoverInFlight(tmp), 1);
+    assert.equal(partials.heldBytes(["kept.bin"], 1_000), 600);
+    for (const file of ["unnamed.bin", "empty.bin", "over.bin"]) {
+      assert.equal(partials.heldBytes([file], 1_000), 0, file);
+    }
+    await partials.removeStaleNames();
+    assert.deepEqual((await partials.list(Date.now())).map((p) => [p.segments, p.held]), [
+      [["kept.bin"], 600],
+    ]);
+    assert.deepEqual([...Deno.readDirSync(partials.names.dir)].map((e) => e.name), [
+      partials.pathFor(["kept.bin"], 1_000).split("/").at(-1),
+    ]);
+  });
+});

@@ -111,6 +111,9 @@ const CLIENT_MESSAGES: ClientMessage[] = [
   { type: "request", id: 9, op: "partial", name: "big", size: Number.MAX_SAFE_INTEGER },
   { type: "request", id: 11, op: "chmod", name: "run.sh", mode: 0o755 },
   { type: "request", id: 12, op: "df" },
+  { type: "request", id: 14, op: "partials" },
+  { type: "request", id: 15, op: "drop-partial", name: "a/big.bin" },
+  { type: "request", id: 16, op: "drop-partial", name: "big", size: 5 << 20 },
   {
     type: "request",
     id: 13,
@@ -352,6 +355,15 @@ const SERVER_MESSAGES: ServerMessage[] = [
     ],
   },
   { type: "entries", id: 2, entries: [] },
+  {
+    type: "partials",
+    id: 5,
+    partials: [
+      { name: "a/big5.bin", size: 5 << 20, held: 1 << 20, mtime: 1764021000000 },
+      { name: "ü.bin", size: 10, held: 10, mtime: 0 },
+    ],
+  },
+  { type: "partials", id: 5, partials: [] },
   { type: "data", id: 3, size: 6, offset: 0, mtime: 1764021000000, mode: 0o644 },
   { type: "data", id: 3, size: 6, offset: 6, mtime: 0, mode: 0 },
   {
@@ -392,6 +404,8 @@ const OK_REPLIES: { [O in ReplyOp]: OkReply<O> } = {
   mkdir: { type: "reply", id: 6, ok: true },
   rename: { type: "reply", id: 7, ok: true },
   partial: { type: "reply", id: 8, ok: true, held: 0 },
+  partials: { type: "reply", id: 14, ok: true, count: 2 },
+  "drop-partial": { type: "reply", id: 15, ok: true, count: 1, bytes: 1 << 20 },
   chmod: { type: "reply", id: 11, ok: true },
   df: {
     type: "reply",
@@ -494,6 +508,8 @@ Deno.test("decodeServerMessage() refuses each malformed field with a ProtocolErr
   const entry = { name: "a", type: "file", size: 1, mtime: 0 };
   const entries = (bad: Message) => ({ type: "entries", id: 1, entries: [entry, bad] });
   const data = { type: "data", id: 1, size: 10, offset: 0, mtime: 0, mode: 0o644 };
+  const held = { name: "a/b.bin", size: 10, held: 4, mtime: 0 };
+  const partials = (bad: Message) => ({ type: "partials", id: 1, partials: [held, bad] });
   const cases: [string, Message][] = [
     ["unknown type", { type: "progress", id: 1 }],
     ["no type", { id: 1, ok: true }],
@@ -531,6 +547,17 @@ Deno.test("decodeServerMessage() refuses each malformed field with a ProtocolErr
     ["entry mtime out of range", entries({ ...entry, mtime: MAX_MTIME_MS + 1 })],
     ["entry mtime a string", entries({ ...entry, mtime: "0" })],
     ["entry mtime missing", entries({ ...entry, mtime: undefined })],
+    ["partials missing", { type: "partials", id: 1 }],
+    ["partials not a list", { type: "partials", id: 1, partials: { 0: held } }],
+    ["held partial not an object", { type: "partials", id: 1, partials: [held, "a"] }],
+    ["held partial name missing", partials({ ...held, name: undefined })],
+    ["held partial name absolute", partials({ ...held, name: "/etc/passwd" })],
+    ["held partial name with ..", partials({ ...held, name: "a/../../b" })],
+    ["held partial name in .fts", partials({ ...held, name: ".fts/lock" })],
+    ["held partial name with an escape", partials({ ...held, name: "a\u001b[2J" })],
+    ["held partial held past its size", partials({ ...held, held: 11 })],
+    ["held partial size negative", partials({ ...held, size: -1 })],
+    ["held partial mtime a string", partials({ ...held, mtime: "0" })],
     ["data size missing", { ...data, size: undefined }],
     ["data size past 2^53", { ...data, size: 2 ** 53 }],
     ["data offset past size", { ...data, offset: 11 }],
