@@ -7,6 +7,7 @@
  *
  * @module
  */
+import type { CommandOutcome } from "./context.ts";
 
 /**
  * A command stopped by Ctrl-C; its code is `INTERRUPTED`, its exit code 130
@@ -50,6 +51,13 @@ export interface StopDescription {
    * file was left to move), so that it can stand in for the command.
    */
   finishes?: boolean;
+  /**
+   * Does what the command had left when that is more than one command line
+   * says (several files of a transfer, the broken one resumed), on the
+   * context's connection as it is then: after a dropped connection was made
+   * again, it stands in for the command.
+   */
+  continuation?: () => Promise<CommandOutcome>;
 }
 
 /** What a Ctrl-C did: began to stop the command, or came while it was stopping already. */

@@ -4,11 +4,11 @@
  * far as that is safe, with one line on stderr saying what happened.
  *
  * - A transfer with one file left continues with `--resume` (a download
- *   from the partial file here, an upload from the partial the server kept).
+ *   from the partial file here, an upload from the partial the server kept);
+ *   one with several left goes on with them, each resumed where it has data.
  * - A command that sent only requests that may be repeated (`OP_IS_IDEMPOTENT`
  *   in protocol/ops.ts: `ls`, `stat`, `get`, `cd`, `df`) runs again.
- * - Anything else (`rm`, `mkdir`, `mv`, `chmod`, a transfer of several files
- *   left) is not repeated: it fails with a `CommandDroppedError`, the
+ * - Anything else (`rm`, `mkdir`, `mv`, `chmod`) is not repeated: it fails with a `CommandDroppedError`, the
  *   session goes on, and the user checks what happened.
  *
  * @module
@@ -20,7 +20,8 @@ import { ConnectionError, mayReconnectAfter } from "./errors.ts";
 import type { CommandInterrupt } from "./interruption.ts";
 import { reconnect, type Reconnected } from "./reconnect.ts";
 import { splitArgs } from "./split_args.ts";
-import { runStoppable } from "./stoppable_command.ts";
+import { runCommand } from "./commands.ts";
+import { runStoppableWork } from "./stoppable_command.ts";
 import { terminalSafe } from "./terminal_safe.ts";
 
 /**
@@ -43,11 +44,12 @@ export async function runResilient(
   notify: (line: string) => void = (line) => console.error(`fts: ${line}`),
 ): Promise<CommandOutcome> {
   let running = words;
+  let work = () => runCommand(context, running);
   for (let drops = 0;; drops++) {
     const connection = context.connection;
     const before = connection.nonIdempotentRequests;
     try {
-      return await runStoppable(context, running, interrupt);
+      return await runStoppableWork(context, work, interrupt);
     } catch (err) {
       if (!(err instanceof ConnectionError) || !mayReconnectAfter(err)) throw err;
       if (context.reopen === undefined) throw err;
@@ -72,6 +74,10 @@ export async function runResilient(
       if (stop.resumeCommand !== null && stop.finishes === true) {
         notify(`${lost}; resuming: ${terminalSafe(stop.resumeCommand)}`);
         running = splitArgs(stop.resumeCommand);
+        work = () => runCommand(context, running);
+      } else if (stop.continuation !== undefined) {
+        notify(`${lost}; ${stop.detail ?? "some done"}, resuming the rest`);
+        work = stop.continuation;
       } else if (stop.resumeCommand !== null) {
         throw new CommandDroppedError(
           `${lost}; ${stop.detail ?? "some files done"}, the rest not sent again; ` +

@@ -20,9 +20,18 @@ import { eraseProgressLine } from "./progress.ts";
  * a resume, on the server and here alike. The command then fails with the
  * interrupt's {@link InterruptedError}, which says how to continue.
  */
-export async function runStoppable(
+export function runStoppable(
   context: CommandContext,
   words: string[],
+  interrupt: CommandInterrupt,
+): Promise<CommandOutcome> {
+  return runStoppableWork(context, () => runCommand(context, words), interrupt);
+}
+
+/** {@link runStoppable} for a command's `work` already under way (a continuation of one). */
+export async function runStoppableWork(
+  context: CommandContext,
+  work: () => Promise<CommandOutcome>,
   interrupt: CommandInterrupt,
 ): Promise<CommandOutcome> {
   const connection = context.connection;
@@ -30,7 +39,7 @@ export async function runStoppable(
   interrupt.signal.addEventListener("abort", stop);
   context.interrupt = interrupt;
   try {
-    return await runCommand(context, words);
+    return await work();
   } catch (err) {
     throw interrupt.requested ? interrupt.error(err) : err;
   } finally {

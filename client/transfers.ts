@@ -127,8 +127,9 @@ export async function downloadCommand(
     context,
     "downloaded",
     files,
+    // The context's connection when it runs: a new one after a drop.
     (jobs, options) =>
-      connection.downloadMany(jobs, {
+      context.connection.downloadMany(jobs, {
         overwrite: flags.force,
         resume: flags.resume,
         preserveMtime: flags.preserve,
@@ -158,7 +159,7 @@ async function transferAll(
   files: PlannedFile[],
   moveAll: (
     jobs: PlannedFile[],
-    reports: Pick<ManyTransferOptions, "onProgress" | "onFileDone">,
+    reports: Pick<ManyTransferOptions, "onProgress" | "onFileDone" | "resume">,
   ) => Promise<TransferResult[]>,
   resumeAsked = false,
 ): Promise<CommandOutcome> {
@@ -189,6 +190,14 @@ async function transferAll(
       resumeCommand: resumeCommand(),
       detail: single ? "" : `${finished.size} of ${files.length} files done`,
       finishes: files.length - finished.size === 1,
+      // The files not confirmed, each resumed where it has data (none but the broken one has).
+      continuation: () =>
+        transferAll(
+          context,
+          verb,
+          files.filter((_, index) => !finished.has(index)),
+          (jobs, reports) => moveAll(jobs, { ...reports, resume: true }),
+        ),
     });
   }
   try {

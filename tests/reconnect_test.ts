@@ -354,6 +354,77 @@ testThroughRelay(
   },
 );
 
+testThroughRelay(
+  "a tree download cut off mid-way goes on with the files left and every one arrives whole",
+  async (server, relay, term) => {
+    const sums = new Map<string, string>();
+    await Deno.mkdir(join(server.root, "tree"));
+    for (const name of ["a.bin", "b.bin", "c.bin"]) {
+      sums.set(name, await writeRandomFile(join(server.root, "tree", name), 8 << 20));
+    }
+    await term.line("get -r tree copy");
+    // The cut comes once the second file is moving (the first may wait to commit with it).
+    assert.ok(
+      await waitFor(
+        () =>
+          Deno.stat(join(server.dir, "copy", ".b.bin.fts-partial"))
+            .then((info) => info.size > 0, () => false),
+        PIPED_ANSWER_TIMEOUT_MS,
+      ),
+      await term.screen(),
+    );
+    relay.cut();
+    relay.limitRate(null);
+    assert.ok(
+      await term.waitFor(
+        /fts: connection lost during get; reconnected \(\d+ attempts?\); [01] of 3 files done, resuming the rest\n/,
+      ),
+      await term.screen(),
+    );
+    assert.ok(
+      await term.waitFor(/downloaded [23] files, (?:16|24)\.0 MiB in .*verified\nfts:\/>\s*$/m),
+      await term.screen(),
+    );
+    assert.match(
+      await term.screen(),
+      /downloaded tree\/b\.bin -> copy\/b\.bin: 8\.0 MiB, resumed at /,
+    );
+    for (const [name, sum] of sums) {
+      assert.equal(await sha256File(join(server.dir, "copy", name)), sum, name);
+    }
+  },
+);
+
+testThroughRelay(
+  "a tree upload cut off mid-way goes on with the files left and every one arrives whole",
+  async (server, relay, term) => {
+    const sums = new Map<string, string>();
+    await Deno.mkdir(join(server.dir, "tree"));
+    for (const name of ["a.bin", "b.bin", "c.bin"]) {
+      sums.set(name, await writeRandomFile(join(server.dir, "tree", name), 8 << 20));
+    }
+    await term.line("put -r tree up");
+    assert.ok(await term.waitFor(/3 files {2}[\d.]+ MiB \/ 24\.0 MiB/), await term.screen());
+    // Past the first file: the second is moving.
+    assert.ok(await term.waitFor(/3 files {2}(?:9|1\d)\.\d MiB \/ 24\.0 MiB/), await term.screen());
+    relay.cut();
+    relay.limitRate(null);
+    assert.ok(
+      await term.waitFor(
+        /fts: connection lost during put; reconnected \(\d+ attempts?\); [01] of 3 files done, resuming the rest\n/,
+      ),
+      await term.screen(),
+    );
+    assert.ok(
+      await term.waitFor(/uploaded [23] files, (?:16|24)\.0 MiB in .*verified\nfts:\/>\s*$/m),
+      await term.screen(),
+    );
+    for (const [name, sum] of sums) {
+      assert.equal(await sha256File(join(server.root, "up", name)), sum, name);
+    }
+  },
+);
+
 /** Files of the tree that `rm -r` is deleting when the connection is cut. */
 const TREE_FILES = 200;
 
