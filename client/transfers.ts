@@ -90,7 +90,7 @@ export async function uploadCommand(
         preserveMtime: flags.preserve,
         ...options,
       }),
-    flags.resume,
+    { resumeAsked: flags.resume, overwrite: flags.force },
   );
 }
 
@@ -135,6 +135,7 @@ export async function downloadCommand(
         preserveMtime: flags.preserve,
         ...options,
       }),
+    { overwrite: flags.force },
   );
 }
 
@@ -161,7 +162,7 @@ async function transferAll(
     jobs: PlannedFile[],
     reports: Pick<ManyTransferOptions, "onProgress" | "onFileDone" | "resume">,
   ) => Promise<TransferResult[]>,
-  resumeAsked = false,
+  { resumeAsked = false, overwrite = false }: { resumeAsked?: boolean; overwrite?: boolean } = {},
 ): Promise<CommandOutcome> {
   for (const file of files) {
     if (file.size < 0 && verb === "uploaded") {
@@ -183,7 +184,7 @@ async function transferAll(
   const broken = () => files.find((_, index) => !finished.has(index));
   const resumeCommand = () => {
     const file = broken();
-    return file === undefined ? null : resumeCommandFor(verb, file, context.remoteDir);
+    return file === undefined ? null : resumeCommandFor(verb, file, context.remoteDir, overwrite);
   };
   if (context.interrupt) {
     context.interrupt.describeStop = () => ({
@@ -197,6 +198,7 @@ async function transferAll(
           verb,
           files.filter((_, index) => !finished.has(index)),
           (jobs, reports) => moveAll(jobs, { ...reports, resume: true }),
+          { overwrite },
         ),
     });
   }
@@ -337,9 +339,12 @@ function resumeCommandFor(
   verb: "uploaded" | "downloaded",
   file: PlannedFile,
   cwd: string,
+  overwrite: boolean,
 ): string {
   const remote = escapeWord(typedRemote(cwd, file.remote));
+  // A transfer that was to replace the target still is.
+  const flags = overwrite ? "-f --resume" : "--resume";
   return verb === "uploaded"
-    ? `put --resume ${escapeWord(file.local)} ${remote}`
-    : `get --resume ${remote} ${escapeWord(file.local)}`;
+    ? `put ${flags} ${escapeWord(file.local)} ${remote}`
+    : `get ${flags} ${remote} ${escapeWord(file.local)}`;
 }

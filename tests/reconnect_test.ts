@@ -494,3 +494,31 @@ Deno.test("a one-shot get cut off mid-file resumes on a new connection and exits
     await server.stop();
   }
 });
+
+Deno.test("a one-shot put -f cut off mid-file resumes as put -f, replacing the file it was to replace", async () => {
+  const server = await startServer();
+  const relay = await startDelayRelay(server.port, 0);
+  relay.limitRate(SLOW_BYTES_PER_SECOND);
+  try {
+    await Deno.writeTextFile(join(server.root, "big.bin"), "the old version");
+    const sum = await writeRandomFile(join(server.dir, "big.bin"), BIG_FILE_BYTES);
+    const client = new PipedShell(server.dir, [`127.0.0.1:${relay.port}`, "put", "-f", "big.bin"]);
+    try {
+      const written = () =>
+        [...Deno.readDirSync(join(server.root, ".fts", "tmp"))].some((entry) =>
+          Deno.statSync(join(server.root, ".fts", "tmp", entry.name)).size > 0
+        );
+      assert.ok(await waitFor(() => Promise.resolve(written()), PIPED_ANSWER_TIMEOUT_MS));
+      relay.cut();
+      relay.limitRate(null);
+      assert.equal(await client.finish(), 0, client.stderr);
+      assert.match(client.stderr, /resuming: put -f --resume big\.bin big\.bin\n$/);
+      assert.equal(await sha256File(join(server.root, "big.bin")), sum);
+    } finally {
+      await client.close();
+    }
+  } finally {
+    await relay.close();
+    await server.stop();
+  }
+});
