@@ -12,6 +12,7 @@
 import type {
   ChecksumName,
   Entry,
+  FileDigest,
   HeldPartial,
   Op,
   ReplyFields,
@@ -30,6 +31,7 @@ import {
 } from "./download.ts";
 import { ConnectionError, RemoteError } from "./errors.ts";
 import { listPartials, MAX_LISTED_PARTIALS } from "./held_partials.ts";
+import { remoteDigests } from "./remote_digests.ts";
 import { list, MAX_LIST_ENTRIES } from "./list.ts";
 import { downloadPartialPath, heldLocally } from "./partial_download.ts";
 import { PIPELINE_DEPTH, PIPELINE_REPLY_BYTES, runPipeline } from "./pipeline.ts";
@@ -113,6 +115,15 @@ export class FtsConnection {
    */
   list(name: string): Promise<Entry[]> {
     return list(this.#session, name);
+  }
+
+  /**
+   * The content digests of a directory's files ("" for the root), of this
+   * session's checksum, by name; the server rereads only what changed since
+   * it last hashed it.
+   */
+  digests(name: string): Promise<Map<string, FileDigest>> {
+    return remoteDigests(this.#session, name);
   }
 
   /**

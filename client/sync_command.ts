@@ -21,7 +21,14 @@ import { Progress } from "./progress.ts";
 import { resolveRemote, shownRemote } from "./remote_path.ts";
 import { escapeWord } from "./split_args.ts";
 import { IGNORE_FILE, ignorePatterns, SyncFilter } from "./sync_filter.ts";
-import { changesAnything, planSync, type SyncFile, type SyncPlan } from "./sync_plan.ts";
+import {
+  changesAnything,
+  digestCandidates,
+  planSync,
+  type SyncFile,
+  type SyncPlan,
+} from "./sync_plan.ts";
+import type { ChecksumName } from "../protocol/checksum.ts";
 import { localTree, remoteTree, type SideTree } from "./sync_trees.ts";
 import { terminalSafe } from "./terminal_safe.ts";
 import type { TransferJob, TransferResult } from "./transfer_options.ts";
@@ -33,6 +40,10 @@ export const SYNC_FLAGS = {
   "dry-run": { short: "n", help: "show the plan, change nothing" },
   yes: { short: "y", help: "go ahead without the preview's question" },
   force: { short: "f", help: "replace target files newer than the source's" },
+  checksum: {
+    short: "c",
+    help: "compare by content (the session's checksum), not size and time",
+  },
   verbose: { short: "v", help: "also list the files already equal (=)" },
   exclude: {
     value: "PATTERN",
@@ -45,7 +56,7 @@ export const SYNC_FLAGS = {
 export const MAX_IGNORE_FILE_BYTES = 64 * 1024;
 
 /** The synopsis of `sync`. */
-export const SYNC_USAGE = "sync [--down] [--delete] [-nyfv] [--exclude P] SOURCE_DIR TARGET_DIR";
+export const SYNC_USAGE = "sync [--down] [--delete] [-nyfvc] [--exclude P] SOURCE_DIR TARGET_DIR";
 
 /** The two sides of one sync, whichever way it goes. */
 interface SyncSides {
@@ -84,7 +95,12 @@ export async function syncCommand(
   if (!sides.source.exists) {
     throw new FtsError("NOT_FOUND", `the source directory ${sides.sourceShown} does not exist`);
   }
-  const plan = planSync(sides.source, sides.target, { delete: flags.delete, force: flags.force });
+  if (flags.checksum) await learnDigests(sides, context.connection.checksum);
+  const plan = planSync(sides.source, sides.target, {
+    delete: flags.delete,
+    force: flags.force,
+    byDigest: flags.checksum,
+  });
   const moving = [...plan.create, ...plan.update];
   const movingBytes = moving.reduce((sum, file) => sum + file.size, 0);
   const header = `sync ${sides.sourceShown} -> ${sides.targetShown}: ${summarize(plan)}`;
@@ -193,6 +209,17 @@ export async function syncCommand(
       seconds,
     }),
   };
+}
+
+/** Gives the files worth comparing by content (./sync_plan.ts digestCandidates) their digests, on both sides. */
+async function learnDigests(sides: SyncSides, algorithm: ChecksumName): Promise<void> {
+  const paths = digestCandidates(sides.source, sides.target);
+  if (paths.length === 0) return;
+  for (const tree of [sides.source, sides.target]) {
+    for (const [path, hex] of await tree.digests(paths, algorithm)) {
+      tree.files.get(path)!.digest = hex;
+    }
+  }
 }
 
 /** The plan's counts in one line: `2 new (8.0 KiB), 1 updated (4.0 KiB), 1 to remove, 3 unchanged`. */

@@ -17,6 +17,8 @@ export interface TreeFile {
   size: number;
   /** Modification time, ms since the epoch. */
   mtime: number;
+  /** Its content digest, when compared by checksum (`-c`): known only for files worth comparing. */
+  digest?: string;
 }
 
 /** A tree as one side holds it: paths relative to its top, `/`-separated. */
@@ -77,6 +79,12 @@ export interface SyncPlanOptions {
    * @default {false}
    */
   force?: boolean;
+  /**
+   * Compare files by content digest ({@link TreeFile.digest}) instead of
+   * modification time: equal size and equal digest is unchanged.
+   * @default {false}
+   */
+  byDigest?: boolean;
 }
 
 /** Modification times are compared to this, as rsync does: many file systems keep no finer. */
@@ -93,12 +101,31 @@ export const MTIME_RESOLUTION_MS = 1000;
  * console.assert(!sameFile({ size: 3, mtime: 5_000 }, { size: 4, mtime: 5_000 }));
  * ```
  */
-export function sameFile(a: TreeFile, b: TreeFile): boolean {
-  return a.size === b.size && seconds(a.mtime) === seconds(b.mtime);
+export function sameFile(a: TreeFile, b: TreeFile, byDigest = false): boolean {
+  if (a.size !== b.size) return false;
+  if (byDigest) return a.digest !== undefined && a.digest === b.digest;
+  return seconds(a.mtime) === seconds(b.mtime);
 }
 
 function seconds(mtimeMs: number): number {
   return Math.floor(mtimeMs / MTIME_RESOLUTION_MS);
+}
+
+/**
+ * The files worth comparing by content: on both sides, of one size (files
+ * of different sizes differ whatever they hold).
+ *
+ * @example
+ * ```ts
+ * import { digestCandidates } from "./sync_plan.ts";
+ * const tree = (size: number) => ({ files: new Map([["a", { size, mtime: 0 }]]), dirs: new Set<string>() });
+ * console.assert(digestCandidates(tree(1), tree(1)).length === 1);
+ * console.assert(digestCandidates(tree(1), tree(2)).length === 0);
+ * ```
+ */
+export function digestCandidates(source: TreeSnapshot, target: TreeSnapshot): string[] {
+  return [...source.files].filter(([path, file]) => target.files.get(path)?.size === file.size)
+    .map(([path]) => path);
 }
 
 /**
@@ -148,7 +175,7 @@ export function planSync(
       plan.conflicts.push({ path, reason: "a directory on the target" });
     } else if (there === undefined) {
       plan.create.push({ path, size: file.size });
-    } else if (sameFile(file, there)) {
+    } else if (sameFile(file, there, options.byDigest)) {
       plan.unchanged.push({ path, size: file.size });
     } else if (seconds(there.mtime) > seconds(file.mtime) && !options.force) {
       plan.conflicts.push({ path, reason: "newer on the target" });

@@ -12,6 +12,8 @@
 import { join, relative, sep } from "node:path";
 import { FtsError } from "../protocol/errors.ts";
 import { walkLocal } from "./local_files.ts";
+import type { ChecksumName, FileDigest } from "../protocol/messages.ts";
+import { localDigests } from "./local_digests.ts";
 import { type RemoteLister, walkRemote } from "./plan_tree.ts";
 import type { SyncFilter } from "./sync_filter.ts";
 import type { TreeSnapshot } from "./sync_plan.ts";
@@ -22,6 +24,14 @@ export interface SideTree extends TreeSnapshot {
   exists: boolean;
   /** Each path's place on this side: a local path, or a full remote name. */
   placeOf(path: string): string;
+  /** The content digests of the files at `paths`, of `algorithm`, by path (a file gone has none). */
+  digests(paths: string[], algorithm: ChecksumName): Promise<Map<string, string>>;
+}
+
+/** What reads a remote tree: listings, and the digests of a directory's files. */
+export interface RemoteTreeReader extends RemoteLister {
+  /** The digests of directory `name`'s files (the session's checksum), by file name. */
+  digests(name: string): Promise<Map<string, FileDigest>>;
 }
 
 /** Tells whether `path` lies in a directory already left out, and remembers those. */
@@ -42,6 +52,7 @@ export async function localTree(top: string, filter: SyncFilter): Promise<SideTr
     dirs: new Set(),
     exists: true,
     placeOf: (path) => join(top, ...path.split("/")),
+    digests: (paths, algorithm) => localDigests(top, paths, tree.files.keys(), algorithm),
   };
   try {
     if (!(await Deno.stat(top)).isDirectory) {
@@ -67,18 +78,37 @@ export async function localTree(top: string, filter: SyncFilter): Promise<SideTr
  * places checked to lie inside `localTop`.
  */
 export async function remoteTree(
-  lister: RemoteLister,
+  lister: RemoteTreeReader,
   top: string,
   localTop: string,
   filter: SyncFilter,
 ): Promise<SideTree & { localPlaceOf(path: string): string }> {
   const locals = new Map<string, string>();
+  const placeOfDir = (dir: string) => dir === "" ? top : top === "" ? dir : `${top}/${dir}`;
   const tree = {
     files: new Map(),
     dirs: new Set<string>(),
     exists: true,
     placeOf: (path: string) => top === "" ? path : `${top}/${path}`,
     localPlaceOf: (path: string) => locals.get(path) ?? join(localTop, ...path.split("/")),
+    digests: async (paths: string[]) => {
+      // One request per directory: the server hashes (or recalls) a directory's files at once.
+      const byDir = new Map<string, string[]>();
+      for (const path of paths) {
+        const slash = path.lastIndexOf("/");
+        const dir = slash < 0 ? "" : path.slice(0, slash);
+        byDir.set(dir, [...(byDir.get(dir) ?? []), path]);
+      }
+      const digests = new Map<string, string>();
+      for (const [dir, inDir] of byDir) {
+        const listed = await lister.digests(placeOfDir(dir));
+        for (const path of inDir) {
+          const file = listed.get(path.slice(path.lastIndexOf("/") + 1));
+          if (file !== undefined) digests.set(path, file.hex);
+        }
+      }
+      return digests;
+    },
   };
   let entries;
   try {

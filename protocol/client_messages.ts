@@ -43,6 +43,12 @@ export type StatRequest = RequestEnvelope<"stat"> & {
   name: string;
 };
 
+/** A request for `digests`: the content digests of a directory's regular files. */
+export type DigestsRequest = RequestEnvelope<"digests"> & {
+  /** The directory; "" is the top. */
+  name: string;
+};
+
 /** A request for `upload`: `continue` (unless eager), raw data, trailer, reply. */
 export type UploadRequest = RequestEnvelope<"upload"> & {
   /** Where the file goes. */
@@ -140,6 +146,7 @@ export type LogoutRequest = RequestEnvelope<"logout">;
 export type Request =
   | ListRequest
   | StatRequest
+  | DigestsRequest
   | UploadRequest
   | DownloadRequest
   | DeleteRequest
@@ -266,6 +273,7 @@ function decodeRequestMessage(raw: Message): Request {
   switch (op) {
     case "list":
     case "stat":
+    case "digests":
     case "delete":
     case "mkdir":
       return { type, id, op, name: field(raw, "name", "string") };

@@ -22,6 +22,7 @@
 export * from "./checksum.ts";
 export * from "./client_messages.ts";
 export * from "./entry.ts";
+export * from "./file_digest.ts";
 export * from "./held_partial.ts";
 export * from "./hello.ts";
 export * from "./ops.ts";

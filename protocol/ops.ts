@@ -8,6 +8,7 @@
 export const OPS = [
   "list",
   "stat",
+  "digests",
   "upload",
   "download",
   "delete",
@@ -45,6 +46,7 @@ export type Op = typeof OPS[number];
 export const OP_IS_IDEMPOTENT: Readonly<Record<Op, boolean>> = {
   list: true,
   stat: true,
+  digests: true,
   upload: false,
   download: true,
   delete: false,

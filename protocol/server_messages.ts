@@ -12,11 +12,13 @@ import {
   CHECKSUMS,
   type Digest,
   digestField,
+  isChecksumName,
   isDigestHex,
   UNNEGOTIATED_CHECKSUM,
 } from "./checksum.ts";
 import { type ErrorCode, isErrorCode, ProtocolError } from "./errors.ts";
 import { decodeEntry, decodeStatEntry, type Entry, type StatEntry } from "./entry.ts";
+import { decodeFileDigest, type FileDigest } from "./file_digest.ts";
 import { decodeHeldPartial, type HeldPartial } from "./held_partial.ts";
 import { describeType, field, mtimeField, optionalSizeField, sizeField } from "./fields.ts";
 import type { Message } from "./frames.ts";
@@ -41,6 +43,18 @@ export type Entries = {
   id: number;
   /** The entries, each checked by {@link decodeEntry} on arrival. */
   entries: Entry[];
+};
+
+/** A batch of file digests; any number precede a `digests` request's final reply. */
+export type Digests = {
+  /** The message type. */
+  type: "digests";
+  /** The digests request's id. */
+  id: number;
+  /** The checksum every digest of the batch is of: the session's. */
+  checksum: ChecksumName;
+  /** The files, each checked by {@link decodeFileDigest} on arrival. */
+  digests: FileDigest[];
 };
 
 /** A batch of held partials; any number precede a `partials` request's final reply. */
@@ -83,6 +97,8 @@ export interface ReplyFields {
   list: { count: number };
   /** The entry described. */
   stat: { entry: StatEntry };
+  /** How many file digests the `digests` frames before carried. */
+  digests: { count: number };
   /** What the server stored: the whole file's size and digest (the session's checksum). */
   upload: { size: number; digest: Digest };
   /** What the server sent: the whole file's size and digest, as it read it. */
@@ -169,6 +185,7 @@ export type ServerMessage =
   | ServerHello
   | Continue
   | Entries
+  | Digests
   | Partials
   | DataHeader
   | Reply
@@ -233,6 +250,8 @@ export function decodeServerMessage(
       return { type, id: sizeField(raw, "id"), offset: optionalSizeField(raw, "offset", 0) };
     case "entries":
       return decodeEntries(raw);
+    case "digests":
+      return decodeDigests(raw);
     case "partials":
       return decodePartials(raw);
     case "data":
@@ -252,6 +271,21 @@ function decodeEntries(raw: Message): Entries {
   const id = sizeField(raw, "id");
   if (!Array.isArray(raw.entries)) throw new ProtocolError("entries message without entries");
   return { type: "entries", id, entries: raw.entries.map(decodeEntry) };
+}
+
+function decodeDigests(raw: Message): Digests {
+  const id = sizeField(raw, "id");
+  const checksum = field(raw, "checksum", "string");
+  if (!isChecksumName(checksum)) {
+    throw new ProtocolError(`digests message of an unknown checksum ${JSON.stringify(checksum)}`);
+  }
+  if (!Array.isArray(raw.digests)) throw new ProtocolError("digests message without digests");
+  return {
+    type: "digests",
+    id,
+    checksum,
+    digests: raw.digests.map((value) => decodeFileDigest(value, checksum)),
+  };
 }
 
 function decodePartials(raw: Message): Partials {
@@ -316,6 +350,7 @@ const REPLY_FIELD_DECODERS: {
   },
   list: (reply) => ({ count: sizeField(reply, "count") }),
   stat: (reply) => ({ entry: decodeStatEntry(field(reply, "entry", "object")) }),
+  digests: (reply) => ({ count: sizeField(reply, "count") }),
   upload: transferFields,
   download: transferFields,
   delete: noFields,

@@ -10,6 +10,7 @@
 import { LIST_FRAME_BUDGET_BYTES, LIST_FRAME_ENVELOPE_BYTES } from "../protocol/limits.ts";
 import type {
   ChecksumName,
+  FileDigest,
   HeldPartial,
   Op,
   ReplyFields,
@@ -17,7 +18,11 @@ import type {
   Role,
   ServerMessage,
 } from "../protocol/messages.ts";
-import { parseDirectoryName, parseName } from "../protocol/names.ts";
+import { parseDirectoryName, parseName, STATE_DIR_NAME } from "../protocol/names.ts";
+import { FtsError } from "../protocol/errors.ts";
+import { join } from "node:path";
+import { KnownDigests } from "../io/known_digests.ts";
+import { createHash } from "node:crypto";
 import { createStreamingHash, hashHeldPrefix } from "../io/verified_transfer.ts";
 import type { DataPhaseContext } from "./data_phase.ts";
 import type { Storage } from "./storage.ts";
@@ -91,6 +96,7 @@ export interface Handler<O extends Op> {
 export const HANDLERS: { [O in Op]: Handler<O> } = {
   list: { handle: handleList, role: "read", mutates: false, carriesData: none },
   stat: { handle: handleStat, role: "read", mutates: false, carriesData: none },
+  digests: { handle: handleDigests, role: "read", mutates: false, carriesData: none },
   upload: {
     handle: handleUpload,
     role: "write",
@@ -192,14 +198,91 @@ async function handleDropPartial(
 }
 
 /**
+ * The content digests of a directory's regular files, of the session's
+ * checksum, in `digests` frames like a listing's entries: kept ones where the
+ * file is unchanged since it was hashed (io/known_digests.ts), the others
+ * read and hashed now. A frame goes out after each file hashed, so a
+ * directory of large files keeps the client hearing from the server.
+ */
+async function handleDigests(
+  request: RequestFor<"digests">,
+  context: HandlerContext,
+): Promise<HandlerOutcome<"digests">> {
+  const dir = parseDirectoryName(request.name);
+  const { storage, checksum } = context;
+  if (dir.length > 0 && storage.stat(dir).type !== "dir") {
+    throw new FtsError("WRONG_TYPE", `${JSON.stringify(dir.join("/"))} is not a directory`);
+  }
+  const entries = await storage.list(dir);
+  const known = await KnownDigests.load(digestRecordPath(storage.root, dir, checksum), checksum);
+  const budget = frameBudget(context);
+  let batch: FileDigest[] = [];
+  let batchBytes = 0;
+  const flush = async () => {
+    if (batch.length === 0) return;
+    await context.send({ type: "digests", id: request.id, checksum, digests: batch });
+    batch = [];
+    batchBytes = 0;
+  };
+  const files = new Set<string>();
+  for (const entry of entries) {
+    if (entry.type !== "file") continue;
+    let opened;
+    try {
+      opened = await storage.openForDownload([...dir, entry.name]);
+    } catch (err) {
+      // Gone or replaced since the listing: not one of the directory's files now.
+      if (err instanceof FtsError) continue;
+      throw err;
+    }
+    let hashedNow = false;
+    let hex: string;
+    try {
+      hex = known.get(entry.name, opened.info) ?? "";
+      if (hex === "") {
+        const hash = await createStreamingHash(checksum);
+        await hashHeldPrefix(opened.file, opened.size, hash);
+        hex = hash.hex();
+        known.set(entry.name, opened.info, hex);
+        hashedNow = true;
+      }
+    } finally {
+      opened.file.close();
+    }
+    files.add(entry.name);
+    const digest = { name: entry.name, size: opened.size, mtime: opened.mtime, hex };
+    const bytes = encoder.encode(JSON.stringify(digest)).length + 1;
+    if (batch.length > 0 && batchBytes + bytes > budget) await flush();
+    batch.push(digest);
+    batchBytes += bytes;
+    if (hashedNow) await flush();
+  }
+  await flush();
+  known.keepOnly(files);
+  await known.save();
+  return { fields: { count: files.size } };
+}
+
+/** The directory of the server's digest records, in the state directory. */
+export const DIGEST_RECORDS_DIR = "digests";
+
+/** Where the server keeps what it knows of the digests of directory `dir`'s files. */
+function digestRecordPath(root: string, dir: string[], checksum: ChecksumName): string {
+  const key = createHash("sha256").update(dir.join("/")).digest("hex");
+  return join(root, STATE_DIR_NAME, DIGEST_RECORDS_DIR, `${key}-${checksum}`);
+}
+
+/** The bytes of items one listing frame may carry: well under the peer's control limit. */
+function frameBudget(context: HandlerContext): number {
+  return Math.min(LIST_FRAME_BUDGET_BYTES, context.peerMaxControlBytes - LIST_FRAME_ENVELOPE_BYTES);
+}
+
+/**
  * Splits `items` into batches whose JSON stays well under the peer's
  * control limit, one frame each.
  */
 function* frameBatches<T>(items: T[], context: HandlerContext): Generator<T[]> {
-  const budget = Math.min(
-    LIST_FRAME_BUDGET_BYTES,
-    context.peerMaxControlBytes - LIST_FRAME_ENVELOPE_BYTES,
-  );
+  const budget = frameBudget(context);
   let batch: T[] = [];
   let batchBytes = 0;
   for (const item of items) {

@@ -78,6 +78,8 @@ export interface FileForDownload {
   mtime: number;
   /** Its permission bits. */
   mode: number;
+  /** What the open file's stat said (inode, change time: what a kept digest is checked against). */
+  info: Deno.FileInfo;
 }
 
 /**
@@ -310,6 +312,7 @@ export class Storage {
         size: opened.size,
         mtime: opened.mtime?.getTime() ?? 0,
         mode: (opened.mode ?? 0) & 0o7777,
+        info: opened,
       };
     } catch (err) {
       file.close();

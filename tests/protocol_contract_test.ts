@@ -112,6 +112,8 @@ const CLIENT_MESSAGES: ClientMessage[] = [
   { type: "request", id: 11, op: "chmod", name: "run.sh", mode: 0o755 },
   { type: "request", id: 12, op: "df" },
   { type: "request", id: 14, op: "partials" },
+  { type: "request", id: 17, op: "digests", name: "" },
+  { type: "request", id: 18, op: "digests", name: "docs/2026" },
   { type: "request", id: 15, op: "drop-partial", name: "a/big.bin" },
   { type: "request", id: 16, op: "drop-partial", name: "big", size: 5 << 20 },
   {
@@ -364,6 +366,13 @@ const SERVER_MESSAGES: ServerMessage[] = [
     ],
   },
   { type: "partials", id: 5, partials: [] },
+  {
+    type: "digests",
+    id: 6,
+    checksum: "sha256",
+    digests: [{ name: "a.txt", size: 6, mtime: 1764021000000, hex: HEX }],
+  },
+  { type: "digests", id: 6, checksum: "xxh3-128", digests: [] },
   { type: "data", id: 3, size: 6, offset: 0, mtime: 1764021000000, mode: 0o644 },
   { type: "data", id: 3, size: 6, offset: 6, mtime: 0, mode: 0 },
   {
@@ -405,6 +414,7 @@ const OK_REPLIES: { [O in ReplyOp]: OkReply<O> } = {
   rename: { type: "reply", id: 7, ok: true },
   partial: { type: "reply", id: 8, ok: true, held: 0 },
   partials: { type: "reply", id: 14, ok: true, count: 2 },
+  digests: { type: "reply", id: 17, ok: true, count: 1 },
   "drop-partial": { type: "reply", id: 15, ok: true, count: 1, bytes: 1 << 20 },
   chmod: { type: "reply", id: 11, ok: true },
   df: {
@@ -510,6 +520,13 @@ Deno.test("decodeServerMessage() refuses each malformed field with a ProtocolErr
   const data = { type: "data", id: 1, size: 10, offset: 0, mtime: 0, mode: 0o644 };
   const held = { name: "a/b.bin", size: 10, held: 4, mtime: 0 };
   const partials = (bad: Message) => ({ type: "partials", id: 1, partials: [held, bad] });
+  const fileDigest = { name: "a", size: 1, mtime: 0, hex: HEX };
+  const digests = (bad: Message) => ({
+    type: "digests",
+    id: 1,
+    checksum: "sha256",
+    digests: [fileDigest, bad],
+  });
   const cases: [string, Message][] = [
     ["unknown type", { type: "progress", id: 1 }],
     ["no type", { id: 1, ok: true }],
@@ -548,6 +565,12 @@ Deno.test("decodeServerMessage() refuses each malformed field with a ProtocolErr
     ["entry mtime a string", entries({ ...entry, mtime: "0" })],
     ["entry mtime missing", entries({ ...entry, mtime: undefined })],
     ["partials missing", { type: "partials", id: 1 }],
+    ["digests of an unknown checksum", { type: "digests", id: 1, checksum: "md5", digests: [] }],
+    ["digests missing", { type: "digests", id: 1, checksum: "sha256" }],
+    ["file digest of another length", digests({ ...fileDigest, hex: HEX.slice(0, 32) })],
+    ["file digest in capitals", digests({ ...fileDigest, hex: HEX.toUpperCase() })],
+    ["file digest name with a slash", digests({ ...fileDigest, name: "../etc" })],
+    ["file digest size negative", digests({ ...fileDigest, size: -1 })],
     ["partials not a list", { type: "partials", id: 1, partials: { 0: held } }],
     ["held partial not an object", { type: "partials", id: 1, partials: [held, "a"] }],
     ["held partial name missing", partials({ ...held, name: undefined })],
