@@ -82,14 +82,23 @@ export async function runShell(context: CommandContext, options: ShellOptions): 
       }
       : undefined,
   });
+  // Pings while the session waits on the user: at the prompt, at a question, under `!COMMAND`.
+  const keepalive = new Keepalive(
+    context.connection.idleTimeoutMs,
+    () => context.connection.ping(),
+  );
   if (gate !== null) {
-    const ask = (question: string, yesByDefault: boolean) => {
+    const ask = async (question: string, yesByDefault: boolean) => {
       gate.open = true;
-      return askYesNo(lines, question, yesByDefault, (cancel) => cancelQuestion = cancel)
-        .finally(() => {
-          gate.open = false;
-          cancelQuestion = null;
-        });
+      // A command asks only between its requests: the connection is idle until the answer.
+      keepalive.resume();
+      try {
+        return await askYesNo(lines, question, yesByDefault, (cancel) => cancelQuestion = cancel);
+      } finally {
+        await keepalive.pause();
+        gate.open = false;
+        cancelQuestion = null;
+      }
     };
     context.offerResume = (question) => ask(question, true);
     context.confirm = (question) => ask(question, false);
@@ -107,10 +116,6 @@ export async function runShell(context: CommandContext, options: ShellOptions): 
     lines.setPrompt(promptFor(context));
     lines.prompt();
   }
-  const keepalive = new Keepalive(
-    context.connection.idleTimeoutMs,
-    () => context.connection.ping(),
-  );
   keepalive.resume();
   let exitCode = EXIT_OK;
   let ended = false;
@@ -129,8 +134,11 @@ export async function runShell(context: CommandContext, options: ShellOptions): 
         ? []
         : safeSplit(mayFail ? trimmed.slice(1) : trimmed);
       if (trimmed.startsWith("!")) {
-        if (gate !== null) await gate.lend(() => runLocalShell(trimmed.slice(1)));
-        else {
+        if (gate !== null) {
+          keepalive.resume();
+          await gate.lend(() => runLocalShell(trimmed.slice(1)));
+          await keepalive.pause();
+        } else {
           printFailure(
             context,
             new UsageError("!COMMAND runs only in the interactive shell"),

@@ -78,3 +78,36 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "a question left open and a local !COMMAND past --idle-timeout keep the session",
+  ignore,
+  async fn() {
+    const server = await startServer(["--idle-timeout", String(IDLE_TIMEOUT_S)]);
+    const home = await Deno.makeTempDir();
+    await Deno.writeTextFile(join(server.root, "a.log"), "a");
+    await Deno.writeTextFile(join(server.root, "b.log"), "b");
+    const term = await openShell(server.dir, server.port, home);
+    try {
+      await term.line("rm a.log b.log");
+      assert.ok(await term.waitFor(/Remove 2 files\? \[y\/N\]/), await term.screen());
+      await new Promise((resolve) => setTimeout(resolve, LEFT_IDLE_MS));
+      await term.line("y");
+      assert.ok(await term.waitFor(/deleted b\.log\n/), await term.screen());
+      await assert.rejects(Deno.stat(join(server.root, "a.log")), Deno.errors.NotFound);
+      const seconds = Math.ceil(LEFT_IDLE_MS / 1000);
+      await term.line(`!sleep ${seconds}`);
+      assert.ok(await term.waitFor(/fts:\/>\s*$/m, LEFT_IDLE_MS + 20_000), await term.screen());
+      await term.line("mkdir after");
+      assert.ok(await term.waitFor(/created after\//), await term.screen());
+      // Nothing was lost and found again: no reconnect, no closed connection.
+      assert.doesNotMatch(await term.screen(), /connection lost|closed the connection/);
+      await term.line("quit");
+      assert.ok(await term.waitFor(/exit status 0/), await term.screen());
+    } finally {
+      await term.close();
+      await server.stop();
+      await Deno.remove(home, { recursive: true });
+    }
+  },
+});
