@@ -131,10 +131,26 @@ export async function planUpload(
       if (recursive === false && await localIsDirectory(source)) {
         throw new FtsError("WRONG_TYPE", `${source} is a directory (put -r sends a tree)`);
       }
-      plan.files.push({ local: source, remote: name, size: -1 });
+      // Checked here, before any directory is made for it on the server.
+      plan.files.push({ local: source, remote: name, size: await localFileSize(source) });
     }
   }
   return plan;
+}
+
+/** The size of the local file an upload sends; NOT_FOUND or WRONG_TYPE when there is none to send. */
+async function localFileSize(path: string): Promise<number> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) {
+      throw new FtsError("NOT_FOUND", `no such local file: ${path}`);
+    }
+    throw err;
+  }
+  if (!info.isFile) throw new FtsError("WRONG_TYPE", `${path} is not a regular file`);
+  return info.size;
 }
 
 /**

@@ -83,3 +83,19 @@ Deno.test("a leading / names the top of the served directory, and pwd shows /-ro
     await server.stop();
   }
 });
+
+Deno.test("put of a local file that is not there makes nothing on the server, not even its target", async () => {
+  const server = await startServer();
+  try {
+    for (
+      const args of [["-r", "nonexist", "newdir/"], ["nonexist", "newdir2/"], ["a", "b", "dir3"]]
+    ) {
+      const run = await runCommand(server, ["put", ...args]);
+      assert.equal(run.code, 1, run.stderr);
+      assert.match(run.stderr, /NOT_FOUND: no such local file: (nonexist|a)/);
+    }
+    assert.deepEqual((await listTree(server.root)).filter((p) => !p.startsWith(".fts")), []);
+  } finally {
+    await server.stop();
+  }
+});
