@@ -22,6 +22,14 @@ export function localDigestRecord(top: string, algorithm: ChecksumName): string 
   return join(cacheHome, "fts", "digests", `${key}-${algorithm}`);
 }
 
+/** The digest of the local file at `path`, of `algorithm`, read now. */
+export async function hashLocalFile(path: string, algorithm: ChecksumName): Promise<string> {
+  using file = await Deno.open(path, { read: true });
+  const hash = await createStreamingHash(algorithm);
+  await hashHeldPrefix(file, (await file.stat()).size, hash);
+  return hash.hex();
+}
+
 /**
  * The digests of `paths` (relative to `top`, `/`-separated) by path; a file
  * gone meanwhile has none. `present` names every file of the tree now, so

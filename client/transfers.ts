@@ -14,6 +14,7 @@ import type { CommandContext, CommandOutcome } from "./context.ts";
 import { ConnectionError, RemoteError, withHint } from "./errors.ts";
 import { formatBytes } from "./format.ts";
 import { isGlob } from "./glob.ts";
+import { filesAlreadyThere } from "./already_there.ts";
 import { heldLocally } from "./partial_download.ts";
 import { typedRemote } from "./remote_path.ts";
 import { escapeWord } from "./split_args.ts";
@@ -79,10 +80,15 @@ export async function uploadCommand(
   if (plan.trees > 0 && files.length === 0) {
     return emptyTreeOutcome("uploaded", sources.join(" "), `/${plan.directories.at(-1) ?? ""}`);
   }
+  const many = files.length > 1 || plan.trees > 0 || sources.some(isGlob);
+  const { left, alreadyThere } = many && flags.resume
+    ? await withoutThoseThere(context, files)
+    : { left: files, alreadyThere: 0 };
+  if (left.length === 0) return nothingLeftOutcome("uploaded", alreadyThere);
   return await transferAll(
     context,
     "uploaded",
-    files,
+    left,
     (jobs, options) =>
       context.connection.uploadMany(jobs, {
         overwrite: flags.force,
@@ -90,7 +96,12 @@ export async function uploadCommand(
         preserveMtime: flags.preserve,
         ...options,
       }),
-    { resumeAsked: flags.resume, overwrite: flags.force },
+    {
+      resumeAsked: flags.resume,
+      overwrite: flags.force,
+      continueWith: many ? commandWithResume("put", args) : undefined,
+      alreadyThere,
+    },
   );
 }
 
@@ -123,10 +134,15 @@ export async function downloadCommand(
   if (plan.trees > 0 && files.length === 0) {
     return emptyTreeOutcome("downloaded", sources.join(" "), plan.directories.at(-1) ?? ".");
   }
+  const many = files.length > 1 || plan.trees > 0 || sources.some(isGlob);
+  const { left, alreadyThere } = many && flags.resume
+    ? await withoutThoseThere(context, files)
+    : { left: files, alreadyThere: 0 };
+  if (left.length === 0) return nothingLeftOutcome("downloaded", alreadyThere);
   return await transferAll(
     context,
     "downloaded",
-    files,
+    left,
     // The context's connection when it runs: a new one after a drop.
     (jobs, options) =>
       context.connection.downloadMany(jobs, {
@@ -135,8 +151,45 @@ export async function downloadCommand(
         preserveMtime: flags.preserve,
         ...options,
       }),
-    { overwrite: flags.force },
+    {
+      overwrite: flags.force,
+      continueWith: many ? commandWithResume("get", args) : undefined,
+      alreadyThere,
+    },
   );
+}
+
+/**
+ * A many-file transfer given `--resume` continues an interrupted one: the
+ * files both sides hold alike already (./already_there.ts) are not moved
+ * again; the rest are, each resumed where it has data.
+ */
+async function withoutThoseThere(
+  context: CommandContext,
+  files: PlannedFile[],
+): Promise<{ left: PlannedFile[]; alreadyThere: number }> {
+  const there = await filesAlreadyThere(context.connection, files);
+  return { left: files.filter((_, index) => !there.has(index)), alreadyThere: there.size };
+}
+
+/** The command line that continues a many-file transfer typed as `name args`: the same with `--resume`. */
+function commandWithResume(name: "put" | "get", args: string[]): string {
+  const words = args.includes("--resume") ? args : ["--resume", ...args];
+  return [name, ...words].map(escapeWord).join(" ");
+}
+
+/** What a continued transfer with everything there already reports. */
+function nothingLeftOutcome(verb: "uploaded" | "downloaded", alreadyThere: number): CommandOutcome {
+  return {
+    output: `nothing left to move: ${alreadyThere} files there already, the same by digest`,
+    json: {
+      op: verb === "uploaded" ? "upload" : "download",
+      files: [],
+      alreadyThere,
+      bytes: 0,
+      seconds: 0,
+    },
+  };
 }
 
 /** A transfer's names as typed: the last of two or more is the target, the rest its sources. */
@@ -162,7 +215,14 @@ async function transferAll(
     jobs: PlannedFile[],
     reports: Pick<ManyTransferOptions, "onProgress" | "onFileDone" | "resume">,
   ) => Promise<TransferResult[]>,
-  { resumeAsked = false, overwrite = false }: { resumeAsked?: boolean; overwrite?: boolean } = {},
+  { resumeAsked = false, overwrite = false, continueWith, alreadyThere = 0 }: {
+    resumeAsked?: boolean;
+    overwrite?: boolean;
+    /** The command that continues the whole transfer, for more than one file. */
+    continueWith?: string;
+    /** Files a resumed transfer found there already and does not move. */
+    alreadyThere?: number;
+  } = {},
 ): Promise<CommandOutcome> {
   for (const file of files) {
     if (file.size < 0 && verb === "uploaded") {
@@ -184,7 +244,8 @@ async function transferAll(
   const broken = () => files.find((_, index) => !finished.has(index));
   const resumeCommand = () => {
     const file = broken();
-    return file === undefined ? null : resumeCommandFor(verb, file, context.remoteDir, overwrite);
+    if (file === undefined) return null;
+    return continueWith ?? resumeCommandFor(verb, file, context.remoteDir, overwrite);
   };
   if (context.interrupt) {
     context.interrupt.describeStop = () => ({
@@ -198,7 +259,7 @@ async function transferAll(
           verb,
           files.filter((_, index) => !finished.has(index)),
           (jobs, reports) => moveAll(jobs, { ...reports, resume: true }),
-          { overwrite },
+          { overwrite, continueWith },
         ),
     });
   }
@@ -239,7 +300,8 @@ async function transferAll(
       files.length === 1 ? seconds : undefined,
     )
   );
-  if (resumeAsked && verb === "uploaded") {
+  // Of several files only the broken one had data to continue from: the others' fresh start is no news.
+  if (resumeAsked && verb === "uploaded" && continueWith === undefined) {
     const fromStart = results.filter((r) => r.resumedFrom === 0 && r.size > 0);
     if (fromStart.length > 0) lines.unshift(nothingHeldLine(fromStart, results.length));
   }
@@ -249,7 +311,7 @@ async function transferAll(
       `${verb} ${files.length} files, ${formatBytes(bytes)} in ${seconds.toFixed(2)} s ` +
         `(${formatBytes(bytes / Math.max(seconds, 1e-3))}/s), all ${
           context.style.green("verified")
-        }`,
+        }` + (alreadyThere > 0 ? `; ${alreadyThere} there already, the same by digest` : ""),
     );
   }
   return {
@@ -265,6 +327,7 @@ async function transferAll(
         verified: true,
       })),
       bytes: results.reduce((sum, r) => sum + r.size, 0),
+      alreadyThere,
       seconds: Math.round(seconds * 1000) / 1000,
     },
   };

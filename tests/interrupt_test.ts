@@ -177,7 +177,7 @@ testInSlowShell(
     await term.keys("C-c");
     assert.ok(
       await term.waitFor(
-        /fts: Interrupt: 0 of 3 files done; to continue where it stopped: get --resume tree\/a\.bin tree\/a\.bin/,
+        /fts: Interrupt: 0 of 3 files done; to continue where it stopped: get --resume -r tree\n/,
       ),
       await term.screen(),
     );
@@ -188,6 +188,100 @@ testInSlowShell(
     assert.ok(await term.waitFor(/^fts:\/> pwd\n\/\nfts:\/>\s*$/m), await term.screen());
     const local = [...Deno.readDirSync(join(server.dir, "tree"))].map((e) => e.name).sort();
     assert.deepEqual(local, [".a.bin.fts-partial"]);
+    // The printed command finishes the whole of it, the broken file resumed.
+    await term.line("get --resume -r tree");
+    assert.ok(
+      await term.waitFor(/downloaded 3 files, 48\.0 MiB in .*verified/),
+      await term.screen(),
+    );
+    assert.match(
+      await term.screen(),
+      /downloaded tree\/a\.bin -> tree\/a\.bin: 16\.0 MiB, resumed at/,
+    );
+    for (const name of names) {
+      assert.equal(
+        await sha256File(join(server.dir, "tree", name)),
+        await sha256File(join(server.root, "tree", name)),
+        name,
+      );
+    }
+  },
+);
+
+/** Bytes of uploads in flight on the server: its temporaries, wherever under .fts/tmp they are. */
+async function bytesArriving(root: string): Promise<number> {
+  let bytes = 0;
+  const walk = async (dir: string): Promise<void> => {
+    for await (const entry of Deno.readDir(dir)) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory) await walk(path);
+      else bytes += await Deno.stat(path).then((info) => info.size, () => 0);
+    }
+  };
+  await walk(join(root, ".fts", "tmp")).catch(() => {});
+  return bytes;
+}
+
+testInSlowShell(
+  "put -r stopped by Ctrl-C is finished by the command it prints: what arrived is not sent again",
+  async (slow, term) => {
+    const { server } = slow;
+    await Deno.mkdir(join(server.dir, "tree"));
+    await Deno.writeTextFile(join(server.dir, "tree", "a.txt"), "small, first, done at once");
+    for (const name of ["b.bin", "c.bin"]) {
+      await writeRandomFile(join(server.dir, "tree", name), 32 << 20);
+    }
+    await term.line("put -r tree");
+    // The small file published and the first big one arriving, far from its end.
+    assert.ok(
+      await waitFor(async () => {
+        const published = await Deno.stat(join(server.root, "tree", "a.txt")).then(
+          () => true,
+          () => false,
+        );
+        return published && await bytesArriving(server.root) > 0;
+      }, 20_000),
+      await term.screen(),
+    );
+    await term.keys("C-c");
+    assert.ok(
+      await term.waitFor(
+        /fts: Interrupt: \d of 3 files done; to continue where it stopped: put --resume -r tree\n/,
+      ),
+      await term.screen(),
+    );
+    assert.ok(await term.waitFor(/^fts:\/>\s*$/m), await term.screen());
+    slow.relay.limitRate(null);
+    // The server keeps what arrived once it has seen the connection end.
+    assert.ok(
+      await waitFor(async () => {
+        for await (const _ of Deno.readDir(join(server.root, ".fts", "partial"))) return true;
+        return false;
+      }, 20_000),
+    );
+    await term.line("put --resume -r tree");
+    assert.ok(
+      await term.waitFor(/uploaded \d files, .*verified.*\nfts:\/>\s*$/m),
+      await term.screen(),
+    );
+    assert.match(
+      await term.screen(),
+      /uploaded tree\/b\.bin -> tree\/b\.bin: 32\.0 MiB, resumed at/,
+    );
+    assert.match(await term.screen(), /; 1 there already, the same by digest/);
+    for (const name of ["a.txt", "b.bin", "c.bin"]) {
+      assert.equal(
+        await sha256File(join(server.root, "tree", name)),
+        await sha256File(join(server.dir, "tree", name)),
+        name,
+      );
+    }
+    // Run again, nothing is left: each file is there, the same by digest.
+    await term.line("put --resume -r tree");
+    assert.ok(
+      await term.waitFor(/nothing left to move: 3 files there already, the same by digest/),
+      await term.screen(),
+    );
   },
 );
 
