@@ -159,20 +159,25 @@ export const COMMANDS: Command[] = [
     async run(context, args) {
       const { flags, positionals } = parseCommandArgs(args, MKDIR_FLAGS, this.usage, { min: 1 });
       const made: string[] = [];
+      const there: string[] = [];
       for (const name of positionals) {
         const target = resolveRemote(context.remoteDir, name);
         try {
           await context.connection.mkdir(target);
+          made.push(target);
         } catch (err) {
-          const there = flags.parents && err instanceof FtsError && err.code === "EXISTS" &&
+          const exists = flags.parents && err instanceof FtsError && err.code === "EXISTS" &&
             (await context.connection.stat(target)).type === "dir";
-          if (!there) throw err;
+          if (!exists) throw err;
+          there.push(target);
         }
-        made.push(target);
       }
       return {
-        output: made.map((name) => `created ${terminalSafe(name)}/`).join("\n"),
-        json: { op: "mkdir", names: made },
+        output: [
+          ...made.map((name) => `created ${terminalSafe(name)}/`),
+          ...there.map((name) => `${terminalSafe(name)}/ is there already`),
+        ].join("\n"),
+        json: { op: "mkdir", names: made, existing: there },
       };
     },
   },

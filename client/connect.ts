@@ -161,18 +161,25 @@ function refuseMisplacedOptions(command: string[]): void {
   const own = findCommand(name ?? "")?.flags ?? {};
   const ownShort = new Set(Object.values(own).map((flag) => flag.short));
   const end = args.indexOf("--");
-  for (const word of end < 0 ? args : args.slice(0, end)) {
+  const words = end < 0 ? args : args.slice(0, end);
+  for (const [index, word] of words.entries()) {
     const long = /^--([^=]+)/.exec(word)?.[1];
     const short = /^-([a-z])$/.exec(word)?.[1];
-    const misplaced = long !== undefined
+    const flag = long !== undefined
       ? Object.hasOwn(CONNECT_FLAGS, long) && !Object.hasOwn(own, long) && long !== "help"
-      : short !== undefined && !ownShort.has(short) &&
-        Object.values(CONNECT_FLAGS).some((flag) => "short" in flag && flag.short === short);
-    if (misplaced) {
-      const rest = command.filter((w) => w !== word).join(" ");
+        ? CONNECT_FLAGS[long as keyof typeof CONNECT_FLAGS]
+        : undefined
+      : short !== undefined && !ownShort.has(short)
+      ? Object.values(CONNECT_FLAGS).find((flag) => "short" in flag && flag.short === short)
+      : undefined;
+    if (flag !== undefined) {
+      // An option that takes a value moves with it (`--port-file F`, not `--port-file=F`).
+      const takesNext = flag.kind !== "boolean" && !word.includes("=") && index + 1 < words.length;
+      const moved = takesNext ? [word, words[index + 1]!] : [word];
+      const rest = [name, ...args.filter((_, i) => i < index || i >= index + moved.length)];
       throw new UsageError(
         `${word} is an option of fts connect, not of ${name}: options go before the command ` +
-          `(fts connect ${word} ${rest})`,
+          `(fts connect ${moved.join(" ")} ${rest.join(" ")})`,
       );
     }
   }

@@ -193,6 +193,8 @@ export async function runShell(context: CommandContext, options: ShellOptions): 
       }
       keepalive.resume();
     }
+    // Ctrl-D at the prompt ends input with the cursor after the prompt: end that line, as sftp does.
+    if (options.interactive && !ended) console.log();
   } finally {
     await keepalive.pause();
     lines.close();

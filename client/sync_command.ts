@@ -192,7 +192,9 @@ export async function syncCommand(
   const removed = plan.remove.length - kept.length;
   const done = moving.length === 0
     ? `synced: removed ${removed}, nothing to send`
-    : `synced ${moving.length} files, ${formatBytes(bytes)} in ${seconds.toFixed(2)} s` +
+    : `synced ${moving.length} file${moving.length === 1 ? "" : "s"}, ${formatBytes(bytes)} in ${
+      seconds.toFixed(2)
+    } s` +
       ` (${formatBytes(bytes / Math.max(seconds, 1e-3))}/s), all ${
         context.style.green("verified")
       }` + (plan.remove.length > 0 ? `; removed ${removed}` : "");

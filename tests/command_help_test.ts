@@ -56,6 +56,13 @@ Deno.test("mistakes get messages that say what to type, never the option parser'
       after.stderr,
       /options go before the command \(fts connect --json stat README\.md\)/,
     );
+    // An option with a value moves with its value.
+    const valued = await runCommand(server, ["ls", "--port-file", "other-port", "docs"]);
+    assert.equal(valued.code, 2);
+    assert.match(
+      valued.stderr,
+      /options go before the command \(fts connect --port-file other-port ls docs\)/,
+    );
     for (const words of [["put", "--bogus", "a"], ["get", "-z", "a"], ["mv", "-x", "a", "b"]]) {
       const run = await runCommand(server, words);
       assert.equal(run.code, 2, words.join(" "));

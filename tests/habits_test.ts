@@ -37,6 +37,8 @@ Deno.test("mkdir -p, rm of several names, patterns and -r trees", async () => {
     assert.equal(mk.code, 0, mk.stderr);
     const again = await runCommand(server, ["mkdir", "-p", "x/y"]);
     assert.equal(again.code, 0, again.stderr);
+    // Not claimed as made: it was there.
+    assert.equal(again.stdout.trim(), "x/y/ is there already");
     const plain = await runCommand(server, ["mkdir", "x"]);
     assert.equal(plain.code, 1);
     assert.match(plain.stderr, /EXISTS/);

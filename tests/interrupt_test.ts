@@ -310,6 +310,9 @@ testInSlowShell(
     );
     await term.keys("C-d");
     assert.ok(await term.waitFor(/exit status 0/), await term.screen());
+    // The prompt's line is ended: the shell's next output starts a line of its own.
+    assert.match(await term.screen(), /^fts:\/>\s*\n(?:.*\n)*?exit status 0/m);
+    assert.doesNotMatch(await term.screen(), /fts:\/> ?\S*exit status/);
   },
 );
 

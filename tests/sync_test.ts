@@ -284,7 +284,7 @@ Deno.test({
       );
       relay.limitRate(null);
       await term.line("sync -y src mirror");
-      assert.ok(await term.waitFor(/synced 1 files/), await term.screen());
+      assert.ok(await term.waitFor(/synced 1 file,/), await term.screen());
       assert.match(
         await term.screen(),
         /1 new \(64\.0 MiB\), 0 updated \(0 B\), 0 to remove, 3 unchanged/,
