@@ -64,7 +64,13 @@ export async function uploadCommand(
           throw err;
         })
         : 0;
-      flags.resume = held > 0 &&
+      // Without -f a file there already refuses the upload, resumed or not: nothing to offer.
+      const blocked = held > 0 && !flags.force &&
+        await context.connection.list(file.remote).then(() => true, (err) => {
+          if (err instanceof RemoteError) return false;
+          throw err;
+        });
+      flags.resume = held > 0 && !blocked &&
         await context.offerResume(
           `the server holds ${formatBytes(held)} of ${formatBytes(size)} from an interrupted ` +
             `upload of ${file.remote}. Continue from there?`,

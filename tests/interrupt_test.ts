@@ -163,6 +163,36 @@ testInSlowShell(
 );
 
 testInSlowShell(
+  "after put -f is stopped, the shell offers to resume it only where the upload could go through",
+  async (slow, term) => {
+    const { server } = slow;
+    await Deno.writeTextFile(join(server.root, "big.bin"), "the old version");
+    const sum = await writeRandomFile(join(server.dir, "big.bin"), BIG_FILE_BYTES);
+    await term.line("put -f big.bin");
+    assert.ok(await term.waitFor(MOVING), await term.screen());
+    await term.keys("C-c");
+    assert.ok(
+      await term.waitFor(/to continue where it stopped: put -f --resume big\.bin big\.bin/),
+      await term.screen(),
+    );
+    slow.relay.limitRate(null);
+    assert.ok(await waitFor(async () => await serverHeldBytes(server) > 0, 20_000));
+    // Without -f the file there refuses the upload: no question that cannot lead anywhere.
+    await term.line("put big.bin");
+    assert.ok(await term.waitFor(/EXISTS: "big\.bin" already exists/), await term.screen());
+    assert.doesNotMatch(await term.screen(), /Continue from there/);
+    await term.line("put -f big.bin");
+    assert.ok(await term.waitFor(/Continue from there\? \[Y\/n\]/), await term.screen());
+    await term.line("y");
+    assert.ok(
+      await term.waitFor(/uploaded big\.bin -> big\.bin: .*resumed at/),
+      await term.screen(),
+    );
+    assert.equal(await sha256File(join(server.root, "big.bin")), sum);
+  },
+);
+
+testInSlowShell(
   "Ctrl-C stops the whole of get -r, not just the file it is on, and says how far it got",
   async (slow, term) => {
     const { server } = slow;
