@@ -18,10 +18,23 @@ export const LAST_PORTS_DIR = "ports";
 /** Hex digits of the root's SHA-256 naming its file: 64 bits, no two roots of one user alike. */
 const ROOT_ID_HEX_DIGITS = 16;
 
+/**
+ * The name a root's kept state goes by in the state directory: a digest of
+ * its path, the same for its last port and its kept token.
+ *
+ * @example
+ * ```ts
+ * import { rootId } from "./last_port.ts";
+ * console.assert(rootId("/srv/a") !== rootId("/srv/b") && rootId("/srv/a").length === 16);
+ * ```
+ */
+export function rootId(root: string): string {
+  return createHash("sha256").update(root).digest("hex").slice(0, ROOT_ID_HEX_DIGITS);
+}
+
 /** Where the last port of `root` is kept under `stateDir`. */
 export function lastPortFile(stateDir: string, root: string): string {
-  const id = createHash("sha256").update(root).digest("hex").slice(0, ROOT_ID_HEX_DIGITS);
-  return join(stateDir, LAST_PORTS_DIR, id);
+  return join(stateDir, LAST_PORTS_DIR, rootId(root));
 }
 
 /**

@@ -47,7 +47,7 @@ export async function serve(args: string[]): Promise<number> {
  * connect line it printed still works (or keeps this start's for the next).
  */
 async function useKeptToken(setup: ServeSetup, stateDir: string): Promise<void> {
-  const token = await keptToken(stateDir, setup.localToken!, setup.newToken);
+  const token = await keptToken(stateDir, setup.config.root, setup.localToken!, setup.newToken);
   setup.localToken = token;
   setup.config.tokens = (setup.config.tokens ?? []).map((t) =>
     t.name === "local" ? { ...t, token } : t

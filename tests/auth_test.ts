@@ -304,10 +304,11 @@ Deno.test("connectLines() names this host's reachable addresses for a server on 
   ]);
 });
 
-Deno.test("the generated token is kept across restarts, and --new-token replaces it", async () => {
+Deno.test("the generated token is kept across restarts, one per root, and --new-token replaces it", async () => {
   const stateDir = await Deno.makeTempDir({ prefix: "fts-state-" });
+  const roots = await Deno.makeTempDir({ prefix: "fts-roots-" });
   const start = (...extra: string[]) =>
-    startServer(["--state-dir", stateDir, ...extra], { auth: true });
+    startServer(["--state-dir", stateDir, "--root", join(roots, "one"), ...extra], { auth: true });
   try {
     const first = await start();
     await first.stop();
@@ -317,10 +318,22 @@ Deno.test("the generated token is kept across restarts, and --new-token replaces
       kept = again.token!;
       assert.equal(kept, first.token, "a restart serves the token it printed before");
       assert.ok(again.stdout().includes(`FTS_TOKEN=${kept} fts connect`), again.stdout());
-      const info = await Deno.stat(join(stateDir, "token"));
+      const [file] = [...Deno.readDirSync(join(stateDir, "tokens"))];
+      const info = await Deno.stat(join(stateDir, "tokens", file!.name));
       assert.equal(info.mode! & 0o777, 0o600);
     } finally {
       await again.stop();
+    }
+    // Another root of the same user has a token of its own: one connect line opens one root.
+    const other = await startServer(["--state-dir", stateDir, "--root", join(roots, "two")], {
+      auth: true,
+    });
+    try {
+      assert.notEqual(other.token, kept);
+      const refused = await runClient([`127.0.0.1:${other.port}`, "--token", kept, "ls"]);
+      assert.equal(refused.code, EXIT_CONNECTION, refused.stderr);
+    } finally {
+      await other.stop();
     }
     const renewed = await start("--new-token");
     try {
@@ -335,6 +348,7 @@ Deno.test("the generated token is kept across restarts, and --new-token replaces
     }
   } finally {
     await Deno.remove(stateDir, { recursive: true });
+    await Deno.remove(roots, { recursive: true });
   }
 });
 
