@@ -316,19 +316,7 @@ export const COMMANDS: Command[] = [
     summary: "show the commands, or one command's usage",
     completes: "command",
     run(context, args) {
-      const [name] = positionals(args, 0, 1, this.usage);
-      if (name === undefined) {
-        return Promise.resolve({
-          output: commandsHelp(COMMANDS, context.width),
-          json: { commands: COMMANDS.map(commandJson) },
-        });
-      }
-      const command = findCommand(name);
-      if (!command) throw unknownCommand(name);
-      return Promise.resolve({
-        output: commandHelp(command, context.width),
-        json: commandJson(command),
-      });
+      return Promise.resolve(helpFor(["help", ...args], context.width)!);
     },
   },
   {
@@ -378,14 +366,35 @@ export function runCommand(context: CommandContext, words: string[]): Promise<Co
   const [name, ...args] = words;
   const command = findCommand(name ?? "");
   if (!command) throw unknownCommand(name ?? "");
+  const help = helpFor(words, context.width);
+  return help !== null ? Promise.resolve(help) : command.run(context, args);
+}
+
+/**
+ * What `words` show when they ask for help and nothing else (`help`, `help
+ * put`, `put --help`), which needs no server; null for any other command.
+ * Help for an unknown command is a usage error.
+ */
+export function helpFor(words: string[], width: number | undefined): CommandOutcome | null {
+  const [name, ...args] = words;
+  const command = findCommand(name ?? "");
+  if (!command) return null;
   const end = args.indexOf("--");
   if ((end < 0 ? args : args.slice(0, end)).includes("--help")) {
-    return Promise.resolve({
-      output: commandHelp(command, context.width),
-      json: commandJson(command),
-    });
+    return { output: commandHelp(command, width), json: commandJson(command) };
   }
-  return command.run(context, args);
+  if (command.names[0] !== "help") return null;
+  const [topic, ...more] = args;
+  if (more.length > 0) throw new UsageError(`usage: ${command.usage}`);
+  if (topic === undefined) {
+    return {
+      output: commandsHelp(COMMANDS, width),
+      json: { commands: COMMANDS.map(commandJson) },
+    };
+  }
+  const about = findCommand(topic);
+  if (!about) throw unknownCommand(topic);
+  return { output: commandHelp(about, width), json: commandJson(about) };
 }
 
 /** `unknown command 'lsit' (did you mean 'list'?)`, a usage error. */

@@ -18,7 +18,7 @@ import type { ChecksumName } from "../protocol/checksum.ts";
 import { normalizeFingerprint } from "../protocol/fingerprint.ts";
 import { type Address, DEFAULT_CONNECT_HOST, parseAddress } from "./address.ts";
 import { commandsHelp, DEFAULT_HELP_WIDTH } from "./command_help.ts";
-import { COMMANDS, findCommand, unknownCommand } from "./commands.ts";
+import { COMMANDS, findCommand, helpFor, unknownCommand } from "./commands.ts";
 import { useOwnHashThreads } from "../io/hash_threads.ts";
 import { type ConnectOptions, FtsConnection } from "./connection.ts";
 import type { CommandContext } from "./context.ts";
@@ -212,6 +212,12 @@ export async function connect(args: string[]): Promise<number> {
       throw unknownCommand(parsed.command[0]!);
     }
     refuseMisplacedOptions(parsed.command);
+    // Help asks nothing of a server: it is shown without one.
+    const help = helpFor(parsed.command, terminalWidth());
+    if (help !== null) {
+      printOutcome({ json: parsed.options.json }, help);
+      return EXIT_OK;
+    }
     if (parsed.options.batch !== undefined && parsed.command.length > 0) {
       throw new UsageError(
         `-b ${parsed.options.batch} runs the commands in that file: give no COMMAND with it`,

@@ -14,7 +14,10 @@ import { styleFor } from "./style.ts";
 import { terminalSafeJson } from "./terminal_safe.ts";
 
 /** Prints a command's result on stdout. */
-export function printOutcome(context: CommandContext, outcome: CommandOutcome): void {
+export function printOutcome(
+  context: Pick<CommandContext, "json">,
+  outcome: CommandOutcome,
+): void {
   if (context.json) {
     if (outcome.json !== undefined) console.log(terminalSafeJson(outcome.json));
   } else if (outcome.output) {

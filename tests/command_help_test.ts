@@ -110,3 +110,21 @@ Deno.test("README's command table lists every command with its usage and aliases
   }));
   assert.deepEqual(documented, expected);
 });
+
+Deno.test("help and COMMAND --help need no server: no port file, nothing listening", async () => {
+  const empty = await Deno.makeTempDir({ prefix: "fts-no-server-" });
+  try {
+    for (
+      const args of [["ls", "--help"], ["127.0.0.1:1", "put", "--help"], ["help", "get"], ["help"]]
+    ) {
+      const run = await runClient(args, { cwd: empty });
+      assert.equal(run.code, 0, `${args.join(" ")}: ${run.stderr}`);
+      assert.match(run.stdout, /usage: (list|upload|download) |^Commands/m, args.join(" "));
+    }
+    const unknown = await runClient(["help", "lsit"], { cwd: empty });
+    assert.equal(unknown.code, 2, unknown.stderr);
+    assert.match(unknown.stderr, /unknown command 'lsit'/);
+  } finally {
+    await Deno.remove(empty, { recursive: true });
+  }
+});
