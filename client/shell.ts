@@ -108,6 +108,14 @@ export async function runShell(context: CommandContext, options: ShellOptions): 
       endLineWithCtrlC(lines);
       lines.prompt();
     });
+    // Ctrl-Z suspends the shell as any program's, and fg brings the line back as it was.
+    lines.on("SIGTSTP", () => {
+      gate.setRawMode(false);
+      // Stops this process here; it goes on from here at SIGCONT (fg, bg).
+      Deno.kill(Deno.pid, "SIGTSTP");
+      gate.setRawMode(true);
+      lines.prompt(true);
+    });
     // readline keeps history newest first.
     (lines as unknown as { history: string[] }).history = history.slice().reverse();
     console.log(

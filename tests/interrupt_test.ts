@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type DelayRelay, startDelayRelay } from "../scripts/bench_relay.ts";
+import { shellQuote } from "../cli/shell_quote.ts";
 import {
+  FTS_RUN_FLAGS,
   PROJECT_DIR,
   type RunningServer,
   sha256File,
@@ -444,6 +446,39 @@ Deno.test({
     } finally {
       await term.close();
       await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "Ctrl-Z suspends the shell and fg brings it back, the half-typed line as it was",
+  ignore,
+  async fn() {
+    const server = await startServer();
+    const home = await Deno.makeTempDir();
+    // A shell with job control, in which fts runs as a job of its own.
+    const term = await Terminal.run(server.dir, ["bash", "--norc", "--noprofile", "-i"], {
+      env: { XDG_CONFIG_HOME: home, PS1: "job-shell$ " },
+    });
+    try {
+      const fts = [Deno.execPath(), "run", ...FTS_RUN_FLAGS, join(PROJECT_DIR, "main.ts")]
+        .map(shellQuote).join(" ");
+      assert.ok(await term.waitFor(/job-shell\$\s*$/m), await term.screen());
+      await term.line(`${fts} connect 127.0.0.1:${server.port}`);
+      assert.ok(await term.waitFor(/^fts:\/>\s*$/m), await term.screen());
+      await term.keys("pw");
+      await term.keys("C-z");
+      assert.ok(await term.waitFor(/Stopped[\s\S]*job-shell\$\s*$/m), await term.screen());
+      await term.line("fg");
+      assert.ok(await term.waitFor(/fts:\/> pw\s*$/m), await term.screen());
+      await term.line("d");
+      assert.ok(await term.waitFor(/^fts:\/> pwd\n\/\nfts:\/>\s*$/m), await term.screen());
+      await term.line("quit");
+      assert.ok(await term.waitFor(/job-shell\$\s*$/m), await term.screen());
+    } finally {
+      await term.close();
+      await server.stop();
+      await Deno.remove(home, { recursive: true });
     }
   },
 });
