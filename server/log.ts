@@ -101,8 +101,14 @@ export function logEvent(event: LogEvent): void {
 export function writeStderrLine(line: string): void {
   const bytes = encoder.encode(line + "\n");
   const write = () => {
-    for (let written = 0; written < bytes.length;) {
-      written += Deno.stderr.writeSync(bytes.subarray(written));
+    try {
+      for (let written = 0; written < bytes.length;) {
+        written += Deno.stderr.writeSync(bytes.subarray(written));
+      }
+    } catch (err) {
+      // Whoever read the log has gone (`fts serve | tee log`, then Ctrl-C): serving, and
+      // stopping cleanly, go on without it.
+      if (!(err instanceof Deno.errors.BrokenPipe)) throw err;
     }
   };
   if (lineLock) lineLock.hold(write);

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { identityWithoutAuth, isLoopback } from "../server/session.ts";
-import { RawClient, runCommand, startServer } from "./_helpers.ts";
+import { join } from "node:path";
+import { FTS_RUN_FLAGS, PROJECT_DIR, RawClient, runCommand, startServer } from "./_helpers.ts";
 
 async function exists(path: string): Promise<boolean> {
   return await Deno.stat(path).then(() => true, () => false);
@@ -35,6 +36,48 @@ Deno.test("SIGTERM and SIGINT stop the server cleanly and remove the port file",
     } finally {
       await server.stop();
     }
+  }
+});
+
+Deno.test("a server whose log reader has gone (serve | tee, then Ctrl-C) still stops cleanly", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "fts-gone-reader-" });
+  try {
+    const portFile = join(dir, "port");
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        ...FTS_RUN_FLAGS,
+        join(PROJECT_DIR, "main.ts"),
+        "serve",
+        "--no-auth",
+        "--root",
+        join(dir, "root"),
+        "--port-file",
+        portFile,
+        "--state-dir",
+        join(dir, "state"),
+      ],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let seen = "";
+    while (!/fts: serving/.test(seen)) {
+      const { value, done } = await lines.read();
+      if (done) break;
+      seen += value;
+    }
+    // The log's reader goes away, as tee does at Ctrl-C.
+    await child.stderr.cancel();
+    await lines.cancel();
+    child.kill("SIGINT");
+    const status = await child.status;
+    assert.equal(status.code, 0);
+    assert.equal(await exists(portFile), false);
+    assert.equal(await exists(`${portFile}.json`), false);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
 
