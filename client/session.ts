@@ -413,7 +413,7 @@ async function greet(
   if (hello.type !== "hello") throw new ProtocolError(`'${hello.type}' instead of a hello`);
   if (hello.auth === "token" && token === undefined) {
     throw new RefusedError(
-      `${where} needs a token: give --token or FTS_TOKEN (on the server's host, ` +
+      `${where} needs a token: give FTS_TOKEN, --token-file or --token (on the server's host, ` +
         "connecting through its port file finds it)",
     );
   }
