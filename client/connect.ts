@@ -10,7 +10,7 @@ import { isIP } from "node:net";
 import { join, resolve } from "node:path";
 import { Readable } from "node:stream";
 import { parseChecksumFlag } from "../cli/checksum_flag.ts";
-import { EXIT_OK } from "../cli/exit_codes.ts";
+import { EXIT_OK, EXIT_OPERATION_FAILED } from "../cli/exit_codes.ts";
 import { type FlagTable, type FlagValues, formatFlags, parseFlags } from "../cli/flags.ts";
 import { listenForInterrupts } from "../cli/interrupt_signals.ts";
 import { UsageError } from "../cli/usage_error.ts";
@@ -242,7 +242,7 @@ export async function connect(args: string[]): Promise<number> {
       const outcome = await runResilient(context, parsed.command, interrupt);
       printOutcome(context, outcome);
       if (!outcome.endSession) await context.connection.logout();
-      return EXIT_OK;
+      return outcome.incomplete ? EXIT_OPERATION_FAILED : EXIT_OK;
     } catch (err) {
       return printFailure(context, err);
     } finally {

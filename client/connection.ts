@@ -143,6 +143,7 @@ export class FtsConnection {
       send: (ready) => sendUpload(session, ready),
       receive: (sent) => receiveUpload(session, sent),
       onDone: options.onFileDone,
+      onRefused: options.onFileRefused,
     });
   }
 
@@ -176,6 +177,7 @@ export class FtsConnection {
       send: (ready) => sendDownload(session, ready),
       receive: (sent) => receiveDownload(session, this.#landed, sent),
       onDone: options.onFileDone,
+      onRefused: options.onFileRefused,
     }, {
       commit: (held) => commitDownloads(this.#landed, held),
       full: downloadGroupFull,

@@ -54,4 +54,10 @@ export interface CommandOutcome {
   json?: unknown;
   /** The session is over (logout or terminate). */
   endSession?: boolean;
+  /**
+   * Part of what was asked was left undone, and the output says which (a
+   * sync's files that someone changed meanwhile): a one-shot command, or a
+   * batch line, then fails with EXIT_OPERATION_FAILED after printing it.
+   */
+  incomplete?: boolean;
 }

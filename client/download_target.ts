@@ -150,6 +150,7 @@ export class DownloadTarget {
   /**
    * The verified file as a member of a commit group (io/commit_group.ts):
    * settling gives it `mtimeMs` (when given) and makes it durable; placing
+   * calls `beforePlace` (which may refuse by throwing: nothing is replaced),
    * renames it onto {@link localPath}, calls `onPlaced` (the file has its
    * name now), and names its directory for the group's fsync. Neither waits
    * for a disk that is memory anyway.
@@ -157,7 +158,7 @@ export class DownloadTarget {
   commitMember(
     mtimeMs: number | undefined,
     modeBits: number | undefined,
-    onPlaced: () => void,
+    { beforePlace, onPlaced }: { beforePlace(): void; onPlaced(): void },
   ): CommitMember {
     let durable = true;
     return {
@@ -170,6 +171,7 @@ export class DownloadTarget {
         await finishWritten(file, { mtime: mtimeMs, durable });
       },
       place: () => {
+        beforePlace();
         placeFile(this.partialPath, this.localPath, { overwrite: true });
         onPlaced();
         return durable ? dirname(this.localPath) : null;

@@ -21,10 +21,18 @@ import { Progress } from "./progress.ts";
 import { resolveRemote, shownRemote } from "./remote_path.ts";
 import { escapeWord } from "./split_args.ts";
 import { IGNORE_FILE, ignorePatterns, SyncFilter } from "./sync_filter.ts";
-import { changesAnything, planSync, type SyncFile, type SyncPlan } from "./sync_plan.ts";
+import {
+  CHANGED_SINCE_PLAN,
+  changesAnything,
+  planSync,
+  type SyncConflict,
+  type SyncFile,
+  type SyncPlan,
+} from "./sync_plan.ts";
 import { localTree, remoteTree, type SideTree } from "./sync_trees.ts";
 import { terminalSafe } from "./terminal_safe.ts";
-import type { TransferJob, TransferResult } from "./transfer_options.ts";
+import type { ManyTransferOptions, TransferJob, TransferResult } from "./transfer_options.ts";
+import { EAGER_UPLOAD_MAX_BYTES } from "./upload.ts";
 
 /** The flags of `sync`. */
 export const SYNC_FLAGS = {
@@ -54,17 +62,55 @@ interface SyncSides {
   targetShown: string;
   source: SideTree;
   target: SideTree;
-  /** Moves `files` (paths relative to both tops), replacing what is there when `overwrite`. */
-  move(
-    files: SyncFile[],
-    overwrite: boolean,
-    onFileDone: (index: number, result: TransferResult) => void,
-    onProgress: (job: TransferJob, done: number) => void,
-  ): Promise<TransferResult[]>;
+  /**
+   * Moves `files` (paths relative to both tops): when `overwrite`, each
+   * replacing the target's file only if it is still the version the target's
+   * snapshot holds; otherwise onto names that must still be free. With
+   * `resume`, a file continues from what an interrupted run left of it.
+   */
+  move(files: SyncFile[], overwrite: boolean, resume: boolean, reports: MoveReports): Promise<void>;
   /** Makes the target's top (when missing) and `dirs` in it, parents first. */
   makeDirectories(dirs: string[]): Promise<void>;
   /** Removes one target path; false for a directory kept because it is not empty (it holds what the filter leaves out). */
   remove(path: string, dir: boolean): Promise<boolean>;
+}
+
+/** What a sync hears of each file it moves. */
+interface MoveReports {
+  onFileDone(index: number, result: TransferResult): void;
+  onProgress(job: TransferJob, done: number): void;
+  /** A file refused with the session sound: true leaves it out and goes on (see {@link ManyTransferOptions.onFileRefused}). */
+  onFileRefused(index: number, error: unknown): boolean;
+}
+
+/**
+ * What a sync asks for a file it moves: where it goes, the version it may
+ * replace (an update: the target's file as the plan saw it), and whether
+ * to continue from data an interrupted run left (`resume`).
+ */
+function jobFor(
+  file: SyncFile,
+  places: { local: string; remote: string },
+  target: SideTree,
+  overwrite: boolean,
+  resume: boolean,
+): TransferJob {
+  const version = overwrite ? target.files.get(file.path) : undefined;
+  return {
+    ...places,
+    ...(version === undefined ? {} : { ifUnchanged: { size: version.size, mtime: version.mtime } }),
+    resume,
+  };
+}
+
+/**
+ * Whether an upload of `size` bytes asks to continue from what the server
+ * holds: only past {@link EAGER_UPLOAD_MAX_BYTES}, where the upload waits
+ * for the server's go-ahead anyway (which tells the held bytes), so asking
+ * costs nothing; smaller files stream without waiting, and are sent whole.
+ */
+function resumesUpload(size: number): boolean {
+  return size > EAGER_UPLOAD_MAX_BYTES;
 }
 
 /** Runs `sync`. */
@@ -135,27 +181,55 @@ export async function syncCommand(
     });
   }
   let bytes = 0;
+  /** Files continued from the data an interrupted run left, and from which byte. */
+  const resumed: { path: string; resumedFrom: number }[] = [];
   const kept: string[] = [];
+  /** Files someone else changed (or made) on the target since the plan: left as they are. */
+  const changed: SyncConflict[] = [];
+  /**
+   * Moves `batch`; returns the files continued from held data that proved
+   * stale (INTEGRITY: the data is discarded then), to be sent again whole.
+   */
+  const moveBatch = async (batch: SyncFile[], overwrite: boolean, resume: boolean) => {
+    const stale: SyncFile[] = [];
+    await sides.move(batch, overwrite, resume, {
+      onFileDone: (index, result) => {
+        filesDone += 1;
+        bytes += result.size;
+        if (result.resumedFrom > 0) {
+          resumed.push({ path: batch[index]!.path, resumedFrom: result.resumedFrom });
+        }
+      },
+      onProgress: (job, done) => {
+        if (current !== undefined && current !== job) doneBefore += currentSize;
+        if (current !== job) {
+          currentSize = batch.find((f) => job.remote.endsWith(f.path))?.size ?? 0;
+        }
+        current = job;
+        progress.update(doneBefore + done);
+      },
+      onFileRefused: (index, error) => {
+        const file = batch[index]!;
+        if (!(error instanceof FtsError)) return false;
+        if (error.code === "CHANGED" || error.code === "EXISTS") {
+          changed.push({ path: file.path, reason: CHANGED_SINCE_PLAN });
+          return true;
+        }
+        if (error.code === "INTEGRITY" && resume) {
+          stale.push(file);
+          return true;
+        }
+        return false;
+      },
+    });
+    return stale;
+  };
   try {
     await sides.makeDirectories(plan.directories);
     for (const [files, overwrite] of [[plan.create, false], [plan.update, true]] as const) {
       if (files.length === 0) continue;
-      await sides.move(
-        files,
-        overwrite,
-        (_index, result) => {
-          filesDone += 1;
-          bytes += result.size;
-        },
-        (job, done) => {
-          if (current !== undefined && current !== job) doneBefore += currentSize;
-          if (current !== job) {
-            currentSize = files.find((f) => job.remote.endsWith(f.path))?.size ?? 0;
-          }
-          current = job;
-          progress.update(doneBefore + done);
-        },
-      );
+      const stale = await moveBatch(files, overwrite, true);
+      if (stale.length > 0) await moveBatch(stale, overwrite, false);
     }
     for (const entry of plan.remove) {
       if (!await sides.remove(entry.path, entry.dir)) kept.push(entry.path);
@@ -174,24 +248,50 @@ export async function syncCommand(
   }
   const seconds = progress.elapsedSeconds;
   const removed = plan.remove.length - kept.length;
+  const resumedBytes = resumed.reduce((sum, file) => sum + file.resumedFrom, 0);
   const done = moving.length === 0
     ? `synced: removed ${removed}, nothing to send`
-    : `synced ${moving.length} files, ${formatBytes(bytes)} in ${seconds.toFixed(2)} s` +
+    : `synced ${filesDone} files, ${formatBytes(bytes)} in ${seconds.toFixed(2)} s` +
       ` (${formatBytes(bytes / Math.max(seconds, 1e-3))}/s), all ${
         context.style.green("verified")
-      }` + (plan.remove.length > 0 ? `; removed ${removed}` : "");
+      }` + (resumed.length > 0
+        ? `; ${resumed.length} continued from ${formatBytes(resumedBytes)} held`
+        : "") +
+      (plan.remove.length > 0 ? `; removed ${removed}` : "");
   const keptLines = kept.map((path) =>
     `kept ${terminalSafe(path)}/: not empty (it holds what the filter leaves out)`
   );
+  const resumedLines = resumed.map((file) =>
+    `> ${terminalSafe(file.path)}: continued at ${formatBytes(file.resumedFrom)}`
+  );
+  const changedLines = changed.map((conflict) =>
+    context.style.red(`! ${terminalSafe(conflict.path)}: ${conflict.reason}; left as it is`)
+  );
+  const changedSummary = changed.length === 0 ? [] : [
+    context.style.red(
+      `${changed.length} file${changed.length === 1 ? "" : "s"} changed on the target ` +
+        "while syncing and left as they are: run the sync again to look at them anew",
+    ),
+  ];
   return {
-    output: [...(shownAlready ? [] : [header, ...planLines]), ...keptLines, done].join("\n"),
+    output: [
+      ...(shownAlready ? [] : [header, ...planLines]),
+      ...resumedLines,
+      ...changedLines,
+      ...keptLines,
+      done,
+      ...changedSummary,
+    ].join("\n"),
     json: document({
-      files: moving.length,
+      files: filesDone,
       bytes,
       removed,
       kept,
       seconds,
+      resumed,
+      changed,
     }),
+    incomplete: changed.length > 0,
   };
 }
 
@@ -270,14 +370,23 @@ async function upSides(
     targetShown: shownRemote(remoteTop),
     source,
     target,
-    move: (files, overwrite, onFileDone, onProgress) =>
-      connection.uploadMany(
-        files.map((file) => ({
-          local: source.placeOf(file.path),
-          remote: target.placeOf(file.path),
-        })),
-        { overwrite, preserveMtime: true, onFileDone, onProgress },
-      ),
+    async move(files, overwrite, resume, reports) {
+      await connection.uploadMany(
+        files.map((file) =>
+          jobFor(
+            file,
+            {
+              local: source.placeOf(file.path),
+              remote: target.placeOf(file.path),
+            },
+            target,
+            overwrite,
+            resume && resumesUpload(file.size),
+          )
+        ),
+        { overwrite, preserveMtime: true, ...reports },
+      );
+    },
     async makeDirectories(dirs) {
       const all = target.exists || remoteTop === "" ? dirs : ["", ...dirs];
       for (const dir of all) {
@@ -338,14 +447,23 @@ async function downSides(
     targetShown: localTop,
     source,
     target,
-    move: (files, overwrite, onFileDone, onProgress) =>
-      connection.downloadMany(
-        files.map((file) => ({
-          remote: source.placeOf(file.path),
-          local: source.localPlaceOf(file.path),
-        })),
-        { overwrite, preserveMtime: true, onFileDone, onProgress },
-      ),
+    async move(files, overwrite, resume, reports) {
+      await connection.downloadMany(
+        files.map((file) =>
+          jobFor(
+            file,
+            {
+              remote: source.placeOf(file.path),
+              local: source.localPlaceOf(file.path),
+            },
+            target,
+            overwrite,
+            resume,
+          )
+        ),
+        { overwrite, preserveMtime: true, ...reports },
+      );
+    },
     async makeDirectories(dirs) {
       await Deno.mkdir(localTop, { recursive: true });
       for (const dir of dirs) {
