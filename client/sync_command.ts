@@ -15,7 +15,7 @@ import { posix } from "node:path";
 import { FtsError } from "../protocol/errors.ts";
 import { type CommandFlags, parseCommandArgs } from "./command_flags.ts";
 import type { CommandContext, CommandOutcome } from "./context.ts";
-import { ConnectionError, withHint } from "./errors.ts";
+import { ConnectionError, RemoteError, withHint } from "./errors.ts";
 import { formatBytes } from "./format.ts";
 import { Progress } from "./progress.ts";
 import { resolveRemote, shownRemote } from "./remote_path.ts";
@@ -29,6 +29,14 @@ import {
   type SyncFile,
   type SyncPlan,
 } from "./sync_plan.ts";
+import {
+  checkSpace,
+  growthBytes,
+  localRoom,
+  serverRoom,
+  spaceLine,
+  type TargetRoom,
+} from "./sync_space.ts";
 import { localTree, remoteTree, type SideTree } from "./sync_trees.ts";
 import { terminalSafe } from "./terminal_safe.ts";
 import type { ManyTransferOptions, TransferJob, TransferResult } from "./transfer_options.ts";
@@ -69,19 +77,20 @@ interface SyncSides {
    * `resume`, a file continues from what an interrupted run left of it.
    */
   move(files: SyncFile[], overwrite: boolean, resume: boolean, reports: MoveReports): Promise<void>;
+  /** Where the target is, for the preview's space line: "the server", "this file system". */
+  targetWhere: string;
+  /** The room the target has; null when it cannot be told. */
+  room(): Promise<TargetRoom | null>;
   /** Makes the target's top (when missing) and `dirs` in it, parents first. */
   makeDirectories(dirs: string[]): Promise<void>;
   /** Removes one target path; false for a directory kept because it is not empty (it holds what the filter leaves out). */
   remove(path: string, dir: boolean): Promise<boolean>;
 }
 
-/** What a sync hears of each file it moves. */
-interface MoveReports {
-  onFileDone(index: number, result: TransferResult): void;
-  onProgress(job: TransferJob, done: number): void;
-  /** A file refused with the session sound: true leaves it out and goes on (see {@link ManyTransferOptions.onFileRefused}). */
-  onFileRefused(index: number, error: unknown): boolean;
-}
+/** What a sync hears of each file it moves: each one done, its progress, and each refused. */
+type MoveReports = Required<
+  Pick<ManyTransferOptions, "onFileDone" | "onProgress" | "onFileRefused">
+>;
 
 /**
  * What a sync asks for a file it moves: where it goes, the version it may
@@ -134,14 +143,24 @@ export async function syncCommand(
   const moving = [...plan.create, ...plan.update];
   const movingBytes = moving.reduce((sum, file) => sum + file.size, 0);
   const header = `sync ${sides.sourceShown} -> ${sides.targetShown}: ${summarize(plan)}`;
-  const planLines = itemize(plan, flags.verbose, context);
+  const space = moving.length === 0
+    ? null
+    : checkSpace(growthBytes(plan, sides.target), await sides.room());
+  const planLines = [
+    ...itemize(plan, flags.verbose, context),
+    ...(space === null ? [] : [
+      space.fits
+        ? spaceLine(space, sides.targetWhere)
+        : context.style.red(spaceLine(space, sides.targetWhere)),
+    ]),
+  ];
   const document = (result: unknown) => ({
     op: "sync",
     direction: flags.down ? "down" : "up",
     source: sides.sourceShown,
     target: sides.targetShown,
     dryRun: flags["dry-run"],
-    plan: planDocument(plan),
+    plan: { ...planDocument(plan), space },
     result,
   });
   if (flags["dry-run"]) {
@@ -149,6 +168,15 @@ export async function syncCommand(
       output: [header, ...planLines, "dry run: nothing was changed"].join("\n"),
       json: document(null),
     };
+  }
+  if (space !== null && !space.fits) {
+    // It would stop part-way, having filled the target: nothing is sent.
+    throw new FtsError(
+      "NO_SPACE",
+      `the sync ${sides.sourceShown} -> ${sides.targetShown} does not fit: it ` +
+        `${spaceLine(space, sides.targetWhere).slice("does not fit: ".length)}; nothing was ` +
+        "sent (make room, or leave files out with --exclude; -n shows the plan)",
+    );
   }
   if (!changesAnything(plan)) {
     return {
@@ -370,6 +398,13 @@ async function upSides(
     targetShown: shownRemote(remoteTop),
     source,
     target,
+    targetWhere: "the server",
+    room: () =>
+      connection.df().then(serverRoom, (err) => {
+        // A server without df, or a role that may not ask: the preview says it cannot tell.
+        if (err instanceof RemoteError) return null;
+        throw err;
+      }),
     async move(files, overwrite, resume, reports) {
       await connection.uploadMany(
         files.map((file) =>
@@ -447,6 +482,8 @@ async function downSides(
     targetShown: localTop,
     source,
     target,
+    targetWhere: "this file system",
+    room: () => localRoom(localTop).catch(() => null),
     async move(files, overwrite, resume, reports) {
       await connection.downloadMany(
         files.map((file) =>

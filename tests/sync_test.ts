@@ -195,6 +195,52 @@ Deno.test("sync --down makes a local tree equal to a remote one, the same way", 
   }
 });
 
+Deno.test("sync's preview says whether the server's quota can take the plan, and refuses one it cannot", async () => {
+  const server = await startServer(["--quota", "2M", "--reserve", "0"]);
+  try {
+    const src = join(server.dir, "src");
+    await Deno.mkdir(src);
+    await writeRandomFile(join(src, "a.bin"), 1 << 20);
+    const fits = await runClient([`127.0.0.1:${server.port}`, "sync", "-n", "src", "mirror"], {
+      cwd: server.dir,
+    });
+    assert.equal(fits.code, 0, fits.stderr);
+    assert.match(
+      fits.stdout,
+      /^space: needs 1\.0 MiB, the server has room for 2\.0 MiB \(quota\)$/m,
+    );
+
+    await writeRandomFile(join(src, "b.bin"), 2 << 20);
+    const dry = await runClient([`127.0.0.1:${server.port}`, "sync", "-n", "src", "mirror"], {
+      cwd: server.dir,
+    });
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(
+      dry.stdout,
+      /^does not fit: needs 3\.0 MiB, the server has room for 2\.0 MiB \(quota\)$/m,
+    );
+    const refused = await runClient(
+      [`127.0.0.1:${server.port}`, "--json", "sync", "-y", "src", "mirror"],
+      { cwd: server.dir },
+    );
+    assert.equal(refused.code, 1, refused.stderr);
+    const error = JSON.parse(refused.stdout).error;
+    assert.equal(error.code, "NO_SPACE");
+    assert.match(error.message, /does not fit: it needs 3\.0 MiB.*nothing was sent/);
+    // Not a byte moved: the target was not even made.
+    await assert.rejects(Deno.stat(join(server.root, "mirror")), Deno.errors.NotFound);
+    const plan = await sync(server, "-n", "src", "mirror");
+    assert.deepEqual(plan.plan.space, {
+      needBytes: 3 << 20,
+      roomBytes: 2 << 20,
+      bound: "quota",
+      fits: false,
+    });
+  } finally {
+    await server.stop();
+  }
+});
+
 Deno.test("sync --down continues a file from the partial download an earlier run left", async () => {
   const server = await startServer();
   try {
