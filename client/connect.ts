@@ -23,7 +23,7 @@ import { useOwnHashThreads } from "../io/hash_threads.ts";
 import { type ConnectOptions, FtsConnection } from "./connection.ts";
 import type { CommandContext } from "./context.ts";
 import { CommandInterrupt } from "./interruption.ts";
-import { printFailure, printOutcome } from "./output.ts";
+import { printFailure, printJsonEvent, printOutcome } from "./output.ts";
 import { REPLY_TIMEOUT_MS } from "./reply_deadline.ts";
 import { historyFile, runShell } from "./shell.ts";
 import { styleFor } from "./style.ts";
@@ -51,7 +51,12 @@ export const CONNECT_FLAGS = {
     help: "run the commands in FILE (- for standard input), one per line;\n" +
       "a line starting with '-' may fail without stopping the batch",
   },
-  json: { kind: "boolean", help: "print each command's result as one JSON document" },
+  json: {
+    kind: "boolean",
+    inlineValues: ["stream"],
+    help: "print each command's result as one JSON document; --json=stream:\n" +
+      "a sync's events too, one JSON line each as they happen (NDJSON)",
+  },
   quiet: { kind: "boolean", short: "q", help: "no progress lines" },
   token: { kind: "string", value: "TOKEN", help: "access token (also: FTS_TOKEN, --token-file)" },
   "token-file": {
@@ -219,13 +224,14 @@ export async function connect(args: string[]): Promise<number> {
   } catch (err) {
     batch?.close();
     // Failing to connect is a failure like any other: under --json it is a document too.
-    return printFailure({ json: parsed.options.json }, err);
+    return printFailure({ json: parsed.options.json !== false }, err);
   }
   const context: CommandContext = {
     connection,
     remoteDir: "",
-    json: parsed.options.json,
-    progress: !parsed.options.quiet && !parsed.options.json && Deno.stderr.isTerminal(),
+    json: parsed.options.json !== false,
+    ...(parsed.options.json === "stream" ? { jsonEvents: printJsonEvent } : {}),
+    progress: !parsed.options.quiet && parsed.options.json === false && Deno.stderr.isTerminal(),
     style: styleFor(Deno.stdout),
     width: terminalWidth(),
     reopen: () => FtsConnection.open(target.hostname, target.port, target.options),

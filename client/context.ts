@@ -16,6 +16,12 @@ export interface CommandContext {
   remoteDir: string;
   /** Print results as JSON documents instead of text. */
   json: boolean;
+  /**
+   * Under `--json=stream`: prints one event of a running command (a sync's
+   * plan, each file as it completes) as a JSON line, at once; the command's
+   * result follows as its last line.
+   */
+  jsonEvents?: (event: Record<string, unknown>) => void;
   /** Draw progress lines (stderr is a terminal and not --quiet). */
   progress: boolean;
   /** Colours for standard output. */

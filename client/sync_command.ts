@@ -154,15 +154,19 @@ export async function syncCommand(
         : context.style.red(spaceLine(space, sides.targetWhere)),
     ]),
   ];
-  const document = (result: unknown) => ({
+  const described = {
     op: "sync",
     direction: flags.down ? "down" : "up",
     source: sides.sourceShown,
     target: sides.targetShown,
     dryRun: flags["dry-run"],
     plan: { ...planDocument(plan), space },
-    result,
-  });
+  };
+  // Under --json=stream the plan goes first, each file as it completes, and the result last.
+  const emit = context.jsonEvents ?? (() => {});
+  emit({ event: "plan", ...described });
+  const document = (result: unknown) =>
+    context.jsonEvents ? { event: "result", result } : { ...described, result };
   if (flags["dry-run"]) {
     return {
       output: [header, ...planLines, "dry run: nothing was changed"].join("\n"),
@@ -224,6 +228,16 @@ export async function syncCommand(
       onFileDone: (index, result) => {
         filesDone += 1;
         bytes += result.size;
+        emit({
+          event: "file",
+          path: batch[index]!.path,
+          action: overwrite ? "update" : "create",
+          size: result.size,
+          resumedFrom: result.resumedFrom,
+          checksum: result.digest.algorithm,
+          digest: result.digest.hex,
+          verified: true,
+        });
         if (result.resumedFrom > 0) {
           resumed.push({ path: batch[index]!.path, resumedFrom: result.resumedFrom });
         }
@@ -241,6 +255,7 @@ export async function syncCommand(
         if (!(error instanceof FtsError)) return false;
         if (error.code === "CHANGED" || error.code === "EXISTS") {
           changed.push({ path: file.path, reason: CHANGED_SINCE_PLAN });
+          emit({ event: "changed", path: file.path, reason: CHANGED_SINCE_PLAN });
           return true;
         }
         if (error.code === "INTEGRITY" && resume) {
@@ -260,7 +275,9 @@ export async function syncCommand(
       if (stale.length > 0) await moveBatch(stale, overwrite, false);
     }
     for (const entry of plan.remove) {
-      if (!await sides.remove(entry.path, entry.dir)) kept.push(entry.path);
+      const removedIt = await sides.remove(entry.path, entry.dir);
+      if (!removedIt) kept.push(entry.path);
+      emit({ event: removedIt ? "removed" : "kept", path: entry.path, dir: entry.dir });
     }
   } catch (err) {
     if (context.interrupt?.requested) throw context.interrupt.error(err);

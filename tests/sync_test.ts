@@ -89,6 +89,52 @@ Deno.test("sync sends a tree, then nothing, then only what changed; --delete rem
   }
 });
 
+Deno.test("sync --json=stream prints the plan, each file as it completes, then the result, one JSON line each", async () => {
+  const server = await startServer();
+  try {
+    const src = join(server.dir, "src");
+    await writeTree(src, FIRST);
+    await writeTree(join(server.root, "mirror"), { "old.txt": "old" });
+    const run = await runClient(
+      [`127.0.0.1:${server.port}`, "--json=stream", "sync", "--delete", "src", "mirror"],
+      { cwd: server.dir },
+    );
+    assert.equal(run.code, 0, run.stderr);
+    const events = run.stdout.trim().split("\n").map((line) => JSON.parse(line));
+    assert.deepEqual(events.map((e) => e.event), [
+      "plan",
+      "file",
+      "file",
+      "file",
+      "removed",
+      "result",
+    ]);
+    assert.equal(events[0].op, "sync");
+    assert.deepEqual(events[0].plan.create.map((f: { path: string }) => f.path), [
+      "a.txt",
+      "sub/b.txt",
+      "sub/deep/c.txt",
+    ]);
+    assert.deepEqual(
+      events.slice(1, 4).map((e) => [e.path, e.action, e.size, e.verified]),
+      [["a.txt", "create", 5, true], ["sub/b.txt", "create", 5, true], [
+        "sub/deep/c.txt",
+        "create",
+        7,
+        true,
+      ]],
+    );
+    assert.deepEqual(events[4], { event: "removed", path: "old.txt", dir: false });
+    assert.equal(events[5].result.files, 3);
+
+    const wrong = await runClient([`127.0.0.1:${server.port}`, "--json=lines", "ls"]);
+    assert.equal(wrong.code, 2, wrong.stderr);
+    assert.match(wrong.stderr, /--json takes no value but --json=stream, not 'lines'/);
+  } finally {
+    await server.stop();
+  }
+});
+
 Deno.test("sync --dry-run shows the plan and changes neither tree", async () => {
   const server = await startServer();
   try {
