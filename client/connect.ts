@@ -24,6 +24,7 @@ import { type ConnectOptions, FtsConnection } from "./connection.ts";
 import type { CommandContext } from "./context.ts";
 import { CommandInterrupt } from "./interruption.ts";
 import { printFailure, printJsonEvent, printOutcome } from "./output.ts";
+import { askOnTerminal } from "./terminal_question.ts";
 import { REPLY_TIMEOUT_MS } from "./reply_deadline.ts";
 import { historyFile, runShell } from "./shell.ts";
 import { styleFor } from "./style.ts";
@@ -237,6 +238,10 @@ export async function connect(args: string[]): Promise<number> {
     reopen: () => FtsConnection.open(target.hostname, target.port, target.options),
   };
   if (parsed.command.length > 0) {
+    // Someone at a terminal can answer a preview's question; a script never waits for one.
+    if (!context.json && Deno.stdin.isTerminal() && Deno.stdout.isTerminal()) {
+      context.confirmPlan = askOnTerminal;
+    }
     const interrupt = new CommandInterrupt();
     // Ctrl-C stops the command as in the shell; a second press exits at once. Either way the
     // message says how to continue, and the exit code is 130.

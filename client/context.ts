@@ -38,6 +38,12 @@ export interface CommandContext {
    * the command goes ahead as typed.
    */
   confirm?: (question: string) => Promise<boolean>;
+  /**
+   * Asks the user to confirm a plan shown before it runs (a sync's preview:
+   * `Proceed? [y/N]`): the shell, and a one-shot command whose standard
+   * input and output are a terminal, without --json. Scripts are never asked.
+   */
+  confirmPlan?: (question: string) => Promise<boolean>;
   /** Columns that help text is wrapped to: the terminal's, or 80. */
   width?: number;
   /**

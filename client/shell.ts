@@ -93,6 +93,7 @@ export async function runShell(context: CommandContext, options: ShellOptions): 
     };
     context.offerResume = (question) => ask(question, true);
     context.confirm = (question) => ask(question, false);
+    context.confirmPlan = context.confirm;
     // Ctrl-C reaches the line editor only at the prompt or a question (the gate is open).
     lines.on("SIGINT", () => {
       if (cancelQuestion !== null) return cancelQuestion();

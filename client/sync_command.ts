@@ -6,7 +6,8 @@
  * made if missing. Files move as `put -r` and `get -r` move them, each
  * verified end to end and published atomically, with their modification
  * times, so that the next run finds them unchanged. Where someone can answer
- * (the shell), a preview of the plan is confirmed first.
+ * (the shell, or a one-shot command on a terminal), a preview of the plan is
+ * confirmed first.
  *
  * @module
  */
@@ -39,7 +40,7 @@ import {
 } from "./sync_space.ts";
 import { localTree, remoteTree, type SideTree } from "./sync_trees.ts";
 import { terminalSafe } from "./terminal_safe.ts";
-import type { ManyTransferOptions, TransferJob, TransferResult } from "./transfer_options.ts";
+import type { ManyTransferOptions, TransferJob } from "./transfer_options.ts";
 import { EAGER_UPLOAD_MAX_BYTES } from "./upload.ts";
 
 /** The flags of `sync`. */
@@ -189,11 +190,11 @@ export async function syncCommand(
     };
   }
   let shownAlready = false;
-  if (!flags.yes && context.confirm) {
+  if (!flags.yes && context.confirmPlan) {
     // The preview is shown before the question (the question itself is one line).
     if (!context.json) console.log([header, ...planLines].join("\n"));
     shownAlready = true;
-    if (!await context.confirm("Proceed?")) {
+    if (!await context.confirmPlan("Proceed?")) {
       return { output: "nothing was changed", json: document(null) };
     }
   }

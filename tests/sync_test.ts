@@ -19,7 +19,7 @@ import {
   waitFor,
   writeRandomFile,
 } from "./_helpers.ts";
-import { HAS_TMUX, openShell } from "./_tmux.ts";
+import { HAS_TMUX, openShell, Terminal } from "./_tmux.ts";
 
 // CI installs tmux (.ci/run); elsewhere the terminal test says plainly that it did not run.
 const ignore = !HAS_TMUX && Deno.env.get("CI") !== "true";
@@ -324,7 +324,7 @@ Deno.test({
       await term.line("sync src mirror");
       assert.ok(
         await term.waitFor(
-          /sync src -> \/mirror: 3 new.*\n(?:.*\n)*\+ sub\/deep\/c\.txt\nProceed\? \[y\/N\]/,
+          /sync src -> \/mirror: 3 new.*\n(?:.*\n)*\+ sub\/deep\/c\.txt\nspace: needs 17 B, the server has room for .*\nProceed\? \[y\/N\]/,
         ),
         await term.screen(),
       );
@@ -463,6 +463,46 @@ Deno.test("sync, one-shot, exits 1 with the changed file in --json when another 
     await relay.close();
     await server.stop();
   }
+});
+
+Deno.test({
+  name: "sync as a one-shot command on a terminal previews the plan: no changes nothing, yes syncs",
+  ignore,
+  async fn() {
+    const server = await startServer();
+    await writeTree(join(server.dir, "src"), FIRST);
+    const args = [`127.0.0.1:${server.port}`, "sync", "src", "mirror"];
+    const declined = await Terminal.start(server.dir, args);
+    try {
+      assert.ok(
+        await declined.waitFor(
+          /sync src -> \/mirror: 3 new[\s\S]*space: needs[\s\S]*Proceed\? \[y\/N\]/,
+        ),
+        await declined.screen(),
+      );
+      await declined.line("n");
+      assert.ok(
+        await declined.waitFor(/nothing was changed[\s\S]*exit status 0/),
+        await declined.screen(),
+      );
+      await assert.rejects(Deno.stat(join(server.root, "mirror")), Deno.errors.NotFound);
+    } finally {
+      await declined.close();
+    }
+    const accepted = await Terminal.start(server.dir, args);
+    try {
+      assert.ok(await accepted.waitFor(/Proceed\? \[y\/N\]/), await accepted.screen());
+      await accepted.line("y");
+      assert.ok(
+        await accepted.waitFor(/synced 3 files[\s\S]*exit status 0/),
+        await accepted.screen(),
+      );
+      assert.deepEqual(await treeContents(join(server.root, "mirror")), FIRST);
+    } finally {
+      await accepted.close();
+      await server.stop();
+    }
+  },
 });
 
 Deno.test("sync's mistakes are usage errors that say what is missing", async () => {
