@@ -358,13 +358,15 @@ Deno.test({
     try {
       await term.line("sync -y src mirror");
       assert.ok(await term.waitFor(/synced 2 files/), await term.screen());
-      await term.line("clear");
       // Both change here; the server's notes.txt is rewritten once the plan is shown.
       const past = new Date(Date.now() - 3_600_000);
       await writeTree(src, { "notes.txt": "mine, second", "other.txt": "other, second" });
       const theirs = join(server.root, "mirror", "notes.txt");
       await term.line("sync src mirror");
-      assert.ok(await term.waitFor(/2 updated[\s\S]*Proceed\? \[y\/N\]/), await term.screen());
+      assert.ok(
+        await term.waitFor(/-> \/mirror: 0 new \(0 B\), 2 updated[\s\S]*Proceed\? \[y\/N\]/),
+        await term.screen(),
+      );
       await Deno.writeTextFile(theirs, "theirs, written during the preview");
       await Deno.utime(theirs, past, past); // Older than mine: only the check can save it.
       await term.line("y");
@@ -385,12 +387,14 @@ Deno.test({
 
       // The other way: the local copy is rewritten while the preview waits.
       await term.line("sync -y --down mirror copy");
-      assert.ok(await term.waitFor(/synced 2 files/), await term.screen());
-      await term.line("clear");
+      assert.ok(await term.waitFor(/-> copy: 2 new[\s\S]*synced 2 files/), await term.screen());
       await Deno.writeTextFile(join(server.root, "mirror", "other.txt"), "other, third, longer");
       const local = join(server.dir, "copy", "other.txt");
       await term.line("sync --down mirror copy");
-      assert.ok(await term.waitFor(/1 updated[\s\S]*Proceed\? \[y\/N\]/), await term.screen());
+      assert.ok(
+        await term.waitFor(/-> copy: 0 new \(0 B\), 1 updated[\s\S]*Proceed\? \[y\/N\]/),
+        await term.screen(),
+      );
       await Deno.writeTextFile(local, "edited here meanwhile");
       await Deno.utime(local, past, past);
       await term.line("y");
