@@ -30,13 +30,19 @@ export interface FlagSpec {
   min?: number;
   /** The largest value of an `integer` flag. @default {Number.MAX_SAFE_INTEGER} */
   max?: number;
+  /**
+   * Values a `boolean` flag may also be given as `--name=VALUE` (`--json=stream`):
+   * its parsed value is then that word instead of true. Any other value is a usage error.
+   */
+  inlineValues?: readonly string[];
 }
 
 /** A command's flags, by long name (without the dashes). */
 export type FlagTable = Record<string, FlagSpec>;
 
 /** The parsed value of one flag: its type follows from its kind and whether it has a default. */
-export type FlagValue<S extends FlagSpec> = S["kind"] extends "boolean" ? boolean
+export type FlagValue<S extends FlagSpec> = S["kind"] extends "boolean"
+  ? S extends { inlineValues: readonly (infer V)[] } ? boolean | V : boolean
   :
     | (S["kind"] extends "string" ? string : number)
     | (S extends { default: string } ? never : undefined);
@@ -103,8 +109,16 @@ export function parseFlags<T extends FlagTable>(
       throw new UsageError(`unknown option '${written}'`);
     }
     if (spec.kind === "boolean") {
-      if (written !== arg) throw new UsageError(`${written} takes no value`);
-      given.set(name, true);
+      const inline = arg.slice(equals + 1);
+      if (written !== arg && !spec.inlineValues?.includes(inline)) {
+        const allowed = spec.inlineValues?.map((value) => `${written}=${value}`).join(", ");
+        throw new UsageError(
+          allowed === undefined
+            ? `${written} takes no value`
+            : `${written} takes no value but ${allowed}, not '${inline}'`,
+        );
+      }
+      given.set(name, written === arg ? true : inline);
       continue;
     }
     const value = written !== arg ? arg.slice(equals + 1) : args[++i];
@@ -114,7 +128,10 @@ export function parseFlags<T extends FlagTable>(
   const values: Record<string, unknown> = {};
   for (const [name, spec] of Object.entries(table)) {
     const text = given.get(name) ?? spec.default;
-    values[name] = spec.kind === "boolean" ? text === true : convert(`--${name}`, spec, text);
+    values[name] = spec.kind === "boolean"
+      ? text === true || (typeof text === "string" && spec.inlineValues?.includes(text) === true &&
+        text)
+      : convert(`--${name}`, spec, text);
   }
   return { values: values as FlagValues<T>, rest };
 }

@@ -23,6 +23,7 @@ import {
   DOWNLOAD_USAGE,
   downloadCommand,
   TRANSFER_FLAGS,
+  UPLOAD_FLAGS,
   UPLOAD_USAGE,
   uploadCommand,
 } from "./transfers.ts";
@@ -119,7 +120,7 @@ export const COMMANDS: Command[] = [
     usage: UPLOAD_USAGE,
     summary: "send files, a pattern's matches (*.log) or, with -r, directory trees; " +
       "REMOTE ending in / or a directory: into it",
-    flags: TRANSFER_FLAGS,
+    flags: UPLOAD_FLAGS,
     completes: "local",
     run: uploadCommand,
   },

@@ -10,7 +10,7 @@ import { isIP } from "node:net";
 import { join, resolve } from "node:path";
 import { Readable } from "node:stream";
 import { parseChecksumFlag } from "../cli/checksum_flag.ts";
-import { EXIT_OK } from "../cli/exit_codes.ts";
+import { EXIT_OK, EXIT_OPERATION_FAILED } from "../cli/exit_codes.ts";
 import { type FlagTable, type FlagValues, formatFlags, parseFlags } from "../cli/flags.ts";
 import { listenForInterrupts } from "../cli/interrupt_signals.ts";
 import { UsageError } from "../cli/usage_error.ts";
@@ -23,7 +23,8 @@ import { useOwnHashThreads } from "../io/hash_threads.ts";
 import { type ConnectOptions, FtsConnection } from "./connection.ts";
 import type { CommandContext } from "./context.ts";
 import { CommandInterrupt } from "./interruption.ts";
-import { printFailure, printOutcome } from "./output.ts";
+import { printFailure, printJsonEvent, printOutcome } from "./output.ts";
+import { askOnTerminal } from "./terminal_question.ts";
 import { REPLY_TIMEOUT_MS } from "./reply_deadline.ts";
 import { historyFile, runShell } from "./shell.ts";
 import { styleFor } from "./style.ts";
@@ -51,7 +52,12 @@ export const CONNECT_FLAGS = {
     help: "run the commands in FILE (- for standard input), one per line;\n" +
       "a line starting with '-' may fail without stopping the batch",
   },
-  json: { kind: "boolean", help: "print each command's result as one JSON document" },
+  json: {
+    kind: "boolean",
+    inlineValues: ["stream"],
+    help: "print each command's result as one JSON document; --json=stream:\n" +
+      "a sync's events too, one JSON line each as they happen (NDJSON)",
+  },
   quiet: { kind: "boolean", short: "q", help: "no progress lines" },
   token: { kind: "string", value: "TOKEN", help: "access token (also: FTS_TOKEN, --token-file)" },
   "token-file": {
@@ -215,7 +221,7 @@ export async function connect(args: string[]): Promise<number> {
     // Help asks nothing of a server: it is shown without one.
     const help = helpFor(parsed.command, terminalWidth());
     if (help !== null) {
-      printOutcome({ json: parsed.options.json }, help);
+      printOutcome({ json: parsed.options.json !== false }, help);
       return EXIT_OK;
     }
     if (parsed.options.batch !== undefined && parsed.command.length > 0) {
@@ -232,18 +238,23 @@ export async function connect(args: string[]): Promise<number> {
   } catch (err) {
     batch?.close();
     // Failing to connect is a failure like any other: under --json it is a document too.
-    return printFailure({ json: parsed.options.json }, err);
+    return printFailure({ json: parsed.options.json !== false }, err);
   }
   const context: CommandContext = {
     connection,
     remoteDir: "",
-    json: parsed.options.json,
-    progress: !parsed.options.quiet && !parsed.options.json && Deno.stderr.isTerminal(),
+    json: parsed.options.json !== false,
+    ...(parsed.options.json === "stream" ? { jsonEvents: printJsonEvent } : {}),
+    progress: !parsed.options.quiet && parsed.options.json === false && Deno.stderr.isTerminal(),
     style: styleFor(Deno.stdout),
     width: terminalWidth(),
     reopen: () => FtsConnection.open(target.hostname, target.port, target.options),
   };
   if (parsed.command.length > 0) {
+    // Someone at a terminal can answer a preview's question; a script never waits for one.
+    if (!context.json && Deno.stdin.isTerminal() && Deno.stdout.isTerminal()) {
+      context.confirmPlan = askOnTerminal;
+    }
     const interrupt = new CommandInterrupt();
     // Ctrl-C stops the command as in the shell; a second press exits at once. Either way the
     // message says how to continue, and the exit code is 130.
@@ -255,7 +266,7 @@ export async function connect(args: string[]): Promise<number> {
       const outcome = await runResilient(context, parsed.command, interrupt);
       printOutcome(context, outcome);
       if (!outcome.endSession) await context.connection.logout();
-      return EXIT_OK;
+      return outcome.incomplete ? EXIT_OPERATION_FAILED : EXIT_OK;
     } catch (err) {
       return printFailure(context, err);
     } finally {

@@ -154,6 +154,7 @@ export class FtsConnection {
       send: (ready) => sendUpload(session, ready),
       receive: (sent) => receiveUpload(session, sent),
       onDone: options.onFileDone,
+      onRefused: options.onFileRefused,
     });
   }
 
@@ -187,6 +188,7 @@ export class FtsConnection {
       send: (ready) => sendDownload(session, ready),
       receive: (sent) => receiveDownload(session, this.#landed, sent),
       onDone: options.onFileDone,
+      onRefused: options.onFileRefused,
     }, {
       commit: (held) => commitDownloads(this.#landed, held),
       full: downloadGroupFull,

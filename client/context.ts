@@ -16,6 +16,12 @@ export interface CommandContext {
   remoteDir: string;
   /** Print results as JSON documents instead of text. */
   json: boolean;
+  /**
+   * Under `--json=stream`: prints one event of a running command (a sync's
+   * plan, each file as it completes) as a JSON line, at once; the command's
+   * result follows as its last line.
+   */
+  jsonEvents?: (event: Record<string, unknown>) => void;
   /** Draw progress lines (stderr is a terminal and not --quiet). */
   progress: boolean;
   /** Colours for standard output. */
@@ -32,6 +38,12 @@ export interface CommandContext {
    * the command goes ahead as typed.
    */
   confirm?: (question: string) => Promise<boolean>;
+  /**
+   * Asks the user to confirm a plan shown before it runs (a sync's preview:
+   * `Proceed? [y/N]`): the shell, and a one-shot command whose standard
+   * input and output are a terminal, without --json. Scripts are never asked.
+   */
+  confirmPlan?: (question: string) => Promise<boolean>;
   /** Columns that help text is wrapped to: the terminal's, or 80. */
   width?: number;
   /**
@@ -54,4 +66,10 @@ export interface CommandOutcome {
   json?: unknown;
   /** The session is over (logout or terminate). */
   endSession?: boolean;
+  /**
+   * Part of what was asked was left undone, and the output says which (a
+   * sync's files that someone changed meanwhile): a one-shot command, or a
+   * batch line, then fails with EXIT_OPERATION_FAILED after printing it.
+   */
+  incomplete?: boolean;
 }

@@ -62,6 +62,8 @@ export interface ReceivedDownload {
   readonly mtime: number | undefined;
   /** The permission bits to give the file (`-p`), or none. */
   readonly mode?: number;
+  /** How it was asked for: what the local file must still be when it is replaced. */
+  readonly options: TransferOptions;
 }
 
 /**
@@ -150,6 +152,7 @@ export async function receiveDownload(
       result: { size, digest, resumedFrom: offset },
       mtime: keptMtime,
       mode: keptMode,
+      options,
     };
   } catch (err) {
     await target.discard(err);
@@ -168,9 +171,12 @@ export async function commitDownloads(
   received: readonly ReceivedDownload[],
 ): Promise<JobOutcome<TransferResult>[]> {
   const outcomes = await commitGroup(
-    received.map(({ target, mtime, mode }) =>
-      target.commitMember(mtime, mode, () => {
-        if (looksLikePartialName(basename(target.localPath))) landed.add(target.localPath);
+    received.map(({ target, mtime, mode, options }) =>
+      target.commitMember(mtime, mode, {
+        beforePlace: () => assertLocalAsExpected(target.localPath, options),
+        onPlaced: () => {
+          if (looksLikePartialName(basename(target.localPath))) landed.add(target.localPath);
+        },
       })
     ),
   );
@@ -225,6 +231,40 @@ function landedRefusal(landed: LandedFiles, localPath: string): FtsError | null 
     "DENIED",
     `the temporary file of ${JSON.stringify(localPath)} would be ` +
       `${JSON.stringify(partialPath)}, a file this session downloaded; nothing was written`,
+  );
+}
+
+/**
+ * Checks, just before a download takes its name, that the local file is
+ * still what the transfer was asked to replace: absent unless overwriting
+ * (EXISTS), and of `ifUnchanged`'s size and mtime when given (CHANGED).
+ * Another program may still write between this look and the rename: the
+ * window is one system call wide, not the whole transfer's.
+ */
+function assertLocalAsExpected(localPath: string, options: TransferOptions): void {
+  const expected = options.ifUnchanged;
+  if (expected === undefined) {
+    if (!options.overwrite && localExists(localPath)) {
+      throw new FtsError(
+        "EXISTS",
+        `local file ${localPath} appeared meanwhile; it was left as it is`,
+      );
+    }
+    return;
+  }
+  let found: Deno.FileInfo | null = null;
+  try {
+    found = Deno.lstatSync(localPath);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+  }
+  const mtime = found?.mtime?.getTime() ?? 0;
+  if (found?.isFile && found.size === expected.size && mtime === expected.mtime) return;
+  throw new FtsError(
+    "CHANGED",
+    `local file ${localPath} changed since it was looked at (${
+      found === null ? "it was removed" : `now ${found.size} bytes`
+    }); it was left as it is`,
   );
 }
 

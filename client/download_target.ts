@@ -47,7 +47,8 @@ import { openPartialDownload } from "./partial_download.ts";
  * target.endOfData(null);
  * const hex = createHash("sha256").update(bytes).digest("hex");
  * const digest = await target.verified({ algorithm: "sha256", hex });
- * const [outcome] = await commitGroup([target.commitMember(undefined, undefined, () => {})]);
+ * const member = target.commitMember(undefined, undefined, { beforePlace() {}, onPlaced() {} });
+ * const [outcome] = await commitGroup([member]);
  * console.assert(outcome?.ok);
  * console.assert(Deno.readTextFileSync(join(dir, "a")) === "hello\n" && digest.hex === hex);
  * Deno.removeSync(dir, { recursive: true });
@@ -150,6 +151,7 @@ export class DownloadTarget {
   /**
    * The verified file as a member of a commit group (io/commit_group.ts):
    * settling gives it `mtimeMs` (when given) and makes it durable; placing
+   * calls `beforePlace` (which may refuse by throwing: nothing is replaced),
    * renames it onto {@link localPath}, calls `onPlaced` (the file has its
    * name now), and names its directory for the group's fsync. Neither waits
    * for a disk that is memory anyway.
@@ -157,7 +159,7 @@ export class DownloadTarget {
   commitMember(
     mtimeMs: number | undefined,
     modeBits: number | undefined,
-    onPlaced: () => void,
+    { beforePlace, onPlaced }: { beforePlace(): void; onPlaced(): void },
   ): CommitMember {
     let durable = true;
     return {
@@ -170,6 +172,7 @@ export class DownloadTarget {
         await finishWritten(file, { mtime: mtimeMs, durable });
       },
       place: () => {
+        beforePlace();
         placeFile(this.partialPath, this.localPath, { overwrite: true });
         onPlaced();
         return durable ? dirname(this.localPath) : null;

@@ -25,6 +25,11 @@ export function printOutcome(
   }
 }
 
+/** Prints one event of a running command as a JSON line (`--json=stream`). */
+export function printJsonEvent(event: Record<string, unknown>): void {
+  console.log(terminalSafeJson(event));
+}
+
 /**
  * Prints a failure (one line on stderr, after `where` it happened, such as
  * `batch line 3`; with --json also a document on stdout); returns its exit code. The line is red when stderr (where it goes,

@@ -88,6 +88,12 @@ export interface PipelineSteps<
   receive(sent: Sent): Promise<Received>;
   /** Called as each job completes, in order, with its index in `jobs`. */
   onDone?: (index: number, result: Result) => void;
+  /**
+   * Called when a job fails and the session is sound: true leaves that job
+   * out and goes on with the others; false (or none) makes it the
+   * pipeline's failure.
+   */
+  onRefused?: (index: number, error: unknown) => boolean;
 }
 
 /** A committed job's result, or the error that failed it. */
@@ -174,7 +180,7 @@ export async function runPipeline<
     for (const [position, { index }] of group.entries()) {
       const outcome = outcomes[position]!;
       if (!outcome.ok) {
-        failure ??= outcome.error;
+        if (!steps.onRefused?.(index, outcome.error)) failure ??= outcome.error;
         continue;
       }
       steps.onDone?.(index, outcome.result);
@@ -196,7 +202,7 @@ export async function runPipeline<
     } catch (err) {
       await commitHeld();
       if (session.isBroken(err)) throw err;
-      failure ??= err;
+      if (!steps.onRefused?.(index, err)) failure ??= err;
       return;
     }
     held.push({ index, received });
@@ -219,6 +225,7 @@ export async function runPipeline<
       } catch (err) {
         if (session.isBroken(err)) throw err;
         // Refused before its data (its reply is read), or a local failure.
+        if (steps.onRefused?.(index, err)) continue;
         failure ??= err;
         break;
       }

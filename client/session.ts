@@ -12,6 +12,7 @@ import { FtsError, ProtocolError } from "../protocol/errors.ts";
 import { encodeClientMessage, FrameReader, type Message, writeAll } from "../protocol/frames.ts";
 import {
   EAGER_UPLOAD_FEATURE,
+  IF_UNCHANGED_FEATURE,
   KEEPALIVE_FEATURE,
   MAX_CONTROL_BYTES,
   MAX_NAME_BYTES,
@@ -85,6 +86,8 @@ interface ServerTerms {
   maxFileBytes: number;
   maxControlBytes: number;
   eagerUploads: boolean;
+  /** The server honours an upload's `ifUnchanged` (`if-unchanged`). */
+  ifUnchangedUploads: boolean;
   checksum: ChecksumName;
   idleTimeoutMs: number | null;
 }
@@ -109,6 +112,11 @@ export class Session {
   readonly maxFileBytes: number;
   /** The server takes an upload's data straight after its request (`eager-upload`). */
   readonly eagerUploads: boolean;
+  /**
+   * The server replaces a file only if it is still the version an upload's
+   * `ifUnchanged` names (`if-unchanged`); without it the check cannot be asked for.
+   */
+  readonly ifUnchangedUploads: boolean;
   /** The checksum this session's transfers are verified with, as the handshake agreed. */
   readonly checksum: ChecksumName;
   /**
@@ -145,6 +153,7 @@ export class Session {
     this.serverSoftware = terms.software;
     this.maxFileBytes = terms.maxFileBytes;
     this.eagerUploads = terms.eagerUploads;
+    this.ifUnchangedUploads = terms.ifUnchangedUploads;
     this.idleTimeoutMs = terms.idleTimeoutMs;
     this.checksum = terms.checksum;
   }
@@ -446,6 +455,7 @@ async function greet(
       Math.max(MIN_CONTROL_BYTES, hello.limits.maxControlBytes),
     ),
     eagerUploads: hello.features.includes(EAGER_UPLOAD_FEATURE),
+    ifUnchangedUploads: hello.features.includes(IF_UNCHANGED_FEATURE),
     checksum: checksum!,
     idleTimeoutMs: hello.features.includes(KEEPALIVE_FEATURE) && hello.idleTimeoutMs !== undefined
       ? hello.idleTimeoutMs

@@ -10,7 +10,7 @@
 import process from "node:process";
 import { createInterface, type Interface } from "node:readline";
 import { dirname, join } from "node:path";
-import { EXIT_CONNECTION, EXIT_OK, EXIT_USAGE } from "../cli/exit_codes.ts";
+import { EXIT_CONNECTION, EXIT_OK, EXIT_OPERATION_FAILED, EXIT_USAGE } from "../cli/exit_codes.ts";
 import { UsageError } from "../cli/usage_error.ts";
 import { listenForInterrupts } from "../cli/interrupt_signals.ts";
 import { COMMANDS, findCommand } from "./commands.ts";
@@ -102,6 +102,7 @@ export async function runShell(context: CommandContext, options: ShellOptions): 
     };
     context.offerResume = (question) => ask(question, true);
     context.confirm = (question) => ask(question, false);
+    context.confirmPlan = context.confirm;
     // Ctrl-C reaches the line editor only at the prompt or a question (the gate is open).
     lines.on("SIGINT", () => {
       if (cancelQuestion !== null) return cancelQuestion();
@@ -167,6 +168,10 @@ export async function runShell(context: CommandContext, options: ShellOptions): 
           printOutcome(context, outcome);
           if (outcome.endSession) {
             ended = true;
+            break;
+          }
+          if (outcome.incomplete && !options.interactive && !mayFail) {
+            exitCode = EXIT_OPERATION_FAILED;
             break;
           }
         } catch (err) {

@@ -6,7 +6,8 @@
  * made if missing. Files move as `put -r` and `get -r` move them, each
  * verified end to end and published atomically, with their modification
  * times, so that the next run finds them unchanged. Where someone can answer
- * (the shell), a preview of the plan is confirmed first.
+ * (the shell, or a one-shot command on a terminal), a preview of the plan is
+ * confirmed first.
  *
  * @module
  */
@@ -15,23 +16,34 @@ import { posix } from "node:path";
 import { FtsError } from "../protocol/errors.ts";
 import { type CommandFlags, parseCommandArgs } from "./command_flags.ts";
 import type { CommandContext, CommandOutcome } from "./context.ts";
-import { ConnectionError, withHint } from "./errors.ts";
+import { ConnectionError, RemoteError, withHint } from "./errors.ts";
 import { formatBytes } from "./format.ts";
 import { Progress } from "./progress.ts";
 import { resolveRemote, shownRemote } from "./remote_path.ts";
 import { escapeWord } from "./split_args.ts";
 import { IGNORE_FILE, ignorePatterns, SyncFilter } from "./sync_filter.ts";
 import {
+  CHANGED_SINCE_PLAN,
   changesAnything,
   digestCandidates,
   planSync,
+  type SyncConflict,
   type SyncFile,
   type SyncPlan,
 } from "./sync_plan.ts";
 import type { ChecksumName } from "../protocol/checksum.ts";
+import {
+  checkSpace,
+  growthBytes,
+  localRoom,
+  serverRoom,
+  spaceLine,
+  type TargetRoom,
+} from "./sync_space.ts";
 import { localTree, remoteTree, type SideTree } from "./sync_trees.ts";
 import { terminalSafe } from "./terminal_safe.ts";
-import type { TransferJob, TransferResult } from "./transfer_options.ts";
+import type { ManyTransferOptions, TransferJob } from "./transfer_options.ts";
+import { EAGER_UPLOAD_MAX_BYTES } from "./upload.ts";
 
 /** The flags of `sync`. */
 export const SYNC_FLAGS = {
@@ -65,17 +77,56 @@ interface SyncSides {
   targetShown: string;
   source: SideTree;
   target: SideTree;
-  /** Moves `files` (paths relative to both tops), replacing what is there when `overwrite`. */
-  move(
-    files: SyncFile[],
-    overwrite: boolean,
-    onFileDone: (index: number, result: TransferResult) => void,
-    onProgress: (job: TransferJob, done: number) => void,
-  ): Promise<TransferResult[]>;
+  /**
+   * Moves `files` (paths relative to both tops): when `overwrite`, each
+   * replacing the target's file only if it is still the version the target's
+   * snapshot holds; otherwise onto names that must still be free. With
+   * `resume`, a file continues from what an interrupted run left of it.
+   */
+  move(files: SyncFile[], overwrite: boolean, resume: boolean, reports: MoveReports): Promise<void>;
+  /** Where the target is, for the preview's space line: "the server", "this file system". */
+  targetWhere: string;
+  /** The room the target has; null when it cannot be told. */
+  room(): Promise<TargetRoom | null>;
   /** Makes the target's top (when missing) and `dirs` in it, parents first. */
   makeDirectories(dirs: string[]): Promise<void>;
   /** Removes one target path; false for a directory kept because it is not empty (it holds what the filter leaves out). */
   remove(path: string, dir: boolean): Promise<boolean>;
+}
+
+/** What a sync hears of each file it moves: each one done, its progress, and each refused. */
+type MoveReports = Required<
+  Pick<ManyTransferOptions, "onFileDone" | "onProgress" | "onFileRefused">
+>;
+
+/**
+ * What a sync asks for a file it moves: where it goes, the version it may
+ * replace (an update: the target's file as the plan saw it), and whether
+ * to continue from data an interrupted run left (`resume`).
+ */
+function jobFor(
+  file: SyncFile,
+  places: { local: string; remote: string },
+  target: SideTree,
+  overwrite: boolean,
+  resume: boolean,
+): TransferJob {
+  const version = overwrite ? target.files.get(file.path) : undefined;
+  return {
+    ...places,
+    ...(version === undefined ? {} : { ifUnchanged: { size: version.size, mtime: version.mtime } }),
+    resume,
+  };
+}
+
+/**
+ * Whether an upload of `size` bytes asks to continue from what the server
+ * holds: only past {@link EAGER_UPLOAD_MAX_BYTES}, where the upload waits
+ * for the server's go-ahead anyway (which tells the held bytes), so asking
+ * costs nothing; smaller files stream without waiting, and are sent whole.
+ */
+function resumesUpload(size: number): boolean {
+  return size > EAGER_UPLOAD_MAX_BYTES;
 }
 
 /** Runs `sync`. */
@@ -104,21 +155,44 @@ export async function syncCommand(
   const moving = [...plan.create, ...plan.update];
   const movingBytes = moving.reduce((sum, file) => sum + file.size, 0);
   const header = `sync ${sides.sourceShown} -> ${sides.targetShown}: ${summarize(plan)}`;
-  const planLines = itemize(plan, flags.verbose, context);
-  const document = (result: unknown) => ({
+  const space = moving.length === 0
+    ? null
+    : checkSpace(growthBytes(plan, sides.target), await sides.room());
+  const planLines = [
+    ...itemize(plan, flags.verbose, context),
+    ...(space === null ? [] : [
+      space.fits
+        ? spaceLine(space, sides.targetWhere)
+        : context.style.red(spaceLine(space, sides.targetWhere)),
+    ]),
+  ];
+  const described = {
     op: "sync",
     direction: flags.down ? "down" : "up",
     source: sides.sourceShown,
     target: sides.targetShown,
     dryRun: flags["dry-run"],
-    plan: planDocument(plan),
-    result,
-  });
+    plan: { ...planDocument(plan), space },
+  };
+  // Under --json=stream the plan goes first, each file as it completes, and the result last.
+  const emit = context.jsonEvents ?? (() => {});
+  emit({ event: "plan", ...described });
+  const document = (result: unknown) =>
+    context.jsonEvents ? { event: "result", result } : { ...described, result };
   if (flags["dry-run"]) {
     return {
       output: [header, ...planLines, "dry run: nothing was changed"].join("\n"),
       json: document(null),
     };
+  }
+  if (space !== null && !space.fits) {
+    // It would stop part-way, having filled the target: nothing is sent.
+    throw new FtsError(
+      "NO_SPACE",
+      `the sync ${sides.sourceShown} -> ${sides.targetShown} does not fit: it ` +
+        `${spaceLine(space, sides.targetWhere).slice("does not fit: ".length)}; nothing was ` +
+        "sent (make room, or leave files out with --exclude; -n shows the plan)",
+    );
   }
   if (!changesAnything(plan)) {
     return {
@@ -127,11 +201,11 @@ export async function syncCommand(
     };
   }
   let shownAlready = false;
-  if (!flags.yes && context.confirm) {
+  if (!flags.yes && context.confirmPlan) {
     // The preview is shown before the question (the question itself is one line).
     if (!context.json) console.log([header, ...planLines].join("\n"));
     shownAlready = true;
-    if (!await context.confirm("Proceed?")) {
+    if (!await context.confirmPlan("Proceed?")) {
       return { output: "nothing was changed", json: document(null) };
     }
   }
@@ -151,30 +225,71 @@ export async function syncCommand(
     });
   }
   let bytes = 0;
+  /** Files continued from the data an interrupted run left, and from which byte. */
+  const resumed: { path: string; resumedFrom: number }[] = [];
   const kept: string[] = [];
+  /** Files someone else changed (or made) on the target since the plan: left as they are. */
+  const changed: SyncConflict[] = [];
+  /**
+   * Moves `batch`; returns the files continued from held data that proved
+   * stale (INTEGRITY: the data is discarded then), to be sent again whole.
+   */
+  const moveBatch = async (batch: SyncFile[], overwrite: boolean, resume: boolean) => {
+    const stale: SyncFile[] = [];
+    await sides.move(batch, overwrite, resume, {
+      onFileDone: (index, result) => {
+        filesDone += 1;
+        bytes += result.size;
+        emit({
+          event: "file",
+          path: batch[index]!.path,
+          action: overwrite ? "update" : "create",
+          size: result.size,
+          resumedFrom: result.resumedFrom,
+          checksum: result.digest.algorithm,
+          digest: result.digest.hex,
+          verified: true,
+        });
+        if (result.resumedFrom > 0) {
+          resumed.push({ path: batch[index]!.path, resumedFrom: result.resumedFrom });
+        }
+      },
+      onProgress: (job, done) => {
+        if (current !== undefined && current !== job) doneBefore += currentSize;
+        if (current !== job) {
+          currentSize = batch.find((f) => job.remote.endsWith(f.path))?.size ?? 0;
+        }
+        current = job;
+        progress.update(doneBefore + done);
+      },
+      onFileRefused: (index, error) => {
+        const file = batch[index]!;
+        if (!(error instanceof FtsError)) return false;
+        if (error.code === "CHANGED" || error.code === "EXISTS") {
+          changed.push({ path: file.path, reason: CHANGED_SINCE_PLAN });
+          emit({ event: "changed", path: file.path, reason: CHANGED_SINCE_PLAN });
+          return true;
+        }
+        if (error.code === "INTEGRITY" && resume) {
+          stale.push(file);
+          return true;
+        }
+        return false;
+      },
+    });
+    return stale;
+  };
   try {
     await sides.makeDirectories(plan.directories);
     for (const [files, overwrite] of [[plan.create, false], [plan.update, true]] as const) {
       if (files.length === 0) continue;
-      await sides.move(
-        files,
-        overwrite,
-        (_index, result) => {
-          filesDone += 1;
-          bytes += result.size;
-        },
-        (job, done) => {
-          if (current !== undefined && current !== job) doneBefore += currentSize;
-          if (current !== job) {
-            currentSize = files.find((f) => job.remote.endsWith(f.path))?.size ?? 0;
-          }
-          current = job;
-          progress.update(doneBefore + done);
-        },
-      );
+      const stale = await moveBatch(files, overwrite, true);
+      if (stale.length > 0) await moveBatch(stale, overwrite, false);
     }
     for (const entry of plan.remove) {
-      if (!await sides.remove(entry.path, entry.dir)) kept.push(entry.path);
+      const removedIt = await sides.remove(entry.path, entry.dir);
+      if (!removedIt) kept.push(entry.path);
+      emit({ event: removedIt ? "removed" : "kept", path: entry.path, dir: entry.dir });
     }
   } catch (err) {
     if (context.interrupt?.requested) throw context.interrupt.error(err);
@@ -190,26 +305,52 @@ export async function syncCommand(
   }
   const seconds = progress.elapsedSeconds;
   const removed = plan.remove.length - kept.length;
+  const resumedBytes = resumed.reduce((sum, file) => sum + file.resumedFrom, 0);
   const done = moving.length === 0
     ? `synced: removed ${removed}, nothing to send`
-    : `synced ${moving.length} file${moving.length === 1 ? "" : "s"}, ${formatBytes(bytes)} in ${
+    : `synced ${filesDone} file${filesDone === 1 ? "" : "s"}, ${formatBytes(bytes)} in ${
       seconds.toFixed(2)
     } s` +
       ` (${formatBytes(bytes / Math.max(seconds, 1e-3))}/s), all ${
         context.style.green("verified")
-      }` + (plan.remove.length > 0 ? `; removed ${removed}` : "");
+      }` + (resumed.length > 0
+        ? `; ${resumed.length} continued from ${formatBytes(resumedBytes)} held`
+        : "") +
+      (plan.remove.length > 0 ? `; removed ${removed}` : "");
   const keptLines = kept.map((path) =>
     `kept ${terminalSafe(path)}/: not empty (it holds what the filter leaves out)`
   );
+  const resumedLines = resumed.map((file) =>
+    `> ${terminalSafe(file.path)}: continued at ${formatBytes(file.resumedFrom)}`
+  );
+  const changedLines = changed.map((conflict) =>
+    context.style.red(`! ${terminalSafe(conflict.path)}: ${conflict.reason}; left as it is`)
+  );
+  const changedSummary = changed.length === 0 ? [] : [
+    context.style.red(
+      `${changed.length} file${changed.length === 1 ? "" : "s"} changed on the target ` +
+        "while syncing and left as they are: run the sync again to look at them anew",
+    ),
+  ];
   return {
-    output: [...(shownAlready ? [] : [header, ...planLines]), ...keptLines, done].join("\n"),
+    output: [
+      ...(shownAlready ? [] : [header, ...planLines]),
+      ...resumedLines,
+      ...changedLines,
+      ...keptLines,
+      done,
+      ...changedSummary,
+    ].join("\n"),
     json: document({
-      files: moving.length,
+      files: filesDone,
       bytes,
       removed,
       kept,
       seconds,
+      resumed,
+      changed,
     }),
+    incomplete: changed.length > 0,
   };
 }
 
@@ -299,14 +440,30 @@ async function upSides(
     targetShown: shownRemote(remoteTop),
     source,
     target,
-    move: (files, overwrite, onFileDone, onProgress) =>
-      connection.uploadMany(
-        files.map((file) => ({
-          local: source.placeOf(file.path),
-          remote: target.placeOf(file.path),
-        })),
-        { overwrite, preserveMtime: true, onFileDone, onProgress },
-      ),
+    targetWhere: "the server",
+    room: () =>
+      connection.df().then(serverRoom, (err) => {
+        // A server without df, or a role that may not ask: the preview says it cannot tell.
+        if (err instanceof RemoteError) return null;
+        throw err;
+      }),
+    async move(files, overwrite, resume, reports) {
+      await connection.uploadMany(
+        files.map((file) =>
+          jobFor(
+            file,
+            {
+              local: source.placeOf(file.path),
+              remote: target.placeOf(file.path),
+            },
+            target,
+            overwrite,
+            resume && resumesUpload(file.size),
+          )
+        ),
+        { overwrite, preserveMtime: true, ...reports },
+      );
+    },
     async makeDirectories(dirs) {
       const all = target.exists || remoteTop === "" ? dirs : ["", ...dirs];
       for (const dir of all) {
@@ -367,14 +524,25 @@ async function downSides(
     targetShown: localTop,
     source,
     target,
-    move: (files, overwrite, onFileDone, onProgress) =>
-      connection.downloadMany(
-        files.map((file) => ({
-          remote: source.placeOf(file.path),
-          local: source.localPlaceOf(file.path),
-        })),
-        { overwrite, preserveMtime: true, onFileDone, onProgress },
-      ),
+    targetWhere: "this file system",
+    room: () => localRoom(localTop).catch(() => null),
+    async move(files, overwrite, resume, reports) {
+      await connection.downloadMany(
+        files.map((file) =>
+          jobFor(
+            file,
+            {
+              remote: source.placeOf(file.path),
+              local: source.localPlaceOf(file.path),
+            },
+            target,
+            overwrite,
+            resume,
+          )
+        ),
+        { overwrite, preserveMtime: true, ...reports },
+      );
+    },
     async makeDirectories(dirs) {
       await Deno.mkdir(localTop, { recursive: true });
       for (const dir of dirs) {

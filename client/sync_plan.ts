@@ -41,7 +41,15 @@ export interface SyncFile {
 export type ConflictReason =
   | "newer on the target"
   | "a directory on the target"
-  | "a file on the target";
+  | "a file on the target"
+  | typeof CHANGED_SINCE_PLAN;
+
+/**
+ * Why a file the plan would have moved was left as it is: someone else
+ * changed, replaced or made it on the target after the plan was made (the
+ * transfer checked, as it published, that the target was still what the plan saw).
+ */
+export const CHANGED_SINCE_PLAN = "changed on the target since the plan";
 
 /** A path the plan does not touch, and why. */
 export interface SyncConflict {

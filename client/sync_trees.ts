@@ -2,18 +2,20 @@
  * The two snapshots a `sync` plans from: a local directory's tree and a
  * remote directory's, each as paths relative to its top, with what the
  * filter leaves out taken away (and everything below a directory it leaves
- * out). A top that does not exist is an empty tree, to be created. The remote
+ * out), and a local tree without the temporary files of downloads
+ * (`.NAME.fts-partial`, which a resumed download continues). A top that does not exist is an empty tree, to be created. The remote
  * walk is `get -r`'s (client/plan_tree.ts), with its limits on a hostile
  * server's tree and its checks that every name lands inside the local top.
  *
  * @module
  */
 
-import { join, relative, sep } from "node:path";
+import { basename, join, relative, sep } from "node:path";
 import { FtsError } from "../protocol/errors.ts";
 import { walkLocal } from "./local_files.ts";
 import type { ChecksumName, FileDigest } from "../protocol/messages.ts";
 import { localDigests } from "./local_digests.ts";
+import { looksLikePartialName } from "./partial_download.ts";
 import { type RemoteLister, walkRemote } from "./plan_tree.ts";
 import type { SyncFilter } from "./sync_filter.ts";
 import type { TreeSnapshot } from "./sync_plan.ts";
@@ -66,6 +68,8 @@ export async function localTree(top: string, filter: SyncFilter): Promise<SideTr
   const skip = prunedWalk(filter);
   for await (const entry of walkLocal(top)) {
     const path = relative(top, entry.path).split(sep).join("/");
+    // A download's temporary file is this client's own: continued by the download, never synced.
+    if (!entry.isDirectory && looksLikePartialName(basename(entry.path))) continue;
     if (skip(path, entry.isDirectory)) continue;
     if (entry.isDirectory) tree.dirs.add(path);
     else tree.files.set(path, { size: entry.size, mtime: entry.mtime });

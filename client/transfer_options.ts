@@ -6,6 +6,7 @@
  */
 
 import type { Digest } from "../protocol/checksum.ts";
+import type { FileVersion } from "../protocol/client_messages.ts";
 
 /** What a finished transfer reports. */
 export interface TransferResult {
@@ -34,6 +35,13 @@ export interface TransferOptions {
    * @default {false}
    */
   preserveMtime?: boolean;
+  /**
+   * Replace the destination only if it is still this version (size and
+   * mtime): checked by the server as it publishes an upload (`CHANGED`
+   * otherwise), and here just before a download is renamed into place.
+   * Implies overwrite.
+   */
+  ifUnchanged?: FileVersion;
   /** Called as data moves, with the bytes of the file done so far and its size. */
   onProgress?: (doneBytes: number, totalBytes: number) => void;
 }
@@ -44,6 +52,10 @@ export interface TransferJob {
   local: string;
   /** The remote name. */
   remote: string;
+  /** This file's {@link TransferOptions.ifUnchanged}, over the transfer's. */
+  ifUnchanged?: FileVersion;
+  /** This file's {@link TransferOptions.resume}, over the transfer's. */
+  resume?: boolean;
 }
 
 /** Options for a many-file transfer: those of each file, and reports per file. */
@@ -52,6 +64,13 @@ export interface ManyTransferOptions extends Omit<TransferOptions, "onProgress">
   onProgress?: (job: TransferJob, doneBytes: number, totalBytes: number) => void;
   /** Called as each file completes, in order. */
   onFileDone?: (index: number, result: TransferResult) => void;
+  /**
+   * Called when a file is refused (an error reply, or a local check) while
+   * the session stays sound: true counts it as left out, and the transfer
+   * goes on with the other files; false (or no callback) makes it the
+   * transfer's failure, after which no further file is sent.
+   */
+  onFileRefused?: (index: number, error: unknown) => boolean;
 }
 
 /**
@@ -69,6 +88,8 @@ export interface ManyTransferOptions extends Omit<TransferOptions, "onProgress">
 export function jobOptions(job: TransferJob, options: ManyTransferOptions): TransferOptions {
   return {
     ...options,
+    ...(job.ifUnchanged === undefined ? {} : { ifUnchanged: job.ifUnchanged }),
+    ...(job.resume === undefined ? {} : { resume: job.resume }),
     onProgress: options.onProgress && ((done, total) => options.onProgress!(job, done, total)),
   };
 }

@@ -19,6 +19,7 @@ import { heldLocally } from "./partial_download.ts";
 import { typedRemote } from "./remote_path.ts";
 import { escapeWord } from "./split_args.ts";
 import type { PlannedFile } from "./plan_tree.ts";
+import type { Entry } from "../protocol/entry.ts";
 import { Progress } from "./progress.ts";
 import { terminalSafe } from "./terminal_safe.ts";
 import {
@@ -37,18 +38,26 @@ export const TRANSFER_FLAGS = {
   resume: { help: "continue an interrupted transfer from the data it left" },
 } as const satisfies CommandFlags;
 
+/** The flags of `upload`: the transfer flags, and one only an upload can honour. */
+export const UPLOAD_FLAGS = {
+  ...TRANSFER_FLAGS,
+  "if-unchanged": {
+    help: "replace a target only if no one changed it since this command started",
+  },
+} as const satisfies CommandFlags;
+
 /** The synopsis of `upload`. */
-export const UPLOAD_USAGE = "upload [-f] [-r] [-p] [--resume] LOCAL... [REMOTE]";
+export const UPLOAD_USAGE = "upload [-f] [-r] [-p] [--resume] [--if-unchanged] LOCAL... [REMOTE]";
 
 /** The synopsis of `download`. */
 export const DOWNLOAD_USAGE = "download [-f] [-r] [-p] [--resume] REMOTE... [LOCAL]";
 
-/** `upload [-f] [-r] [-p] [--resume] LOCAL... [REMOTE]`. */
+/** `upload [-f] [-r] [-p] [--resume] [--if-unchanged] LOCAL... [REMOTE]`. */
 export async function uploadCommand(
   context: CommandContext,
   args: string[],
 ): Promise<CommandOutcome> {
-  const { flags, positionals } = parseCommandArgs(args, TRANSFER_FLAGS, UPLOAD_USAGE, { min: 1 });
+  const { flags, positionals } = parseCommandArgs(args, UPLOAD_FLAGS, UPLOAD_USAGE, { min: 1 });
   const request = planOptions(context, positionals, flags.recursive);
   const sources = request.sources;
   const plan = await planUpload(context.connection, request);
@@ -91,24 +100,61 @@ export async function uploadCommand(
     ? await withoutThoseThere(context, files)
     : { left: files, alreadyThere: 0 };
   if (left.length === 0) return nothingLeftOutcome("uploaded", alreadyThere);
+  const safely = flags["if-unchanged"];
+  const jobs = safely ? await withTargetVersions(context.connection, left) : left;
   return await transferAll(
     context,
     "uploaded",
-    left,
+    jobs,
     (jobs, options) =>
       context.connection.uploadMany(jobs, {
-        overwrite: flags.force,
+        // Under --if-unchanged, a target there is replaced only as it was; one not there must stay so.
+        overwrite: flags.force && !safely,
         resume: flags.resume,
         preserveMtime: flags.preserve,
         ...options,
       }),
     {
       resumeAsked: flags.resume,
-      overwrite: flags.force,
+      replaceFlag: safely ? "--if-unchanged" : flags.force ? "-f" : null,
       continueWith: many ? commandWithResume("put", args) : undefined,
       alreadyThere,
     },
   );
+}
+
+/**
+ * `put --if-unchanged`: each file with the version of its target as the
+ * server lists it now (one listing per target directory), which the upload
+ * may replace and nothing else; a target not there gets none, and must not
+ * appear meanwhile (the upload does not overwrite).
+ */
+async function withTargetVersions(
+  connection: CommandContext["connection"],
+  files: PlannedFile[],
+): Promise<(PlannedFile & Pick<TransferJob, "ifUnchanged">)[]> {
+  const listings = new Map<string, Map<string, Entry>>();
+  const jobs: (PlannedFile & Pick<TransferJob, "ifUnchanged">)[] = [];
+  for (const file of files) {
+    const slash = file.remote.lastIndexOf("/");
+    const dir = slash < 0 ? "" : file.remote.slice(0, slash);
+    let listing = listings.get(dir);
+    if (listing === undefined) {
+      const entries = await connection.list(dir).catch((err) => {
+        if (err instanceof FtsError && err.code === "NOT_FOUND") return [];
+        throw err;
+      });
+      listing = new Map(entries.map((entry) => [entry.name, entry]));
+      listings.set(dir, listing);
+    }
+    const entry = listing.get(file.remote.slice(slash + 1));
+    jobs.push(
+      entry?.type === "file"
+        ? { ...file, ifUnchanged: { size: entry.size, mtime: entry.mtime } }
+        : file,
+    );
+  }
+  return jobs;
 }
 
 /** `download [-f] [-r] [-p] [--resume] REMOTE... [LOCAL]`. */
@@ -158,7 +204,7 @@ export async function downloadCommand(
         ...options,
       }),
     {
-      overwrite: flags.force,
+      replaceFlag: flags.force ? "-f" : null,
       continueWith: many ? commandWithResume("get", args) : undefined,
       alreadyThere,
     },
@@ -221,9 +267,10 @@ async function transferAll(
     jobs: PlannedFile[],
     reports: Pick<ManyTransferOptions, "onProgress" | "onFileDone" | "resume">,
   ) => Promise<TransferResult[]>,
-  { resumeAsked = false, overwrite = false, continueWith, alreadyThere = 0 }: {
+  { resumeAsked = false, replaceFlag = null, continueWith, alreadyThere = 0 }: {
     resumeAsked?: boolean;
-    overwrite?: boolean;
+    /** The flag the transfer replaces targets by (`-f`, `--if-unchanged`): its continuation keeps it. */
+    replaceFlag?: string | null;
     /** The command that continues the whole transfer, for more than one file. */
     continueWith?: string;
     /** Files a resumed transfer found there already and does not move. */
@@ -251,7 +298,7 @@ async function transferAll(
   const resumeCommand = () => {
     const file = broken();
     if (file === undefined) return null;
-    return continueWith ?? resumeCommandFor(verb, file, context.remoteDir, overwrite);
+    return continueWith ?? resumeCommandFor(verb, file, context.remoteDir, replaceFlag);
   };
   if (context.interrupt) {
     context.interrupt.describeStop = () => ({
@@ -265,7 +312,7 @@ async function transferAll(
           verb,
           files.filter((_, index) => !finished.has(index)),
           (jobs, reports) => moveAll(jobs, { ...reports, resume: true }),
-          { overwrite, continueWith },
+          { replaceFlag, continueWith },
         ),
     });
   }
@@ -408,11 +455,11 @@ function resumeCommandFor(
   verb: "uploaded" | "downloaded",
   file: PlannedFile,
   cwd: string,
-  overwrite: boolean,
+  replaceFlag: string | null,
 ): string {
   const remote = escapeWord(typedRemote(cwd, file.remote));
-  // A transfer that was to replace the target still is.
-  const flags = overwrite ? "-f --resume" : "--resume";
+  // A transfer that was to replace the target still is (as it was to).
+  const flags = replaceFlag === null ? "--resume" : `${replaceFlag} --resume`;
   return verb === "uploaded"
     ? `put ${flags} ${escapeWord(file.local)} ${remote}`
     : `get ${flags} ${remote} ${escapeWord(file.local)}`;

@@ -8,7 +8,7 @@
  */
 
 import { FtsError } from "../protocol/errors.ts";
-import { MAX_PERMISSION_BITS } from "../protocol/limits.ts";
+import { IF_UNCHANGED_FEATURE, MAX_PERMISSION_BITS } from "../protocol/limits.ts";
 import { CHECKSUM_TITLES, type Digest, type UploadRequest } from "../protocol/messages.ts";
 import { createTransferHash } from "../io/hash_threads.ts";
 import { sendFileFrom } from "../io/verified_transfer.ts";
@@ -96,6 +96,13 @@ export function prepareUpload(
   remoteName: string,
   options: TransferOptions,
 ): ReadyUpload {
+  if (options.ifUnchanged !== undefined && !session.ifUnchangedUploads) {
+    throw new FtsError(
+      "UNSUPPORTED",
+      `the server cannot check that ${remoteName} is unchanged before replacing it ` +
+        `(its hello has no '${IF_UNCHANGED_FEATURE}'); nothing was sent`,
+    );
+  }
   const { file, info } = openLocalFile(localPath);
   const size = info.size;
   const eager = session.eagerUploads && !options.resume && size <= EAGER_UPLOAD_MAX_BYTES &&
@@ -148,18 +155,19 @@ export async function receiveUpload(session: Session, sent: SentUpload): Promise
   return { size: sent.size, digest: sent.digest, resumedFrom: sent.offset };
 }
 
-/** The upload request for `ready`: `eager` and `mtime` only when they apply. */
+/** The upload request for `ready`: `eager`, `mtime` and `ifUnchanged` only when they apply. */
 function uploadRequest(ready: ReadyUpload): Omit<UploadRequest, "type" | "id"> {
   const { options } = ready;
   const request: Omit<UploadRequest, "type" | "id"> = {
     op: "upload",
     name: ready.remoteName,
     size: ready.size,
-    overwrite: options.overwrite === true,
+    overwrite: options.overwrite === true || options.ifUnchanged !== undefined,
     resumable: true,
     resume: options.resume === true,
   };
   if (ready.eager) request.eager = true;
+  if (options.ifUnchanged !== undefined) request.ifUnchanged = options.ifUnchanged;
   if (options.preserveMtime && ready.mtime) request.mtime = ready.mtime.getTime();
   if (options.preserveMtime && ready.mode !== null) request.mode = ready.mode;
   return request;

@@ -12,6 +12,7 @@ import {
   describeType,
   field,
   isMtime,
+  mtimeField,
   mtimeRangeMessage,
   optionalSizeField,
   sizeField,
@@ -49,6 +50,17 @@ export type DigestsRequest = RequestEnvelope<"digests"> & {
   name: string;
 };
 
+/**
+ * A version of a file, as a listing describes it: what an upload's
+ * `ifUnchanged` expects to replace.
+ */
+export type FileVersion = {
+  /** Size in bytes. */
+  size: number;
+  /** Modification time, whole ms since the epoch, as the server lists it. */
+  mtime: number;
+};
+
 /** A request for `upload`: `continue` (unless eager), raw data, trailer, reply. */
 export type UploadRequest = RequestEnvelope<"upload"> & {
   /** Where the file goes. */
@@ -71,6 +83,14 @@ export type UploadRequest = RequestEnvelope<"upload"> & {
    * Decoding always sets it; a sender leaves it out unless true.
    */
   eager?: boolean;
+  /**
+   * Replace the file only if it is still this version (its size and mtime as
+   * the server lists them), checked as the upload is published, in one step
+   * with the rename; otherwise `CHANGED` and the file is left as it is. Needs
+   * `overwrite` (a file that must not exist is `overwrite: false`) and the
+   * `if-unchanged` feature. Absent: no check.
+   */
+  ifUnchanged?: FileVersion;
 };
 
 /** A request for `download`: `data`, raw data, reply. */
@@ -352,17 +372,32 @@ function decodeUpload(raw: Message, id: number): UploadRequest {
     if (eager) throw new ProtocolError(mtimeRangeMessage("mtime", mtime));
     throw new BadFieldError(id, mtimeRangeMessage("mtime", mtime));
   }
+  const overwrite = flag(raw, "overwrite");
+  const ifUnchanged = raw.ifUnchanged === undefined ? undefined : versionField(raw, "ifUnchanged");
+  if (ifUnchanged !== undefined && !overwrite) {
+    // Without overwrite the name must be free: there is no version to expect.
+    const message = "an upload with 'ifUnchanged' replaces a file: it needs 'overwrite'";
+    if (eager) throw new ProtocolError(message);
+    throw new BadFieldError(id, message);
+  }
   return {
     type: "request",
     id,
     op: "upload",
     name: field(raw, "name", "string"),
     size: sizeField(raw, "size"),
-    overwrite: flag(raw, "overwrite"),
+    overwrite,
     mtime,
     resumable: flag(raw, "resumable"),
     resume,
     eager,
     ...(raw.mode === undefined ? {} : { mode: modeField(raw, id, eager) }),
+    ...(ifUnchanged === undefined ? {} : { ifUnchanged }),
   };
+}
+
+/** A {@link FileVersion}: an object with a size and an mtime (malformed otherwise). */
+function versionField(raw: Message, key: string): FileVersion {
+  const version = field(raw, key, "object");
+  return { size: sizeField(version, "size"), mtime: mtimeField(version, "mtime") };
 }

@@ -21,6 +21,7 @@ export const ERROR_CODES = [
   "NOT_EMPTY",
   "WRONG_TYPE",
   "UNSUPPORTED",
+  "CHANGED",
 ] as const;
 
 /** One of {@link ERROR_CODES}. */

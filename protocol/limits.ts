@@ -96,6 +96,14 @@ export const EAGER_UPLOAD_FEATURE = "eager-upload";
  */
 export const KEEPALIVE_FEATURE = "keepalive";
 
+/**
+ * The hello feature that says the server honours an upload's `ifUnchanged`
+ * (replace the file only if it is still the version the client saw, else
+ * `CHANGED`): a server without it would drop the field and overwrite
+ * whatever is there, so a client asked for the check refuses to send it one.
+ */
+export const IF_UNCHANGED_FEATURE = "if-unchanged";
+
 /** Length in bytes of a frame header: the body length as a big-endian uint32. */
 export const FRAME_HEADER_BYTES = 4;
 

@@ -54,4 +54,5 @@ const DESCRIPTIONS: Record<ErrorCode, string> = {
   NOT_EMPTY: "directory not empty",
   WRONG_TYPE: "wrong type of file",
   UNSUPPORTED: "unsupported",
+  CHANGED: "changed since the client saw it",
 };

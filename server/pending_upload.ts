@@ -17,6 +17,7 @@ import {
   writeToFile,
 } from "../io/verified_transfer.ts";
 import { commitGroup, type CommitMember } from "../io/commit_group.ts";
+import type { FileVersion } from "../protocol/client_messages.ts";
 import { FtsError } from "../protocol/errors.ts";
 import { lstatOrNull, quote } from "./_storage_common.ts";
 import { assertCreatedIn, type CheckedDirectory, type MadeDirectories } from "./containment.ts";
@@ -37,6 +38,8 @@ export interface UploadOptions {
   mtime?: number;
   /** Permission bits for the published file; 0o644 (less the umask) when absent. */
   mode?: number;
+  /** Replace only this version of the file (see {@link assertUnchanged}); absent, no check. */
+  ifUnchanged?: FileVersion;
 }
 
 /** Everything a pending upload knows about itself. */
@@ -208,11 +211,13 @@ export class PendingUpload implements CommitMember {
    * name (atomically: readers see the old file or the new one, never a
    * mixture) and returns the directory to fsync, or null for a root in
    * memory. Without overwrite, a name that appeared meanwhile is refused
-   * with EXISTS rather than replaced; a name whose directory was swapped
+   * with EXISTS rather than replaced; with `ifUnchanged`, a file that is no
+   * longer that version is refused with CHANGED (looked at and replaced in
+   * the one step, under the lock every fts worker on the root takes); a name whose directory was swapped
    * meanwhile is taken back and refused with DENIED.
    */
   async place(): Promise<string | null> {
-    const { tmpPath, segments, reservation, overwrite } = this.#state;
+    const { tmpPath, segments, reservation, overwrite, ifUnchanged } = this.#state;
     const written = this.#opened;
     const { parent, created } = await this.#destination.makeParentDirectories(segments);
     try {
@@ -220,6 +225,7 @@ export class PendingUpload implements CommitMember {
       // One step, nothing awaits: what is replaced is what was measured.
       this.#destination.placeAtomically(target, () => {
         const replaced = lstatOrNull(target);
+        if (ifUnchanged !== undefined) assertUnchanged(segments, replaced, ifUnchanged);
         const replacedBytes = overwrite && replaced ? entryBytes(replaced) : 0;
         if (overwrite) reservation.assertFits(replacedBytes);
         placeFile(tmpPath, target, {
@@ -285,4 +291,28 @@ export class PendingUpload implements CommitMember {
     this.#closed = true;
     this.#file.close();
   }
+}
+
+/**
+ * Throws CHANGED unless `found` (the target's lstat, null when missing) is
+ * a file of `expected`'s size and mtime: someone else replaced, changed or
+ * removed it since the client saw it, and their file is left as it is.
+ */
+function assertUnchanged(
+  segments: string[],
+  found: Deno.FileInfo | null,
+  expected: FileVersion,
+): void {
+  const mtime = found?.mtime?.getTime() ?? 0;
+  if (found?.isFile && found.size === expected.size && mtime === expected.mtime) return;
+  const now = found === null
+    ? "it was removed"
+    : !found.isFile
+    ? "it is no longer a file"
+    : `it has ${found.size} bytes, modified ${new Date(mtime).toISOString()}`;
+  throw new FtsError(
+    "CHANGED",
+    `${quote(segments)} changed since it was listed (${expected.size} bytes, modified ` +
+      `${new Date(expected.mtime).toISOString()}; now ${now}): it was left as it is`,
+  );
 }

@@ -11,6 +11,7 @@ import { type ErrorCode, FtsError, ProtocolError } from "../protocol/errors.ts";
 import { encodeServerMessage, FrameReader, writeAll } from "../protocol/frames.ts";
 import {
   EAGER_UPLOAD_FEATURE,
+  IF_UNCHANGED_FEATURE,
   KEEPALIVE_FEATURE,
   MAX_CONTROL_BYTES,
   MAX_NAME_BYTES,
@@ -225,7 +226,7 @@ export class Session {
           maxNameBytes: MAX_NAME_BYTES,
         },
         auth: verifier ? "token" : "none",
-        features: [EAGER_UPLOAD_FEATURE, KEEPALIVE_FEATURE],
+        features: [EAGER_UPLOAD_FEATURE, KEEPALIVE_FEATURE, IF_UNCHANGED_FEATURE],
         checksums: [...this.#options.checksums],
         idleTimeoutMs: limits.idleTimeoutMs,
       });

@@ -47,7 +47,7 @@ Deno.test("connect runs every command once from the command line", async () => {
     const helpPut = await runCommand(server, ["help", "put"]);
     assert.match(
       helpPut.stdout,
-      /usage: upload \[-f\] \[-r\] \[-p\] \[--resume\] LOCAL\.\.\. \[REMOTE\]/,
+      /usage: upload \[-f\] \[-r\] \[-p\] \[--resume\] \[--if-unchanged\] LOCAL\.\.\. \[REMOTE\]/,
     );
 
     for (const bye of ["logout", "quit", "exit", "bye"]) {

@@ -7,7 +7,11 @@
 
 import { strict as assert } from "node:assert";
 import { join } from "node:path";
-import { EAGER_UPLOAD_FEATURE, KEEPALIVE_FEATURE } from "../protocol/limits.ts";
+import {
+  EAGER_UPLOAD_FEATURE,
+  IF_UNCHANGED_FEATURE,
+  KEEPALIVE_FEATURE,
+} from "../protocol/limits.ts";
 import {
   assertFreshClientLists,
   eagerUpload,
@@ -27,7 +31,11 @@ Deno.test("server announces eager-upload and stores pipelined eager uploads, rep
   try {
     const client = await RawClient.open(server.port);
     try {
-      assert.deepEqual(client.hello.features, [EAGER_UPLOAD_FEATURE, KEEPALIVE_FEATURE]);
+      assert.deepEqual(client.hello.features, [
+        EAGER_UPLOAD_FEATURE,
+        KEEPALIVE_FEATURE,
+        IF_UNCHANGED_FEATURE,
+      ]);
       // Three uploads sent back to back before any reply is read; the second
       // reuses the first one's name and is refused, the third must still work.
       const files = [new Uint8Array([0, 1, 0]), new Uint8Array(70_000).fill(7), new Uint8Array(0)];
