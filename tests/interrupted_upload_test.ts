@@ -87,7 +87,6 @@ Deno.test("partial uploads older than the expiry are removed when the server sta
 
 Deno.test("temporaries left by a crash are removed when the server starts", async () => {
   const first = await startServer();
-  const { root } = first;
   const keep = `${first.dir}-kept`;
   try {
     await Deno.writeTextFile(join(await serverTmpDir(first), "left-by-crash"), "partial");
