@@ -85,7 +85,9 @@ export class PartialNames {
   record(segments: string[], size: number): void {
     const path = join(this.dir, partialKey(segments, size));
     try {
-      Deno.lstatSync(path);
+      // Touched, so that a server starting meanwhile sees it is in use (partials.ts's removeStaleNames).
+      const now = new Date();
+      Deno.utimeSync(path, now, now);
       return;
     } catch (err) {
       if (!(err instanceof Deno.errors.NotFound)) throw err;
@@ -137,14 +139,22 @@ export class PartialNames {
   }
 
   /**
-   * Removes every file in the directory but the name files of `keep`: name
-   * files of partials gone, and temporaries a crash left. Run at start only,
-   * when no upload is in flight.
+   * Removes every file in the directory but the name files of `keep` and
+   * those modified after `keepNewerThanMs` (ms since the epoch): name files
+   * of partials gone, and temporaries a crash left. Run at start only.
    */
-  async removeAllBut(keep: Set<string>): Promise<void> {
+  async removeAllBut(keep: Set<string>, keepNewerThanMs = Infinity): Promise<void> {
     try {
       for await (const entry of Deno.readDir(this.dir)) {
-        if (!keep.has(entry.name)) removeQuietly(join(this.dir, entry.name));
+        if (keep.has(entry.name)) continue;
+        const path = join(this.dir, entry.name);
+        let mtimeMs: number;
+        try {
+          mtimeMs = Deno.lstatSync(path).mtime?.getTime() ?? 0;
+        } catch {
+          continue; // Gone meanwhile.
+        }
+        if (mtimeMs <= keepNewerThanMs) removeQuietly(path);
       }
     } catch (err) {
       if (!(err instanceof Deno.errors.NotFound)) throw err;

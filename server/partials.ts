@@ -49,6 +49,23 @@ export const RECOVERABLE_UPLOAD_MIN_BYTES = 4 * 1024 * 1024;
  */
 const RECOVERABLE_TMP_NAME = /^([0-9a-f]{64}-[0-9]{1,16})\.[0-9a-f-]{36}$/;
 
+/**
+ * The partial key an upload's temporary file name carries (an upload that
+ * is to survive a restart), or null for any other name.
+ *
+ * @example
+ * ```ts
+ * import { inFlightKey, partialKey } from "./partials.ts";
+ * const key = partialKey(["big.bin"], 5 * 1024 * 1024);
+ * console.assert(inFlightKey(`${key}.${crypto.randomUUID()}`) === key);
+ * console.assert(inFlightKey(crypto.randomUUID()) === null);
+ * ```
+ */
+export function inFlightKey(tmpName: string): string | null {
+  const key = RECOVERABLE_TMP_NAME.exec(tmpName)?.[1];
+  return key !== undefined && isPartialKey(key) ? key : null;
+}
+
 /** A partial as a listing reports it. */
 export interface ListedPartial extends PartialName {
   /** Bytes held. */
@@ -64,6 +81,14 @@ export interface DroppedPartials {
   /** The bytes they held. */
   bytes: number;
 }
+
+/**
+ * How old a name file without its partial must be for a start to remove it:
+ * a minute is far longer than an upload takes from recording its name to
+ * creating its temporary file (the same synchronous step), and stale names
+ * cost a few bytes each until then.
+ */
+export const NAME_CLEANUP_AGE_MS = 60_000;
 
 /**
  * How often a running server sweeps expired partials: an hour late is little against a day's expiry,
@@ -233,24 +258,31 @@ export class HeldPartials {
   }
 
   /**
-   * At start, before the temporary directory `tmpDir` is cleared: each
-   * upload that was in flight when the server stopped and that recorded its
-   * name becomes the partial of its name and size (unless one as large is
-   * held already), for a resume. Returns how many did. The budget is
-   * measured after this, and counts them.
+   * At start, before the temporary directory `tmpDir` of a server gone
+   * before is removed: each upload that was in flight in it when that server
+   * stopped and that recorded its name becomes the partial of its name and
+   * size (unless one as large is held already), for a resume. Returns how
+   * many did. Another server taking over the same directory at once may
+   * move a file first: it is then its. The budget is measured after this,
+   * and counts them.
    */
   async recoverInFlight(tmpDir: string): Promise<number> {
     let recovered = 0;
     for await (const entry of Deno.readDir(tmpDir)) {
-      const key = RECOVERABLE_TMP_NAME.exec(entry.name)?.[1];
-      if (key === undefined || !entry.isFile || !isPartialKey(key)) continue;
+      const key = inFlightKey(entry.name);
+      if (key === null || !entry.isFile) continue;
       const name = this.names.read(key);
       const tmpPath = join(tmpDir, entry.name);
       const info = lstatOrNull(tmpPath);
       if (name === null || !info?.isFile || info.size === 0 || info.size > name.size) continue;
       const partialPath = join(this.dir, key);
       if ((lstatOrNull(partialPath)?.size ?? 0) >= info.size) continue;
-      Deno.renameSync(tmpPath, partialPath);
+      try {
+        Deno.renameSync(tmpPath, partialPath);
+      } catch (err) {
+        if (err instanceof Deno.errors.NotFound) continue;
+        throw err;
+      }
       recovered++;
     }
     return recovered;
@@ -258,12 +290,16 @@ export class HeldPartials {
 
   /**
    * At start, once partials are recovered and swept: removes name files
-   * whose partial is gone, and temporaries a crash left among them.
+   * whose partial is gone, and temporaries a crash left among them. Kept are
+   * the names of `inFlight` keys (uploads in flight on the servers serving
+   * the root) and those written or recorded again within
+   * {@link NAME_CLEANUP_AGE_MS}: an upload another server begins meanwhile
+   * records its name before its temporary file appears.
    */
-  async removeStaleNames(): Promise<void> {
-    const held = new Set<string>();
+  async removeStaleNames(inFlight: Set<string> = new Set(), nowMs = Date.now()): Promise<void> {
+    const held = new Set<string>(inFlight);
     for await (const entry of Deno.readDir(this.dir)) held.add(entry.name);
-    await this.names.removeAllBut(held);
+    await this.names.removeAllBut(held, nowMs - NAME_CLEANUP_AGE_MS);
   }
 
   /**

@@ -17,6 +17,7 @@ import { isLoopback } from "./session.ts";
 import { openAncestorWarnings } from "./root_warnings.ts";
 import { keptToken } from "./kept_token.ts";
 import { canListen, keepLastPort, readLastPort } from "./last_port.ts";
+import { ServerLease } from "./server_lease.ts";
 import { loadTls } from "./tls_identity.ts";
 import { effectiveWorkers, WorkerPool } from "./worker_pool.ts";
 
@@ -39,7 +40,8 @@ export async function serve(args: string[]): Promise<number> {
   if (warning) console.error(`fts: warning: ${warning}`);
   // Checked here: the worker may not look above the root.
   for (const open of openAncestorWarnings(config.root)) console.error(`fts: warning: ${open}`);
-  return await runWorkers(setup, tls?.fingerprint ?? null);
+  const lease = await ServerLease.take(config.root);
+  return await runWorkers(setup, tls?.fingerprint ?? null, lease);
 }
 
 /**
@@ -77,7 +79,15 @@ export function exposureWarning(config: ServerConfig): string | null {
   return `authentication is off (--no-auth) and ${config.hostname} is reachable from other machines`;
 }
 
-function runWorkers(setup: ServeSetup, fingerprint: string | null): Promise<number> {
+/**
+ * Runs the workers under `lease`, this server's lease on the root, which they
+ * name in the root's shared state and which is refreshed until they stop.
+ */
+function runWorkers(
+  setup: ServeSetup,
+  fingerprint: string | null,
+  lease: ServerLease,
+): Promise<number> {
   const { config, portFile } = setup;
   return new Promise((done) => {
     let port = 0;
@@ -92,6 +102,8 @@ function runWorkers(setup: ServeSetup, fingerprint: string | null): Promise<numb
     });
     // The main thread's lines are whole among the workers' too.
     setLogLock(pool.shared.logLock);
+    pool.shared.root.server = { id: lease.id, expired: lease.expired };
+    lease.keepRefreshed((message) => writeStderrLine(`fts: warning: ${message}`));
 
     // One Ctrl-C, however many copies of it arrive (deno task passes one on), stops cleanly;
     // a second press stops waiting for transfers.
@@ -107,6 +119,7 @@ function runWorkers(setup: ServeSetup, fingerprint: string | null): Promise<numb
       // can come after the first, and with no listener SIGINT would kill fts (exit 130).
       if (port !== 0) await removePortFiles(portFile, port).catch(() => {});
       pool.terminate();
+      await lease.end();
       done(code);
     };
     /** Stops every worker, each letting its transfers finish, then exits 0. */

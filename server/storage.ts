@@ -40,6 +40,7 @@ import { logEvent } from "./log.ts";
 import {
   type DroppedPartials,
   HeldPartials,
+  inFlightKey,
   type ListedPartial,
   RECOVERABLE_UPLOAD_MIN_BYTES,
 } from "./partials.ts";
@@ -47,10 +48,8 @@ import { assertPathFits, DirectoryMoves } from "./path_limits.ts";
 import { PendingUpload, type UploadOptions } from "./pending_upload.ts";
 import { rootWarnings } from "./root_warnings.ts";
 import { SharedLock } from "./shared_lock.ts";
+import { newServerId, SERVERS_DIR, SERVERS_TMP_DIR } from "./server_lease.ts";
 import { SpaceBudget, type SpaceLimits, type SpaceReservation } from "./space.ts";
-
-/** Where uploads are written until they are published: inside root, never listed. */
-const TMP_DIR = join(STATE_DIR_NAME, "tmp");
 
 /** Where broken resumable uploads wait to be resumed: inside root, never listed. */
 const PARTIAL_DIR = join(STATE_DIR_NAME, "partial");
@@ -58,7 +57,12 @@ const PARTIAL_DIR = join(STATE_DIR_NAME, "partial");
 /** Where the names of partials are kept (partial_names.ts), made with the first. */
 const PARTIAL_NAMES_DIR = join(STATE_DIR_NAME, "partial-names");
 
-/** Held locked (flock) while a server serves the root, so that two servers never share one. */
+/**
+ * Held locked (flock) while a server serves the root: shared, since any
+ * number of servers may serve one root (server_lease.ts); servers from
+ * before shared roots hold it exclusively, so that one of those and one of
+ * these never serve a root together (their temporaries are laid out apart).
+ */
 const LOCK_FILE = join(STATE_DIR_NAME, "lock");
 
 /**
@@ -101,6 +105,16 @@ export interface SharedRootState {
    * first worker opened it: the others serve that root or none.
    */
   identities: SharedArrayBuffer;
+  /** The server these workers make up, among the servers of the root (server_lease.ts). */
+  server: ServerPlace;
+}
+
+/** A server among those serving one root (server_lease.ts). */
+export interface ServerPlace {
+  /** Its id: its temporaries are in `.fts/tmp/ID/`. */
+  id: string;
+  /** The servers whose lease had expired when it started: it takes over their temporaries. */
+  expired: string[];
 }
 
 /** Access to one served root. */
@@ -132,7 +146,7 @@ export class Storage {
   private constructor(served: ServedRoot, shared: SharedRootState) {
     this.root = served.root;
     this.#served = served;
-    this.#tmpDir = join(served.root, TMP_DIR);
+    this.#tmpDir = join(served.root, SERVERS_TMP_DIR, shared.server.id);
     this.#shared = shared;
     this.#stepLock = new SharedLock(shared.stepLock);
     this.#partials = new HeldPartials(
@@ -143,13 +157,19 @@ export class Storage {
     this.#moves = new DirectoryMoves(this.#stepLock, new CreationJournal(shared.journal));
   }
 
-  /** Shared state for a root no worker has opened yet: hand it to {@link open}, then to each {@link attach}. */
-  static allocateShared(): SharedRootState {
+  /**
+   * Shared state for a root no worker has opened yet: hand it to {@link open},
+   * then to each {@link attach}. A server that holds a lease
+   * (server_lease.ts) names itself and the servers it takes over in `server`;
+   * without, it is a server of its own id that takes over none.
+   */
+  static allocateShared(server: ServerPlace = { id: newServerId(), expired: [] }): SharedRootState {
     return {
       stepLock: SharedLock.allocate(),
       space: SpaceBudget.allocate(),
       journal: CreationJournal.allocate(),
       identities: new SharedArrayBuffer(4 * Float64Array.BYTES_PER_ELEMENT),
+      server,
     };
   }
 
@@ -160,12 +180,15 @@ export class Storage {
 
   /**
    * Opens a root given as a resolved absolute path, creating its state
-   * directory and removing temporaries a crash left behind; those of uploads
-   * that recorded their name become partials, for a resume. Refuses a root
-   * that another server is serving: its uploads in flight live in the same
-   * temporary directory. The lock lasts as long as the process. With
-   * `shared`, other workers may then {@link attach} to it: this is done
-   * once per server, by its first worker.
+   * directory and this server's temporary directory, and taking over what
+   * servers gone before left there: the temporaries of the servers whose
+   * lease had expired (`shared.server.expired`) and those a server from
+   * before shared roots left directly in `.fts/tmp/`. Those of uploads that
+   * recorded their name become partials, for a resume; the rest are removed.
+   * Other servers' temporaries are left alone. Refuses a root that a server
+   * from before shared roots is serving (it holds the lock exclusively). The
+   * lock lasts as long as the process. With `shared`, other workers may then
+   * {@link attach} to it: this is done once per server, by its first worker.
    */
   static async open(
     root: string,
@@ -180,35 +203,31 @@ export class Storage {
       logEvent({ peer: "-", op: "serve", result: "warning", detail: warning });
     }
     const lock = await Deno.open(join(root, LOCK_FILE), { write: true, create: true });
-    if (!await lock.tryLock(true)) {
+    if (!await lock.tryLock(false)) {
       lock.close();
-      throw new Error(`another fts server is already serving ${root}`);
+      throw new Error(
+        `an fts server that cannot share its root (an earlier version) is serving ${root}`,
+      );
     }
     storage.#lock = lock;
     await Deno.mkdir(storage.#partials.dir, { recursive: true });
-    const recovered = await storage.#partials.recoverInFlight(storage.#tmpDir).catch((err) => {
-      if (err instanceof Deno.errors.NotFound) return 0;
-      throw err;
-    });
+    const recovered = await storage.#takeOverLeftovers(root, shared.server);
     if (recovered > 0) {
       logEvent({
         peer: "-",
         op: "serve",
         result: "ok",
-        detail: `kept ${recovered} upload(s) in flight when the server last stopped, for a resume`,
+        detail: `kept ${recovered} upload(s) in flight when a server last stopped, for a resume`,
       });
     }
-    await Deno.remove(storage.#tmpDir, { recursive: true }).catch((err) => {
-      if (!(err instanceof Deno.errors.NotFound)) throw err;
-    });
-    await Deno.mkdir(storage.#tmpDir, { recursive: true });
+    await Deno.mkdir(storage.#tmpDir);
     storage.#tmpIdentity = identityOf(storage.#tmpDir, Deno.lstatSync(storage.#tmpDir));
     new Float64Array(shared.identities).set([
       ...identityCells(storage.#served.checkedRoot()),
       ...identityCells(storage.#tmpIdentity),
     ]);
     await storage.sweepExpiredPartials(Date.now());
-    await storage.#partials.removeStaleNames();
+    await storage.#partials.removeStaleNames(await inFlightKeys(join(root, SERVERS_TMP_DIR)));
     storage.#space = await SpaceBudget.open(root, limits, {
       stateDir,
       partialDir: storage.#partials.dir,
@@ -254,6 +273,34 @@ export class Storage {
   /** The state this root shares with the other workers serving it. */
   get shared(): SharedRootState {
     return this.#shared;
+  }
+
+  /**
+   * Takes over the temporaries of the servers gone before (see {@link open}):
+   * the recorded uploads among them become partials, the rest are removed,
+   * then each expired server's directory and its lease. Another server
+   * starting at the same time may take over the same ones: whichever moves
+   * or removes a file first does, and the other finds it gone.
+   */
+  async #takeOverLeftovers(root: string, server: ServerPlace): Promise<number> {
+    const tmpRoot = join(root, SERVERS_TMP_DIR);
+    await Deno.mkdir(tmpRoot, { recursive: true });
+    // Left by a server from before shared roots: files directly in the directory.
+    let recovered = await this.#partials.recoverInFlight(tmpRoot);
+    for await (const entry of Deno.readDir(tmpRoot)) {
+      if (!entry.isDirectory) await removeGone(join(tmpRoot, entry.name));
+    }
+    for (const id of server.expired) {
+      const dir = join(tmpRoot, id);
+      recovered += await this.#partials.recoverInFlight(dir).catch((err) => {
+        if (err instanceof Deno.errors.NotFound) return 0;
+        throw err;
+      });
+      await removeGone(dir);
+      await removeGone(join(root, SERVERS_DIR, id));
+      await removeGone(join(root, SERVERS_DIR, `${id}.lock`));
+    }
+    return recovered;
   }
 
   /** Lets another server serve the root (releases the lock); this one must not be used after. */
@@ -591,6 +638,40 @@ export class Storage {
   async #syncDirectory(path: string): Promise<void> {
     if (!this.syncsInMemory) await syncDirectory(path);
   }
+}
+
+/** Removes a file or a tree; one gone already (another server took it over first) is fine. */
+async function removeGone(path: string): Promise<void> {
+  // A tree another server removes at the same time may lose an entry under this walk: walk again.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      await Deno.remove(path, { recursive: true });
+      return;
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return;
+      if (attempt === 2) throw err;
+    }
+  }
+}
+
+/**
+ * The partial keys of the uploads in flight in every server's temporary
+ * directory under `tmpRoot`: their name files must stay.
+ */
+async function inFlightKeys(tmpRoot: string): Promise<Set<string>> {
+  const keys = new Set<string>();
+  for await (const server of Deno.readDir(tmpRoot)) {
+    if (!server.isDirectory) continue;
+    try {
+      for await (const entry of Deno.readDir(join(tmpRoot, server.name))) {
+        const key = inFlightKey(entry.name);
+        if (key !== null) keys.add(key);
+      }
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+    }
+  }
+  return keys;
 }
 
 /** A directory's identity as cells of {@link SharedRootState.identities}. */

@@ -60,6 +60,12 @@ export interface ServerOptions {
    * still removes it.
    */
   dir?: string;
+  /**
+   * Serve this root (another server's, say: several servers on one root),
+   * with the port files in a new directory of its own. {@link RunningServer.stop}
+   * leaves the root alone.
+   */
+  root?: string;
 }
 
 /** Starts `fts serve` in a new temporary directory and waits for its "serving" line. */
@@ -72,7 +78,7 @@ export async function startServer(
   // Its own state (kept token, certificate, last port) unless the test shares one: beside the
   // directory, so that what the tests find written next to the root is the root's doing.
   const stateHome = await Deno.makeTempDir({ prefix: "fts-test-state-" });
-  const root = join(dir, "root");
+  const root = options.root ?? join(dir, "root");
   const portFile = join(dir, "port");
   const process = new Deno.Command(Deno.execPath(), {
     args: [
@@ -424,12 +430,30 @@ export async function listTree(dir: string): Promise<string[]> {
   async function walk(relative: string) {
     for await (const entry of Deno.readDir(join(dir, relative))) {
       const path = relative ? `${relative}/${entry.name}` : entry.name;
-      paths.push(entry.isDirectory ? `${path}/` : path);
+      const shown = path.replace(SERVER_ID_IN_PATH, "$1SERVER");
+      paths.push(entry.isDirectory ? `${shown}/` : shown);
       if (entry.isDirectory) await walk(path);
     }
   }
   await walk("");
   return paths.sort();
+}
+
+/** A server's id in a path of its lease or its temporary directory, which listTree() shows as SERVER. */
+const SERVER_ID_IN_PATH = /^(\.fts\/(?:servers|tmp)\/)[0-9a-f]{32}(?=\/|$|\.lock$)/;
+
+/**
+ * The temporary directory of the running server `server` (the one whose
+ * lease names its process), where its uploads in flight are written.
+ */
+export async function serverTmpDir(server: { root: string; process: Deno.ChildProcess }) {
+  const servers = join(server.root, ".fts", "servers");
+  for await (const entry of Deno.readDir(servers)) {
+    if (!/^[0-9a-f]{32}$/.test(entry.name)) continue;
+    const lease = JSON.parse(await Deno.readTextFile(join(servers, entry.name)));
+    if (lease.pid === server.process.pid) return join(server.root, ".fts", "tmp", entry.name);
+  }
+  throw new Error(`no lease in ${servers} names process ${server.process.pid}`);
 }
 
 /** Polls `condition` every 20 ms until it holds or `timeoutMs` passes; returns whether it held. */
@@ -489,8 +513,24 @@ export async function breakUploadAfter(
   }
 }
 
-/** What `listTree()` shows of a root that holds no user files: the server's own state. */
-export const EMPTY_ROOT = [".fts/", ".fts/lock", ".fts/partial/", ".fts/tmp/"];
+/**
+ * What `listTree()` shows of a root that holds no user files, served by one
+ * server: the server's own state (its lease and its temporary directory,
+ * their id shown as SERVER).
+ */
+export const EMPTY_ROOT = [
+  ".fts/",
+  ".fts/lock",
+  ".fts/partial/",
+  ".fts/servers/",
+  ".fts/servers/SERVER",
+  ".fts/servers/SERVER.lock",
+  ".fts/tmp/",
+  ".fts/tmp/SERVER/",
+];
+
+/** What `listTree()` shows of a root that holds no user files once its servers have stopped. */
+export const STOPPED_ROOT = [".fts/", ".fts/lock", ".fts/partial/", ".fts/servers/", ".fts/tmp/"];
 
 /** How long a raw test read waits for the server. */
 export const RAW_READ_TIMEOUT_MS = 10_000;

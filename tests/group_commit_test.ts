@@ -61,7 +61,7 @@ function codeOf(reply: Message | null): unknown {
 /** The temporary files left in a served root's state directory. */
 async function leftInTmp(root: string): Promise<string[]> {
   return (await listTree(root)).filter((path) =>
-    path.startsWith(".fts/tmp/") && path !== ".fts/tmp/"
+    path.startsWith(".fts/tmp/") && path !== ".fts/tmp/" && path !== ".fts/tmp/SERVER/"
   );
 }
 

@@ -5,6 +5,7 @@ import {
   EMPTY_ROOT,
   listTree,
   runCommand,
+  serverTmpDir,
   sha256File,
   spawnCommand,
   startServer,
@@ -23,7 +24,7 @@ Deno.test("a client killed mid-upload leaves nothing visible, the server keeps s
       await Deno.truncate(big, BIG_FILE_BYTES);
     });
     const client = spawnCommand(server, ["upload", big, "big.bin"]);
-    const tmpDir = join(server.root, ".fts", "tmp");
+    const tmpDir = await serverTmpDir(server);
     const started = await waitFor(async () => {
       for await (const entry of Deno.readDir(tmpDir)) {
         if ((await Deno.stat(join(tmpDir, entry.name))).size > 0) return true;
@@ -86,10 +87,9 @@ Deno.test("partial uploads older than the expiry are removed when the server sta
 
 Deno.test("temporaries left by a crash are removed when the server starts", async () => {
   const first = await startServer();
-  const { root } = first;
   const keep = `${first.dir}-kept`;
   try {
-    await Deno.writeTextFile(join(root, ".fts", "tmp", "left-by-crash"), "partial");
+    await Deno.writeTextFile(join(await serverTmpDir(first), "left-by-crash"), "partial");
     first.process.kill("SIGKILL");
     await first.exited;
     await Deno.rename(first.dir, keep);

@@ -8,7 +8,11 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { PARTIAL_EXPIRY_MS } from "../protocol/limits.ts";
 import { ENTRY_BYTES } from "../server/entry_cost.ts";
-import { HeldPartials, PARTIAL_SWEEP_INTERVAL_MS } from "../server/partials.ts";
+import {
+  HeldPartials,
+  NAME_CLEANUP_AGE_MS,
+  PARTIAL_SWEEP_INTERVAL_MS,
+} from "../server/partials.ts";
 import { SpaceBudget } from "../server/space.ts";
 
 /** A partial directory and a temporary directory beside it, with a budget counting (no quota). */
@@ -126,7 +130,10 @@ Deno.test("HeldPartials.recoverInFlight() keeps only temporaries with a recorded
     for (const file of ["unnamed.bin", "empty.bin", "over.bin"]) {
       assert.equal(partials.heldBytes([file], 1_000), 0, file);
     }
+    // Names recorded within NAME_CLEANUP_AGE_MS stay: another server may be about to use them.
     await partials.removeStaleNames();
+    assert.equal([...Deno.readDirSync(partials.names.dir)].length, 3);
+    await partials.removeStaleNames(new Set(), Date.now() + NAME_CLEANUP_AGE_MS + 1000);
     assert.deepEqual((await partials.list(Date.now())).map((p) => [p.segments, p.held]), [
       [["kept.bin"], 600],
     ]);

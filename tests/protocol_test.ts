@@ -40,7 +40,10 @@ async function startClean(): Promise<RunningServer> {
     const tree = await listTree(server.root);
     assert.ok(tree.includes(".fts/tmp/"), JSON.stringify(tree));
     assert.ok(tree.every((path) => path.startsWith(".fts/")), JSON.stringify(tree));
-    assert.deepEqual(tree.filter((path) => path.startsWith(".fts/tmp/")), [".fts/tmp/"]);
+    assert.deepEqual(tree.filter((path) => path.startsWith(".fts/tmp/")), [
+      ".fts/tmp/",
+      ".fts/tmp/SERVER/",
+    ]);
     emptyRoots.set(server, tree);
     return server;
   } catch (err) {

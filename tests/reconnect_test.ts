@@ -12,6 +12,7 @@ import {
   FTS_RUN_FLAGS,
   PROJECT_DIR,
   type RunningServer,
+  serverTmpDir,
   sha256File,
   startServer,
   waitFor,
@@ -503,10 +504,11 @@ Deno.test("a one-shot put -f cut off mid-file resumes as put -f, replacing the f
     await Deno.writeTextFile(join(server.root, "big.bin"), "the old version");
     const sum = await writeRandomFile(join(server.dir, "big.bin"), BIG_FILE_BYTES);
     const client = new PipedShell(server.dir, [`127.0.0.1:${relay.port}`, "put", "-f", "big.bin"]);
+    const tmpDir = await serverTmpDir(server);
     try {
       const written = () =>
-        [...Deno.readDirSync(join(server.root, ".fts", "tmp"))].some((entry) =>
-          Deno.statSync(join(server.root, ".fts", "tmp", entry.name)).size > 0
+        [...Deno.readDirSync(tmpDir)].some((entry) =>
+          Deno.statSync(join(tmpDir, entry.name)).size > 0
         );
       assert.ok(await waitFor(() => Promise.resolve(written()), PIPED_ANSWER_TIMEOUT_MS));
       relay.cut();

@@ -17,6 +17,7 @@ import {
   readWithin,
   runCommand,
   type RunningServer,
+  serverTmpDir,
   sha256File,
   startServer,
   waitFor,
@@ -34,7 +35,7 @@ const WRITTEN_BEFORE_KILL = 2 << 20;
 
 /** Bytes of the largest file in the server's temporary directory. */
 async function largestTemporary(server: RunningServer): Promise<number> {
-  const tmpDir = join(server.root, ".fts", "tmp");
+  const tmpDir = await serverTmpDir(server);
   let largest = 0;
   for await (const entry of Deno.readDir(tmpDir)) {
     largest = Math.max(largest, (await Deno.stat(join(tmpDir, entry.name))).size);
@@ -154,7 +155,9 @@ Deno.test("a held prefix torn while the server was down fails the check, is disc
     assert.deepEqual(listed.map(({ name, held }) => ({ name, held })), [
       { name: "big.bin", held: sent },
     ]);
-    assert.deepEqual([...Deno.readDirSync(join(second.root, ".fts", "tmp"))], []);
+    // The killed server's directory was taken over; the new one's holds nothing.
+    assert.equal([...Deno.readDirSync(join(second.root, ".fts", "tmp"))].length, 1);
+    assert.deepEqual([...Deno.readDirSync(await serverTmpDir(second))], []);
     // What a power loss may leave of bytes never fsynced: the held prefix is not the file's.
     const partialDir = join(second.root, ".fts", "partial");
     const [partial] = [...Deno.readDirSync(partialDir)];
@@ -206,9 +209,10 @@ Deno.test("after a restart, a resume needs free space for the bytes still to com
       assert.equal((await readWithin(raw))?.type, "continue");
       await raw.sendBytes((await Deno.readFile(local)).subarray(0, sent));
       const root = join(tmpfs.path, "root");
+      const tmpDir = await serverTmpDir({ root, process: first.process });
       const written = await waitFor(async () => {
-        for await (const entry of Deno.readDir(join(root, ".fts", "tmp"))) {
-          if ((await Deno.stat(join(root, ".fts", "tmp", entry.name))).size === sent) return true;
+        for await (const entry of Deno.readDir(tmpDir)) {
+          if ((await Deno.stat(join(tmpDir, entry.name))).size === sent) return true;
         }
         return false;
       });

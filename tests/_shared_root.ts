@@ -1,0 +1,291 @@
+/**
+ * What several fts servers on one root must keep, as scenarios over two
+ * real server processes: tests/shared_root_test.ts runs them on one local
+ * directory, tests/glusterfs_test.ts on two mounts of one GlusterFS volume.
+ * Each scenario is given the root as each server sees it (the same path, or
+ * two mounts) and starts and stops its own servers.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import type { Message } from "../protocol/frames.ts";
+import {
+  breakUploadAfter,
+  RawClient,
+  readWithin,
+  runCommand,
+  type RunningServer,
+  serverTmpDir,
+  sha256File,
+  sha256Hex,
+  startServer,
+  waitFor,
+  writeRandomFile,
+} from "./_helpers.ts";
+
+/** The root as each of two servers serves it. */
+export interface SharedRoot {
+  /** Server A's path to the root. */
+  a: string;
+  /** Server B's path to the same root (the same path locally, another mount on GlusterFS). */
+  b: string;
+}
+
+/** Large enough to survive a kill -9 of its server (partials.ts's RECOVERABLE_UPLOAD_MIN_BYTES). */
+export const RECOVERABLE_BYTES = 6 << 20;
+
+/** Runs `body` with a server on each view of `root`; both are stopped after, whatever happens. */
+export async function withTwoServers(
+  root: SharedRoot,
+  body: (a: RunningServer, b: RunningServer) => Promise<void>,
+): Promise<void> {
+  const a = await startServer([], { root: root.a });
+  try {
+    const b = await startServer([], { root: root.b });
+    try {
+      await body(a, b);
+    } finally {
+      await b.stop();
+    }
+  } finally {
+    await a.stop();
+  }
+}
+
+/** An upload over a raw session, begun: the server has said `continue`. */
+export async function beginUpload(
+  server: RunningServer,
+  name: string,
+  size: number,
+  fields: Message = {},
+): Promise<RawClient> {
+  const raw = await RawClient.open(server.port);
+  await raw.send({ type: "request", id: 1, op: "upload", name, size, ...fields });
+  const go = await readWithin(raw);
+  assert.equal(go?.type, "continue", JSON.stringify(go));
+  return raw;
+}
+
+/** Sends `data`'s bytes from `from` on and the trailer of all of `data`; returns the final reply. */
+export async function finishUpload(
+  raw: RawClient,
+  data: Uint8Array,
+  from = 0,
+): Promise<Message | null> {
+  await raw.sendBytes(data.subarray(from));
+  await raw.send({ type: "trailer", id: 1, sha256: sha256Hex(data) });
+  return await readWithin(raw);
+}
+
+/** Random bytes, `size` of them. */
+export function randomBytes(size: number): Uint8Array {
+  const bytes = new Uint8Array(size);
+  for (let i = 0; i < size; i += 65536) crypto.getRandomValues(bytes.subarray(i, i + 65536));
+  return bytes;
+}
+
+/** The bytes of the file under `name` in `root`, or null when there is none. */
+async function readOrNull(root: string, name: string): Promise<Uint8Array | null> {
+  try {
+    return await Deno.readFile(join(root, name));
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return null;
+    throw err;
+  }
+}
+
+/** A file put through A is there through B, whole: downloaded through B, it is byte-identical. */
+export async function downloadThroughOther(root: SharedRoot): Promise<void> {
+  await withTwoServers(root, async (a, b) => {
+    const local = join(a.dir, "report.bin");
+    const sum = await writeRandomFile(local, 3 << 20);
+    const put = await runCommand(a, ["put", "report.bin"]);
+    assert.equal(put.code, 0, put.stderr);
+    const get = await runCommand(b, ["get", "report.bin", "copy.bin"]);
+    assert.equal(get.code, 0, get.stderr);
+    assert.equal(await sha256File(join(b.dir, "copy.bin")), sum);
+  });
+}
+
+/** Many files through both servers at once, each to names of its own: every one lands whole. */
+export async function uploadsToDifferentNames(root: SharedRoot): Promise<void> {
+  await withTwoServers(root, async (a, b) => {
+    const sums = new Map<string, string>();
+    for (const [server, side] of [[a, "a"], [b, "b"]] as const) {
+      await Deno.mkdir(join(server.dir, side));
+      for (let i = 0; i < 20; i++) {
+        sums.set(`${side}/f${i}`, await writeRandomFile(join(server.dir, side, `f${i}`), 50_000));
+      }
+    }
+    const [putA, putB] = await Promise.all([
+      runCommand(a, ["put", "-r", "a"]),
+      runCommand(b, ["put", "-r", "b"]),
+    ]);
+    assert.equal(putA.code, 0, putA.stderr);
+    assert.equal(putB.code, 0, putB.stderr);
+    for (const [name, sum] of sums) assert.equal(await sha256File(join(root.a, name)), sum, name);
+  });
+}
+
+/**
+ * Two uploads of one name without overwrite, one through each server, both
+ * under way before either ends: one is published, the other is refused with
+ * EXISTS, and the name holds the published one's bytes.
+ */
+export async function sameNameWithoutOverwrite(root: SharedRoot): Promise<void> {
+  await withTwoServers(root, async (a, b) => {
+    const first = randomBytes(1 << 20);
+    const second = randomBytes(1 << 20);
+    const viaA = await beginUpload(a, "same.bin", first.length, { overwrite: false });
+    const viaB = await beginUpload(b, "same.bin", second.length, { overwrite: false });
+    try {
+      // Both are past the check at the start: only the publish can tell them apart.
+      await viaA.sendBytes(first.subarray(0, 1000));
+      await viaB.sendBytes(second.subarray(0, 1000));
+      const [replyA, replyB] = await Promise.all([
+        finishUpload(viaA, first, 1000),
+        finishUpload(viaB, second, 1000),
+      ]);
+      const won = [replyA, replyB].filter((reply) => reply?.ok === true);
+      const refused = [replyA, replyB].filter((reply) =>
+        (reply?.error as Message | undefined)?.code === "EXISTS"
+      );
+      assert.equal(won.length, 1, JSON.stringify([replyA, replyB]));
+      assert.equal(refused.length, 1, JSON.stringify([replyA, replyB]));
+      const stored = await readOrNull(root.a, "same.bin");
+      assert.deepEqual(stored, replyA?.ok === true ? first : second);
+    } finally {
+      viaA.close();
+      viaB.close();
+    }
+  });
+}
+
+/**
+ * Two uploads of one name with overwrite, through the two servers, their
+ * bytes sent in turns: the name ends holding one of them whole, never a mixture.
+ */
+export async function sameNameInterleaved(root: SharedRoot): Promise<void> {
+  await withTwoServers(root, async (a, b) => {
+    const size = 2 << 20;
+    const first = randomBytes(size);
+    const second = randomBytes(size);
+    const viaA = await beginUpload(a, "both.bin", size, { overwrite: true });
+    const viaB = await beginUpload(b, "both.bin", size, { overwrite: true });
+    try {
+      const step = size / 8;
+      for (let offset = 0; offset < size - step; offset += step) {
+        await viaA.sendBytes(first.subarray(offset, offset + step));
+        await viaB.sendBytes(second.subarray(offset, offset + step));
+      }
+      const [replyA, replyB] = await Promise.all([
+        finishUpload(viaA, first, size - step),
+        finishUpload(viaB, second, size - step),
+      ]);
+      assert.equal(replyA?.ok, true, JSON.stringify(replyA));
+      assert.equal(replyB?.ok, true, JSON.stringify(replyB));
+      // Read through A: on GlusterFS a reader through B was seen, now and then, to find the name
+      // listed but not to open it (ENOENT) just after the two renames (README, Several servers).
+      const stored = await readOrNull(root.a, "both.bin");
+      assert.ok(stored !== null);
+      const digest = sha256Hex(stored);
+      assert.ok(digest === sha256Hex(first) || digest === sha256Hex(second), "a mixture");
+    } finally {
+      viaA.close();
+      viaB.close();
+    }
+  });
+}
+
+/**
+ * `kill -9` of A with an upload in flight while B has one in flight too: B's
+ * completes; a server started again on A's view of the root sees A is gone
+ * and takes over its temporaries (the recorded upload becomes a partial,
+ * which B lists), leaves B's alone, and nothing partial is under a real name.
+ */
+export async function killOneMidUpload(root: SharedRoot): Promise<void> {
+  const a = await startServer([], { root: root.a });
+  let again: RunningServer | null = null;
+  try {
+    const b = await startServer([], { root: root.b });
+    try {
+      const dataA = randomBytes(RECOVERABLE_BYTES);
+      const dataB = randomBytes(RECOVERABLE_BYTES);
+      const viaA = await beginUpload(a, "from-a.bin", dataA.length, { resumable: true });
+      const viaB = await beginUpload(b, "from-b.bin", dataB.length, { resumable: true });
+      try {
+        const sentA = 2 << 20;
+        await viaA.sendBytes(dataA.subarray(0, sentA));
+        await viaB.sendBytes(dataB.subarray(0, 1 << 20));
+        const tmpA = await serverTmpDir(a);
+        const tmpB = await serverTmpDir(b);
+        const written = async (dir: string, bytes: number) => {
+          for await (const entry of Deno.readDir(dir)) {
+            if ((await Deno.stat(join(dir, entry.name))).size === bytes) return true;
+          }
+          return false;
+        };
+        assert.ok(await waitFor(() => written(tmpA, sentA)), "A did not write what it was sent");
+        assert.ok(await waitFor(() => written(tmpB, 1 << 20)), "B did not write what it was sent");
+        a.process.kill("SIGKILL");
+        await a.exited;
+        // A's lease and temporaries outlive it, until a server starts and sees it is gone.
+        assert.ok(await written(tmpA, sentA));
+        again = await startServer([], { root: root.a });
+        await assert.rejects(Deno.stat(tmpA), Deno.errors.NotFound);
+        assert.ok(await written(tmpB, 1 << 20), "B's upload in flight was touched");
+        const reply = await finishUpload(viaB, dataB, 1 << 20);
+        assert.equal(reply?.ok, true, JSON.stringify(reply));
+        assert.deepEqual(await readOrNull(root.a, "from-b.bin"), dataB);
+        assert.equal(await readOrNull(root.b, "from-a.bin"), null);
+        const partials = await runCommand(b, ["--json", "partials"]);
+        assert.equal(partials.code, 0, partials.stderr);
+        assert.deepEqual(
+          JSON.parse(partials.stdout).partials.map((p: Message) => [p.name, p.held]),
+          [["from-a.bin", sentA]],
+        );
+      } finally {
+        viaA.close();
+        viaB.close();
+      }
+    } finally {
+      await b.stop();
+    }
+  } finally {
+    await a.stop();
+    await again?.stop();
+  }
+}
+
+/** `terminate` through A stops A only: B goes on serving. */
+export async function terminateStopsOne(root: SharedRoot): Promise<void> {
+  await withTwoServers(root, async (a, b) => {
+    const run = await runCommand(a, ["terminate"]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(await a.exited, 0);
+    const ls = await runCommand(b, ["ls"]);
+    assert.equal(ls.code, 0, ls.stderr);
+    await Deno.writeTextFile(join(b.dir, "after.txt"), "still serving");
+    const put = await runCommand(b, ["put", "after.txt"]);
+    assert.equal(put.code, 0, put.stderr);
+    assert.equal(await Deno.readTextFile(join(root.a, "after.txt")), "still serving");
+  });
+}
+
+/**
+ * An upload broken off on A is resumed through B: the partial is on the
+ * shared root, and B takes it (a rename into its own directory, so that no
+ * two sessions resume it at once) and sends for the rest only.
+ */
+export async function resumeThroughOther(root: SharedRoot): Promise<void> {
+  await withTwoServers(root, async (a, b) => {
+    const data = randomBytes(RECOVERABLE_BYTES);
+    const held = 1 << 20;
+    await breakUploadAfter(a, "resumed.bin", data, held);
+    await Deno.writeFile(join(b.dir, "resumed.bin"), data);
+    const put = await runCommand(b, ["--json", "put", "--resume", "resumed.bin"]);
+    assert.equal(put.code, 0, put.stderr);
+    assert.equal(JSON.parse(put.stdout).files[0].resumedFrom, held);
+    assert.deepEqual(await readOrNull(root.a, "resumed.bin"), data);
+  });
+}

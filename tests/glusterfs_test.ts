@@ -1,0 +1,67 @@
+/**
+ * Several fts servers on one root on a real distributed file system: one
+ * GlusterFS volume (two bricks) mounted twice, one fts server on each mount
+ * (tests/_glusterfs.ts), running the scenarios of tests/_shared_root.ts.
+ * Without GlusterFS (or root) the test skips with a line saying why; in CI
+ * (CI=true, as `.ci/run` sets it, having installed GlusterFS) it fails instead.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { glusterMissing, startGlusterVolume } from "./_glusterfs.ts";
+import {
+  downloadThroughOther,
+  killOneMidUpload,
+  resumeThroughOther,
+  sameNameInterleaved,
+  sameNameWithoutOverwrite,
+  type SharedRoot,
+  terminateStopsOne,
+  uploadsToDifferentNames,
+} from "./_shared_root.ts";
+
+const missing = glusterMissing();
+if (missing !== null && Deno.env.get("CI") !== "true") {
+  console.log(`glusterfs_test: skipped: ${missing}`);
+}
+
+Deno.test({
+  name: "two fts servers on two mounts of one GlusterFS volume keep every promise of one server",
+  ignore: missing !== null && Deno.env.get("CI") !== "true",
+  fn: async (t) => {
+    assert.equal(missing, null, `GlusterFS is needed in CI: ${missing}`);
+    await using volume = await startGlusterVolume();
+    let count = 0;
+    /** A fresh root on the volume, as each mount shows it. */
+    const freshRoot = async (): Promise<SharedRoot> => {
+      const name = `root-${++count}`;
+      await Deno.mkdir(join(volume.mountA, name));
+      return { a: join(volume.mountA, name), b: join(volume.mountB, name) };
+    };
+    const scenarios: [string, (root: SharedRoot) => Promise<void>][] = [
+      ["a file published through A downloads whole through B", downloadThroughOther],
+      ["uploads through both at once to different names all land whole", uploadsToDifferentNames],
+      [
+        "one name without overwrite through both: one published, one EXISTS",
+        sameNameWithoutOverwrite,
+      ],
+      ["kill -9 of A mid-upload: B completes, a restart takes over A's only", killOneMidUpload],
+      ["an upload broken off on A resumes through B", resumeThroughOther],
+      ["terminate stops A; B goes on serving", terminateStopsOne],
+    ];
+    for (const [name, scenario] of scenarios) {
+      await t.step(name, async () => await scenario(await freshRoot()));
+    }
+    // Found here and not yet solved: two renames onto one name from the two mounts at the same
+    // moment (two uploads with -f through the two servers) left the name listed but failing to
+    // open (ENOENT) through either mount, in most runs: GlusterFS's distribute layer, whose
+    // rename of a name hashed to another brick leaves a link file, does not keep that race whole.
+    // README says so; publishing from a temporary that hashes to the target's brick is the next step.
+    await t.step({
+      name:
+        "one name with overwrite through both, interleaved: one whole (GlusterFS loses the name)",
+      ignore: true,
+      fn: async () => await sameNameInterleaved(await freshRoot()),
+    });
+  },
+});
