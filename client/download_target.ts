@@ -108,9 +108,7 @@ export class DownloadTarget {
       file.truncateSync(offset);
       file.seekSync(offset, Deno.SeekMode.Start);
     } catch (err) {
-      target.#failure = err instanceof FtsError
-        ? err
-        : new Error(`cannot write ${localPath}: ${(err as Error).message}`, { cause: err });
+      target.#failure = err instanceof FtsError ? err : cannotWrite(localPath, err);
     }
     return target;
   }
@@ -192,4 +190,28 @@ export class DownloadTarget {
       await Deno.remove(this.partialPath).catch(() => {});
     }
   }
+}
+
+/**
+ * Why `localPath` cannot be written, named by the path the user gave (not
+ * the hidden partial file beside it), with a stable code where the file
+ * system's error has one: a missing local directory is `NOT_FOUND`.
+ */
+function cannotWrite(localPath: string, err: unknown): Error {
+  const code = err instanceof Deno.errors.NotFound
+    ? "NOT_FOUND"
+    : err instanceof Deno.errors.PermissionDenied
+    ? "DENIED"
+    : (err as { code?: unknown }).code === "ENOSPC"
+    ? "NO_SPACE"
+    : null;
+  if (code === "NOT_FOUND") {
+    return new FtsError(code, `no local directory ${dirname(localPath)} to write ${localPath} in`, {
+      cause: err,
+    });
+  }
+  const why = (err as Error).message.replace(/ \(os error \d+\).*$/, "").toLowerCase();
+  return code === null
+    ? new Error(`cannot write ${localPath}: ${(err as Error).message}`, { cause: err })
+    : new FtsError(code, `cannot write ${localPath}: ${why}`, { cause: err });
 }

@@ -9,7 +9,7 @@ import { FtsError } from "../protocol/errors.ts";
 import type { CommandContext, CommandOutcome } from "./context.ts";
 import { InterruptedError } from "./interruption.ts";
 import { CommandDroppedError } from "./dropped_command_error.ts";
-import { describeError } from "./report_error.ts";
+import { describeError, withStableCode } from "./report_error.ts";
 import { styleFor } from "./style.ts";
 import { terminalSafeJson } from "./terminal_safe.ts";
 
@@ -40,6 +40,7 @@ export function printFailure(
   err: unknown,
   where = "",
 ): number {
+  err = withStableCode(err);
   const described = describeError(err);
   const line = where === "" ? described.line : `${where}: ${described.line}`;
   const exitCode = described.exitCode;

@@ -34,7 +34,7 @@ export function reportError(err: unknown): number {
  * messages quote what servers sent and names found on disks.
  */
 export function describeError(err: unknown): { line: string; exitCode: number } {
-  const { line, exitCode } = describeRawError(err);
+  const { line, exitCode } = describeRawError(withStableCode(err));
   return { line: terminalSafe(line), exitCode };
 }
 
@@ -57,6 +57,46 @@ function describeRawError(err: unknown): { line: string; exitCode: number } {
   }
   if (err instanceof Error) return { line: err.message, exitCode: EXIT_OPERATION_FAILED };
   return { line: String(err), exitCode: EXIT_OPERATION_FAILED };
+}
+
+/** The stable code of an error this machine's file system gave; null for any other error. */
+function localErrorCode(err: unknown): FtsError["code"] | null {
+  if (err instanceof Deno.errors.NotFound) return "NOT_FOUND";
+  if (err instanceof Deno.errors.AlreadyExists) return "EXISTS";
+  if (err instanceof Deno.errors.PermissionDenied) return "DENIED";
+  if (err instanceof Deno.errors.IsADirectory || err instanceof Deno.errors.NotADirectory) {
+    return "WRONG_TYPE";
+  }
+  const code = (err as { code?: unknown } | null)?.code;
+  if (code === "ENOSPC" || code === "EDQUOT") return "NO_SPACE";
+  if (code === "ENOTEMPTY") return "NOT_EMPTY";
+  return null;
+}
+
+/**
+ * `err`, or, for an error of this machine's file system (a local directory
+ * missing, a disk full), an FtsError with the stable code a server would
+ * give and a message naming the local path: `NOT_FOUND: here: no such file
+ * or directory: out/x.txt`, not the runtime's `(os error 2)` text.
+ *
+ * @example
+ * ```ts
+ * import { withStableCode } from "./report_error.ts";
+ * const err = new Deno.errors.NotFound("No such file or directory (os error 2): open 'a/b'");
+ * const stable = withStableCode(err) as { code: string; message: string };
+ * console.assert(stable.code === "NOT_FOUND" && stable.message === "here: no such file or directory: a/b");
+ * ```
+ */
+export function withStableCode(err: unknown): unknown {
+  if (err instanceof FtsError) return err;
+  const code = localErrorCode(err);
+  if (code === null) return err;
+  const text = (err as Error).message;
+  const parts = /^(.*?) \(os error \d+\)(?:: \w+ '(.*)')?/.exec(text);
+  const what = (parts?.[1] ?? text).toLowerCase();
+  return new FtsError(code, parts?.[2] ? `here: ${what}: ${parts[2]}` : `here: ${what}`, {
+    cause: err,
+  });
 }
 
 function isParseArgsError(err: unknown): boolean {

@@ -99,3 +99,23 @@ Deno.test("put of a local file that is not there makes nothing on the server, no
     await server.stop();
   }
 });
+
+Deno.test("local paths that are not there fail with a stable code and the path typed, not the runtime's text", async () => {
+  const server = await startServer();
+  try {
+    await Deno.writeTextFile(join(server.root, "a.txt"), "a");
+    const deeper = await runCommand(server, ["get", "a.txt", "nonexist/deeper/x.txt"]);
+    assert.equal(deeper.code, 1, deeper.stderr);
+    assert.match(
+      deeper.stderr,
+      /NOT_FOUND: no local directory nonexist\/deeper to write nonexist\/deeper\/x\.txt in/,
+    );
+    assert.doesNotMatch(deeper.stderr, /os error|fts-partial/);
+    const json = await runCommand(server, ["--json", "lls", "nonexist"]);
+    assert.equal(json.code, 1, json.stderr);
+    assert.equal(JSON.parse(json.stdout).error.code, "NOT_FOUND");
+    assert.match(json.stderr, /NOT_FOUND: here: no such file or directory: nonexist/);
+  } finally {
+    await server.stop();
+  }
+});
