@@ -6,6 +6,7 @@
  * @module
  */
 
+import { posix } from "node:path";
 import { UsageError } from "../cli/usage_error.ts";
 import { FtsError } from "../protocol/errors.ts";
 import { ConnectionError } from "./errors.ts";
@@ -15,6 +16,7 @@ import type { CommandContext, CommandOutcome } from "./context.ts";
 import { formatEntry, formatListing, formatLocalListing, formatSpace } from "./format.ts";
 import { resolveRemote, shownRemote } from "./remote_path.ts";
 import { PARTIALS_FLAGS, PARTIALS_USAGE, partialsCommand } from "./partials_command.ts";
+import { remoteIsDirectory } from "./transfer_plan.ts";
 import { DELETE_FLAGS, DELETE_USAGE, deleteCommand } from "./remove.ts";
 import { SYNC_FLAGS, SYNC_USAGE, syncCommand } from "./sync_command.ts";
 import { nearestWord } from "./suggest.ts";
@@ -185,7 +187,7 @@ export const COMMANDS: Command[] = [
   {
     names: ["rename", "mv"],
     usage: "rename [-f] FROM TO",
-    summary: "rename or move a file or directory on the server",
+    summary: "rename or move a file or directory on the server; TO a directory: into it",
     flags: RENAME_FLAGS,
     completes: "remote",
     async run(context, args) {
@@ -195,7 +197,10 @@ export const COMMANDS: Command[] = [
       });
       const force = flags.force;
       const source = resolveRemote(context.remoteDir, from!);
-      const target = resolveRemote(context.remoteDir, to!);
+      const named = resolveRemote(context.remoteDir, to!);
+      // As mv does: into a directory that is there (or a target ending in /), under its own name.
+      const into = to!.endsWith("/") || await remoteIsDirectory(context.connection, named);
+      const target = into && source !== named ? posix.join(named, posix.basename(source)) : named;
       await context.connection.rename(source, target, { overwrite: force });
       return {
         output: `renamed ${terminalSafe(source)} -> ${terminalSafe(target)}`,

@@ -541,6 +541,19 @@ export class Storage {
         throw new FtsError("EXISTS", `${quote(to)} already exists`);
       }
       if (source === target || (existing !== null && sameIdentity(existing, moving))) return "same";
+      // What rename(2) would refuse, said of the name that stands in the way: the target.
+      if (existing?.isDirectory && !moving.isDirectory) {
+        throw new FtsError("WRONG_TYPE", `${quote(to)} is a directory: a file cannot replace it`);
+      }
+      if (existing && !existing.isDirectory && moving.isDirectory) {
+        throw new FtsError(
+          "WRONG_TYPE",
+          `${quote(to)} is not a directory: a directory cannot replace it`,
+        );
+      }
+      if (existing?.isDirectory && !isEmptyDirectory(target)) {
+        throw new FtsError("NOT_EMPTY", `${quote(to)} is a directory that is not empty`);
+      }
       return existing;
     };
     const land = () => {
@@ -682,4 +695,10 @@ function identityCells(directory: CheckedDirectory): [number, number] {
 function entryOf(name: string, info: Deno.FileInfo): Entry {
   const type = info.isFile ? "file" : info.isDirectory ? "dir" : info.isSymlink ? "link" : "other";
   return { name, type, size: info.size, mtime: info.mtime?.getTime() ?? 0 };
+}
+
+/** Whether the directory at `path` holds nothing. */
+function isEmptyDirectory(path: string): boolean {
+  for (const _ of Deno.readDirSync(path)) return false;
+  return true;
 }

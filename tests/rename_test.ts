@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { RawClient, startServer } from "./_helpers.ts";
+import { RawClient, runCommand, startServer } from "./_helpers.ts";
 
 Deno.test("rename into a missing directory is NOT_FOUND naming that directory, not the source", async () => {
   const server = await startServer();
@@ -45,6 +45,52 @@ Deno.test("rename into a missing directory is NOT_FOUND naming that directory, n
     } finally {
       raw.close();
     }
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("rename with overwrite names the target when it is what stands in the way", async () => {
+  const server = await startServer();
+  try {
+    await Deno.mkdir(join(server.root, "dir"));
+    await Deno.mkdir(join(server.root, "full"));
+    await Deno.writeTextFile(join(server.root, "full", "kept.txt"), "kept");
+    await Deno.writeTextFile(join(server.root, "a.txt"), "a");
+    const raw = await RawClient.open(server.port);
+    try {
+      const cases: [string, string, string, RegExp][] = [
+        ["dir", "full", "NOT_EMPTY", /^"full" is a directory that is not empty$/],
+        ["a.txt", "full", "WRONG_TYPE", /^"full" is a directory: a file cannot replace it$/],
+        ["dir", "a.txt", "WRONG_TYPE", /^"a\.txt" is not a directory/],
+      ];
+      for (const [name, to, code, message] of cases) {
+        const reply = await raw.request({ op: "rename", name, to, overwrite: true });
+        const error = reply?.error as { code: string; message: string };
+        assert.equal(error.code, code, `${name} -> ${to}`);
+        assert.match(error.message, message);
+      }
+      assert.equal(await Deno.readTextFile(join(server.root, "full", "kept.txt")), "kept");
+    } finally {
+      raw.close();
+    }
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("mv into a directory that is there moves under the same name, as mv does", async () => {
+  const server = await startServer();
+  try {
+    await Deno.mkdir(join(server.root, "archive"));
+    await Deno.writeTextFile(join(server.root, "report.txt"), "r");
+    const run = await runCommand(server, ["mv", "report.txt", "archive"]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /renamed report\.txt -> archive\/report\.txt/);
+    assert.equal(await Deno.readTextFile(join(server.root, "archive", "report.txt")), "r");
+    const slash = await runCommand(server, ["mv", "archive/report.txt", "missing/"]);
+    assert.equal(slash.code, 1);
+    assert.match(slash.stderr, /NOT_FOUND/);
   } finally {
     await server.stop();
   }
