@@ -109,7 +109,7 @@ export const COMMANDS: Command[] = [
   {
     names: ["stat", "info"],
     usage: "stat NAME",
-    summary: "type, size, modification time and SHA-256 of a remote file",
+    summary: "type, size, modification time, mode and SHA-256 of a remote file",
     completes: "remote",
     async run(context, args) {
       const [name] = positionals(args, 1, 1, this.usage);

@@ -101,7 +101,15 @@ export function prepareDownload(
   localPath: string,
   options: TransferOptions,
 ): ReadyDownload {
-  if (!options.overwrite && localExists(localPath)) {
+  const here = lstatOrNullHere(localPath);
+  if (here?.isDirectory) {
+    // A directory of the remote name's here: most likely the remote one is a directory too.
+    throw new FtsError(
+      "WRONG_TYPE",
+      `${localPath} is a directory here: a file cannot land on it`,
+    );
+  }
+  if (!options.overwrite && here !== null) {
     throw new FtsError(
       "EXISTS",
       `local file ${localPath} already exists (use --force to overwrite)`,
@@ -274,6 +282,16 @@ function localExists(path: string): boolean {
     return true;
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) return false;
+    throw err;
+  }
+}
+
+/** What is at the local `path` (a link itself, not what it leads to), or null. */
+function lstatOrNullHere(path: string): Deno.FileInfo | null {
+  try {
+    return Deno.lstatSync(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return null;
     throw err;
   }
 }

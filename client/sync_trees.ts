@@ -118,6 +118,13 @@ export async function remoteTree(
   try {
     entries = await walkRemote(lister, top, localTop);
   } catch (err) {
+    if (err instanceof FtsError && err.code === "WRONG_TYPE") {
+      throw new FtsError(
+        "WRONG_TYPE",
+        `/${top} is not a directory on the server (sync takes directories); nothing was changed`,
+        { cause: err },
+      );
+    }
     if (!(err instanceof FtsError && err.code === "NOT_FOUND")) throw err;
     tree.exists = false;
     return tree;

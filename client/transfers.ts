@@ -208,7 +208,13 @@ export async function downloadCommand(
       continueWith: many ? commandWithResume("get", args) : undefined,
       alreadyThere,
     },
-  );
+  ).catch((err) => {
+    // A directory where a file was asked for, there or here: what -r is for.
+    if (!flags.recursive && err instanceof FtsError && err.code === "WRONG_TYPE") {
+      throw new FtsError("WRONG_TYPE", `${err.message} (get -r fetches a tree)`, { cause: err });
+    }
+    throw err;
+  });
 }
 
 /**

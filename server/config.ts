@@ -271,7 +271,10 @@ export const SERVE_FLAGS = {
     default: String(DEFAULT_RESERVE_BYTES),
     defaultText: "64M",
   },
-  "read-only": { kind: "boolean", help: "refuse uploads, deletes, mkdir and rename" },
+  "read-only": {
+    kind: "boolean",
+    help: "refuse uploads, deletes, mkdir, rename, chmod and dropping partials",
+  },
   workers: {
     kind: "integer",
     value: "N",

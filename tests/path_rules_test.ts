@@ -119,3 +119,23 @@ Deno.test("local paths that are not there fail with a stable code and the path t
     await server.stop();
   }
 });
+
+Deno.test("get of a directory without -r says a tree needs -r, whether a directory of its name is here or not", async () => {
+  const server = await startServer();
+  try {
+    await Deno.mkdir(join(server.root, "docs", "tree"), { recursive: true });
+    await Deno.writeTextFile(join(server.root, "docs", "tree", "f.txt"), "f");
+    const plain = await runCommand(server, ["get", "docs/tree"]);
+    assert.equal(plain.code, 1, plain.stderr);
+    assert.match(plain.stderr, /WRONG_TYPE: .*\(get -r fetches a tree\)/);
+    await Deno.mkdir(join(server.dir, "tree"));
+    for (const args of [["get", "docs/tree"], ["get", "-f", "docs/tree"]]) {
+      const run = await runCommand(server, args);
+      assert.equal(run.code, 1, run.stderr);
+      assert.match(run.stderr, /WRONG_TYPE: .*\(get -r fetches a tree\)/, args.join(" "));
+      assert.doesNotMatch(run.stderr, /EXISTS/);
+    }
+  } finally {
+    await server.stop();
+  }
+});

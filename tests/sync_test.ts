@@ -513,6 +513,19 @@ Deno.test({
 Deno.test("sync's mistakes are usage errors that say what is missing", async () => {
   const server = await startServer();
   try {
+    await Deno.mkdir(join(server.dir, "src"));
+    await Deno.writeTextFile(join(server.root, "plain.txt"), "a file, not a directory");
+    const ontoFile = await runClient(
+      [`127.0.0.1:${server.port}`, "sync", "-y", "src", "plain.txt"],
+      {
+        cwd: server.dir,
+      },
+    );
+    assert.equal(ontoFile.code, 1, ontoFile.stderr);
+    assert.match(
+      ontoFile.stderr,
+      /WRONG_TYPE: \/plain\.txt is not a directory on the server \(sync takes directories\)/,
+    );
     const noPattern = await runClient([`127.0.0.1:${server.port}`, "sync", "a", "b", "--exclude"]);
     assert.equal(noPattern.code, 2, noPattern.stderr);
     assert.match(noPattern.stderr, /--exclude needs a PATTERN/);
