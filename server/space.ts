@@ -321,7 +321,8 @@ export class SpaceBudget {
       freeBytes: Math.max(0, Math.floor(free)),
       reserveBytes: this.#limits.reserveBytes,
       quotaBytes: this.#limits.quotaBytes,
-      usedBytes: used,
+      // Without a quota the root is not measured, so what is counted is only what came since: not a use.
+      usedBytes: this.#limits.quotaBytes === null ? 0 : used,
     };
   }
 

@@ -86,3 +86,17 @@ Deno.test("df reports free space, the reserve and the quota with what is used", 
     await server.stop();
   }
 });
+
+Deno.test("df without a quota reports nothing used: the root is not measured then", async () => {
+  const server = await startServer();
+  try {
+    await Deno.writeTextFile(join(server.dir, "a.txt"), "a");
+    assert.equal((await runCommand(server, ["put", "a.txt"])).code, 0);
+    const json = await runCommand(server, ["--json", "df"]);
+    const space = JSON.parse(json.stdout);
+    assert.equal(space.quotaBytes, null);
+    assert.equal(space.usedBytes, 0);
+  } finally {
+    await server.stop();
+  }
+});
