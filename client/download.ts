@@ -101,15 +101,12 @@ export function prepareDownload(
   localPath: string,
   options: TransferOptions,
 ): ReadyDownload {
-  const here = lstatOrNullHere(localPath);
+  const here = options.overwrite ? null : lstatOrNullHere(localPath);
   if (here?.isDirectory) {
     // A directory of the remote name's here: most likely the remote one is a directory too.
-    throw new FtsError(
-      "WRONG_TYPE",
-      `${localPath} is a directory here: a file cannot land on it`,
-    );
+    throw new FtsError("WRONG_TYPE", `${localPath} is a directory here: a file cannot land on it`);
   }
-  if (!options.overwrite && here !== null) {
+  if (here !== null) {
     throw new FtsError(
       "EXISTS",
       `local file ${localPath} already exists (use --force to overwrite)`,
