@@ -46,6 +46,19 @@ export async function localDigests(
   const digests = new Map<string, string>();
   for (const path of paths) {
     const full = join(top, ...path.split("/"));
+    // A stat decides whether the kept digest still holds; only a file that changed is opened.
+    let info: Deno.FileInfo;
+    try {
+      info = Deno.statSync(full);
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) continue;
+      throw err;
+    }
+    const kept = known?.get(path, info) ?? null;
+    if (kept !== null) {
+      digests.set(path, kept);
+      continue;
+    }
     let file: Deno.FsFile;
     try {
       file = await Deno.open(full, { read: true });
@@ -54,14 +67,11 @@ export async function localDigests(
       throw err;
     }
     try {
-      const info = await file.stat();
-      let hex = known?.get(path, info) ?? null;
-      if (hex === null) {
-        const hash = await createStreamingHash(algorithm);
-        await hashHeldPrefix(file, info.size, hash);
-        hex = hash.hex();
-        known?.set(path, info, hex);
-      }
+      const opened = await file.stat();
+      const hash = await createStreamingHash(algorithm);
+      await hashHeldPrefix(file, opened.size, hash);
+      const hex = hash.hex();
+      known?.set(path, opened, hex);
       digests.set(path, hex);
     } finally {
       file.close();
