@@ -14,6 +14,7 @@ import {
   PROJECT_DIR,
   runClient,
   type RunningServer,
+  serverTmpDir,
   sha256File,
   startServer,
   waitFor,
@@ -443,7 +444,7 @@ Deno.test("sync, one-shot, exits 1 with the changed file in --json when another 
       stderr: "piped",
     }).spawn();
     // The new big.bin is on its way once the server writes its temporary file.
-    const tmpDir = join(server.root, ".fts", "tmp");
+    const tmpDir = await serverTmpDir(server);
     const arriving = await waitFor(async () => {
       for await (const entry of Deno.readDir(tmpDir)) {
         if ((await Deno.stat(join(tmpDir, entry.name))).size > 0) return true;
