@@ -78,7 +78,7 @@ export interface UploadDestination {
    * Runs `place`, which puts the file at `target`, as one step on the root
    * (under the lock the server's workers share), telling directory moves of it.
    */
-  placeAtomically(target: string, place: () => void): void;
+  placeAtomically(target: string, place: () => void, replacing?: boolean): void;
   /**
    * Keeps what `tmpPath` holds as the partial at `partialPath`, for a
    * resume, named as the upload of `segments` with `size` bytes.
@@ -233,7 +233,7 @@ export class PendingUpload implements CommitMember {
           verify: (undo) => assertCreatedIn(parent, target, written, segments, undo),
         });
         reservation.commit(replacedBytes);
-      });
+      }, overwrite);
     } catch (err) {
       this.#destination.removeCreated(created);
       if (err instanceof NameTakenError) {

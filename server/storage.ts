@@ -64,6 +64,14 @@ const PARTIAL_NAMES_DIR = join(STATE_DIR_NAME, "partial-names");
  * these never serve a root together (their temporaries are laid out apart).
  */
 const LOCK_FILE = join(STATE_DIR_NAME, "lock");
+/**
+ * The file every server on the root locks (flock, exclusively) around a
+ * publish that replaces a file: the version a replacing upload checks
+ * (`ifUnchanged`) is then still the one it replaces, whichever server, on
+ * whichever host sharing the root, publishes next. The step lock holds the
+ * same between the workers of one server.
+ */
+export const REPLACE_LOCK_FILE = join(STATE_DIR_NAME, "replace.lock");
 
 /**
  * How many entries a listing stats before letting other sessions run: a
@@ -142,6 +150,8 @@ export class Storage {
    * fsync may wait for the disk, and runs off the event loop.
    */
   syncsInMemory = false;
+  /** See {@link REPLACE_LOCK_FILE}; null until the first publish that replaces. */
+  #replaceLockFile: Deno.FsFile | null = null;
 
   private constructor(served: ServedRoot, shared: SharedRootState) {
     this.root = served.root;
@@ -557,6 +567,17 @@ export class Storage {
       return existing;
     };
     const land = () => {
+      if (!overwrite) return landChecked();
+      // What it replaces is what a replacing upload on another server checked, or not at all.
+      const across = this.#replaceLock();
+      across.lockSync(true);
+      try {
+        return landChecked();
+      } finally {
+        across.unlockSync();
+      }
+    };
+    const landChecked = () => {
       const now = lstatOrNull(source);
       if (now === null || !sameIdentity(now, moving)) {
         throw new FtsError("NOT_FOUND", `${quote(from)} was moved or removed meanwhile`);
@@ -616,13 +637,30 @@ export class Storage {
   /**
    * Runs `place`, a step that puts a file at `target` (a publish: measure
    * what it replaces, place it, count it), as one step on the root: holding
-   * the step lock, and telling directory moves of `target`.
+   * the step lock, and telling directory moves of `target`. A step that may
+   * replace a file (`replacing`) also holds {@link REPLACE_LOCK_FILE}, so that
+   * no other server replaces it in between.
    */
-  placeAtomically(target: string, place: () => void): void {
+  placeAtomically(target: string, place: () => void, replacing = false): void {
     this.#stepLock.hold(() => {
-      place();
+      const across = replacing ? this.#replaceLock() : null;
+      if (across) across.lockSync(true);
+      try {
+        place();
+      } finally {
+        across?.unlockSync();
+      }
       this.#moves.entryCreated(target);
     });
+  }
+
+  /** The open {@link REPLACE_LOCK_FILE}, opened at the first publish that replaces. */
+  #replaceLock(): Deno.FsFile {
+    this.#replaceLockFile ??= Deno.openSync(join(this.root, REPLACE_LOCK_FILE), {
+      write: true,
+      create: true,
+    });
+    return this.#replaceLockFile;
   }
 
   /**

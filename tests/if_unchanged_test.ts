@@ -7,6 +7,7 @@
  */
 
 import assert from "node:assert/strict";
+import { REPLACE_LOCK_FILE } from "../server/storage.ts";
 import { join } from "node:path";
 import { startDelayRelay } from "../scripts/bench_relay.ts";
 import { FtsConnection } from "../client/connection.ts";
@@ -14,6 +15,8 @@ import { FtsError } from "../protocol/errors.ts";
 import { IF_UNCHANGED_FEATURE } from "../protocol/limits.ts";
 import { encodeFrame } from "../protocol/frames.ts";
 import {
+  FTS_RUN_FLAGS,
+  PROJECT_DIR,
   RawClient,
   readWithin,
   sha256File,
@@ -165,4 +168,52 @@ Deno.test({
       await Deno.remove(home, { recursive: true });
     }
   },
+});
+
+/** How long the test holds the replace lock: far longer than a small upload takes to reach its publish. */
+const LOCK_HELD_MS = 1500;
+
+Deno.test("a replacing publish waits for the root's replace lock, which every server takes, and checks the version under it", async () => {
+  const server = await startServer();
+  try {
+    const target = join(server.root, "shared.txt");
+    await Deno.writeTextFile(target, "version one");
+    await Deno.writeTextFile(join(server.dir, "shared.txt"), "mine, to replace version one");
+    // Another server (here: the test) holds the lock while it replaces the file itself.
+    using lock = await Deno.open(join(server.root, REPLACE_LOCK_FILE), {
+      write: true,
+      create: true,
+    });
+    await lock.lock(true);
+    const client = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        ...FTS_RUN_FLAGS,
+        join(PROJECT_DIR, "main.ts"),
+        "connect",
+        `127.0.0.1:${server.port}`,
+        "put",
+        "--if-unchanged",
+        "shared.txt",
+      ],
+      cwd: server.dir,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    let exited = false;
+    const output = client.output().finally(() => exited = true);
+    // Long enough for the whole upload to arrive and reach its publish, which must wait.
+    await new Promise((resolve) => setTimeout(resolve, LOCK_HELD_MS));
+    assert.equal(exited, false, "the publish went ahead without the replace lock");
+    await Deno.writeTextFile(target, "version two, by the other server");
+    await lock.unlock();
+    const done = await output;
+    const stderr = new TextDecoder().decode(done.stderr);
+    assert.equal(done.code, 1, stderr);
+    assert.match(stderr, /CHANGED/);
+    assert.equal(await Deno.readTextFile(target), "version two, by the other server");
+  } finally {
+    await server.stop();
+  }
 });
