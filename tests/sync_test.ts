@@ -617,3 +617,49 @@ Deno.test({
     }
   },
 });
+
+Deno.test("sync --down: --dry-run changes nothing here, and excludes and the server tree's .ftsignore leave paths out both ways", async () => {
+  const server = await startServer();
+  try {
+    await writeTree(join(server.root, "site"), {
+      ".ftsignore": "*.tmp\n",
+      "index.html": "index",
+      "cache.tmp": "left out by the source's .ftsignore",
+      "logs/app.log": "left out by --exclude",
+    });
+    const copy = join(server.dir, "copy");
+    await writeTree(copy, {
+      "mine.tmp": "excluded here too: kept under --delete",
+      "old.html": "old",
+    });
+    const before = await listTree(copy);
+    const dry = await runClient(
+      [
+        `127.0.0.1:${server.port}`,
+        "sync",
+        "--down",
+        "-n",
+        "--delete",
+        "--exclude",
+        "logs/",
+        "site",
+        "copy",
+      ],
+      { cwd: server.dir },
+    );
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, /^\+ index\.html$/m);
+    assert.match(dry.stdout, /^- old\.html$/m);
+    assert.match(dry.stdout, /dry run: nothing was changed/);
+    assert.deepEqual(await listTree(copy), before);
+    const done = await sync(server, "--down", "--delete", "--exclude", "logs/", "site", "copy");
+    assert.deepEqual(done.plan.remove, [{ path: "old.html", dir: false }]);
+    assert.deepEqual(await treeContents(copy), {
+      ".ftsignore": "*.tmp\n",
+      "index.html": "index",
+      "mine.tmp": "excluded here too: kept under --delete",
+    });
+  } finally {
+    await server.stop();
+  }
+});
