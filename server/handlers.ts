@@ -227,30 +227,11 @@ async function handleDigests(
   const files = new Set<string>();
   for (const entry of entries) {
     if (entry.type !== "file") continue;
-    let opened;
-    try {
-      opened = await storage.openForDownload([...dir, entry.name]);
-    } catch (err) {
-      // Gone or replaced since the listing: not one of the directory's files now.
-      if (err instanceof FtsError) continue;
-      throw err;
-    }
-    let hashedNow = false;
-    let hex: string;
-    try {
-      hex = known.get(entry.name, opened.info) ?? "";
-      if (hex === "") {
-        const hash = await createStreamingHash(checksum);
-        await hashHeldPrefix(opened.file, opened.size, hash);
-        hex = hash.hex();
-        known.set(entry.name, opened.info, hex);
-        hashedNow = true;
-      }
-    } finally {
-      opened.file.close();
-    }
+    const found = await digestOf(storage, [...dir, entry.name], known, checksum);
+    if (found === null) continue;
+    const { hex, size, mtime, hashedNow } = found;
     files.add(entry.name);
-    const digest = { name: entry.name, size: opened.size, mtime: opened.mtime, hex };
+    const digest = { name: entry.name, size, mtime, hex };
     const bytes = encoder.encode(JSON.stringify(digest)).length + 1;
     if (batch.length > 0 && batchBytes + bytes > budget) await flush();
     batch.push(digest);
@@ -261,6 +242,42 @@ async function handleDigests(
   known.keepOnly(files);
   await known.save();
   return { fields: { count: files.size } };
+}
+
+/**
+ * The digest of the file `segments` names: the kept one while a stat shows
+ * the file unchanged (it is not opened then), else read and hashed now.
+ * Null for a file gone or replaced by something else since it was listed.
+ */
+async function digestOf(
+  storage: Storage,
+  segments: string[],
+  known: KnownDigests,
+  checksum: ChecksumName,
+): Promise<{ hex: string; size: number; mtime: number; hashedNow: boolean } | null> {
+  let opened;
+  try {
+    const info = storage.fileInfo(segments);
+    if (!info.isFile) return null;
+    const kept = known.get(segments.at(-1)!, info);
+    if (kept !== null) {
+      return { hex: kept, size: info.size, mtime: info.mtime?.getTime() ?? 0, hashedNow: false };
+    }
+    opened = await storage.openForDownload(segments);
+  } catch (err) {
+    // Gone or replaced since the listing: not one of the directory's files now.
+    if (err instanceof FtsError || err instanceof Deno.errors.NotFound) return null;
+    throw err;
+  }
+  try {
+    const hash = await createStreamingHash(checksum);
+    await hashHeldPrefix(opened.file, opened.size, hash);
+    const hex = hash.hex();
+    known.set(segments.at(-1)!, opened.info, hex);
+    return { hex, size: opened.size, mtime: opened.mtime, hashedNow: true };
+  } finally {
+    opened.file.close();
+  }
 }
 
 /** The directory of the server's digest records, in the state directory. */

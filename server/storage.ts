@@ -345,8 +345,13 @@ export class Storage {
 
   /** Describes one entry, without following a final link. */
   stat(segments: string[]): Entry {
+    return entryOf(segments.at(-1)!, this.fileInfo(segments));
+  }
+
+  /** What lstat says of one entry (inode and change time included), without following a final link. */
+  fileInfo(segments: string[]): Deno.FileInfo {
     const parent = this.#served.resolveExisting(segments.slice(0, -1));
-    return entryOf(segments.at(-1)!, Deno.lstatSync(join(parent, segments.at(-1)!)));
+    return Deno.lstatSync(join(parent, segments.at(-1)!));
   }
 
   /**
