@@ -30,8 +30,9 @@ export async function filesAlreadyThere(
   const there = new Set<number>();
   const byDir = new Map<string, number[]>();
   files.forEach((file, index) => {
-    const dir = posix.dirname(file.remote);
-    byDir.set(dir === "." ? "" : dir, [...(byDir.get(dir === "." ? "" : dir) ?? []), index]);
+    const parent = posix.dirname(file.remote);
+    const dir = parent === "." ? "" : parent;
+    byDir.set(dir, [...(byDir.get(dir) ?? []), index]);
   });
   for (const [dir, indexes] of byDir) {
     // Only files whose local copy exists with a size worth comparing cost a digest.

@@ -5,7 +5,7 @@
 
 import { join } from "node:path";
 import { shellQuote } from "../cli/shell_quote.ts";
-import { FTS_RUN_FLAGS, PROJECT_DIR } from "./_helpers.ts";
+import { FTS_RUN_FLAGS, PROJECT_DIR, type RunningServer, startServer } from "./_helpers.ts";
 
 /** Whether tmux is installed (CI installs it; see .ci/run). */
 export const HAS_TMUX = await new Deno.Command("tmux", {
@@ -162,4 +162,44 @@ export async function openShell(cwd: string, port: number, home: string): Promis
     throw new Error(`no prompt:\n${screen}`);
   }
   return term;
+}
+
+/** Options for {@link testInShell}. */
+export interface ShellTestOptions {
+  /** The server's arguments (see `startServer`). */
+  serverArgs?: string[];
+  /** What the test puts in place before the shell opens (files it works on). */
+  before?: (server: RunningServer) => Promise<void>;
+}
+
+/**
+ * A test of the interactive shell against a fresh server: ignored where tmux
+ * is missing outside CI; the terminal, the server and the shell's history
+ * home are closed whatever `body` did.
+ */
+export function testInShell(
+  name: string,
+  body: (server: RunningServer, term: Terminal) => Promise<void>,
+  options: ShellTestOptions = {},
+): void {
+  Deno.test({
+    name,
+    ignore: !HAS_TMUX && Deno.env.get("CI") !== "true",
+    async fn() {
+      const server = await startServer(options.serverArgs);
+      const home = await Deno.makeTempDir();
+      try {
+        await options.before?.(server);
+        const term = await openShell(server.dir, server.port, home);
+        try {
+          await body(server, term);
+        } finally {
+          await term.close();
+        }
+      } finally {
+        await server.stop();
+        await Deno.remove(home, { recursive: true });
+      }
+    },
+  });
 }

@@ -20,7 +20,7 @@ import {
   waitFor,
   writeRandomFile,
 } from "./_helpers.ts";
-import { HAS_TMUX, openShell, Terminal } from "./_tmux.ts";
+import { HAS_TMUX, openShell, Terminal, testInShell } from "./_tmux.ts";
 
 // CI installs tmux (.ci/run); elsewhere the terminal test says plainly that it did not run.
 const ignore = !HAS_TMUX && Deno.env.get("CI") !== "true";
@@ -313,106 +313,86 @@ Deno.test("sync --down continues a file from the partial download an earlier run
   }
 });
 
-Deno.test({
-  name: "sync in the shell previews the plan: no changes nothing, yes syncs",
-  ignore,
-  async fn() {
-    const server = await startServer();
-    const home = await Deno.makeTempDir();
-    await writeTree(join(server.dir, "src"), FIRST);
-    const term = await openShell(server.dir, server.port, home);
-    try {
-      await term.line("sync src mirror");
-      assert.ok(
-        await term.waitFor(
-          /sync src -> \/mirror: 3 new.*\n(?:.*\n)*\+ sub\/deep\/c\.txt\nspace: needs 17 B, the server has room for .*\nProceed\? \[y\/N\]/,
-        ),
-        await term.screen(),
-      );
-      await term.line("n");
-      assert.ok(await term.waitFor(/nothing was changed/), await term.screen());
-      await assert.rejects(Deno.stat(join(server.root, "mirror")), Deno.errors.NotFound);
-      await term.line("sync src mirror");
-      assert.ok(await term.waitFor(/Proceed\?[\s\S]*Proceed\? \[y\/N\]/), await term.screen());
-      await term.line("y");
-      assert.ok(await term.waitFor(/synced 3 files/), await term.screen());
-      assert.deepEqual(await treeContents(join(server.root, "mirror")), FIRST);
-      await term.line("quit");
-      assert.ok(await term.waitFor(/exit status 0/), await term.screen());
-    } finally {
-      await term.close();
-      await server.stop();
-      await Deno.remove(home, { recursive: true });
-    }
+testInShell(
+  "sync in the shell previews the plan: no changes nothing, yes syncs",
+  async (server, term) => {
+    await term.line("sync src mirror");
+    assert.ok(
+      await term.waitFor(
+        /sync src -> \/mirror: 3 new.*\n(?:.*\n)*\+ sub\/deep\/c\.txt\nspace: needs 17 B, the server has room for .*\nProceed\? \[y\/N\]/,
+      ),
+      await term.screen(),
+    );
+    await term.line("n");
+    assert.ok(await term.waitFor(/nothing was changed/), await term.screen());
+    await assert.rejects(Deno.stat(join(server.root, "mirror")), Deno.errors.NotFound);
+    await term.line("sync src mirror");
+    assert.ok(await term.waitFor(/Proceed\?[\s\S]*Proceed\? \[y\/N\]/), await term.screen());
+    await term.line("y");
+    assert.ok(await term.waitFor(/synced 3 files/), await term.screen());
+    assert.deepEqual(await treeContents(join(server.root, "mirror")), FIRST);
+    await term.line("quit");
+    assert.ok(await term.waitFor(/exit status 0/), await term.screen());
   },
-});
+  { before: (server) => writeTree(join(server.dir, "src"), FIRST) },
+);
 
-Deno.test({
-  name: "sync refuses to replace a file another writer changed after the preview, both ways",
-  ignore,
-  async fn() {
-    const server = await startServer();
-    const home = await Deno.makeTempDir();
+testInShell(
+  "sync refuses to replace a file another writer changed after the preview, both ways",
+  async (server, term) => {
     const src = join(server.dir, "src");
     await writeTree(src, { "notes.txt": "mine, first", "other.txt": "other, first" });
-    const term = await openShell(server.dir, server.port, home);
-    try {
-      await term.line("sync -y src mirror");
-      assert.ok(await term.waitFor(/synced 2 files/), await term.screen());
-      // Both change here; the server's notes.txt is rewritten once the plan is shown.
-      const past = new Date(Date.now() - 3_600_000);
-      await writeTree(src, { "notes.txt": "mine, second", "other.txt": "other, second" });
-      const theirs = join(server.root, "mirror", "notes.txt");
-      await term.line("sync src mirror");
-      assert.ok(
-        await term.waitFor(/-> \/mirror: 0 new \(0 B\), 2 updated[\s\S]*Proceed\? \[y\/N\]/),
-        await term.screen(),
-      );
-      await Deno.writeTextFile(theirs, "theirs, written during the preview");
-      await Deno.utime(theirs, past, past); // Older than mine: only the check can save it.
-      await term.line("y");
-      assert.ok(
-        await term.waitFor(/! notes\.txt: changed on the target since the plan; left as it is/),
-        await term.screen(),
-      );
-      assert.ok(
-        await term.waitFor(/1 file changed on the target while syncing/),
-        await term.screen(),
-      );
-      assert.equal(await Deno.readTextFile(theirs), "theirs, written during the preview");
-      assert.equal(
-        await Deno.readTextFile(join(server.root, "mirror", "other.txt")),
-        "other, second",
-        "the other files went on",
-      );
+    await term.line("sync -y src mirror");
+    assert.ok(await term.waitFor(/synced 2 files/), await term.screen());
+    // Both change here; the server's notes.txt is rewritten once the plan is shown.
+    const past = new Date(Date.now() - 3_600_000);
+    await writeTree(src, { "notes.txt": "mine, second", "other.txt": "other, second" });
+    const theirs = join(server.root, "mirror", "notes.txt");
+    await term.line("sync src mirror");
+    assert.ok(
+      await term.waitFor(/-> \/mirror: 0 new \(0 B\), 2 updated[\s\S]*Proceed\? \[y\/N\]/),
+      await term.screen(),
+    );
+    await Deno.writeTextFile(theirs, "theirs, written during the preview");
+    await Deno.utime(theirs, past, past); // Older than mine: only the check can save it.
+    await term.line("y");
+    assert.ok(
+      await term.waitFor(/! notes\.txt: changed on the target since the plan; left as it is/),
+      await term.screen(),
+    );
+    assert.ok(
+      await term.waitFor(/1 file changed on the target while syncing/),
+      await term.screen(),
+    );
+    assert.equal(await Deno.readTextFile(theirs), "theirs, written during the preview");
+    assert.equal(
+      await Deno.readTextFile(join(server.root, "mirror", "other.txt")),
+      "other, second",
+      "the other files went on",
+    );
 
-      // The other way: the local copy is rewritten while the preview waits.
-      await term.line("sync -y --down mirror copy");
-      assert.ok(await term.waitFor(/-> copy: 2 new[\s\S]*synced 2 files/), await term.screen());
-      await Deno.writeTextFile(join(server.root, "mirror", "other.txt"), "other, third, longer");
-      const local = join(server.dir, "copy", "other.txt");
-      await term.line("sync --down mirror copy");
-      assert.ok(
-        await term.waitFor(/-> copy: 0 new \(0 B\), 1 updated[\s\S]*Proceed\? \[y\/N\]/),
-        await term.screen(),
-      );
-      await Deno.writeTextFile(local, "edited here meanwhile");
-      await Deno.utime(local, past, past);
-      await term.line("y");
-      assert.ok(
-        await term.waitFor(/! other\.txt: changed on the target since the plan; left as it is/),
-        await term.screen(),
-      );
-      assert.equal(await Deno.readTextFile(local), "edited here meanwhile");
-      await term.line("quit");
-      assert.ok(await term.waitFor(/exit status 0/), await term.screen());
-    } finally {
-      await term.close();
-      await server.stop();
-      await Deno.remove(home, { recursive: true });
-    }
+    // The other way: the local copy is rewritten while the preview waits.
+    await term.line("sync -y --down mirror copy");
+    assert.ok(await term.waitFor(/-> copy: 2 new[\s\S]*synced 2 files/), await term.screen());
+    await Deno.writeTextFile(join(server.root, "mirror", "other.txt"), "other, third, longer");
+    const local = join(server.dir, "copy", "other.txt");
+    await term.line("sync --down mirror copy");
+    assert.ok(
+      await term.waitFor(/-> copy: 0 new \(0 B\), 1 updated[\s\S]*Proceed\? \[y\/N\]/),
+      await term.screen(),
+    );
+    await Deno.writeTextFile(local, "edited here meanwhile");
+    await Deno.utime(local, past, past);
+    await term.line("y");
+    assert.ok(
+      await term.waitFor(/! other\.txt: changed on the target since the plan; left as it is/),
+      await term.screen(),
+    );
+    assert.equal(await Deno.readTextFile(local), "edited here meanwhile");
+    await term.line("quit");
+    assert.ok(await term.waitFor(/exit status 0/), await term.screen());
   },
-});
+);
 
 Deno.test("sync, one-shot, exits 1 with the changed file in --json when another writer wins the race", async () => {
   const server = await startServer();
