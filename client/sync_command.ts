@@ -196,8 +196,13 @@ export async function syncCommand(
   }
   if (!changesAnything(plan)) {
     return {
-      output: [header, ...planLines, "nothing to do"].join("\n"),
+      output: [
+        header,
+        ...planLines,
+        plan.conflicts.length === 0 ? "nothing to do" : conflictsLeft(plan.conflicts),
+      ].join("\n"),
       json: document({ files: 0, bytes: 0, removed: 0, seconds: 0 }),
+      incomplete: plan.conflicts.length > 0,
     };
   }
   let shownAlready = false;
@@ -332,6 +337,9 @@ export async function syncCommand(
         "while syncing and left as they are: run the sync again to look at them anew",
     ),
   ];
+  const conflictSummary = plan.conflicts.length === 0 ? [] : [
+    context.style.red(conflictsLeft(plan.conflicts)),
+  ];
   return {
     output: [
       ...(shownAlready ? [] : [header, ...planLines]),
@@ -339,6 +347,7 @@ export async function syncCommand(
       ...changedLines,
       ...keptLines,
       done,
+      ...conflictSummary,
       ...changedSummary,
     ].join("\n"),
     json: document({
@@ -350,8 +359,23 @@ export async function syncCommand(
       resumed,
       changed,
     }),
-    incomplete: changed.length > 0,
+    incomplete: changed.length > 0 || plan.conflicts.length > 0,
   };
+}
+
+/**
+ * The line that says the target is not yet equal to the source: the plan's
+ * conflicts were left as they are, and what would settle them.
+ */
+function conflictsLeft(conflicts: SyncConflict[]): string {
+  const newer = conflicts.filter((conflict) => conflict.reason === "newer on the target").length;
+  const count = `${conflicts.length} conflict${conflicts.length === 1 ? "" : "s"}`;
+  const remedy = newer === conflicts.length
+    ? "-f replaces files newer on the target"
+    : "-f replaces files newer on the target; what is in the way of the others must be moved by hand";
+  return `${count} left as ${
+    conflicts.length === 1 ? "it is" : "they are"
+  }, so the trees still differ (${remedy})`;
 }
 
 /** Gives the files worth comparing by content (./sync_plan.ts digestCandidates) their digests, on both sides. */

@@ -206,12 +206,34 @@ Deno.test("sync leaves a target file newer than the source's alone, unless -f", 
     const run = await runClient([`127.0.0.1:${server.port}`, "sync", "src", "mirror"], {
       cwd: server.dir,
     });
-    assert.equal(run.code, 0, run.stderr);
+    // The trees still differ: a script must be able to tell.
+    assert.equal(run.code, 1, run.stderr);
     assert.match(run.stdout, /! notes\.txt: newer on the target \(-f replaces it\)/);
+    assert.match(
+      run.stdout,
+      /1 conflict left as it is, so the trees still differ \(-f replaces files newer on the target\)/,
+    );
     assert.equal(await Deno.readTextFile(theirs), "theirs, written later");
+    const dryRun = await runClient([`127.0.0.1:${server.port}`, "sync", "-n", "src", "mirror"], {
+      cwd: server.dir,
+    });
+    assert.equal(dryRun.code, 0, "a dry run reports the conflict and changes nothing");
+    assert.match(dryRun.stdout, /! notes\.txt: newer on the target/);
     const forced = await sync(server, "-f", "src", "mirror");
     assert.equal(forced.result.files, 1);
     assert.equal(await Deno.readTextFile(theirs), "mine");
+
+    // A directory where a file would go is not replaced, even with -f, and says so.
+    await Deno.writeTextFile(join(src, "report.txt"), "a file here");
+    await Deno.mkdir(join(server.root, "mirror", "report.txt", "inner"), { recursive: true });
+    const blocked = await runClient(
+      [`127.0.0.1:${server.port}`, "sync", "-y", "-f", "src", "mirror"],
+      { cwd: server.dir },
+    );
+    assert.equal(blocked.code, 1, blocked.stderr);
+    assert.match(blocked.stdout, /! report\.txt: a directory on the target/);
+    assert.match(blocked.stdout, /what is in the way of the others must be moved by hand/);
+    assert.ok((await Deno.stat(join(server.root, "mirror", "report.txt", "inner"))).isDirectory);
   } finally {
     await server.stop();
   }
