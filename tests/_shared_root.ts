@@ -257,12 +257,25 @@ export async function killOneMidUpload(root: SharedRoot): Promise<void> {
   }
 }
 
-/** `terminate` through A stops A only: B goes on serving. */
+/**
+ * `terminate` through A stops A only: B goes on serving, and an upload B had
+ * in flight when A stopped completes whole.
+ */
 export async function terminateStopsOne(root: SharedRoot): Promise<void> {
   await withTwoServers(root, async (a, b) => {
-    const run = await runCommand(a, ["terminate"]);
-    assert.equal(run.code, 0, run.stderr);
-    assert.equal(await a.exited, 0);
+    const data = randomBytes(1 << 20);
+    const viaB = await beginUpload(b, "in-flight.bin", data.length);
+    try {
+      await viaB.sendBytes(data.subarray(0, 1000));
+      const run = await runCommand(a, ["terminate"]);
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(await a.exited, 0);
+      const reply = await finishUpload(viaB, data, 1000);
+      assert.equal(reply?.ok, true, JSON.stringify(reply));
+      assert.deepEqual(await readOrNull(root.a, "in-flight.bin"), data);
+    } finally {
+      viaB.close();
+    }
     const ls = await runCommand(b, ["ls"]);
     assert.equal(ls.code, 0, ls.stderr);
     await Deno.writeTextFile(join(b.dir, "after.txt"), "still serving");
