@@ -158,6 +158,10 @@ export async function syncCommand(
   const space = moving.length === 0
     ? null
     : checkSpace(growthBytes(plan, sides.target), await sides.room());
+  /** Said at the end of a run that leaves the plan's conflicts in place: the trees still differ. */
+  const conflictSummary = plan.conflicts.length === 0
+    ? []
+    : [context.style.red(conflictsLeft(plan.conflicts))];
   const planLines = [
     ...itemize(plan, flags.verbose, context),
     ...(space === null ? [] : [
@@ -199,7 +203,7 @@ export async function syncCommand(
       output: [
         header,
         ...planLines,
-        plan.conflicts.length === 0 ? "nothing to do" : conflictsLeft(plan.conflicts),
+        ...(conflictSummary.length === 0 ? ["nothing to do"] : conflictSummary),
       ].join("\n"),
       json: document({ files: 0, bytes: 0, removed: 0, seconds: 0 }),
       incomplete: plan.conflicts.length > 0,
@@ -337,9 +341,6 @@ export async function syncCommand(
         "while syncing and left as they are: run the sync again to look at them anew",
     ),
   ];
-  const conflictSummary = plan.conflicts.length === 0 ? [] : [
-    context.style.red(conflictsLeft(plan.conflicts)),
-  ];
   return {
     output: [
       ...(shownAlready ? [] : [header, ...planLines]),
@@ -370,9 +371,13 @@ export async function syncCommand(
 function conflictsLeft(conflicts: SyncConflict[]): string {
   const newer = conflicts.filter((conflict) => conflict.reason === "newer on the target").length;
   const count = `${conflicts.length} conflict${conflicts.length === 1 ? "" : "s"}`;
-  const remedy = newer === conflicts.length
-    ? "-f replaces files newer on the target"
-    : "-f replaces files newer on the target; what is in the way of the others must be moved by hand";
+  const remedies = [
+    ...(newer > 0 ? ["-f replaces files newer on the target"] : []),
+    ...(newer < conflicts.length
+      ? [`what is in the way${newer > 0 ? " of the others" : ""} must be moved by hand`]
+      : []),
+  ];
+  const remedy = remedies.join("; ");
   return `${count} left as ${
     conflicts.length === 1 ? "it is" : "they are"
   }, so the trees still differ (${remedy})`;

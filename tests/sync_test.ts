@@ -232,7 +232,12 @@ Deno.test("sync leaves a target file newer than the source's alone, unless -f", 
     );
     assert.equal(blocked.code, 1, blocked.stderr);
     assert.match(blocked.stdout, /! report\.txt: a directory on the target/);
-    assert.match(blocked.stdout, /what is in the way of the others must be moved by hand/);
+    assert.match(blocked.stdout, /what is in the way must be moved by hand/);
+    assert.doesNotMatch(
+      blocked.stdout,
+      /-f replaces files newer/,
+      "-f was given: no use naming it",
+    );
     assert.ok((await Deno.stat(join(server.root, "mirror", "report.txt", "inner"))).isDirectory);
   } finally {
     await server.stop();
