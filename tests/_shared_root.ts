@@ -302,3 +302,43 @@ export async function resumeThroughOther(root: SharedRoot): Promise<void> {
     assert.deepEqual(await readOrNull(root.a, "resumed.bin"), data);
   });
 }
+
+/**
+ * Two sessions resume one partial at the same moment, one through A and one
+ * through B: the claim is a rename, so one of them continues from what was
+ * held and the other, finding nothing to take, sends from the start. With
+ * `overwrite` both are published, one after the other; without it one is
+ * and the other is refused with EXISTS (then which of them took the partial
+ * cannot be seen from the client: the first to publish wins). Either way the
+ * file is whole and no partial is left over.
+ */
+export async function twoResumersOfOnePartial(
+  root: SharedRoot,
+  { overwrite }: { overwrite: boolean },
+): Promise<void> {
+  await withTwoServers(root, async (a, b) => {
+    const data = randomBytes(RECOVERABLE_BYTES);
+    const held = 1 << 20;
+    await breakUploadAfter(a, "raced.bin", data, held);
+    await Deno.writeFile(join(a.dir, "raced.bin"), data);
+    await Deno.writeFile(join(b.dir, "raced.bin"), data);
+    const args = ["--json", "put", "--resume", ...(overwrite ? ["-f"] : []), "raced.bin"];
+    const records = (await Promise.all([a, b].map((server) => runCommand(server, args))))
+      .map((put) => JSON.parse(put.stdout));
+    const published = records.filter((record) => record.files);
+    const refused = records.filter((record) => record.error).map((record) => record.error.code);
+    const resumedFrom = published.map((record) => record.files[0].resumedFrom ?? 0).toSorted();
+    if (overwrite) {
+      assert.deepEqual(resumedFrom, [0, held], JSON.stringify(records));
+    } else {
+      assert.equal(published.length, 1, JSON.stringify(records));
+      assert.deepEqual(refused, ["EXISTS"], JSON.stringify(records));
+    }
+    assert.deepEqual(await readOrNull(root.b, "raced.bin"), data);
+    for (const server of [a, b]) {
+      const partials = await runCommand(server, ["--json", "partials"]);
+      assert.equal(partials.code, 0, partials.stderr);
+      assert.deepEqual(JSON.parse(partials.stdout).partials, []);
+    }
+  });
+}

@@ -17,6 +17,7 @@ import {
   sameNameWithoutOverwrite,
   type SharedRoot,
   terminateStopsOne,
+  twoResumersOfOnePartial,
   uploadsToDifferentNames,
 } from "./_shared_root.ts";
 
@@ -47,6 +48,10 @@ Deno.test({
       ],
       ["kill -9 of A mid-upload: B completes, a restart takes over A's only", killOneMidUpload],
       ["an upload broken off on A resumes through B", resumeThroughOther],
+      [
+        "two sessions resume one partial through A and B at once, without overwrite: one published",
+        (root) => twoResumersOfOnePartial(root, { overwrite: false }),
+      ],
       ["terminate stops A; B goes on serving", terminateStopsOne],
     ];
     for (const [name, scenario] of scenarios) {

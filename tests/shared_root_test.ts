@@ -19,6 +19,7 @@ import {
   sameNameWithoutOverwrite,
   type SharedRoot,
   terminateStopsOne,
+  twoResumersOfOnePartial,
   uploadsToDifferentNames,
   withTwoServers,
 } from "./_shared_root.ts";
@@ -86,6 +87,14 @@ Deno.test("kill -9 of one server mid-upload: the other's upload completes, a res
 
 Deno.test("an upload broken off on one server resumes through the other from what it held", async () => {
   await onLocalRoot(resumeThroughOther);
+});
+
+Deno.test("two sessions resume one partial through two servers at once: one continues from what was held, the other starts over", async () => {
+  await onLocalRoot((root) => twoResumersOfOnePartial(root, { overwrite: true }));
+});
+
+Deno.test("two sessions resume one partial through two servers at once without overwrite: one is published, the other gets EXISTS, nothing is left held", async () => {
+  await onLocalRoot((root) => twoResumersOfOnePartial(root, { overwrite: false }));
 });
 
 Deno.test("terminate stops the server it is sent to; the other goes on serving", async () => {
