@@ -8,7 +8,11 @@
  *
  *     deno run --allow-all scripts/measure_small_files.ts --before ../fts-main --after . --runs 3
  *
- * `--dir DIR` measures on another file system (a tmpfs, where fsync costs nothing).
+ * `--dir DIR` measures on another file system (a tmpfs, where fsync costs nothing);
+ * `--glusterfs` on a real two-brick GlusterFS volume the script starts and
+ * removes (tests/_glusterfs.ts; root, Linux, the Debian packages), beside
+ * `cp -r` onto the same mount timed to `sync`. Without `--before` it
+ * measures one checkout.
  *
  * @module
  */
@@ -16,6 +20,7 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { ftsTaskFlags } from "./compile.ts";
+import { glusterMissing, type GlusterVolume, startGlusterVolume } from "../tests/_glusterfs.ts";
 
 /** Seconds a client command took: from spawn to exit, and the transfer it reported. */
 interface Timing {
@@ -38,33 +43,55 @@ const args = parseArgs({
     files: { type: "string", default: "1000" },
     size: { type: "string", default: "4096" },
     dir: { type: "string", default: DISK_DIR },
+    glusterfs: { type: "boolean", default: false },
   },
   strict: true,
 }).values;
-if (args.before === undefined) throw new Error("give --before DIR (a checkout of the older fts)");
-const checkouts = [["before", args.before], ["after", args.after]] as const;
+const checkouts: (readonly [string, string])[] = args.before === undefined
+  ? [["fts", args.after]]
+  : [["before", args.before], ["after", args.after]];
 const runs = Number(args.runs);
 const fileCount = Number(args.files);
 const fileBytes = Number(args.size);
 const flags = ftsTaskFlags();
 
-const work = await Deno.makeTempDir({ dir: args.dir, prefix: "fts-measure-" });
+let volume: GlusterVolume | null = null;
+if (args.glusterfs) {
+  const missing = glusterMissing();
+  if (missing !== null) throw new Error(missing);
+  volume = await startGlusterVolume();
+}
+const onDir = volume?.mountA ?? args.dir;
+const trees = await Deno.makeTempDir({ dir: DISK_DIR, prefix: "fts-measure-trees-" });
+const work = await Deno.makeTempDir({ dir: onDir, prefix: "fts-measure-" });
 try {
-  const source = join(work, "tree");
+  const source = join(trees, "tree");
   await makeTree(source, fileCount, fileBytes);
   const times: Record<string, { put: Timing[]; get: Timing[] }> = {};
   for (let run = 0; run < runs; run++) {
     // Alternate which checkout goes first, so neither always runs on a warmer machine.
     const order = run % 2 === 0 ? checkouts : [...checkouts].reverse();
     for (const [label, dir] of order) {
-      const { put, get } = await measureOnce(dir, source, join(work, `${label}-${run}`));
+      const { put, get } = await measureOnce(
+        dir,
+        source,
+        join(work, `${label}-${run}`),
+        join(trees, `${label}-${run}`),
+      );
       (times[label] ??= { put: [], get: [] }).put.push(put);
       times[label]!.get.push(get);
       console.error(`run ${run + 1} ${label}: put ${show([put])}, get ${show([get])}`);
     }
+    if (volume) {
+      const cp = await timedCopy(source, join(work, `cp-${run}`));
+      (times["cp -r"] ??= { put: [], get: [] }).put.push(cp);
+      times["cp -r"]!.get.push(await timedCopy(join(work, `cp-${run}`), join(trees, `cp-${run}`)));
+    }
   }
   console.log(
-    `${fileCount} x ${fileBytes} B on ${args.dir}, ${runs} runs; seconds, wall (transfer):`,
+    `${fileCount} x ${fileBytes} B on ${
+      volume ? "GlusterFS" : onDir
+    }, ${runs} runs; seconds, wall (transfer):`,
   );
   for (const [label, { put, get }] of Object.entries(times)) {
     console.log(
@@ -76,6 +103,18 @@ try {
   }
 } finally {
   await Deno.remove(work, { recursive: true });
+  await Deno.remove(trees, { recursive: true });
+  await volume?.[Symbol.asyncDispose]();
+}
+
+/** `cp -r from to` after an untimed sync, timed to a `sync` after it (no transfer time of its own). */
+async function timedCopy(from: string, to: string): Promise<Timing> {
+  await new Deno.Command("sync").output();
+  const started = performance.now();
+  const copy = await new Deno.Command("cp", { args: ["-r", from, to] }).output();
+  if (!copy.success) throw new Error(new TextDecoder().decode(copy.stderr));
+  await new Deno.Command("sync").output();
+  return { wall: (performance.now() - started) / 1000, transfer: NaN };
 }
 
 /** Writes `count` random files of `bytes` each, 100 to a directory. */
@@ -87,15 +126,20 @@ async function makeTree(dir: string, count: number, bytes: number): Promise<void
   }
 }
 
-/** One server of `checkout` on a fresh root in `dir`: the put -r and get -r wall times, in seconds. */
+/**
+ * One server of `checkout` on a fresh root in `dir`: the put -r and get -r
+ * wall times, in seconds; the download and the port file go to `local`.
+ */
 async function measureOnce(
   checkout: string,
   source: string,
   dir: string,
+  local: string,
 ): Promise<{ put: Timing; get: Timing }> {
   await Deno.mkdir(dir);
+  await Deno.mkdir(local);
   const main = join(checkout, "main.ts");
-  const portFile = join(dir, "port");
+  const portFile = join(local, "port");
   const server = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -117,7 +161,7 @@ async function measureOnce(
     const client = (command: string[]) =>
       timed(["run", ...flags, main, "connect", `127.0.0.1:${port}`, ...command]);
     const put = await client(["put", "-r", source, "tree"]);
-    const get = await client(["get", "-r", "tree", join(dir, "back")]);
+    const get = await client(["get", "-r", "tree", join(local, "back")]);
     return { put, get };
   } finally {
     server.kill("SIGTERM");
