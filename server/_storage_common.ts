@@ -1,7 +1,9 @@
 /**
  * What the storage modules share: a stat that says "nothing there" as null,
- * and how a request's name appears in an error message. Private to
- * storage.ts, containment.ts, partials.ts, pending_upload.ts and path_limits.ts.
+ * a JSON object read from a file of the state directory, and how a
+ * request's name appears in an error message. Private to the modules of the
+ * root (storage.ts, containment.ts, partials.ts, pending_upload.ts,
+ * path_limits.ts, server_lease.ts, space_ledger.ts).
  *
  * @module
  */
@@ -16,6 +18,23 @@ export function lstatOrNull(path: string): Deno.FileInfo | null {
     if (err instanceof Deno.errors.NotFound) return null;
     throw err;
   }
+}
+
+/**
+ * The fields of the JSON object `text` holds, or null if it holds none
+ * (not JSON, or JSON of another kind): files of the state directory are data
+ * from disk, each field still to be checked.
+ */
+export function jsonObjectOrNull(text: string): Record<string, unknown> | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  return typeof value === "object" && value !== null && !Array.isArray(value)
+    ? value as Record<string, unknown>
+    : null;
 }
 
 /** A request's name as error messages show it: its segments joined by "/", in JSON quotes. */

@@ -74,6 +74,14 @@ export interface ListedPartial extends PartialName {
   mtime: number;
 }
 
+/** What {@link HeldPartials.recoverInFlight} made partials of. */
+export interface Recovered {
+  /** How many uploads in flight became partials. */
+  count: number;
+  /** What they cost against the quota, less what the partials they replaced did. */
+  bytes: number;
+}
+
 /** What a drop removed. */
 export interface DroppedPartials {
   /** How many partials were removed. */
@@ -262,12 +270,13 @@ export class HeldPartials {
    * before is removed: each upload that was in flight in it when that server
    * stopped and that recorded its name becomes the partial of its name and
    * size (unless one as large is held already), for a resume. Returns how
-   * many did. Another server taking over the same directory at once may
-   * move a file first: it is then its. The budget is measured after this,
-   * and counts them.
+   * how many did and what they cost against the quota, less the partials
+   * they replaced ({@link entryBytes}). Another server taking over the same
+   * directory at once may move a file first: it is then its. The budget is
+   * opened after this, and counts them.
    */
-  async recoverInFlight(tmpDir: string): Promise<number> {
-    let recovered = 0;
+  async recoverInFlight(tmpDir: string): Promise<Recovered> {
+    const recovered = { count: 0, bytes: 0 };
     for await (const entry of Deno.readDir(tmpDir)) {
       const key = inFlightKey(entry.name);
       if (key === null || !entry.isFile) continue;
@@ -276,14 +285,16 @@ export class HeldPartials {
       const info = lstatOrNull(tmpPath);
       if (name === null || !info?.isFile || info.size === 0 || info.size > name.size) continue;
       const partialPath = join(this.dir, key);
-      if ((lstatOrNull(partialPath)?.size ?? 0) >= info.size) continue;
+      const replaced = lstatOrNull(partialPath);
+      if ((replaced?.size ?? 0) >= info.size) continue;
       try {
         Deno.renameSync(tmpPath, partialPath);
       } catch (err) {
         if (err instanceof Deno.errors.NotFound) continue;
         throw err;
       }
-      recovered++;
+      recovered.count++;
+      recovered.bytes += fileBytes(info.size) - (replaced ? entryBytes(replaced) : 0);
     }
     return recovered;
   }

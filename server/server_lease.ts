@@ -19,6 +19,8 @@
 
 import { join } from "node:path";
 import { STATE_DIR_NAME } from "../protocol/names.ts";
+import { jsonObjectOrNull } from "./_storage_common.ts";
+import { SpaceLedger } from "./space_ledger.ts";
 
 /**
  * How often a running server rewrites its lease: one small write and a
@@ -158,16 +160,10 @@ export function readLease(root: string, id: string): LeaseRecord | null {
 }
 
 function parseLease(text: string, id: string): LeaseRecord | null {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return null;
-  }
-  if (typeof value !== "object" || value === null) return null;
-  const record = value as Record<string, unknown>;
+  const record = jsonObjectOrNull(text);
   if (
-    record.id !== id || typeof record.host !== "string" || !Number.isSafeInteger(record.pid) ||
+    record === null || record.id !== id || typeof record.host !== "string" ||
+    !Number.isSafeInteger(record.pid) ||
     !Number.isSafeInteger(record.startedAt) || !Number.isSafeInteger(record.refreshedAt)
   ) {
     return null;
@@ -279,9 +275,24 @@ export class ServerLease {
     } catch (err) {
       if (!(err instanceof Deno.errors.NotFound)) return this.#lock.close();
     }
+    this.#dropClaims();
     await Deno.remove(join(this.root, SERVERS_DIR, this.id)).catch(() => {});
     await Deno.remove(lockPath(this.root, this.id)).catch(() => {});
     this.#lock.close();
+  }
+
+  /** Takes this server off the root's space ledger (space_ledger.ts): nothing of it is in flight. */
+  #dropClaims(): void {
+    try {
+      const ledger = SpaceLedger.open(join(this.root, STATE_DIR_NAME));
+      try {
+        ledger.update((counts) => void delete counts.servers[this.id]);
+      } finally {
+        ledger.close();
+      }
+    } catch {
+      // The others drop it once they find its lease gone.
+    }
   }
 
   /** Writes the lease: to a fresh temporary, renamed into place, so that a reader sees it whole. */

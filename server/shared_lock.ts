@@ -8,7 +8,9 @@
  * Only synchronous steps may hold it, so that a holder never waits for
  * another thread's event loop: {@link SharedLock.hold} refuses, by its type,
  * a step that returns a promise. Across processes (several servers on one
- * root) the same role would fall to a lease on the file system.
+ * root) the steps that must not interleave take a lock on the file system
+ * within it: the space ledger's (space_ledger.ts), `.fts/replace.lock`
+ * (storage.ts).
  *
  * @module
  */

@@ -6,11 +6,13 @@
  *
  * What is shared, and how:
  *
- * - the root's step lock, the space budget's counts (quota and reserve:
- *   claims, partial bytes held, directory entries) and the journal of
- *   entries created while a directory move measures, in shared memory
- *   (storage.ts's {@link SharedRootState}); the first worker locks, cleans
- *   and measures the root once, the others attach to it;
+ * - the root's step lock, the last measurement of free space and the
+ *   journal of entries created while a directory move measures, in shared
+ *   memory (storage.ts's {@link SharedRootState}); the first worker locks,
+ *   cleans and measures the root once, the others attach to it;
+ * - the space budget's counts (quota and reserve: claims, partial bytes
+ *   held, directory entries), in the root's space ledger, a file every
+ *   server of the root shares too (space_ledger.ts);
  * - the connection slots, in all and per peer, in shared memory
  *   (connection_slots.ts);
  * - the transfer buffer pool's count of pairs, and the count of received
@@ -20,10 +22,11 @@
  *   message (shared_backoff.ts);
  * - `terminate` and shutdown, by message through the main thread (worker.ts).
  *
- * Several servers on one root (separate processes) would need each of the
- * shared-memory parts elsewhere: the step lock as a lease on the file
- * system, the budget's counts and the journal in files beside the root, the
- * connection slots and the back-off in a store all servers reach.
+ * Several servers on one root (separate processes) share the space ledger;
+ * the other parts are each server's: the publish steps that must not
+ * interleave across servers take locks on the file system instead
+ * (storage.ts), and the connection slots and the back-off would need a
+ * store all servers reach.
  *
  * @module
  */

@@ -11,11 +11,12 @@
  * directories are created under a claim of that charge, against the quota and
  * the reserve alike.
  *
- * The budget's counts live in shared memory, changed under the root's step
- * lock (shared_lock.ts): every worker of the server claims against the same
- * counts, so that the quota and the reserve hold whichever worker serves an
- * upload. Across processes (several servers on one root) the counts would
- * have to live beside the root, under a lease.
+ * The budget's counts are the root's, in its ledger (space_ledger.ts),
+ * changed under the root's step lock (shared_lock.ts) and the ledger's own:
+ * every worker of every server serving the root claims against the same
+ * counts, so that the quota and the reserve hold whichever worker of
+ * whichever server serves an upload. Only the last measurement of free
+ * space is the server's own, in shared memory.
  *
  * @module
  */
@@ -25,7 +26,15 @@ import { statfs } from "node:fs/promises";
 import { FtsError } from "../protocol/errors.ts";
 import { ENTRY_BYTES, fileBytes, treeBytes } from "./entry_cost.ts";
 import { logEvent } from "./log.ts";
+import { LEASE_EXPIRY_MS, LEASE_REFRESH_MS, readLease } from "./server_lease.ts";
 import { SharedLock } from "./shared_lock.ts";
+import {
+  claimsOf,
+  claimsOfAll,
+  type LedgerCounts,
+  type ServerClaims,
+  SpaceLedger,
+} from "./space_ledger.ts";
 
 /**
  * How long a measurement of free space stands in for a new one: a statfs
@@ -85,34 +94,37 @@ interface Claim extends SpaceReservation {
   commitBytes(usedBytes: number, writtenBytes: number): void;
 }
 
-/** Where each of the budget's counts is, in a Float64Array in shared memory. */
+/** Where each of the server's own cells is, in a Float64Array in shared memory. */
 const COUNT = {
-  /**
-   * What the root's entries and the partials held for resumes cost
-   * ({@link entryBytes}); measured at start only with a quota.
-   */
-  used: 0,
-  /** Bytes claimed against the quota by uploads and directories in flight: their whole cost. */
-  reserved: 1,
-  /** Bytes uploads in flight have still to write to the disk: a resume's held bytes are there already. */
-  reservedDisk: 2,
   /** When free space was last measured, ms since the epoch; NaN before the first measurement. */
-  measuredAtMs: 3,
+  measuredAtMs: 0,
   /** The file system's free space when last measured. */
-  measuredFree: 4,
-  /** Bytes of uploads published since the last measurement. */
-  committedSinceMeasured: 5,
+  measuredFree: 1,
+  /** What the ledger's `written` stood at when free space was last measured. */
+  writtenAtMeasure: 2,
+  /** When the other servers' leases were last looked at, ms since the epoch (see {@link SpaceBudget.dropServersGone}). */
+  serversCheckedAtMs: 3,
 } as const;
 
 /** Cells in {@link COUNT}. */
-const COUNT_CELLS = 6;
+const COUNT_CELLS = 4;
 
 /** The budget's shared state: its counts and the step lock they change under. */
 export interface SharedSpace {
-  /** The counts, from {@link SpaceBudget.allocate}. */
+  /** The server's own cells, from {@link SpaceBudget.allocate}. */
   counts: SharedArrayBuffer;
   /** The root's step lock, this thread's handle on it. */
   lock: SharedLock;
+  /** The id of the server counting (server_lease.ts): its claims are kept under it. */
+  serverId: string;
+}
+
+/** What a server starting on a root knows of the servers before it (server_lease.ts). */
+export interface ServersBefore {
+  /** The servers whose lease had expired: their claims are dropped. */
+  expired: string[];
+  /** What the partials recovered from their temporaries cost: those count as used from now on. */
+  recoveredBytes: number;
 }
 
 /** A clock every worker reads alike: ms since the epoch, from the monotonic clock. */
@@ -124,65 +136,100 @@ function sharedNow(): number {
 export class SpaceBudget {
   readonly #root: string;
   readonly #limits: SpaceLimits;
-  readonly #counts: Float64Array;
+  readonly #cells: Float64Array;
   readonly #lock: SharedLock;
+  readonly #ledger: SpaceLedger;
+  readonly #serverId: string;
 
-  /** Counts for a budget nobody has measured or claimed against yet: hand them to every worker. */
+  /** The server's own cells, before anything is measured: hand them to every worker. */
   static allocate(): SharedArrayBuffer {
-    const counts = new SharedArrayBuffer(COUNT_CELLS * Float64Array.BYTES_PER_ELEMENT);
-    new Float64Array(counts)[COUNT.measuredAtMs] = NaN;
-    return counts;
+    const cells = new SharedArrayBuffer(COUNT_CELLS * Float64Array.BYTES_PER_ELEMENT);
+    new Float64Array(cells)[COUNT.measuredAtMs] = NaN;
+    // The servers were looked at as the budget opened.
+    new Float64Array(cells)[COUNT.serversCheckedAtMs] = Date.now();
+    return cells;
   }
 
   /**
-   * The budget of `root` under `limits` with the counts in `shared`, as they
-   * are: a worker joining a server whose root is measured already. See
-   * {@link SpaceBudget.open} for the first.
+   * The budget of `root` under `limits`, counted in the ledger in its state
+   * directory `stateDir`, as it is: a worker joining a server whose first
+   * worker has opened the budget. See {@link SpaceBudget.open} for the first.
    */
-  constructor(root: string, limits: SpaceLimits, shared: SharedSpace) {
+  constructor(root: string, limits: SpaceLimits, stateDir: string, shared: SharedSpace) {
     this.#root = root;
     this.#limits = limits;
-    this.#counts = new Float64Array(shared.counts);
+    this.#cells = new Float64Array(shared.counts);
     this.#lock = shared.lock;
+    this.#serverId = shared.serverId;
+    this.#ledger = SpaceLedger.open(stateDir);
   }
 
   /**
-   * Measures the root (only when there is a quota), skipping the server's
-   * state directory but counting the partials held in it, and starts the
-   * budget with that use in `shared` (fresh counts by default). Entries it
-   * cannot reach (a path past the system's limit, a directory it may not
-   * read) are skipped with a warning in the log: a root some local program
-   * made unreadable in part is still served.
+   * Opens the root's budget for a server starting on it. When other servers
+   * serve it already, their ledger holds the root's counts: the server
+   * attaches to them, dropping the claims of the servers it takes over
+   * (`before.expired`) and counting the partials recovered from them.
+   * Otherwise it measures the root (only when there is a quota), skipping
+   * the state directory but counting the partials held in it, and starts
+   * the ledger over with that use, holding the ledger's lock meanwhile so
+   * that a server starting at the same moment attaches to what it measured.
+   * Entries it cannot reach (a path past the system's limit, a directory it
+   * may not read) are skipped with a warning in the log: a root some local
+   * program made unreadable in part is still served.
    */
   static async open(
     root: string,
     limits: SpaceLimits,
     dirs: StateDirs,
-    shared: SharedSpace = { counts: SpaceBudget.allocate(), lock: new SharedLock() },
+    shared: SharedSpace = {
+      counts: SpaceBudget.allocate(),
+      lock: new SharedLock(),
+      serverId: "0".repeat(32),
+    },
+    before: ServersBefore = { expired: [], recoveredBytes: 0 },
   ): Promise<SpaceBudget> {
-    let used = 0;
-    if (limits.quotaBytes !== null) {
-      const skipped: string[] = [];
-      used = await treeBytes(root, dirs.stateDir, skipped) +
-        await treeBytes(dirs.partialDir, null, skipped);
-      if (skipped.length > 0) {
-        logEvent({
-          peer: "-",
-          op: "serve",
-          result: "warning",
-          detail: `${skipped.length} entries under the served directory could not be measured ` +
-            `for the quota and count only ${ENTRY_BYTES} bytes each (the first: ${skipped[0]})`,
-        });
+    const budget = new SpaceBudget(root, limits, dirs.stateDir, shared);
+    const self = shared.serverId;
+    await budget.#ledger.replace(async (found) => {
+      const live = Object.keys(found?.servers ?? {}).filter((id) =>
+        id !== self && !before.expired.includes(id) && readLease(root, id) !== null
+      );
+      const measuring = limits.quotaBytes !== null;
+      let counts: LedgerCounts;
+      if (found !== null && live.length > 0 && (found.measured || !measuring)) {
+        counts = found;
+        counts.used += before.recoveredBytes;
+      } else {
+        counts = {
+          used: measuring ? await measureRoot(root, dirs) : 0,
+          measured: measuring,
+          written: found?.written ?? 0,
+          servers: {},
+        };
       }
-    }
-    const budget = new SpaceBudget(root, limits, shared);
-    budget.#lock.hold(() => budget.#counts[COUNT.used] = used);
+      counts.servers = Object.fromEntries(
+        live.map((id) => [id, found!.servers[id]!] as const),
+      );
+      claimsOf(counts, self);
+      return counts;
+    });
     return budget;
   }
 
-  /** What the root's entries and held partials cost, as tracked (0 at start without a quota). */
+  /** What the root's entries and held partials cost, as counted (0 at start without a quota). */
   get usedBytes(): number {
-    return this.#lock.hold(() => this.#counts[COUNT.used]!);
+    return this.#ledger.read().used;
+  }
+
+  /**
+   * Runs `step` on the root's counts and this server's claims among them,
+   * holding the root's step lock and the ledger's lock, and records what it
+   * changed.
+   */
+  #count(step: (counts: LedgerCounts, own: ServerClaims) => unknown): void {
+    this.#lock.hold(() => {
+      this.#ledger.update((counts) => void step(counts, claimsOf(counts, this.#serverId)));
+    });
   }
 
   /**
@@ -233,73 +280,71 @@ export class SpaceBudget {
   ): Promise<Claim> {
     const { reserveBytes } = this.#limits;
     const needsFree = reserveBytes > 0 || toWrite > 0;
+    this.#dropServersGoneIfDue();
     // Measured first: the checks below, in one step, then see every claim made meanwhile.
     if (needsFree) await this.#measureFreeIfStale();
-    const counts = this.#counts;
-    this.#lock.hold(() => {
-      const freeBytes = needsFree ? this.#freeBytes() : Infinity;
-      this.#checkQuota(what, cost, creditBytes);
-      if (freeBytes - counts[COUNT.reservedDisk]! - toWrite < reserveBytes) {
+    this.#count((counts, own) => {
+      const freeBytes = needsFree ? this.#freeBytes(counts) : Infinity;
+      this.#checkQuota(counts, what, cost, creditBytes);
+      if (freeBytes - claimsOfAll(counts).disk - toWrite < reserveBytes) {
         throw new FtsError(
           "NO_SPACE",
           `${what} would leave less than the server's reserve of ${reserveBytes} free bytes`,
         );
       }
       // A resumed partial's bytes are this claim's from now on: it covers them.
-      counts[COUNT.used] = Math.max(0, counts[COUNT.used]! - heldCost);
-      counts[COUNT.reserved] = counts[COUNT.reserved]! + cost;
-      counts[COUNT.reservedDisk] = counts[COUNT.reservedDisk]! + toWrite;
+      counts.used = Math.max(0, counts.used - heldCost);
+      own.reserved += cost;
+      own.disk += toWrite;
     });
     const replacingBytes = creditBytes - heldCost;
     let settled = false;
-    // Called holding the lock.
-    const settle = () => {
+    // Called holding the locks.
+    const settle = (own: ServerClaims) => {
       if (settled) return false;
       settled = true;
-      counts[COUNT.reserved] = counts[COUNT.reserved]! - cost;
-      counts[COUNT.reservedDisk] = counts[COUNT.reservedDisk]! - toWrite;
+      // Dropped meanwhile (this server's lease was taken for expired): nothing to give back.
+      own.reserved = Math.max(0, own.reserved - cost);
+      own.disk = Math.max(0, own.disk - toWrite);
       return true;
     };
     const commitBytes = (usedBytes: number, writtenBytes: number) =>
-      this.#lock.hold(() => {
-        if (!settle()) return;
-        counts[COUNT.used] = counts[COUNT.used]! + usedBytes;
-        counts[COUNT.committedSinceMeasured] = counts[COUNT.committedSinceMeasured]! +
-          writtenBytes;
+      this.#count((counts, own) => {
+        if (!settle(own)) return;
+        counts.used += usedBytes;
+        counts.written += writtenBytes;
       });
     return {
-      assertFits: (replacedBytes) =>
-        this.#lock.hold(() => {
-          // This claim's cost is among the reserved bytes already.
-          if (!settled && replacedBytes < replacingBytes) {
-            this.#checkQuota(what, 0, replacedBytes);
-          }
-        }),
+      assertFits: (replacedBytes) => {
+        // This claim's cost is among the reserved bytes already.
+        if (settled || replacedBytes >= replacingBytes) return;
+        this.#count((counts) => this.#checkQuota(counts, what, 0, replacedBytes));
+      },
       commit: (replacedBytes) => commitBytes(cost - replacedBytes, toWrite),
-      release: () => void this.#lock.hold(settle),
+      release: () => this.#count((_counts, own) => settle(own)),
       commitBytes,
     };
   }
 
   /** A broken upload's `bytes` (more than 0) are kept as a partial for a resume: they count as used. */
   held(bytes: number): void {
-    const counts = this.#counts;
-    this.#lock.hold(() => {
-      counts[COUNT.used] = counts[COUNT.used]! + fileBytes(bytes);
+    this.#count((counts) => {
+      counts.used += fileBytes(bytes);
       // Written under a reservation now released: the disk has them even if the measurement is older.
-      counts[COUNT.committedSinceMeasured] = counts[COUNT.committedSinceMeasured]! + bytes;
+      counts.written += bytes;
     });
   }
 
   /**
    * Throws NO_SPACE unless `cost` more bytes fit the quota alongside what is
-   * used and in flight, less `creditBytes` that the claim itself frees or
-   * already holds; `what` names the claim in the refusal. Called holding the lock.
+   * used and in flight on every server, less `creditBytes` that the claim
+   * itself frees or already holds; `what` names the claim in the refusal.
+   * Called holding the locks.
    */
-  #checkQuota(what: string, cost: number, creditBytes: number): void {
+  #checkQuota(counts: LedgerCounts, what: string, cost: number, creditBytes: number): void {
     const { quotaBytes } = this.#limits;
     if (quotaBytes === null) return;
-    const inUse = this.#counts[COUNT.used]! + this.#counts[COUNT.reserved]! - creditBytes;
+    const inUse = counts.used + claimsOfAll(counts).reserved - creditBytes;
     if (inUse + cost > quotaBytes) {
       throw new FtsError(
         "NO_SPACE",
@@ -312,11 +357,11 @@ export class SpaceBudget {
   /** The root's space as `df` reports it: free bytes (less uploads in flight), reserve, quota. */
   async report(): Promise<DfFields> {
     await this.#measureFreeIfStale();
-    const counts = this.#counts;
-    const { free, used } = this.#lock.hold(() => ({
-      free: this.#freeBytes() - counts[COUNT.reservedDisk]!,
-      used: counts[COUNT.used]! + counts[COUNT.reserved]!,
-    }));
+    const { free, used } = this.#lock.hold(() => {
+      const counts = this.#ledger.read();
+      const all = claimsOfAll(counts);
+      return { free: this.#freeBytes(counts) - all.disk, used: counts.used + all.reserved };
+    });
     return {
       freeBytes: Math.max(0, Math.floor(free)),
       reserveBytes: this.#limits.reserveBytes,
@@ -332,28 +377,31 @@ export class SpaceBudget {
    */
   async #measureFreeIfStale(): Promise<void> {
     const now = sharedNow();
-    const counts = this.#counts;
+    const cells = this.#cells;
     const fresh = this.#lock.hold(() =>
-      now - counts[COUNT.measuredAtMs]! < FREE_SPACE_MEASURE_INTERVAL_MS
+      now - cells[COUNT.measuredAtMs]! < FREE_SPACE_MEASURE_INTERVAL_MS
     );
     if (fresh) return;
+    // What was written before the measurement is in it (or counted twice, at worst).
+    const written = this.#lock.hold(() => this.#ledger.read().written);
     const info = await statfs(this.#root);
     this.#lock.hold(() => {
-      counts[COUNT.measuredAtMs] = now;
-      counts[COUNT.measuredFree] = Number(info.bavail) * Number(info.bsize);
-      counts[COUNT.committedSinceMeasured] = 0;
+      cells[COUNT.measuredAtMs] = now;
+      cells[COUNT.measuredFree] = Number(info.bavail) * Number(info.bsize);
+      cells[COUNT.writtenAtMeasure] = written;
     });
   }
 
   /**
-   * Free bytes on the root's file system as last measured; uploads published
-   * since the measurement count as used, files removed since do not count as
-   * freed. Partials kept since count as used too. (Uploads in flight are
-   * reserved for all they have still to write, counted twice at worst as
-   * they write it.) Called holding the lock.
+   * Free bytes on the root's file system as last measured; what any server
+   * published or kept as a partial since counts as used, what was removed
+   * since does not count as freed. (Uploads in flight are reserved for all
+   * they have still to write, counted twice at worst as they write it.)
+   * Called holding the locks.
    */
-  #freeBytes(): number {
-    return this.#counts[COUNT.measuredFree]! - this.#counts[COUNT.committedSinceMeasured]!;
+  #freeBytes(counts: LedgerCounts): number {
+    const writtenSince = Math.max(0, counts.written - this.#cells[COUNT.writtenAtMeasure]!);
+    return this.#cells[COUNT.measuredFree]! - writtenSince;
   }
 
   /**
@@ -362,9 +410,68 @@ export class SpaceBudget {
    * another name of the same file removes nothing.
    */
   freed(bytes: number): void {
-    const counts = this.#counts;
-    this.#lock.hold(() => counts[COUNT.used] = Math.max(0, counts[COUNT.used]! - bytes));
+    this.#count((counts) => counts.used = Math.max(0, counts.used - bytes));
   }
+
+  /**
+   * Drops the claims of the servers whose lease is gone (they stopped) or
+   * expired at `nowMs` (server_lease.ts): what they had in flight no longer
+   * holds room. Returns their ids.
+   */
+  dropServersGone(nowMs: number): string[] {
+    const others = Object.keys(this.#ledger.read().servers).filter((id) => id !== this.#serverId);
+    const gone = others.filter((id) => {
+      const lease = readLease(this.#root, id);
+      return lease === null || nowMs - lease.refreshedAt > LEASE_EXPIRY_MS;
+    });
+    if (gone.length > 0) {
+      this.#count((counts) => {
+        for (const id of gone) delete counts.servers[id];
+      });
+    }
+    return gone;
+  }
+
+  /**
+   * {@link dropServersGone}, unless any worker of this server did within
+   * {@link LEASE_REFRESH_MS}: a lease changes no faster.
+   */
+  #dropServersGoneIfDue(): void {
+    const now = Date.now();
+    const cells = this.#cells;
+    const due = this.#lock.hold(() => {
+      if (now - cells[COUNT.serversCheckedAtMs]! < LEASE_REFRESH_MS) return false;
+      cells[COUNT.serversCheckedAtMs] = now;
+      return true;
+    });
+    if (due) this.dropServersGone(now);
+  }
+
+  /** Closes this thread's handle on the ledger. */
+  close(): void {
+    this.#ledger.close();
+  }
+}
+
+/**
+ * What `root`'s entries and the partials held in its state directory cost,
+ * measured; entries it cannot reach count {@link ENTRY_BYTES} each, with a
+ * warning in the log.
+ */
+async function measureRoot(root: string, dirs: StateDirs): Promise<number> {
+  const skipped: string[] = [];
+  const used = await treeBytes(root, dirs.stateDir, skipped) +
+    await treeBytes(dirs.partialDir, null, skipped);
+  if (skipped.length > 0) {
+    logEvent({
+      peer: "-",
+      op: "serve",
+      result: "warning",
+      detail: `${skipped.length} entries under the served directory could not be measured ` +
+        `for the quota and count only ${ENTRY_BYTES} bytes each (the first: ${skipped[0]})`,
+    });
+  }
+  return used;
 }
 
 /** Where the server keeps its state inside the root. */

@@ -43,6 +43,7 @@ import {
   inFlightKey,
   type ListedPartial,
   RECOVERABLE_UPLOAD_MIN_BYTES,
+  type Recovered,
 } from "./partials.ts";
 import { assertPathFits, DirectoryMoves } from "./path_limits.ts";
 import { PendingUpload, type UploadOptions } from "./pending_upload.ts";
@@ -96,15 +97,15 @@ export interface FileForDownload {
 
 /**
  * What the workers serving one root share, in shared memory: made once by
- * the main thread and posted to each (structured-cloneable). Across processes
- * (several servers on one root) each part would need a home outside memory:
- * the step lock a lease on the file system, the budget's counts and the
- * creation journal files beside the root.
+ * the main thread and posted to each (structured-cloneable). Several servers
+ * on one root share what must hold across them on the file system instead:
+ * the space budget's counts in its ledger (space_ledger.ts), the publishes
+ * that replace under `.fts/replace.lock`.
  */
 export interface SharedRootState {
   /** The step lock (shared_lock.ts). */
   stepLock: SharedArrayBuffer;
-  /** The space budget's counts (space.ts). */
+  /** The server's own cells of the space budget (space.ts): its last measurement of free space. */
   space: SharedArrayBuffer;
   /** Entries created while directory moves measure (creation_journal.ts). */
   journal: SharedArrayBuffer;
@@ -222,12 +223,13 @@ export class Storage {
     storage.#lock = lock;
     await Deno.mkdir(storage.#partials.dir, { recursive: true });
     const recovered = await storage.#takeOverLeftovers(root, shared.server);
-    if (recovered > 0) {
+    if (recovered.count > 0) {
       logEvent({
         peer: "-",
         op: "serve",
         result: "ok",
-        detail: `kept ${recovered} upload(s) in flight when a server last stopped, for a resume`,
+        detail:
+          `kept ${recovered.count} upload(s) in flight when a server last stopped, for a resume`,
       });
     }
     await Deno.mkdir(storage.#tmpDir);
@@ -236,13 +238,17 @@ export class Storage {
       ...identityCells(storage.#served.checkedRoot()),
       ...identityCells(storage.#tmpIdentity),
     ]);
+    // Open before the sweep, so that what it removes comes off what the ledger counts.
+    storage.#space = await SpaceBudget.open(
+      root,
+      limits,
+      { stateDir, partialDir: storage.#partials.dir },
+      { counts: shared.space, lock: storage.#stepLock, serverId: shared.server.id },
+      { expired: shared.server.expired, recoveredBytes: recovered.bytes },
+    );
+    storage.#partials.budget = storage.#space;
     await storage.sweepExpiredPartials(Date.now());
     await storage.#partials.removeStaleNames(await inFlightKeys(join(root, SERVERS_TMP_DIR)));
-    storage.#space = await SpaceBudget.open(root, limits, {
-      stateDir,
-      partialDir: storage.#partials.dir,
-    }, { counts: shared.space, lock: storage.#stepLock });
-    storage.#partials.budget = storage.#space;
     storage.syncsInMemory = await isInMemoryFileSystem(root);
     return storage;
   }
@@ -271,9 +277,10 @@ export class Storage {
     }
     // The first worker swept just now.
     storage.#partials.beginSweep(Date.now());
-    storage.#space = new SpaceBudget(root, limits, {
+    storage.#space = new SpaceBudget(root, limits, join(root, STATE_DIR_NAME), {
       counts: shared.space,
       lock: storage.#stepLock,
+      serverId: shared.server.id,
     });
     storage.#partials.budget = storage.#space;
     storage.syncsInMemory = await isInMemoryFileSystem(root);
@@ -292,20 +299,22 @@ export class Storage {
    * starting at the same time may take over the same ones: whichever moves
    * or removes a file first does, and the other finds it gone.
    */
-  async #takeOverLeftovers(root: string, server: ServerPlace): Promise<number> {
+  async #takeOverLeftovers(root: string, server: ServerPlace): Promise<Recovered> {
     const tmpRoot = join(root, SERVERS_TMP_DIR);
     await Deno.mkdir(tmpRoot, { recursive: true });
     // Left by a server from before shared roots: files directly in the directory.
-    let recovered = await this.#partials.recoverInFlight(tmpRoot);
+    const recovered = await this.#partials.recoverInFlight(tmpRoot);
     for await (const entry of Deno.readDir(tmpRoot)) {
       if (!entry.isDirectory) await removeGone(join(tmpRoot, entry.name));
     }
     for (const id of server.expired) {
       const dir = join(tmpRoot, id);
-      recovered += await this.#partials.recoverInFlight(dir).catch((err) => {
-        if (err instanceof Deno.errors.NotFound) return 0;
+      const { count, bytes } = await this.#partials.recoverInFlight(dir).catch((err) => {
+        if (err instanceof Deno.errors.NotFound) return { count: 0, bytes: 0 };
         throw err;
       });
+      recovered.count += count;
+      recovered.bytes += bytes;
       await removeGone(dir);
       await removeGone(join(root, SERVERS_DIR, id));
       await removeGone(join(root, SERVERS_DIR, `${id}.lock`));
@@ -317,6 +326,8 @@ export class Storage {
   close(): void {
     this.#lock?.close();
     this.#lock = null;
+    this.#space?.close();
+    this.#space = null;
   }
 
   /** Lists a directory (or describes one file), hiding the server's state directory. */

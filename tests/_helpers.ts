@@ -516,7 +516,7 @@ export async function breakUploadAfter(
 /**
  * What `listTree()` shows of a root that holds no user files, served by one
  * server: the server's own state (its lease and its temporary directory,
- * their id shown as SERVER).
+ * their id shown as SERVER; the root's space ledger).
  */
 export const EMPTY_ROOT = [
   ".fts/",
@@ -525,12 +525,20 @@ export const EMPTY_ROOT = [
   ".fts/servers/",
   ".fts/servers/SERVER",
   ".fts/servers/SERVER.lock",
+  ".fts/space",
   ".fts/tmp/",
   ".fts/tmp/SERVER/",
 ];
 
 /** What `listTree()` shows of a root that holds no user files once its servers have stopped. */
-export const STOPPED_ROOT = [".fts/", ".fts/lock", ".fts/partial/", ".fts/servers/", ".fts/tmp/"];
+export const STOPPED_ROOT = [
+  ".fts/",
+  ".fts/lock",
+  ".fts/partial/",
+  ".fts/servers/",
+  ".fts/space",
+  ".fts/tmp/",
+];
 
 /** How long a raw test read waits for the server. */
 export const RAW_READ_TIMEOUT_MS = 10_000;

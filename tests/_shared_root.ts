@@ -34,14 +34,18 @@ export interface SharedRoot {
 /** Large enough to survive a kill -9 of its server (partials.ts's RECOVERABLE_UPLOAD_MIN_BYTES). */
 export const RECOVERABLE_BYTES = 6 << 20;
 
-/** Runs `body` with a server on each view of `root`; both are stopped after, whatever happens. */
+/**
+ * Runs `body` with a server on each view of `root`, both started with
+ * `args`; both are stopped after, whatever happens.
+ */
 export async function withTwoServers(
   root: SharedRoot,
   body: (a: RunningServer, b: RunningServer) => Promise<void>,
+  args: string[] = [],
 ): Promise<void> {
-  const a = await startServer([], { root: root.a });
+  const a = await startServer(args, { root: root.a });
   try {
-    const b = await startServer([], { root: root.b });
+    const b = await startServer(args, { root: root.b });
     try {
       await body(a, b);
     } finally {
@@ -341,4 +345,152 @@ export async function twoResumersOfOnePartial(
       assert.deepEqual(JSON.parse(partials.stdout).partials, []);
     }
   });
+}
+
+/** The quota the quota scenarios give both servers: room for three uploads of {@link QUOTA_UPLOAD_BYTES}, not four. */
+export const QUOTA_BYTES = 10 << 20;
+
+/** The flags of a server under {@link QUOTA_BYTES}, with no free-space reserve to get in the way. */
+export const QUOTA_FLAGS = ["--quota", String(QUOTA_BYTES), "--reserve", "0"];
+
+/** An upload in the quota scenarios. */
+const QUOTA_UPLOAD_BYTES = 3 << 20;
+
+/** An upload over a raw session, asked for: its session and the server's first answer. */
+export async function askUpload(
+  server: RunningServer,
+  name: string,
+  size: number,
+  fields: Message = {},
+): Promise<{ raw: RawClient; reply: Message | null }> {
+  const raw = await RawClient.open(server.port);
+  await raw.send({ type: "request", id: 1, op: "upload", name, size, ...fields });
+  return { raw, reply: await readWithin(raw) };
+}
+
+/** Fails unless `reply` refuses an upload for the quota. */
+export function assertOverQuota(reply: Message | null): void {
+  const error = reply?.error as { code: string; message: string } | undefined;
+  assert.equal(error?.code, "NO_SPACE", JSON.stringify(reply));
+  assert.match(error!.message, /quota/);
+}
+
+/**
+ * Fails unless `server` has room for exactly `bytes` under the quota: one
+ * byte more is refused, and an upload of `bytes` to `name` is let through and
+ * published.
+ */
+export async function assertRoomFor(
+  server: RunningServer,
+  name: string,
+  bytes: number,
+): Promise<void> {
+  const over = await askUpload(server, name, bytes + 1);
+  over.raw.close();
+  assertOverQuota(over.reply);
+  const fits = await askUpload(server, name, bytes);
+  try {
+    assert.equal(fits.reply?.type, "continue", JSON.stringify(fits.reply));
+    const reply = await finishUpload(fits.raw, randomBytes(bytes));
+    assert.equal(reply?.ok, true, JSON.stringify(reply));
+  } finally {
+    fits.raw.close();
+  }
+}
+
+/** What `df` through `server` says is used of the quota. */
+async function usedOf(server: RunningServer): Promise<number> {
+  const df = await runCommand(server, ["--json", "df"]);
+  assert.equal(df.code, 0, df.stderr);
+  return JSON.parse(df.stdout).usedBytes;
+}
+
+/**
+ * The quota holds for the root, not per server: eight uploads, four through
+ * each server, all claiming room before any ends, under a quota with room
+ * for three: three are let through, whichever server they came to, and the
+ * other five are refused (per server, six would be); both servers' `df`
+ * count the three; a file deleted through B makes room through A.
+ */
+export async function quotaAcrossServers(root: SharedRoot): Promise<void> {
+  await withTwoServers(root, async (a, b) => {
+    const asked: { raw: RawClient; reply: Message | null }[] = [];
+    try {
+      for (let i = 0; i < 8; i++) {
+        asked.push(await askUpload(i % 2 === 0 ? a : b, `q${i}.bin`, QUOTA_UPLOAD_BYTES));
+      }
+      const admitted = asked.filter(({ reply }) => reply?.type === "continue");
+      assert.deepEqual(admitted.map((upload) => asked.indexOf(upload)), [0, 1, 2]);
+      for (const { reply } of asked.slice(3)) assertOverQuota(reply);
+      for (const { raw } of admitted) {
+        const reply = await finishUpload(raw, randomBytes(QUOTA_UPLOAD_BYTES));
+        assert.equal(reply?.ok, true, JSON.stringify(reply));
+      }
+    } finally {
+      for (const { raw } of asked) raw.close();
+    }
+    assert.equal(await usedOf(a), 3 * QUOTA_UPLOAD_BYTES);
+    assert.equal(await usedOf(b), 3 * QUOTA_UPLOAD_BYTES);
+    const rm = await runCommand(b, ["rm", "q1.bin"]);
+    assert.equal(rm.code, 0, rm.stderr);
+    assert.equal(await usedOf(a), 2 * QUOTA_UPLOAD_BYTES);
+    const again = await askUpload(a, "q8.bin", QUOTA_UPLOAD_BYTES);
+    const over = await askUpload(b, "q9.bin", QUOTA_UPLOAD_BYTES);
+    try {
+      assert.equal(again.reply?.type, "continue", JSON.stringify(again.reply));
+      assertOverQuota(over.reply);
+      assert.equal((await finishUpload(again.raw, randomBytes(QUOTA_UPLOAD_BYTES)))?.ok, true);
+    } finally {
+      again.raw.close();
+      over.raw.close();
+    }
+  }, QUOTA_FLAGS);
+}
+
+/**
+ * `kill -9` of A with an upload in flight that will be kept as a partial:
+ * until a server takes over what A left, A's claim of the whole upload still
+ * holds room (B refuses what would fit without it); once A is started
+ * again, only the bytes kept for a resume count, and B lets through what
+ * fits beside them, and not a byte more.
+ */
+export async function quotaAfterKill(root: SharedRoot): Promise<void> {
+  const a = await startServer(QUOTA_FLAGS, { root: root.a });
+  let again: RunningServer | null = null;
+  try {
+    const b = await startServer(QUOTA_FLAGS, { root: root.b });
+    try {
+      const data = randomBytes(RECOVERABLE_BYTES);
+      const sent = 2 << 20;
+      const viaA = await beginUpload(a, "big.bin", data.length, { resumable: true });
+      try {
+        await viaA.sendBytes(data.subarray(0, sent));
+        const tmpA = await serverTmpDir(a);
+        const written = async () => {
+          for await (const entry of Deno.readDir(tmpA)) {
+            if ((await Deno.stat(join(tmpA, entry.name))).size === sent) return true;
+          }
+          return false;
+        };
+        assert.ok(await waitFor(written), "A did not write what it was sent");
+        a.process.kill("SIGKILL");
+        await a.exited;
+      } finally {
+        viaA.close();
+      }
+      const fitsBesideHeld = QUOTA_BYTES - sent;
+      const whileClaimed = await askUpload(b, "b.bin", fitsBesideHeld);
+      whileClaimed.raw.close();
+      assertOverQuota(whileClaimed.reply);
+      again = await startServer(QUOTA_FLAGS, { root: root.a });
+      assert.equal(await usedOf(b), sent);
+      await assertRoomFor(b, "b.bin", fitsBesideHeld);
+      assert.equal(await usedOf(again), QUOTA_BYTES);
+    } finally {
+      await b.stop();
+    }
+  } finally {
+    await a.stop();
+    await again?.stop();
+  }
 }

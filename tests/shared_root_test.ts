@@ -8,12 +8,30 @@
  */
 
 import assert from "node:assert/strict";
+import { statfs } from "node:fs/promises";
 import { join } from "node:path";
 import { LEASE_EXPIRY_MS } from "../server/server_lease.ts";
-import { FTS_RUN_FLAGS, listTree, PROJECT_DIR, startServer, STOPPED_ROOT } from "./_helpers.ts";
+import { type LedgerCounts, SPACE_LEDGER_FILE } from "../server/space_ledger.ts";
 import {
+  FTS_RUN_FLAGS,
+  listTree,
+  mountTmpfs,
+  PROJECT_DIR,
+  runCommand,
+  startServer,
+  STOPPED_ROOT,
+} from "./_helpers.ts";
+import {
+  askUpload,
+  assertRoomFor,
   downloadThroughOther,
+  finishUpload,
   killOneMidUpload,
+  QUOTA_BYTES,
+  QUOTA_FLAGS,
+  quotaAcrossServers,
+  quotaAfterKill,
+  randomBytes,
   resumeThroughOther,
   sameNameInterleaved,
   sameNameWithoutOverwrite,
@@ -23,6 +41,11 @@ import {
   uploadsToDifferentNames,
   withTwoServers,
 } from "./_shared_root.ts";
+
+/** The root's space ledger (server/space_ledger.ts), as the servers left it. */
+function ledgerOf(root: string): LedgerCounts {
+  return JSON.parse(Deno.readTextFileSync(join(root, SPACE_LEDGER_FILE)));
+}
 
 /** Runs `body` on a fresh local root both servers serve by one path; removes it after. */
 async function onLocalRoot(body: (root: SharedRoot) => Promise<void>): Promise<void> {
@@ -59,9 +82,12 @@ Deno.test("two servers on one root both serve, each under a lease of its own and
         assert.equal(typeof lease.host, "string");
         assert.ok(lease.startedAt <= lease.refreshedAt && lease.refreshedAt <= Date.now());
       }
+      // Both count in the root's one space ledger.
+      assert.equal(Object.keys(ledgerOf(root.a).servers).length, 2);
     });
-    // Stopped, each took its lease and its directory away.
+    // Stopped, each took its lease, its directory and its place in the ledger away.
     assert.deepEqual(await listTree(root.a), STOPPED_ROOT);
+    assert.deepEqual(ledgerOf(root.a).servers, {});
   });
 });
 
@@ -95,6 +121,14 @@ Deno.test("two sessions resume one partial through two servers at once: one cont
 
 Deno.test("two sessions resume one partial through two servers at once without overwrite: one is published, the other gets EXISTS, nothing is left held", async () => {
   await onLocalRoot((root) => twoResumersOfOnePartial(root, { overwrite: false }));
+});
+
+Deno.test("the quota holds for the root across two servers: as many uploads as fit it, whichever server they came to", async () => {
+  await onLocalRoot(quotaAcrossServers);
+});
+
+Deno.test("kill -9 of a server: its claims on the quota hold until a server takes over what it left, then only what it kept counts", async () => {
+  await onLocalRoot(quotaAfterKill);
 });
 
 Deno.test("terminate stops the server it is sent to; the other goes on serving", async () => {
@@ -188,4 +222,97 @@ Deno.test("a server from before shared roots (the lock held exclusively) and a s
       await server.stop();
     }
   });
+});
+
+Deno.test("a server elsewhere holds its claims on the quota while its lease is fresh; a server starting after it expired drops them", async () => {
+  await onLocalRoot(async (root) => {
+    const id = "d".repeat(32);
+    const claimed = 8 << 20;
+    await Deno.mkdir(join(root.a, ".fts", "servers"), { recursive: true });
+    const writeLease = (refreshedAt: number) =>
+      Deno.writeTextFile(
+        join(root.a, ".fts", "servers", id),
+        JSON.stringify({ id, host: "elsewhere", pid: 1, startedAt: refreshedAt, refreshedAt }),
+      );
+    const writeLedger = () =>
+      Deno.writeTextFile(
+        join(root.a, SPACE_LEDGER_FILE),
+        JSON.stringify({
+          used: 0,
+          measured: true,
+          written: 0,
+          servers: { [id]: { reserved: claimed, disk: claimed } },
+        }),
+      );
+    // The quota leaves room for 10 MiB: 8 are the other server's in flight.
+    const fitsBeside = QUOTA_BYTES - claimed;
+    await writeLease(Date.now());
+    await writeLedger();
+    const beside = await startServer(QUOTA_FLAGS, { root: root.a });
+    try {
+      await assertRoomFor(beside, "fits.bin", fitsBeside);
+    } finally {
+      await beside.stop();
+    }
+    assert.deepEqual(Object.keys(ledgerOf(root.a).servers), [id]);
+    await Deno.remove(join(root.a, "fits.bin"));
+    await writeLease(Date.now() - LEASE_EXPIRY_MS - 1000);
+    await writeLedger();
+    const after = await startServer(QUOTA_FLAGS, { root: root.a });
+    try {
+      assert.deepEqual(Object.keys(ledgerOf(root.a).servers).length, 1);
+      const all = await askUpload(after, "all.bin", QUOTA_BYTES);
+      all.raw.close();
+      assert.equal(all.reply?.type, "continue", JSON.stringify(all.reply));
+    } finally {
+      await after.stop();
+    }
+  });
+});
+
+Deno.test("a space ledger that cannot be read (torn, not fts's) is measured afresh, not trusted", async () => {
+  await onLocalRoot(async (root) => {
+    await Deno.writeFile(join(root.a, "kept.bin"), new Uint8Array(3 << 20));
+    await Deno.mkdir(join(root.a, ".fts"), { recursive: true });
+    for (const text of ['{"used": 0, "measured": tr', '{"used": -5, "measured": true}', "[]"]) {
+      await Deno.writeTextFile(join(root.a, SPACE_LEDGER_FILE), text);
+      const server = await startServer(QUOTA_FLAGS, { root: root.a });
+      try {
+        const df = JSON.parse((await runCommand(server, ["--json", "df"])).stdout);
+        assert.equal(df.usedBytes, 3 << 20, text);
+      } finally {
+        await server.stop();
+      }
+    }
+  });
+});
+
+Deno.test("the free-space reserve holds for the root across two servers: uploads claiming room through both never fill the disk", async () => {
+  await using tmpfs = await mountTmpfs("64m");
+  if (tmpfs === null) return;
+  const root = join(tmpfs.path, "root");
+  await Deno.mkdir(root);
+  const reserve = 8 << 20;
+  const size = 10 << 20;
+  await withTwoServers({ a: root, b: root }, async (a, b) => {
+    const { bavail, bsize } = await statfs(root);
+    const fit = Math.floor((Number(bavail) * Number(bsize) - reserve) / size);
+    assert.ok(fit >= 2 && fit < 8, `room for ${fit}`);
+    const asked: Awaited<ReturnType<typeof askUpload>>[] = [];
+    try {
+      for (let i = 0; i < 8; i++) asked.push(await askUpload(i % 2 ? b : a, `r${i}.bin`, size));
+      const admitted = asked.filter(({ reply }) => reply?.type === "continue");
+      assert.deepEqual(admitted.map((upload) => asked.indexOf(upload)), [...Array(fit).keys()]);
+      for (const { reply } of asked.slice(fit)) {
+        const error = reply?.error as { code: string; message: string };
+        assert.equal(error?.code, "NO_SPACE", JSON.stringify(reply));
+        assert.match(error.message, /reserve/);
+      }
+      for (const { raw } of admitted) {
+        assert.equal((await finishUpload(raw, randomBytes(size)))?.ok, true);
+      }
+    } finally {
+      for (const { raw } of asked) raw.close();
+    }
+  }, ["--reserve", String(reserve)]);
 });
