@@ -600,13 +600,18 @@ export class Storage {
       }
       const existing = replacing();
       if (existing === "same") return false;
-      // From these checks to the rename nothing awaits, and the step lock is held.
-      Deno.renameSync(source, target);
+      // From these checks to the move nothing awaits, and the step lock is held; without
+      // overwrite, the move itself refuses a name another server took since.
+      let linked = false;
+      if (overwrite) Deno.renameSync(source, target);
+      else linked = moveOnlyOntoNothing(source, target, moving, to);
       this.#moves.entryCreated(target);
       assertCreatedIn(toParent, target, moving, to, () => {
         // Moved back where it came from, if that path still leads there.
-        Deno.renameSync(target, source);
+        if (linked) Deno.removeSync(target);
+        else Deno.renameSync(target, source);
       });
+      if (linked) Deno.removeSync(source);
       assertUnchanged(fromParent, from);
       if (existing) this.space.freed(entryBytes(existing));
       return true;
@@ -755,4 +760,43 @@ function entryOf(name: string, info: Deno.FileInfo): Entry {
 function isEmptyDirectory(path: string): boolean {
   for (const _ of Deno.readDirSync(path)) return false;
   return true;
+}
+
+/**
+ * Moves `source` (an entry like `moving`) onto `target` only if nothing is
+ * there, even an entry another server of the root made this instant, or
+ * throws EXISTS naming `to`: a file is hard-linked there (link(2) fails on a
+ * name taken), its old name to be removed by the caller once the new one is
+ * checked, and then true is returned; a directory is moved onto an empty
+ * directory made there for it (mkdir(2) fails on a name taken, and the
+ * rename onto it fails if another server put something into it meanwhile),
+ * and false is returned. Not a check followed by a rename.
+ */
+function moveOnlyOntoNothing(
+  source: string,
+  target: string,
+  moving: Deno.FileInfo,
+  to: string[],
+): boolean {
+  const taken = () => new FtsError("EXISTS", `${quote(to)} already exists`);
+  try {
+    if (moving.isDirectory) Deno.mkdirSync(target);
+    else Deno.linkSync(source, target);
+  } catch (err) {
+    if (err instanceof Deno.errors.AlreadyExists) throw taken();
+    throw err;
+  }
+  if (!moving.isDirectory) return true;
+  try {
+    Deno.renameSync(source, target);
+  } catch (err) {
+    try {
+      Deno.removeSync(target); // Only while it is the empty directory made here.
+    } catch {
+      // Another server's entries are in it now: it is theirs.
+    }
+    if ((err as { code?: string }).code === "ENOTEMPTY") throw taken();
+    throw err;
+  }
+  return false;
 }

@@ -8,9 +8,11 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import type { Message } from "../protocol/frames.ts";
+import { encodeFrame, type Message } from "../protocol/frames.ts";
 import {
   breakUploadAfter,
+  concat,
+  eagerUpload,
   RawClient,
   readWithin,
   runCommand,
@@ -493,4 +495,78 @@ export async function quotaAfterKill(root: SharedRoot): Promise<void> {
     await a.stop();
     await again?.stop();
   }
+}
+
+/** Rounds of {@link moveRacesUpload}: each a move and an upload of one name through the two servers. */
+const MOVE_RACE_ROUNDS = 60;
+
+/** The most a round of {@link moveRacesUpload} holds its move back, ms. */
+const MOVE_RACE_SPREAD_MS = 1;
+
+/**
+ * `mv` without `-f` of a file or a directory through A onto a name that an
+ * upload without `-f` through B takes at the same moment, round after round
+ * (each round's two requests sent at once): in every round exactly one of the two wins and
+ * the other is refused with EXISTS (or WRONG_TYPE, an upload finding the
+ * moved directory); the name holds the winner's bytes, and
+ * the moved file is still under its old name when the move lost. (A check
+ * followed by a rename would let both win, the upload lost under the move,
+ * when the upload lands between the two: a window of microseconds that
+ * these rounds hit only by chance.)
+ */
+export async function moveRacesUpload(root: SharedRoot): Promise<void> {
+  await withTwoServers(root, async (a, b) => {
+    const rounds = [...Array(MOVE_RACE_ROUNDS).keys()];
+    const moved = (i: number) => new TextEncoder().encode(`moved ${i}\n`);
+    const uploaded = (i: number) => new TextEncoder().encode(`uploaded ${i}\n`);
+    // Odd rounds move a directory (holding one file), even rounds a file.
+    const inside = (i: number) => i % 2 === 1 ? "inner" : "";
+    for (const i of rounds) {
+      if (inside(i)) await Deno.mkdir(join(root.a, `src${i}`));
+      await Deno.writeFile(join(root.a, `src${i}`, inside(i)), moved(i));
+    }
+    const mover = await RawClient.open(a.port);
+    const uploader = await RawClient.open(b.port);
+    try {
+      const wins = { move: 0, upload: 0 };
+      for (const i of rounds) {
+        const move = encodeFrame({
+          type: "request",
+          id: i + 1,
+          op: "rename",
+          name: `src${i}`,
+          to: `dst${i}`,
+          overwrite: false,
+        });
+        // The move sent up to MOVE_RACE_SPREAD_MS after the upload, so that rounds fall on both
+        // sides of the moment the upload publishes.
+        const delay = new Promise((resolve) => setTimeout(resolve, i % (MOVE_RACE_SPREAD_MS + 1)));
+        await Promise.all([
+          delay.then(() => mover.sendBytes(move)),
+          uploader.sendBytes(eagerUpload(i + 1, `dst${i}`, uploaded(i))),
+        ]);
+        const [moveReply, uploadReply] = await Promise.all([
+          readWithin(mover),
+          readWithin(uploader),
+        ]);
+        const codeOf = (reply: Message | null) => (reply?.error as { code?: string })?.code;
+        const won = [moveReply?.ok === true, uploadReply?.ok === true];
+        const replies = JSON.stringify([moveReply, uploadReply]);
+        assert.equal(won.filter(Boolean).length, 1, `round ${i}: ${replies}`);
+        // An upload finding the moved directory there is told what is in its way.
+        const refusals = won[0] && inside(i) ? ["EXISTS", "WRONG_TYPE"] : ["EXISTS"];
+        const refusal = codeOf(won[0] ? uploadReply : moveReply);
+        assert.ok(refusals.includes(refusal!), `round ${i}: ${replies}`);
+        const held = await Deno.readFile(join(root.b, `dst${i}`, won[0] ? inside(i) : ""));
+        assert.deepEqual(held, won[0] ? moved(i) : uploaded(i), `round ${i}`);
+        const left = await readOrNull(root.a, join(`src${i}`, inside(i)));
+        assert.deepEqual(left, won[0] ? null : moved(i), `round ${i}`);
+        wins[won[0] ? "move" : "upload"]++;
+      }
+      console.log(`moveRacesUpload: the move won ${wins.move} rounds, the upload ${wins.upload}`);
+    } finally {
+      mover.close();
+      uploader.close();
+    }
+  });
 }

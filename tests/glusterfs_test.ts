@@ -12,6 +12,8 @@ import { glusterMissing, startGlusterVolume } from "./_glusterfs.ts";
 import {
   downloadThroughOther,
   killOneMidUpload,
+  quotaAcrossServers,
+  quotaAfterKill,
   resumeThroughOther,
   sameNameInterleaved,
   sameNameWithoutOverwrite,
@@ -53,6 +55,8 @@ Deno.test({
         (root) => twoResumersOfOnePartial(root, { overwrite: false }),
       ],
       ["terminate stops A; B goes on serving", terminateStopsOne],
+      ["the quota holds for the root: as many uploads as fit, through A or B", quotaAcrossServers],
+      ["kill -9 of A: its claims hold until A is taken over, then its partial's", quotaAfterKill],
     ];
     for (const [name, scenario] of scenarios) {
       await t.step(name, async () => await scenario(await freshRoot()));

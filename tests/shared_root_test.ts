@@ -27,6 +27,7 @@ import {
   downloadThroughOther,
   finishUpload,
   killOneMidUpload,
+  moveRacesUpload,
   QUOTA_BYTES,
   QUOTA_FLAGS,
   quotaAcrossServers,
@@ -129,6 +130,10 @@ Deno.test("the quota holds for the root across two servers: as many uploads as f
 
 Deno.test("kill -9 of a server: its claims on the quota hold until a server takes over what it left, then only what it kept counts", async () => {
   await onLocalRoot(quotaAfterKill);
+});
+
+Deno.test("mv without -f through one server and an upload without -f through the other onto one name at once: exactly one wins, the other gets EXISTS", async () => {
+  await onLocalRoot(moveRacesUpload);
 });
 
 Deno.test("terminate stops the server it is sent to; the other goes on serving", async () => {
