@@ -1,14 +1,14 @@
 /**
  * A small S3 client over `fetch`: the operations a gateway in front of a
  * bucket needs, each one request, signed with SigV4 (signing.ts), path-style
- * (`ENDPOINT/BUCKET/KEY`). Bodies of objects are streamed both ways; the XML
- * answers are read whole but bounded. Every refusal is an {@link S3Error}
+ * (`ENDPOINT/BUCKET/KEY`). Objects are streamed down; they go up as bytes in
+ * memory (see {@link S3Body}); the XML answers are read whole but bounded. Every refusal is an {@link S3Error}
  * with the server's code and the HTTP status.
  */
 
 import type { S3Credentials } from "./credentials.ts";
 import { S3Error } from "./error.ts";
-import { canonicalQuery, sha256Hex, signRequest, UNSIGNED_PAYLOAD, uriEncode } from "./signing.ts";
+import { canonicalQuery, sha256Hex, signRequest, uriEncode } from "./signing.ts";
 import { escapeXml, parseXml, xmlChildren, xmlChildText, type XmlElement } from "./xml.ts";
 
 /**
@@ -38,8 +38,14 @@ export interface S3ClientOptions {
   bucket: string;
 }
 
-/** A body to send: bytes in memory (hashed and signed), or a stream of a declared length. */
-export type S3Body = Uint8Array | { stream: ReadableStream<Uint8Array>; length: number };
+/**
+ * A body to send: bytes in memory, hashed and signed. Not a stream: Deno's
+ * fetch sends a ReadableStream body chunked and drops a Content-Length set
+ * for it (seen with Deno 2.9.6), and S3 refuses a body without a length
+ * (411). A large object goes up as a multipart upload, one part in memory at
+ * a time.
+ */
+export type S3Body = Uint8Array;
 
 /** User metadata: `x-amz-meta-NAME` headers, names lower-case, values printable ASCII. */
 export type S3Metadata = Record<string, string>;
@@ -200,6 +206,15 @@ export class S3Client {
       });
       throw err;
     }
+  }
+
+  /**
+   * Creates the bucket (owned by these credentials). A gateway never does:
+   * its bucket must exist; tests and benches make theirs with it.
+   */
+  async createBucket(): Promise<void> {
+    const response = await this.#send({ operation: "CreateBucket", method: "PUT", key: null });
+    await response.body?.cancel();
   }
 
   /** Stores `body` under `key`; returns its ETag. */
@@ -411,7 +426,15 @@ export class S3Client {
   ): Promise<S3ListPartsResult> {
     const query: Record<string, string> = { uploadId };
     if (partNumberMarker !== undefined) query["part-number-marker"] = String(partNumberMarker);
-    const result = await this.#result({ operation: "ListParts", method: "GET", key, query });
+    const result = await this.#result({ operation: "ListParts", method: "GET", key, query })
+      .catch((err) => {
+        // Ceph RGW 16.2 answers NoSuchKey where AWS answers NoSuchUpload (an upload completed,
+        // aborted or never made); an upload id names one upload, so both mean it is gone.
+        if (err instanceof S3Error && err.code === "NoSuchKey") {
+          throw new S3Error("NoSuchUpload", err.status, "ListParts", err.serverMessage);
+        }
+        throw err;
+      });
     const truncated = xmlChildText(result, "IsTruncated") === "true";
     return {
       parts: xmlChildren(result, "Part").map((part) => ({
@@ -427,7 +450,9 @@ export class S3Client {
 
   /** One page of the bucket's unfinished multipart uploads. */
   async listMultipartUploads(options: ListUploadsOptions = {}): Promise<S3ListUploadsResult> {
-    const query: Record<string, string> = { uploads: "", "encoding-type": "url" };
+    // No encoding-type=url here: Ceph RGW 16.2 then encodes the keys but not NextKeyMarker, and
+    // says neither (no EncodingType), so its answer cannot be decoded right.
+    const query: Record<string, string> = { uploads: "" };
     if (options.prefix !== undefined) query["prefix"] = options.prefix;
     if (options.keyMarker !== undefined) query["key-marker"] = options.keyMarker;
     if (options.uploadIdMarker !== undefined) query["upload-id-marker"] = options.uploadIdMarker;
@@ -476,21 +501,14 @@ export class S3Client {
       (request.key === null ? "" : `/${uriEncode(request.key, true)}`);
     const query = request.query ?? {};
     const headers = { ...request.headers };
-    let payloadHash = sha256Hex(new Uint8Array());
-    let body: BodyInit | undefined;
-    if (request.body instanceof Uint8Array) {
-      payloadHash = sha256Hex(request.body);
-      // fetch takes bytes over an ArrayBuffer, not a SharedArrayBuffer: copy those.
-      body = request.body.buffer instanceof ArrayBuffer
-        ? request.body as Uint8Array<ArrayBuffer>
-        : new Uint8Array(request.body);
-    } else if (request.body) {
-      // A streamed body is not hashed in advance; its length must still be declared (S3
-      // refuses a chunked body without one: 411).
-      payloadHash = UNSIGNED_PAYLOAD;
-      headers["content-length"] = String(request.body.length);
-      body = request.body.stream;
-    }
+    const bytes = request.body ?? new Uint8Array();
+    const payloadHash = sha256Hex(bytes);
+    // fetch takes bytes over an ArrayBuffer, not a SharedArrayBuffer: copy those.
+    const body = request.body === undefined
+      ? undefined
+      : bytes.buffer instanceof ArrayBuffer
+      ? bytes as Uint8Array<ArrayBuffer>
+      : new Uint8Array(bytes);
     const signed = signRequest(
       { method: request.method, host: endpoint.host, canonicalPath, query, headers, payloadHash },
       credentials,

@@ -9,9 +9,6 @@
 import { createHash, createHmac } from "node:crypto";
 import type { S3Credentials } from "./credentials.ts";
 
-/** The payload hash a request sends when its body is not hashed in advance (a streamed body). */
-export const UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD";
-
 /** The service name in the credential scope. */
 const SERVICE = "s3";
 
@@ -30,7 +27,7 @@ export interface RequestToSign {
   query: Record<string, string>;
   /** Headers to send and sign (names in any case); host and the x-amz-* ones are added. */
   headers: Record<string, string>;
-  /** Hex SHA-256 of the body, or {@link UNSIGNED_PAYLOAD}. */
+  /** Hex SHA-256 of the body ({@link sha256Hex}). */
   payloadHash: string;
 }
 
