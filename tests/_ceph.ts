@@ -8,6 +8,8 @@
  * happened. Starting takes some 10-13 s: a test file starts it once.
  */
 
+import { installedTool } from "./_installed_tool.ts";
+
 /**
  * How long the whole start may take: the monitor, the OSD, the gateway's
  * first answer and the user (about 10-13 s measured here, on a busy machine
@@ -53,17 +55,9 @@ export interface CephGateway extends AsyncDisposable {
 export function cephMissing(): string | null {
   if (Deno.build.os !== "linux") return "Ceph tests need Linux";
   if (Deno.uid() !== 0) return "Ceph tests need root";
-  for (const tool of CEPH_TOOLS) {
-    const found = ["/usr/sbin", "/sbin", "/usr/bin", "/bin"].some((dir) => {
-      try {
-        return Deno.statSync(`${dir}/${tool}`).isFile;
-      } catch {
-        return false;
-      }
-    });
-    if (!found) {
-      return `${tool} is not installed (apt-get install ceph-mon ceph-osd radosgw ceph-common)`;
-    }
+  const absent = CEPH_TOOLS.find((tool) => !installedTool(tool));
+  if (absent !== undefined) {
+    return `${absent} is not installed (apt-get install ceph-mon ceph-osd radosgw ceph-common)`;
   }
   return null;
 }

@@ -9,9 +9,10 @@
  */
 
 import assert from "node:assert/strict";
+import { rejectionOf } from "./_rejection.ts";
 import { cephMissing, startCeph } from "./_ceph.ts";
 import { concat } from "./_helpers.ts";
-import { S3Client } from "../server/s3/client.ts";
+import { MAX_S3_KEY_BYTES, S3Client } from "../server/s3/client.ts";
 import { S3Error } from "../server/s3/error.ts";
 
 /** S3's smallest part but the last. */
@@ -64,17 +65,6 @@ async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> 
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
-/** The S3Error `promise` rejects with; fails when it resolves or rejects with anything else. */
-async function s3ErrorOf(promise: Promise<unknown>): Promise<S3Error> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof S3Error) return err;
-    throw err;
-  }
-  assert.fail("expected an S3Error, but the request succeeded");
-}
-
 Deno.test({
   name: "S3Client against a real Ceph RADOS Gateway",
   ignore: missing !== null && Deno.env.get("CI") !== "true",
@@ -95,8 +85,8 @@ Deno.test({
       const other = new S3Client({ endpoint, region, credentials, bucket: "no-such-bucket" });
       for (
         const err of [
-          await s3ErrorOf(other.headBucket()),
-          await s3ErrorOf(other.putObject("k", new Uint8Array(1))),
+          await rejectionOf(other.headBucket(), S3Error),
+          await rejectionOf(other.putObject("k", new Uint8Array(1)), S3Error),
         ]
       ) {
         assert.equal(err.code, "NoSuchBucket");
@@ -127,16 +117,16 @@ Deno.test({
         ) {
           for (
             const err of [
-              await s3ErrorOf(client.headBucket()),
-              await s3ErrorOf(client.putObject("refused", new Uint8Array(1))),
-              await s3ErrorOf(client.getObject("refused")),
+              await rejectionOf(client.headBucket(), S3Error),
+              await rejectionOf(client.putObject("refused", new Uint8Array(1)), S3Error),
+              await rejectionOf(client.getObject("refused"), S3Error),
             ]
           ) {
             assert.equal(err.code, code);
             assert.equal(err.status, 403);
           }
         }
-        assert.equal((await s3ErrorOf(s3.headObject("refused"))).code, "NoSuchKey");
+        assert.equal((await rejectionOf(s3.headObject("refused"), S3Error)).code, "NoSuchKey");
       },
     );
 
@@ -169,8 +159,9 @@ Deno.test({
       async () => {
         const first = new TextEncoder().encode("first");
         await s3.putObject("once.txt", first, { ifNoneMatch: true });
-        const err = await s3ErrorOf(
+        const err = await rejectionOf(
           s3.putObject("once.txt", new TextEncoder().encode("second"), { ifNoneMatch: true }),
+          S3Error,
         );
         assert.equal(err.code, "PreconditionFailed");
         assert.equal(err.status, 412);
@@ -224,7 +215,10 @@ Deno.test({
           assert.equal(got.contentLength, end - range.offset);
           assert.equal(got.objectSize, bytes.length);
         }
-        const err = await s3ErrorOf(s3.getObject("ranged.bin", { offset: bytes.length }));
+        const err = await rejectionOf(
+          s3.getObject("ranged.bin", { offset: bytes.length }),
+          S3Error,
+        );
         assert.equal(err.code, "InvalidRange");
         assert.equal(err.status, 416);
       },
@@ -233,8 +227,8 @@ Deno.test({
     await t.step("deleteObject() removes a key; the key is then NoSuchKey", async () => {
       await s3.putObject("doomed.txt", new TextEncoder().encode("x"));
       await s3.deleteObject("doomed.txt");
-      assert.equal((await s3ErrorOf(s3.headObject("doomed.txt"))).code, "NoSuchKey");
-      const err = await s3ErrorOf(s3.getObject("doomed.txt"));
+      assert.equal((await rejectionOf(s3.headObject("doomed.txt"), S3Error)).code, "NoSuchKey");
+      const err = await rejectionOf(s3.getObject("doomed.txt"), S3Error);
       assert.equal(err.code, "NoSuchKey");
       assert.equal(err.status, 404);
       await s3.deleteObject("doomed.txt");
@@ -249,7 +243,7 @@ Deno.test({
       assert.deepEqual((await s3.headObject("copy-kept.bin")).metadata, { mtime: "1" });
       assert.deepEqual((await s3.headObject("copy-replaced.bin")).metadata, { mtime: "2" });
       assert.equal(
-        (await s3ErrorOf(s3.copyObject("no-such-source", "copy-none"))).code,
+        (await rejectionOf(s3.copyObject("no-such-source", "copy-none"), S3Error)).code,
         "NoSuchKey",
       );
     });
@@ -315,7 +309,7 @@ Deno.test({
         for (const [i, part] of parts.entries()) {
           etags.push(await s3.uploadPart(key, uploadId, i + 1, part));
         }
-        assert.equal((await s3ErrorOf(s3.headObject(key))).code, "NoSuchKey");
+        assert.equal((await rejectionOf(s3.headObject(key), S3Error)).code, "NoSuchKey");
         const listed = await s3.listParts(key, uploadId);
         assert.deepEqual(
           listed.parts,
@@ -337,7 +331,10 @@ Deno.test({
         const got = await s3.getObject(key);
         assert.deepEqual(await readAll(got.body), concat(parts));
         assert.deepEqual(got.metadata, { mtime: "42" });
-        assert.equal((await s3ErrorOf(s3.listParts(key, uploadId))).code, "NoSuchUpload");
+        assert.equal(
+          (await rejectionOf(s3.listParts(key, uploadId), S3Error)).code,
+          "NoSuchUpload",
+        );
         assert.deepEqual((await s3.listMultipartUploads({ prefix: "multi/" })).uploads, []);
       },
     );
@@ -349,10 +346,13 @@ Deno.test({
         const uploadId = await s3.createMultipartUpload(key);
         await s3.uploadPart(key, uploadId, 1, randomBytes(MIN_PART_BYTES));
         await s3.abortMultipartUpload(key, uploadId);
-        assert.equal((await s3ErrorOf(s3.listParts(key, uploadId))).code, "NoSuchUpload");
+        assert.equal(
+          (await rejectionOf(s3.listParts(key, uploadId), S3Error)).code,
+          "NoSuchUpload",
+        );
         assert.deepEqual((await s3.listMultipartUploads({ prefix: "multi/" })).uploads, []);
-        assert.equal((await s3ErrorOf(s3.headObject(key))).code, "NoSuchKey");
-        const err = await s3ErrorOf(s3.uploadPart(key, uploadId, 2, new Uint8Array(1)));
+        assert.equal((await rejectionOf(s3.headObject(key), S3Error)).code, "NoSuchKey");
+        const err = await rejectionOf(s3.uploadPart(key, uploadId, 2, new Uint8Array(1)), S3Error);
         assert.equal(err.code, "NoSuchUpload");
       },
     );
@@ -364,12 +364,13 @@ Deno.test({
         await s3.uploadPart(key, uploadId, 1, randomBytes(1024)),
         await s3.uploadPart(key, uploadId, 2, randomBytes(1024)),
       ];
-      const err = await s3ErrorOf(
+      const err = await rejectionOf(
         s3.completeMultipartUpload(
           key,
           uploadId,
           etags.map((etag, i) => ({ partNumber: i + 1, etag })),
         ),
+        S3Error,
       );
       assert.equal(err.code, "EntityTooSmall");
       await s3.abortMultipartUpload(key, uploadId);
@@ -412,7 +413,7 @@ Deno.test({
           await s3.completeMultipartUpload(`${key}.multi`, uploadId, [{ partNumber: 1, etag }]);
           assert.deepEqual(await readAll((await s3.getObject(`${key}.multi`)).body), bytes, key);
           for (const suffix of ["", ".copy", ".multi"]) await s3.deleteObject(key + suffix);
-          assert.equal((await s3ErrorOf(s3.headObject(key))).code, "NoSuchKey", key);
+          assert.equal((await rejectionOf(s3.headObject(key), S3Error)).code, "NoSuchKey", key);
         }
         const listed = await s3.listObjectsV2({ prefix: "awkward/", delimiter: "/" });
         assert.deepEqual(listed.objects, []);
@@ -428,4 +429,33 @@ Deno.test({
       assert.deepEqual(listed.commonPrefixes, ["odd dir+/ü x/", "odd dir+/日本/"]);
     });
   },
+});
+
+Deno.test("S3Client refuses keys a URL cannot carry before sending anything", async () => {
+  // A port nothing listens on: had a request been sent, it would fail as RequestFailed instead.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  const s3 = new S3Client({
+    endpoint: new URL(`http://127.0.0.1:${port}`),
+    region: "us-east-1",
+    credentials: { accessKeyId: "AK", secretAccessKey: "SK" },
+    bucket: "b",
+  });
+  for (const key of ["", ".", "..", "a/./b", "a/../b", "../up", "x".repeat(MAX_S3_KEY_BYTES + 1)]) {
+    await assert.rejects(s3.putObject(key, new Uint8Array(1)), TypeError, JSON.stringify(key));
+  }
+  await assert.rejects(s3.copyObject("a/..", "b"), TypeError);
+  await assert.rejects(s3.uploadPart("k", "id", 0, new Uint8Array(1)), RangeError);
+  await assert.rejects(s3.uploadPart("k", "id", 10_001, new Uint8Array(1)), RangeError);
+  await assert.rejects(s3.getObject("k", { offset: -1 }), RangeError);
+  await assert.rejects(s3.getObject("k", { offset: 0, length: 0 }), RangeError);
+  await assert.rejects(
+    s3.putObject("k", new Uint8Array(1), { metadata: { Upper: "x" } }),
+    TypeError,
+  );
+  await assert.rejects(s3.putObject("k", new Uint8Array(1), { metadata: { m: "ü" } }), TypeError);
+  const unreachable = await rejectionOf(s3.putObject("a/.../b", new Uint8Array(1)), S3Error);
+  assert.equal(unreachable.code, "RequestFailed");
+  assert.equal(unreachable.status, 0);
 });

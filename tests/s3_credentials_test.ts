@@ -6,6 +6,7 @@
  */
 
 import assert from "node:assert/strict";
+import { rejectionOf } from "./_rejection.ts";
 import { join } from "node:path";
 import { loadS3Credentials, S3CredentialsError } from "../server/s3/credentials.ts";
 import { DEFAULT_S3_REGION, s3Endpoint } from "../server/s3/config.ts";
@@ -27,17 +28,6 @@ const CREDENTIALS_FILE = [
   "",
 ].join("\r\n");
 
-/** The error `promise` rejects with, which must be an S3CredentialsError. */
-async function credentialsErrorOf(promise: Promise<unknown>): Promise<S3CredentialsError> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof S3CredentialsError) return err;
-    throw err;
-  }
-  assert.fail("expected an S3CredentialsError");
-}
-
 Deno.test("loadS3Credentials() takes the environment's keys before the file's", async () => {
   const dir = await Deno.makeTempDir({ prefix: "fts-s3-credentials-" });
   try {
@@ -52,7 +42,10 @@ Deno.test("loadS3Credentials() takes the environment's keys before the file's", 
       }),
       { accessKeyId: "ENVKEY", secretAccessKey: "envsecret", sessionToken: "envtoken" },
     );
-    const half = await credentialsErrorOf(loadS3Credentials({ HOME: dir, AWS_ACCESS_KEY_ID: "K" }));
+    const half = await rejectionOf(
+      loadS3Credentials({ HOME: dir, AWS_ACCESS_KEY_ID: "K" }),
+      S3CredentialsError,
+    );
     assert.match(half.message, /must be set together/);
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -74,12 +67,18 @@ Deno.test("loadS3Credentials() reads ~/.aws/credentials under AWS_PROFILE, defau
       secretAccessKey: "ceph=secret",
       sessionToken: "session-token",
     });
-    const half = await credentialsErrorOf(loadS3Credentials({ HOME: dir, AWS_PROFILE: "half" }));
+    const half = await rejectionOf(
+      loadS3Credentials({ HOME: dir, AWS_PROFILE: "half" }),
+      S3CredentialsError,
+    );
     assert.match(
       half.message,
       /profile "half" in .* has no aws_access_key_id and aws_secret_access_key/,
     );
-    const none = await credentialsErrorOf(loadS3Credentials({ HOME: dir, AWS_PROFILE: "nope" }));
+    const none = await rejectionOf(
+      loadS3Credentials({ HOME: dir, AWS_PROFILE: "nope" }),
+      S3CredentialsError,
+    );
     assert.match(none.message, /profile "nope"/);
     const elsewhere = join(dir, "other-file");
     await Deno.writeTextFile(
@@ -90,7 +89,10 @@ Deno.test("loadS3Credentials() reads ~/.aws/credentials under AWS_PROFILE, defau
       await loadS3Credentials({ HOME: dir, AWS_SHARED_CREDENTIALS_FILE: elsewhere }),
       { accessKeyId: "O", secretAccessKey: "S" },
     );
-    const missing = await credentialsErrorOf(loadS3Credentials({ HOME: join(dir, "no-home") }));
+    const missing = await rejectionOf(
+      loadS3Credentials({ HOME: join(dir, "no-home") }),
+      S3CredentialsError,
+    );
     assert.match(
       missing.message,
       /AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set and .* does not exist/,

@@ -462,18 +462,17 @@ export class S3Client {
       key: null,
       query,
     });
-    const decode = keyDecoder(result);
-    const truncated = xmlChildText(result, "IsTruncated") === "true";
     const operation = "ListMultipartUploads";
+    const truncated = xmlChildText(result, "IsTruncated") === "true";
     return {
       uploads: xmlChildren(result, "Upload").map((upload) => ({
-        key: decode(requiredText(upload, "Key", operation)),
+        key: requiredText(upload, "Key", operation),
         uploadId: requiredText(upload, "UploadId", operation),
         initiated: new Date(xmlChildText(upload, "Initiated") ?? NaN),
       })),
       next: truncated
         ? {
-          keyMarker: decode(requiredText(result, "NextKeyMarker", operation)),
+          keyMarker: requiredText(result, "NextKeyMarker", operation),
           uploadIdMarker: requiredText(result, "NextUploadIdMarker", operation),
         }
         : undefined,

@@ -9,8 +9,8 @@
  * The S3 error codes this project branches on, and any other the server
  * sends (S3's list is open: servers add their own). Codes made here when the
  * answer had none: `NotFound`-like answers to HEAD (which has no body) are
- * given the code they mean, and `InvalidResponse` is an answer that could not
- * be read.
+ * given the code they mean, `InvalidResponse` is an answer that could not be
+ * read, and `RequestFailed` (status 0) a request that got no answer at all.
  */
 export type S3ErrorCode =
   | "NoSuchKey"
@@ -25,6 +25,7 @@ export type S3ErrorCode =
   | "EntityTooSmall"
   | "InvalidRange"
   | "InvalidResponse"
+  | "RequestFailed"
   | (string & Record<never, never>);
 
 /** Longest error code accepted from a server; a longer one is not a code and is not kept. */
