@@ -31,6 +31,16 @@ export function printJsonEvent(event: Record<string, unknown>): void {
 }
 
 /**
+ * Says on stderr (red on a terminal, never under NO_COLOR) that the command
+ * `where` it ran (such as `batch line 3`) left part of its work undone, as
+ * its output said, and that the batch stops there.
+ */
+export function printStoppedIncomplete(where: string): void {
+  const line = `${where}: left part of what it was asked undone (said above); the batch stops here`;
+  console.error(`fts: ${styleFor(Deno.stderr).red(line)}`);
+}
+
+/**
  * Prints a failure (one line on stderr, after `where` it happened, such as
  * `batch line 3`; with --json also a document on stdout); returns its exit code. The line is red when stderr (where it goes,
  * whatever stdout is) is a terminal, and never under NO_COLOR.

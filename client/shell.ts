@@ -18,7 +18,7 @@ import type { CommandContext } from "./context.ts";
 import { CommandInterrupt, InterruptedError } from "./interruption.ts";
 import { Keepalive } from "./keepalive.ts";
 import { KeyboardGate } from "./keyboard_gate.ts";
-import { printFailure, printOutcome } from "./output.ts";
+import { printFailure, printOutcome, printStoppedIncomplete } from "./output.ts";
 import { resolveRemote } from "./remote_path.ts";
 import { escapeWord, splitArgs, wordsBeingTyped } from "./split_args.ts";
 import { ReconnectStoppedError } from "./reconnect.ts";
@@ -171,6 +171,7 @@ export async function runShell(context: CommandContext, options: ShellOptions): 
             break;
           }
           if (outcome.incomplete && !options.interactive && !mayFail) {
+            printStoppedIncomplete(where(lineNumber));
             exitCode = EXIT_OPERATION_FAILED;
             break;
           }

@@ -192,6 +192,32 @@ Deno.test("sync leaves out --exclude and .ftsignore matches on both sides, and -
   }
 });
 
+Deno.test("a batch line whose sync leaves a conflict fails: the batch stops there, naming the line, unless the line may fail", async () => {
+  const server = await startServer();
+  try {
+    const src = join(server.dir, "src");
+    await writeTree(src, { "notes.txt": "mine" });
+    await sync(server, "src", "mirror");
+    const theirs = join(server.root, "mirror", "notes.txt");
+    await Deno.writeTextFile(theirs, "theirs, written later");
+    const later = new Date(Date.now() + 60_000);
+    await Deno.utime(theirs, later, later);
+    await Deno.writeTextFile(
+      join(server.dir, "batch"),
+      "-sync src mirror\nmkdir went-on\nsync src mirror\nmkdir never\n",
+    );
+    const run = await runClient([`127.0.0.1:${server.port}`, "-b", "batch"], { cwd: server.dir });
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(run.stderr, /batch line 3: left part of what it was asked undone/);
+    assert.doesNotMatch(run.stderr, /batch line 1\b/);
+    assert.ok((await Deno.stat(join(server.root, "went-on"))).isDirectory);
+    await assert.rejects(Deno.stat(join(server.root, "never")), Deno.errors.NotFound);
+    assert.equal(await Deno.readTextFile(theirs), "theirs, written later");
+  } finally {
+    await server.stop();
+  }
+});
+
 Deno.test("sync leaves a target file newer than the source's alone, unless -f", async () => {
   const server = await startServer();
   try {
