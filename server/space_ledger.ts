@@ -90,6 +90,8 @@ export class SpaceLedger {
   /** The length of the last text written or read: a shorter one is padded to it (see {@link #write}). */
   #length = 0;
   readonly #buffer = new Uint8Array(MAX_LEDGER_BYTES);
+  /** The text of the counts this handle last read whole; null before the first. */
+  #lastText: string | null = null;
 
   private constructor(file: Deno.FsFile) {
     this.#file = file;
@@ -109,7 +111,7 @@ export class SpaceLedger {
   update<T>(step: (counts: LedgerCounts) => T): T {
     this.#file.lockSync(true);
     try {
-      const counts = this.#read() ?? emptyCounts();
+      const counts = this.#read() ?? this.#lastRead();
       const result = step(counts);
       this.#write(counts);
       return result;
@@ -122,7 +124,7 @@ export class SpaceLedger {
   read(): LedgerCounts {
     this.#file.lockSync(false);
     try {
-      return this.#read() ?? emptyCounts();
+      return this.#read() ?? this.#lastRead();
     } finally {
       this.#file.unlockSync();
     }
@@ -147,6 +149,15 @@ export class SpaceLedger {
     this.#file.close();
   }
 
+  /**
+   * What this handle last read, for a file found unreadable while the
+   * servers run (only a crash amid a write, or someone else writing it,
+   * tears it): the counts go on from there, not from nothing.
+   */
+  #lastRead(): LedgerCounts {
+    return (this.#lastText === null ? null : parseCounts(this.#lastText)) ?? emptyCounts();
+  }
+
   /** The counts in the file, or null if there are none or they cannot be read as a ledger. Holding the lock. */
   #read(): LedgerCounts | null {
     this.#file.seekSync(0, Deno.SeekMode.Start);
@@ -157,7 +168,10 @@ export class SpaceLedger {
       length += n;
     }
     this.#length = length;
-    return parseCounts(decoder.decode(this.#buffer.subarray(0, length)));
+    const text = decoder.decode(this.#buffer.subarray(0, length));
+    const counts = parseCounts(text);
+    if (counts !== null) this.#lastText = text;
+    return counts;
   }
 
   /**

@@ -292,6 +292,21 @@ Deno.test("a space ledger that cannot be read (torn, not fts's) is measured afre
   });
 });
 
+Deno.test("a space ledger torn while the server runs: the counts go on from what the server last read, not from nothing", async () => {
+  await onLocalRoot(async (root) => {
+    const server = await startServer(QUOTA_FLAGS, { root: root.a });
+    try {
+      const kept = 6 << 20;
+      await Deno.writeFile(join(server.dir, "kept.bin"), new Uint8Array(kept));
+      assert.equal((await runCommand(server, ["put", "kept.bin"])).code, 0);
+      await Deno.writeTextFile(join(root.a, SPACE_LEDGER_FILE), '{"used": 0, "meas');
+      await assertRoomFor(server, "more.bin", QUOTA_BYTES - kept);
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
 Deno.test("the free-space reserve holds for the root across two servers: uploads claiming room through both never fill the disk", async () => {
   await using tmpfs = await mountTmpfs("64m");
   if (tmpfs === null) return;
