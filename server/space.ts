@@ -26,7 +26,13 @@ import { statfs } from "node:fs/promises";
 import { FtsError } from "../protocol/errors.ts";
 import { ENTRY_BYTES, fileBytes, treeBytes } from "./entry_cost.ts";
 import { logEvent } from "./log.ts";
-import { LEASE_EXPIRY_MS, LEASE_REFRESH_MS, readLease } from "./server_lease.ts";
+import {
+  LEASE_EXPIRY_MS,
+  LEASE_REFRESH_MS,
+  type LeaseRecord,
+  lockPath,
+  readLease,
+} from "./server_lease.ts";
 import { SharedLock } from "./shared_lock.ts";
 import {
   claimsOf,
@@ -104,10 +110,22 @@ const COUNT = {
   writtenAtMeasure: 2,
   /** When the other servers' leases were last looked at, ms since the epoch (see {@link SpaceBudget.dropServersGone}). */
   serversCheckedAtMs: 3,
+  /**
+   * This server's claims against the quota, and on the disk, as it keeps
+   * them: written into the ledger at every step, so that a ledger rebuilt
+   * (found torn, or this server taken for gone by mistake) has them again.
+   */
+  ownReserved: 4,
+  ownDisk: 5,
+  /** The ledger's counts as any worker of this server last read them whole: what a torn one goes on from. */
+  lastUsed: 6,
+  lastWritten: 7,
+  /** 1 if the last counts read had been measured. */
+  lastMeasured: 8,
 } as const;
 
 /** Cells in {@link COUNT}. */
-const COUNT_CELLS = 4;
+const COUNT_CELLS = 9;
 
 /** The budget's shared state: its counts and the step lock they change under. */
 export interface SharedSpace {
@@ -161,7 +179,13 @@ export class SpaceBudget {
     this.#cells = new Float64Array(shared.counts);
     this.#lock = shared.lock;
     this.#serverId = shared.serverId;
-    this.#ledger = SpaceLedger.open(stateDir);
+    const cells = this.#cells;
+    this.#ledger = SpaceLedger.open(stateDir, () => ({
+      used: cells[COUNT.lastUsed]!,
+      measured: cells[COUNT.lastMeasured] === 1,
+      written: cells[COUNT.lastWritten]!,
+      servers: {},
+    }));
   }
 
   /**
@@ -192,7 +216,7 @@ export class SpaceBudget {
     const self = shared.serverId;
     await budget.#ledger.replace(async (found) => {
       const live = Object.keys(found?.servers ?? {}).filter((id) =>
-        id !== self && !before.expired.includes(id) && readLease(root, id) !== null
+        id !== self && !before.expired.includes(id) && leaseOrNull(root, id) !== null
       );
       const measuring = limits.quotaBytes !== null;
       let counts: LedgerCounts;
@@ -211,6 +235,7 @@ export class SpaceBudget {
         live.map((id) => [id, found!.servers[id]!] as const),
       );
       claimsOf(counts, self);
+      budget.#remember(counts);
       return counts;
     });
     return budget;
@@ -218,7 +243,23 @@ export class SpaceBudget {
 
   /** What the root's entries and held partials cost, as counted (0 at start without a quota). */
   get usedBytes(): number {
-    return this.#ledger.read().used;
+    return this.#read().used;
+  }
+
+  /** The root's counts now, remembered (see {@link #remember}). */
+  #read(): LedgerCounts {
+    return this.#lock.hold(() => {
+      const counts = this.#ledger.read();
+      this.#remember(counts);
+      return counts;
+    });
+  }
+
+  /** Keeps `counts`, just read or written, in this server's memory: a ledger found torn goes on from them. */
+  #remember(counts: LedgerCounts): void {
+    this.#cells[COUNT.lastUsed] = counts.used;
+    this.#cells[COUNT.lastWritten] = counts.written;
+    this.#cells[COUNT.lastMeasured] = counts.measured ? 1 : 0;
   }
 
   /**
@@ -227,8 +268,17 @@ export class SpaceBudget {
    * changed.
    */
   #count(step: (counts: LedgerCounts, own: ServerClaims) => unknown): void {
+    const cells = this.#cells;
     this.#lock.hold(() => {
-      this.#ledger.update((counts) => void step(counts, claimsOf(counts, this.#serverId)));
+      this.#ledger.update((counts) => {
+        const own = claimsOf(counts, this.#serverId);
+        own.reserved = cells[COUNT.ownReserved]!;
+        own.disk = cells[COUNT.ownDisk]!;
+        step(counts, own);
+        cells[COUNT.ownReserved] = own.reserved;
+        cells[COUNT.ownDisk] = own.disk;
+        this.#remember(counts);
+      });
     });
   }
 
@@ -303,9 +353,8 @@ export class SpaceBudget {
     const settle = (own: ServerClaims) => {
       if (settled) return false;
       settled = true;
-      // Dropped meanwhile (this server's lease was taken for expired): nothing to give back.
-      own.reserved = Math.max(0, own.reserved - cost);
-      own.disk = Math.max(0, own.disk - toWrite);
+      own.reserved -= cost;
+      own.disk -= toWrite;
       return true;
     };
     const commitBytes = (usedBytes: number, writtenBytes: number) =>
@@ -358,7 +407,7 @@ export class SpaceBudget {
   async report(): Promise<DfFields> {
     await this.#measureFreeIfStale();
     const { free, used } = this.#lock.hold(() => {
-      const counts = this.#ledger.read();
+      const counts = this.#read();
       const all = claimsOfAll(counts);
       return { free: this.#freeBytes(counts) - all.disk, used: counts.used + all.reserved };
     });
@@ -383,7 +432,7 @@ export class SpaceBudget {
     );
     if (fresh) return;
     // What was written before the measurement is in it (or counted twice, at worst).
-    const written = this.#lock.hold(() => this.#ledger.read().written);
+    const written = this.#lock.hold(() => this.#read().written);
     const info = await statfs(this.#root);
     this.#lock.hold(() => {
       cells[COUNT.measuredAtMs] = now;
@@ -419,10 +468,12 @@ export class SpaceBudget {
    * holds room. Returns their ids.
    */
   dropServersGone(nowMs: number): string[] {
-    const others = Object.keys(this.#ledger.read().servers).filter((id) => id !== this.#serverId);
+    const others = Object.keys(this.#read().servers).filter((id) => id !== this.#serverId);
     const gone = others.filter((id) => {
-      const lease = readLease(this.#root, id);
-      return lease === null || nowMs - lease.refreshedAt > LEASE_EXPIRY_MS;
+      const lease = leaseOrNull(this.#root, id);
+      // A lease being rewritten may be missing for a moment; its lock file is not rewritten.
+      if (lease === null) return !existsNow(lockPath(this.#root, id));
+      return nowMs - lease.refreshedAt > LEASE_EXPIRY_MS;
     });
     if (gone.length > 0) {
       this.#count((counts) => {
@@ -450,6 +501,25 @@ export class SpaceBudget {
   /** Closes this thread's handle on the ledger. */
   close(): void {
     this.#ledger.close();
+  }
+}
+
+/** The lease of server `id` on `root`, or null if it has none that can be read (server_lease.ts). */
+function leaseOrNull(root: string, id: string): LeaseRecord | null {
+  try {
+    return readLease(root, id);
+  } catch {
+    return null;
+  }
+}
+
+/** Whether anything is at `path` now. */
+function existsNow(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
   }
 }
 

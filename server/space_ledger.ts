@@ -22,6 +22,8 @@
 import { join } from "node:path";
 import { STATE_DIR_NAME } from "../protocol/names.ts";
 import { jsonObjectOrNull } from "./_storage_common.ts";
+import { logEvent } from "./log.ts";
+import { isServerId } from "./server_lease.ts";
 
 /** The ledger's file, in the root. */
 export const SPACE_LEDGER_FILE = join(STATE_DIR_NAME, "space");
@@ -81,6 +83,9 @@ export function claimsOf(counts: LedgerCounts, id: string): ServerClaims {
   return counts.servers[id];
 }
 
+/** What pads a shorter text to the length of the one it overwrites. */
+const SPACE = 0x20;
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -90,17 +95,30 @@ export class SpaceLedger {
   /** The length of the last text written or read: a shorter one is padded to it (see {@link #write}). */
   #length = 0;
   readonly #buffer = new Uint8Array(MAX_LEDGER_BYTES);
-  /** The text of the counts this handle last read whole; null before the first. */
-  #lastText: string | null = null;
+  /**
+   * The counts to go on from when the file is found unreadable while the
+   * servers run (only a crash amid a write, or someone else writing it,
+   * tears it): the freshest its owner knows, not nothing.
+   */
+  readonly #fallback: () => LedgerCounts;
+  /** The ledger was found unreadable, and said so. */
+  #warned = false;
 
-  private constructor(file: Deno.FsFile) {
+  private constructor(file: Deno.FsFile, fallback: () => LedgerCounts) {
     this.#file = file;
+    this.#fallback = fallback;
   }
 
-  /** Opens (making it if need be) the ledger of the root whose state directory is `stateDir`. */
-  static open(stateDir: string): SpaceLedger {
+  /**
+   * Opens (making it if need be) the ledger of the root whose state
+   * directory is `stateDir`; a file found unreadable after the first read
+   * counts as `fallback()` (empty counts if not given), with a warning in the
+   * log, once.
+   */
+  static open(stateDir: string, fallback: () => LedgerCounts = emptyCounts): SpaceLedger {
     const path = join(stateDir, "space");
-    return new SpaceLedger(Deno.openSync(path, { read: true, write: true, create: true }));
+    const file = Deno.openSync(path, { read: true, write: true, create: true });
+    return new SpaceLedger(file, fallback);
   }
 
   /**
@@ -111,7 +129,7 @@ export class SpaceLedger {
   update<T>(step: (counts: LedgerCounts) => T): T {
     this.#file.lockSync(true);
     try {
-      const counts = this.#read() ?? this.#lastRead();
+      const counts = this.#read() ?? this.#damaged();
       const result = step(counts);
       this.#write(counts);
       return result;
@@ -124,7 +142,7 @@ export class SpaceLedger {
   read(): LedgerCounts {
     this.#file.lockSync(false);
     try {
-      return this.#read() ?? this.#lastRead();
+      return this.#read() ?? this.#damaged();
     } finally {
       this.#file.unlockSync();
     }
@@ -149,13 +167,20 @@ export class SpaceLedger {
     this.#file.close();
   }
 
-  /**
-   * What this handle last read, for a file found unreadable while the
-   * servers run (only a crash amid a write, or someone else writing it,
-   * tears it): the counts go on from there, not from nothing.
-   */
-  #lastRead(): LedgerCounts {
-    return (this.#lastText === null ? null : parseCounts(this.#lastText)) ?? emptyCounts();
+  /** The counts to go on from, the file being unreadable; warns of it once. */
+  #damaged(): LedgerCounts {
+    if (this.#length > 0 && !this.#warned) {
+      this.#warned = true;
+      logEvent({
+        peer: "-",
+        op: "serve",
+        result: "warning",
+        detail:
+          `the root's space ledger (${SPACE_LEDGER_FILE}) could not be read; counting goes on ` +
+          `from what this server last counted (a server starting alone on the root measures it again)`,
+      });
+    }
+    return this.#fallback();
   }
 
   /** The counts in the file, or null if there are none or they cannot be read as a ledger. Holding the lock. */
@@ -168,10 +193,7 @@ export class SpaceLedger {
       length += n;
     }
     this.#length = length;
-    const text = decoder.decode(this.#buffer.subarray(0, length));
-    const counts = parseCounts(text);
-    if (counts !== null) this.#lastText = text;
-    return counts;
+    return parseCounts(decoder.decode(this.#buffer.subarray(0, length)));
   }
 
   /**
@@ -181,12 +203,12 @@ export class SpaceLedger {
    * a fresh ledger. Holding the lock.
    */
   #write(counts: LedgerCounts): void {
-    let text = JSON.stringify(counts);
-    if (text.length < this.#length) text = text.padEnd(this.#length, " ");
-    const bytes = encoder.encode(text);
-    if (bytes.length > MAX_LEDGER_BYTES) {
+    const text = encoder.encode(JSON.stringify(counts));
+    if (text.length > MAX_LEDGER_BYTES) {
       throw new Error(`the space ledger would pass ${MAX_LEDGER_BYTES} bytes`);
     }
+    const bytes = new Uint8Array(Math.max(text.length, this.#length)).fill(SPACE);
+    bytes.set(text);
     this.#file.seekSync(0, Deno.SeekMode.Start);
     let written = 0;
     while (written < bytes.length) written += this.#file.writeSync(bytes.subarray(written));
@@ -194,19 +216,25 @@ export class SpaceLedger {
   }
 }
 
-/** The counts `text` holds, or null if it is not a ledger. */
+/**
+ * The counts `text` holds, or null if it is not a ledger: built afresh from
+ * the fields checked, so that nothing else in the file is kept. Servers
+ * under names that are not server ids (server_lease.ts) are left out: their
+ * names are never used as paths.
+ */
 function parseCounts(text: string): LedgerCounts | null {
   const value = jsonObjectOrNull(text);
   if (value === null) return null;
   const { used, measured, written, servers } = value;
   if (!isCount(used) || typeof measured !== "boolean" || !isCount(written)) return null;
   if (typeof servers !== "object" || servers === null || Array.isArray(servers)) return null;
-  for (const claims of Object.values(servers)) {
-    if (typeof claims !== "object" || claims === null) return null;
+  const counts: LedgerCounts = { used, measured, written, servers: {} };
+  for (const [id, claims] of Object.entries(servers)) {
+    if (!isServerId(id) || typeof claims !== "object" || claims === null) continue;
     const { reserved, disk } = claims as Record<string, unknown>;
-    if (!isCount(reserved) || !isCount(disk)) return null;
+    if (isCount(reserved) && isCount(disk)) counts.servers[id] = { reserved, disk };
   }
-  return value as unknown as LedgerCounts;
+  return counts;
 }
 
 /** Whether `value` is a count of bytes. */

@@ -67,10 +67,13 @@ const PARTIAL_NAMES_DIR = join(STATE_DIR_NAME, "partial-names");
 const LOCK_FILE = join(STATE_DIR_NAME, "lock");
 /**
  * The file every server on the root locks (flock, exclusively) around a
- * publish that replaces a file: the version a replacing upload checks
- * (`ifUnchanged`) is then still the one it replaces, whichever server, on
- * whichever host sharing the root, publishes next. The step lock holds the
- * same between the workers of one server.
+ * step that replaces or removes a name it checked: a publish that replaces a
+ * file, a rename, a delete. The version a replacing upload checks
+ * (`ifUnchanged`) is then still the one it replaces, a delete frees what it
+ * measured, and a move takes away only what it moved, whichever server, on
+ * whichever host sharing the root, steps next. (A publish without
+ * overwrite needs no lock: its link fails on a name taken.) The step lock
+ * holds the same between the workers of one server.
  */
 export const REPLACE_LOCK_FILE = join(STATE_DIR_NAME, "replace.lock");
 
@@ -582,17 +585,8 @@ export class Storage {
       }
       return existing;
     };
-    const land = () => {
-      if (!overwrite) return landChecked();
-      // What it replaces is what a replacing upload on another server checked, or not at all.
-      const across = this.#replaceLock();
-      across.lockSync(true);
-      try {
-        return landChecked();
-      } finally {
-        across.unlockSync();
-      }
-    };
+    // What it replaces, and what it takes from its old name, no other server's step changes between.
+    const land = () => this.#acrossServers(landChecked);
     const landChecked = () => {
       const now = lstatOrNull(source);
       if (now === null || !sameIdentity(now, moving)) {
@@ -600,8 +594,8 @@ export class Storage {
       }
       const existing = replacing();
       if (existing === "same") return false;
-      // From these checks to the move nothing awaits, and the step lock is held; without
-      // overwrite, the move itself refuses a name another server took since.
+      // From these checks to the move nothing awaits, and the locks are held; without
+      // overwrite, the move itself refuses a name another server's upload took since.
       let linked = false;
       if (overwrite) Deno.renameSync(source, target);
       else linked = moveOnlyOntoNothing(source, target, moving, to);
@@ -611,7 +605,9 @@ export class Storage {
         if (linked) Deno.removeSync(target);
         else Deno.renameSync(target, source);
       });
-      if (linked) Deno.removeSync(source);
+      // The old name goes only while it is still the file linked.
+      const left = linked ? lstatOrNull(source) : null;
+      if (left !== null && sameIdentity(left, moving)) Deno.removeSync(source);
       assertUnchanged(fromParent, from);
       if (existing) this.space.freed(entryBytes(existing));
       return true;
@@ -631,11 +627,13 @@ export class Storage {
     // (A directory on the way swapped for a link between this check and the
     // unlink would aim the unlink elsewhere: Deno has no unlinkat.)
     const target = join(parent, segments.at(-1)!);
-    this.#stepLock.hold(() => {
-      const info = Deno.lstatSync(target);
-      Deno.removeSync(target);
-      this.space.freed(entryBytes(info));
-    });
+    this.#stepLock.hold(() =>
+      this.#acrossServers(() => {
+        const info = Deno.lstatSync(target);
+        Deno.removeSync(target);
+        this.space.freed(entryBytes(info));
+      })
+    );
     await this.#syncDirectory(parent);
   }
 
@@ -664,18 +662,24 @@ export class Storage {
    */
   placeAtomically(target: string, place: () => void, replacing = false): void {
     this.#stepLock.hold(() => {
-      const across = replacing ? this.#replaceLock() : null;
-      if (across) across.lockSync(true);
-      try {
-        place();
-      } finally {
-        across?.unlockSync();
-      }
+      if (replacing) this.#acrossServers(place);
+      else place();
       this.#moves.entryCreated(target);
     });
   }
 
-  /** The open {@link REPLACE_LOCK_FILE}, opened at the first publish that replaces. */
+  /** Runs `step` holding {@link REPLACE_LOCK_FILE}: no other server's step that replaces or removes a name runs meanwhile. */
+  #acrossServers<T>(step: () => T): T {
+    const lock = this.#replaceLock();
+    lock.lockSync(true);
+    try {
+      return step();
+    } finally {
+      lock.unlockSync();
+    }
+  }
+
+  /** The open {@link REPLACE_LOCK_FILE}, opened at the first step that takes it. */
   #replaceLock(): Deno.FsFile {
     this.#replaceLockFile ??= Deno.openSync(join(this.root, REPLACE_LOCK_FILE), {
       write: true,
@@ -764,13 +768,20 @@ function isEmptyDirectory(path: string): boolean {
 
 /**
  * Moves `source` (an entry like `moving`) onto `target` only if nothing is
- * there, even an entry another server of the root made this instant, or
- * throws EXISTS naming `to`: a file is hard-linked there (link(2) fails on a
- * name taken), its old name to be removed by the caller once the new one is
- * checked, and then true is returned; a directory is moved onto an empty
- * directory made there for it (mkdir(2) fails on a name taken, and the
- * rename onto it fails if another server put something into it meanwhile),
- * and false is returned. Not a check followed by a rename.
+ * there, even an entry another server's upload made this instant, or throws
+ * EXISTS naming `to`. Called holding {@link REPLACE_LOCK_FILE}, so that only
+ * uploads without overwrite (which take no lock: their link fails on a name
+ * taken) can race it:
+ * - a file is hard-linked there (link(2) fails on a name taken), and true is
+ *   returned: the caller removes its old name once the new one is checked.
+ *   Where the system refuses the link (`fs.protected_hardlinks`, a file of
+ *   another user) it is renamed there after the check instead, and an
+ *   upload without overwrite landing between the two is replaced;
+ * - a directory is renamed onto an empty directory made there for it
+ *   (mkdir(2) fails on a name taken; the rename fails if another server put
+ *   something into it meanwhile, and then the empty directory goes, if it is
+ *   still the one made), and false is returned.
+ * Not a check followed by a rename, but for the refused link.
  */
 function moveOnlyOntoNothing(
   source: string,
@@ -784,18 +795,24 @@ function moveOnlyOntoNothing(
     else Deno.linkSync(source, target);
   } catch (err) {
     if (err instanceof Deno.errors.AlreadyExists) throw taken();
-    throw err;
+    if (moving.isDirectory || !(err instanceof Deno.errors.PermissionDenied)) throw err;
+    Deno.renameSync(source, target);
+    return false;
   }
   if (!moving.isDirectory) return true;
+  const made = Deno.lstatSync(target);
   try {
     Deno.renameSync(source, target);
   } catch (err) {
+    const now = lstatOrNull(target);
     try {
-      Deno.removeSync(target); // Only while it is the empty directory made here.
+      // Only the empty directory made here: rmdir(2) refuses one with entries.
+      if (now?.isDirectory && sameIdentity(now, made)) Deno.removeSync(target);
     } catch {
       // Another server's entries are in it now: it is theirs.
     }
-    if ((err as { code?: string }).code === "ENOTEMPTY") throw taken();
+    const code = (err as { code?: string }).code;
+    if (code === "ENOTEMPTY" || code === "EEXIST") throw taken();
     throw err;
   }
   return false;

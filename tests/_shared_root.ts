@@ -11,7 +11,6 @@ import { join } from "node:path";
 import { encodeFrame, type Message } from "../protocol/frames.ts";
 import {
   breakUploadAfter,
-  concat,
   eagerUpload,
   RawClient,
   readWithin,
@@ -35,6 +34,18 @@ export interface SharedRoot {
 
 /** Large enough to survive a kill -9 of its server (partials.ts's RECOVERABLE_UPLOAD_MIN_BYTES). */
 export const RECOVERABLE_BYTES = 6 << 20;
+
+/** Runs `body` on a fresh local root (a directory in a new temporary one); removes it all after. */
+export async function inFreshRoot(body: (root: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "fts-shared-" }));
+  try {
+    const root = join(dir, "root");
+    await Deno.mkdir(root);
+    await body(root);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
 
 /**
  * Runs `body` with a server on each view of `root`, both started with
@@ -401,7 +412,7 @@ export async function assertRoomFor(
 }
 
 /** What `df` through `server` says is used of the quota. */
-async function usedOf(server: RunningServer): Promise<number> {
+export async function usedOf(server: RunningServer): Promise<number> {
   const df = await runCommand(server, ["--json", "df"]);
   assert.equal(df.code, 0, df.stderr);
   return JSON.parse(df.stdout).usedBytes;

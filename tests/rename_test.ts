@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { RawClient, runCommand, startServer } from "./_helpers.ts";
+import { listTree, RawClient, runCommand, startServer } from "./_helpers.ts";
 
 Deno.test("rename into a missing directory is NOT_FOUND naming that directory, not the source", async () => {
   const server = await startServer();
@@ -92,6 +92,45 @@ Deno.test("mv into a directory that is there moves under the same name, as mv do
     assert.equal(slash.code, 1);
     assert.match(slash.stderr, /NOT_FOUND/);
   } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("mv without -f moves links, a dangling one, and hard links as rename(2) does: onto nothing only", async () => {
+  const server = await startServer([]);
+  const root = server.root;
+  const raw = await RawClient.open(server.port);
+  const move = (name: string, to: string, overwrite = false) =>
+    raw.request({ op: "rename", name, to, overwrite });
+  try {
+    Deno.mkdirSync(join(root, "d/sub"), { recursive: true });
+    Deno.writeTextFileSync(join(root, "f"), "f");
+    Deno.symlinkSync("f", join(root, "link"));
+    Deno.symlinkSync("d", join(root, "dlink"));
+    Deno.symlinkSync("nowhere", join(root, "dangling"));
+    Deno.linkSync(join(root, "f"), join(root, "f2"));
+    Deno.mkdirSync(join(root, "empty"));
+    Deno.mkdirSync(join(root, "e2"));
+    assert.equal((await move("d", "d/sub/x"))?.ok, false, "a directory into itself");
+    const links: [string, string][] = [["link", "link2"], ["dlink", "dlink2"], [
+      "dangling",
+      "dangling2",
+    ]];
+    for (const [from, to] of links) {
+      const reply = await move(from, to);
+      assert.equal(reply?.ok, true, `${from}: ${JSON.stringify(reply)}`);
+      assert.ok(Deno.lstatSync(join(root, to)).isSymlink, to);
+    }
+    assert.equal(Deno.readLinkSync(join(root, "link2")), "f");
+    const same = await move("f", "f2");
+    assert.equal((same?.error as { code: string }).code, "EXISTS", JSON.stringify(same));
+    assert.equal((await move("f2", "g"))?.ok, true);
+    assert.equal((await move("e2", "empty", true))?.ok, true);
+    const names = (await listTree(root)).filter((path) => !path.startsWith(".fts/"));
+    assert.deepEqual(names, ["d/", "d/sub/", "dangling2", "dlink2", "empty/", "f", "g", "link2"]);
+    assert.equal(Deno.lstatSync(join(root, "g")).ino, Deno.lstatSync(join(root, "f")).ino);
+  } finally {
+    raw.close();
     await server.stop();
   }
 });

@@ -26,6 +26,7 @@ import {
   assertRoomFor,
   downloadThroughOther,
   finishUpload,
+  inFreshRoot,
   killOneMidUpload,
   moveRacesUpload,
   QUOTA_BYTES,
@@ -49,15 +50,8 @@ function ledgerOf(root: string): LedgerCounts {
 }
 
 /** Runs `body` on a fresh local root both servers serve by one path; removes it after. */
-async function onLocalRoot(body: (root: SharedRoot) => Promise<void>): Promise<void> {
-  const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "fts-shared-" }));
-  try {
-    const root = join(dir, "root");
-    await Deno.mkdir(root);
-    await body({ a: root, b: root });
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+function onLocalRoot(body: (root: SharedRoot) => Promise<void>): Promise<void> {
+  return inFreshRoot((root) => body({ a: root, b: root }));
 }
 
 Deno.test("two servers on one root both serve, each under a lease of its own and in a temporary directory of its own", async () => {
