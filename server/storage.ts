@@ -50,6 +50,7 @@ import { rootWarnings } from "./root_warnings.ts";
 import { SharedLock } from "./shared_lock.ts";
 import { newServerId, SERVERS_DIR, SERVERS_TMP_DIR } from "./server_lease.ts";
 import { SpaceBudget, type SpaceLimits, type SpaceReservation } from "./space.ts";
+import { openCreated } from "./open_created.ts";
 
 /** Where broken resumable uploads wait to be resumed: inside root, never listed. */
 const PARTIAL_DIR = join(STATE_DIR_NAME, "partial");
@@ -661,10 +662,8 @@ export class Storage {
 
   /** The open {@link REPLACE_LOCK_FILE}, opened at the first publish that replaces. */
   #replaceLock(): Deno.FsFile {
-    this.#replaceLockFile ??= Deno.openSync(join(this.root, REPLACE_LOCK_FILE), {
-      write: true,
-      create: true,
-    });
+    // Every server on the root may open it first at the same moment (see openCreated).
+    this.#replaceLockFile ??= openCreated(join(this.root, REPLACE_LOCK_FILE));
     return this.#replaceLockFile;
   }
 
