@@ -8,8 +8,16 @@
  * the CPU spent per GiB (and fts's busiest thread on each side), the
  * concurrent rows the cores the server used.
  *
- * Usage: deno task bench [--quick] [--rounds N] [--storage tmpfs|disk|both]
- *        [--systems fts,fts-sha256,socat,tar|socat,rsync,scp,sftp]
+ * `--storage glusterfs` runs (a), (b) and (c), at sizes of their own, on a
+ * real two-brick GlusterFS volume it starts and removes (tests/_glusterfs.ts;
+ * root, Linux, the Debian packages), mounted twice: the served roots are on
+ * the first mount, the files sent and received on the disk; fts with one
+ * server, and with two (`fts-two`, the second on the second mount), beside
+ * an rsync daemon, tar through socat and `cp` onto the mount, each timed to
+ * a `sync` of what it wrote.
+ *
+ * Usage: deno task bench [--quick] [--rounds N] [--storage tmpfs|disk|both|glusterfs]
+ *        [--systems fts,fts-sha256,fts-two,socat,tar|socat,rsync,scp,sftp,cp]
  *
  * @module
  */
@@ -21,13 +29,17 @@ import { busiestThread, type CpuUse, measureCpu } from "./bench_cpu.ts";
 import { type Sample, type SampleCpu, table, targetLines } from "./bench_report.ts";
 import {
   type BenchSystem,
+  CP,
   FTS,
+  FTS_TWO,
+  GLUSTERFS_SYSTEMS,
   type Operation,
   run,
   type RunningSystem,
   type StartOptions,
   SYSTEMS,
 } from "./bench_systems.ts";
+import { glusterMissing, type GlusterVolume, startGlusterVolume } from "../tests/_glusterfs.ts";
 
 /** Sizes of every workload, full and quick. */
 const SIZES = {
@@ -57,6 +69,20 @@ const SIZES = {
   },
 };
 type Sizes = typeof SIZES.full;
+
+/**
+ * The GlusterFS rows' sizes, smaller than the disk's but for the one file:
+ * every file-system call there is a round trip to the bricks (fts's 300
+ * small files took 9 to 17 s), and the run has to end in minutes.
+ */
+const GLUSTERFS_SIZES: Partial<Sizes> = {
+  smallCount: 300,
+  clients: 4,
+  clientBytes: 64 << 20,
+};
+
+/** The workloads `--storage glusterfs` runs: one file, small files, several clients. */
+const GLUSTERFS_WORKLOADS = new Set(["a", "b", "c"]);
 
 /** Where the tmpfs storage is mounted: Deno refuses /dev paths to sandboxed code, so not /dev/shm. */
 const TMPFS_DIR = "/tmp/fts-bench-tmpfs";
@@ -106,19 +132,40 @@ async function timed(operation: () => Promise<unknown>): Promise<number> {
   return (performance.now() - started) / 1000;
 }
 
-/**
- * Makes the storage's directory, mounting a tmpfs when asked; `mounted` says
- * whether this run mounted it (and so unmounts it when done).
- */
-async function prepareStorage(storage: string): Promise<{ dir: string; mounted: boolean }> {
+/** A storage made ready for a run. */
+interface PreparedStorage {
+  /** Where the files sent and received go (and the roots, but for GlusterFS). */
+  dir: string;
+  /** Whether this run mounted a tmpfs on `dir` (and so unmounts it when done). */
+  mounted: boolean;
+  /** The GlusterFS volume this run started (and removes when done), whose mounts hold the roots. */
+  volume: GlusterVolume | null;
+}
+
+/** Makes the storage's directory, mounting a tmpfs or starting a GlusterFS volume when asked. */
+async function prepareStorage(storage: string): Promise<PreparedStorage> {
   const dir = storage === "tmpfs" ? TMPFS_DIR : DISK_DIR;
+  if (storage === "glusterfs") {
+    const missing = glusterMissing();
+    if (missing !== null) throw new Error(missing);
+  }
   await Deno.mkdir(dir, { recursive: true });
-  if (storage !== "tmpfs") return { dir, mounted: false };
+  if (storage === "glusterfs") return { dir, mounted: false, volume: await startGlusterVolume() };
+  if (storage !== "tmpfs") return { dir, mounted: false, volume: null };
   if ((await Deno.readTextFile("/proc/mounts")).includes(` ${dir} tmpfs `)) {
-    return { dir, mounted: false };
+    return { dir, mounted: false, volume: null };
   }
   await run("mount", ["-t", "tmpfs", "-o", "size=12g", "tmpfs", dir]);
-  return { dir, mounted: true };
+  return { dir, mounted: true, volume: null };
+}
+
+/**
+ * Where one run's roots go: under `first`, and the same directory as a
+ * second mount shows it (for a second server), or `first` again.
+ */
+interface RootPlace {
+  first: string;
+  second: string;
 }
 
 /** How an operation's CPU is measured: every thread sampled, the totals only, or not at all. */
@@ -150,9 +197,11 @@ async function measureSystem(
   system: BenchSystem,
   storage: string,
   base: string,
+  roots: RootPlace,
   sizes: Sizes,
   round: number,
 ): Promise<Sample[]> {
+  const runs = (workload: string) => storage !== "glusterfs" || GLUSTERFS_WORKLOADS.has(workload);
   const samples: Sample[] = [];
   const sample = (
     row: string,
@@ -185,7 +234,8 @@ async function measureSystem(
     const cores = serverCores(measured.cpu!, s);
     sample(row, measured.seconds, bytes, "MB/s", await peakRss(s.serverPid), cores);
   };
-  const sync = storage === "disk" && !system.isFts
+  const durable = storage !== "tmpfs";
+  const sync = durable && !system.isFts
     ? (paths: string[]) => run("sync", paths) // fts acknowledges only after fsync; time peers to durability too.
     : () => Promise.resolve("");
   // On the disk every measurement starts with nothing left to write back from
@@ -196,7 +246,7 @@ async function measureSystem(
     operation: () => Promise<unknown>,
     cpu: CpuMeasure = "none",
   ): Promise<{ seconds: number; cpu: CpuUse | null }> => {
-    if (storage === "disk") await run("sync", []);
+    if (durable) await run("sync", []);
     if (cpu === "none") return { seconds: await timed(operation), cpu: null };
     const measured = await measureCpu(operation, {
       serverPid: running.serverPid,
@@ -211,12 +261,15 @@ async function measureSystem(
     options: StartOptions = {},
   ) => {
     if (!needs.every((operation) => system.operations.includes(operation))) return;
-    const root = join(base, `root-${system.name}`);
+    const root = join(roots.first, `root-${system.name}`);
     const work = join(base, `work-${system.name}`);
     await Deno.remove(root, { recursive: true }).catch(() => {});
     await Deno.mkdir(root, { recursive: true });
     await Deno.mkdir(work, { recursive: true });
-    const running = await system.start(root, work, options);
+    const running = await system.start(root, work, {
+      secondRoot: join(roots.second, `root-${system.name}`),
+      ...options,
+    });
     try {
       await body(running, root);
     } finally {
@@ -228,21 +281,23 @@ async function measureSystem(
   const out = join(base, "out");
 
   // (a) one big file, upload then download, with the CPU each costs.
-  await session(["upload", "download"], async (s, root) => {
-    const source = join(base, "big.bin");
-    const up = await measure(s, async () => {
-      await s.upload!(source, "big.bin");
-      await sync([join(root, "big.bin")]);
-    }, "threads");
-    await verify(source, join(root, "big.bin"));
-    await Deno.mkdir(out, { recursive: true });
-    const down = await measure(s, () => s.download!("big.bin", join(out, "big.bin")), "threads");
-    await verify(source, join(out, "big.bin"));
-    const rss = await peakRss(s.serverPid);
-    const cpu = (m: typeof up) => cpuPerGiB(m.cpu!, sizes.big, system.isFts);
-    sample("(a) 1 file, upload", up.seconds, sizes.big, "MB/s", rss, cpu(up));
-    sample("(a) 1 file, download", down.seconds, sizes.big, "MB/s", rss, cpu(down));
-  });
+  if (runs("a")) {
+    await session(["upload", "download"], async (s, root) => {
+      const source = join(base, "big.bin");
+      const up = await measure(s, async () => {
+        await s.upload!(source, "big.bin");
+        await sync([join(root, "big.bin")]);
+      }, "threads");
+      await verify(source, join(root, "big.bin"));
+      await Deno.mkdir(out, { recursive: true });
+      const down = await measure(s, () => s.download!("big.bin", join(out, "big.bin")), "threads");
+      await verify(source, join(out, "big.bin"));
+      const rss = await peakRss(s.serverPid);
+      const cpu = (m: typeof up) => cpuPerGiB(m.cpu!, sizes.big, system.isFts);
+      sample("(a) 1 file, upload", up.seconds, sizes.big, "MB/s", rss, cpu(up));
+      sample("(a) 1 file, download", down.seconds, sizes.big, "MB/s", rss, cpu(down));
+    });
+  }
 
   // (b) many small files in one session; (h) fewer, through a relay that delays
   // each direction (a round trip of twice RTT_LINK_DELAY_MS).
@@ -260,28 +315,33 @@ async function measureSystem(
       sample(`${label}, upload`, up.seconds, names.length, "files/s", rss);
       sample(`${label}, download`, down.seconds, names.length, "files/s", rss);
     }, options);
-  await manyFiles(
-    `(b) ${sizes.smallCount} small files`,
-    join(base, "small"),
-    smallNames(sizes.smallCount),
-    {},
-  );
+  if (runs("b")) {
+    await manyFiles(
+      `(b) ${sizes.smallCount} small files`,
+      join(base, "small"),
+      smallNames(sizes.smallCount),
+      {},
+    );
+  }
 
   // (c) several clients at once, each uploading its own file.
-  await session(["upload"], async (s, root) => {
-    const names = Array.from({ length: sizes.clients }, (_, i) => `client-${i}.bin`);
-    const measured = await measure(s, async () => {
-      await Promise.all(names.map((n) => s.upload!(join(base, "clients", n), n)));
-      await sync(names.map((n) => join(root, n)));
-    }, "totals");
-    await verifyAll(join(base, "clients"), root, names);
-    await concurrentSample(
-      `(c) ${sizes.clients} clients, upload`,
-      s,
-      measured,
-      sizes.clients * sizes.clientBytes,
-    );
-  });
+  if (runs("c")) {
+    await session(["upload"], async (s, root) => {
+      const names = Array.from({ length: sizes.clients }, (_, i) => `client-${i}.bin`);
+      const measured = await measure(s, async () => {
+        await Promise.all(names.map((n) => s.upload!(join(base, "clients", n), n)));
+        await sync(names.map((n) => join(root, n)));
+      }, "totals");
+      await verifyAll(join(base, "clients"), root, names);
+      await concurrentSample(
+        `(c) ${sizes.clients} clients, upload`,
+        s,
+        measured,
+        sizes.clients * sizes.clientBytes,
+      );
+    });
+  }
+  if (storage === "glusterfs") return samples;
 
   // (d) many connections at once, each uploading a small file (fts only: see README).
   await session(["manyConnections"], async (s, root) => {
@@ -398,23 +458,36 @@ async function main(): Promise<number> {
       systems: { type: "string" },
     },
   });
-  const sizes = values.quick ? SIZES.quick : SIZES.full;
   const rounds = Number(values.rounds ?? (values.quick ? 1 : 3));
   const storages = values.storage === "both" ? ["tmpfs", "disk"] : [values.storage!];
-  const systems: BenchSystem[] = [];
+  const available: BenchSystem[] = [];
   const unavailable: string[] = [];
   const wanted = values.systems?.split(",");
-  for (const system of SYSTEMS.filter((s) => wanted === undefined || wanted.includes(s.name))) {
+  const anyWanted = (s: BenchSystem) =>
+    wanted?.includes(s.name) ??
+      (storages.includes("glusterfs") && GLUSTERFS_SYSTEMS.includes(s.name) ||
+        storages.some((storage) => storage !== "glusterfs") && s !== FTS_TWO && s !== CP);
+  for (const system of SYSTEMS.filter(anyWanted)) {
     const reason = await system.unavailable();
     if (reason) {
       unavailable.push(`${system.name}: ${reason}`);
       console.error(`bench: skipping ${system.name}: ${reason}`);
-    } else systems.push(system);
+    } else available.push(system);
   }
   const samples: Sample[] = [];
   const failures: string[] = [];
   for (const storage of storages) {
-    let prepared: { dir: string; mounted: boolean };
+    // Unless --systems names them, fts-two and cp run on GlusterFS only, and there only the
+    // systems of GLUSTERFS_SYSTEMS.
+    const systems = available.filter((s) =>
+      wanted !== undefined ||
+      (storage === "glusterfs" ? GLUSTERFS_SYSTEMS.includes(s.name) : s !== FTS_TWO && s !== CP)
+    );
+    const sizes: Sizes = {
+      ...(values.quick ? SIZES.quick : SIZES.full),
+      ...(storage === "glusterfs" && !values.quick ? GLUSTERFS_SIZES : {}),
+    };
+    let prepared: PreparedStorage;
     try {
       prepared = await prepareStorage(storage);
     } catch (err) {
@@ -422,6 +495,12 @@ async function main(): Promise<number> {
       continue;
     }
     const base = join(prepared.dir, `run-${Deno.pid}`);
+    const roots: RootPlace = prepared.volume
+      ? {
+        first: join(prepared.volume.mountA, `run-${Deno.pid}`),
+        second: join(prepared.volume.mountB, `run-${Deno.pid}`),
+      }
+      : { first: base, second: base };
     try {
       for (const dir of ["small", "rtt", "clients"]) {
         await Deno.mkdir(join(base, dir), { recursive: true });
@@ -444,7 +523,7 @@ async function main(): Promise<number> {
         for (const system of order) {
           console.error(`bench: ${storage} round ${round}/${rounds}: ${system.name}`);
           try {
-            const measured = await measureSystem(system, storage, base, sizes, round);
+            const measured = await measureSystem(system, storage, base, roots, sizes, round);
             samples.push(...measured);
             for (const s of measured) console.error(`bench: ${JSON.stringify(s)}`);
           } catch (err) {
@@ -454,11 +533,15 @@ async function main(): Promise<number> {
           }
         }
       }
-      if ((storage === "disk" || values.quick) && systems.includes(FTS)) {
+      if (
+        (storage === "disk" || values.quick && storage !== "glusterfs") && systems.includes(FTS)
+      ) {
         samples.push(await measureHuge(base, sizes, storage));
       }
     } finally {
       await Deno.remove(base, { recursive: true }).catch(() => {});
+      // The volume goes with the run, its mounts and processes too (the roots on it with it).
+      await prepared.volume?.[Symbol.asyncDispose]();
       // The tmpfs this run mounted goes with it: 12 GiB of memory is not to be left holding.
       if (prepared.mounted) await run("umount", [TMPFS_DIR]).catch(() => {});
       // So does the storage's directory, unless another run is using it (not empty, or mounted).

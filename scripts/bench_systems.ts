@@ -51,6 +51,12 @@ export interface StartOptions {
    * @default 0 (no relay)
    */
   linkDelayMs?: number;
+  /**
+   * The root as another mount of a shared file system shows it, for a
+   * system that runs a second server on it ({@link FTS_TWO}).
+   * @default the root itself
+   */
+  secondRoot?: string;
 }
 
 /** The optional operations of {@link RunningSystem}. */
@@ -183,10 +189,8 @@ function ftsServeHelp(): Promise<string> {
 }
 
 /**
- * fts as `deno task fts serve` runs it, clients as `fts connect`, with
- * `flags` given to both. The server runs at its defaults (its worker count,
- * fsync) but for limits the workloads would otherwise hit: connections at
- * once and per peer (1000 in (d)), and no free-space reserve.
+ * fts as `deno task fts serve` runs it ({@link startFtsServer}), clients as
+ * `fts connect`, with `flags` given to both.
  */
 function ftsSystem(name: string, flags: string[], needs: string | null): BenchSystem {
   return {
@@ -206,85 +210,167 @@ function ftsSystem(name: string, flags: string[], needs: string | null): BenchSy
         ? null
         : `fts serve --help does not mention ${needs}`,
     async start(root, work, options = {}) {
-      const runFlags = ftsTaskFlags();
-      const main = join(PROJECT_DIR, "main.ts");
-      const portFile = join(work, "fts-port");
-      const server = new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          ...runFlags,
-          main,
-          "serve",
-          "--no-auth",
-          "--host",
-          "127.0.0.1",
-          "--root",
-          root,
-          "--port-file",
-          portFile,
-          "--reserve",
-          "0",
-          "--max-connections",
-          "4096",
-          "--max-connections-per-peer",
-          "4096",
-          ...flags,
-        ],
-        stdout: "piped",
-        stderr: "null",
-      }).spawn();
-      const reader = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
-      let text = "";
-      let port = 0;
-      for (let i = 0; i < 1000 && port === 0; i++) {
-        const { value, done } = await reader.read();
-        if (done) throw new Error("fts server exited before listening");
-        text += value;
-        port = Number(/:(\d+)\n/.exec(text)?.[1] ?? 0);
+      const server = await startFtsServer(root, join(work, "fts-port"), flags);
+      try {
+        const { port: reached, relay } = await clientPort(server.port, options);
+        return {
+          serverPid: server.pid,
+          ...ftsOperations(ftsClient(reached, flags), reached),
+          stop: async () => {
+            await relay?.close();
+            await server.stop();
+          },
+        };
+      } catch (err) {
+        await server.stop();
+        throw err;
       }
-      void (async () => {
-        while (!(await reader.read()).done) { /* drain */ }
-      })();
-      const { port: reached, relay } = await clientPort(port, options);
-      const address = `127.0.0.1:${reached}`;
-      const client = (...args: string[]) =>
-        run(Deno.execPath(), [
-          "run",
-          ...runFlags,
-          main,
-          "connect",
-          address,
-          "--quiet",
-          ...flags,
-          ...args,
-        ]);
-      return {
-        serverPid: server.pid,
-        upload: (local, remote) => client("put", "-f", local, remote).then(() => {}),
-        download: (remote, local) => client("get", "-f", remote, local).then(() => {}),
-        uploadMany: (localDir, _names, remoteDir) =>
-          client("put", "-f", "-r", localDir, remoteDir).then(() => {}),
-        downloadMany: (remoteDir, _names, localDir) =>
-          client("get", "-f", "-r", remoteDir, localDir).then(() => {}),
-        list: async (remoteDir) => (await client("ls", remoteDir)).trim().split("\n").length,
-        async manyConnections(locals, remoteDir) {
-          await Promise.all(locals.map(async (local, i) => {
-            const connection = await FtsConnection.open("127.0.0.1", reached);
-            await connection.upload(local, `${remoteDir}/${i}.bin`, { overwrite: true });
-            await connection.logout();
-          }));
-        },
-        stop: async () => {
-          await relay?.close();
-          await stopProcess(server);
-        },
-      };
+    },
+  };
+}
+
+/** An fts server this bench started. */
+interface FtsServer {
+  pid: number;
+  port: number;
+  stop(): Promise<unknown>;
+}
+
+/**
+ * Starts `deno task fts serve` on `root` (with `flags`) at its defaults but
+ * for limits the workloads would otherwise hit: connections at once and per
+ * peer (1000 in (d)), and no free-space reserve.
+ */
+async function startFtsServer(root: string, portFile: string, flags: string[]): Promise<FtsServer> {
+  const server = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      ...ftsTaskFlags(),
+      join(PROJECT_DIR, "main.ts"),
+      "serve",
+      "--no-auth",
+      "--host",
+      "127.0.0.1",
+      "--root",
+      root,
+      "--port-file",
+      portFile,
+      "--reserve",
+      "0",
+      "--max-connections",
+      "4096",
+      "--max-connections-per-peer",
+      "4096",
+      ...flags,
+    ],
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const reader = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  let port = 0;
+  for (let i = 0; i < 1000 && port === 0; i++) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error("fts server exited before listening");
+    text += value;
+    port = Number(/:(\d+)\n/.exec(text)?.[1] ?? 0);
+  }
+  void (async () => {
+    while (!(await reader.read()).done) { /* drain */ }
+  })();
+  return { pid: server.pid, port, stop: () => stopProcess(server) };
+}
+
+/** `fts connect 127.0.0.1:PORT --quiet` with `flags`, then the command's arguments. */
+function ftsClient(port: number, flags: string[]): (...args: string[]) => Promise<string> {
+  return (...args) =>
+    run(Deno.execPath(), [
+      "run",
+      ...ftsTaskFlags(),
+      join(PROJECT_DIR, "main.ts"),
+      "connect",
+      `127.0.0.1:${port}`,
+      "--quiet",
+      ...flags,
+      ...args,
+    ]);
+}
+
+/** What fts does for each operation, through `client`; (d)'s connections go to `port`. */
+function ftsOperations(
+  client: (...args: string[]) => Promise<string>,
+  port: number,
+): Omit<RunningSystem, "serverPid" | "stop"> {
+  return {
+    upload: (local, remote) => client("put", "-f", local, remote).then(() => {}),
+    download: (remote, local) => client("get", "-f", remote, local).then(() => {}),
+    uploadMany: (localDir, _names, remoteDir) =>
+      client("put", "-f", "-r", localDir, remoteDir).then(() => {}),
+    downloadMany: (remoteDir, _names, localDir) =>
+      client("get", "-f", "-r", remoteDir, localDir).then(() => {}),
+    list: async (remoteDir) => (await client("ls", remoteDir)).trim().split("\n").length,
+    async manyConnections(locals, remoteDir) {
+      await Promise.all(locals.map(async (local, i) => {
+        const connection = await FtsConnection.open("127.0.0.1", port);
+        await connection.upload(local, `${remoteDir}/${i}.bin`, { overwrite: true });
+        await connection.logout();
+      }));
     },
   };
 }
 
 /** fts at its defaults. */
 export const FTS: BenchSystem = ftsSystem("fts", [], null);
+
+/**
+ * Two fts servers on one root (README's "Several servers on one root"): the
+ * first on the root, the second on {@link StartOptions.secondRoot} (the same
+ * root through another mount of a shared file system, or the root itself),
+ * and each command goes to the next server in turn: (a)'s upload through the
+ * first and its download through the second, (b)'s put -r through the first
+ * and get -r through the second, (c)'s clients split between them. The CPU
+ * and memory figures are the first server's.
+ */
+export const FTS_TWO: BenchSystem = {
+  name: "fts-two",
+  isFts: true,
+  operations: ["upload", "download", "uploadMany", "downloadMany", "list"],
+  unavailable: () => Promise.resolve(null),
+  async start(root, work, options = {}) {
+    const servers: FtsServer[] = [];
+    const relays: DelayRelay[] = [];
+    const stop = async () => {
+      for (const relay of relays) await relay.close();
+      for (const server of servers) await server.stop();
+    };
+    try {
+      for (const [i, served] of [root, options.secondRoot ?? root].entries()) {
+        servers.push(await startFtsServer(served, join(work, `fts-port-${i}`), []));
+      }
+      const each: Omit<RunningSystem, "serverPid" | "stop">[] = [];
+      for (const server of servers) {
+        const { port, relay } = await clientPort(server.port, options);
+        if (relay) relays.push(relay);
+        each.push(ftsOperations(ftsClient(port, []), port));
+      }
+      let turn = 0;
+      const next = () => each[turn++ % each.length]!;
+      return {
+        serverPid: servers[0]!.pid,
+        upload: (local, remote) => next().upload!(local, remote),
+        download: (remote, local) => next().download!(remote, local),
+        uploadMany: (localDir, names, remoteDir) => next().uploadMany!(localDir, names, remoteDir),
+        downloadMany: (remoteDir, names, localDir) =>
+          next().downloadMany!(remoteDir, names, localDir),
+        list: (remoteDir) => next().list!(remoteDir),
+        stop,
+      };
+    } catch (err) {
+      await stop();
+      throw err;
+    }
+  },
+};
 
 /** fts verifying with SHA-256 (`--checksum sha256` to both sides), where fts has that flag. */
 export const FTS_SHA256: BenchSystem = ftsSystem(
@@ -568,5 +654,41 @@ export const SCP: BenchSystem = openSsh("scp");
 /** OpenSSH's sftp, commands given in batch mode. */
 export const SFTP: BenchSystem = openSsh("sftp");
 
+/**
+ * `cp` onto the storage and off it, no network at all: on a shared file
+ * system's mount, what the file system itself allows (the bench times it to
+ * a `sync` of the files, as every peer on a disk).
+ */
+export const CP: BenchSystem = {
+  name: "cp",
+  isFts: false,
+  operations: ["upload", "download", "uploadMany", "downloadMany"],
+  unavailable: async () => (await hasCommand("cp")) ? null : "cp is not installed",
+  start(root) {
+    const copy = (from: string, to: string) => run("cp", ["-r", from, to]).then(() => {});
+    return Promise.resolve({
+      serverPid: null,
+      upload: (local, remote) => copy(local, join(root, remote)),
+      download: (remote, local) => copy(join(root, remote), local),
+      uploadMany: (localDir, _names, remoteDir) => copy(localDir, join(root, remoteDir)),
+      downloadMany: (remoteDir, _names, localDir) => copy(join(root, remoteDir), localDir),
+      stop: () => Promise.resolve(),
+    });
+  },
+};
+
 /** Every system, in the order the table lists them. */
-export const SYSTEMS: BenchSystem[] = [FTS, FTS_SHA256, SOCAT, TAR_SOCAT, RSYNC, SCP, SFTP];
+export const SYSTEMS: BenchSystem[] = [
+  FTS,
+  FTS_SHA256,
+  FTS_TWO,
+  SOCAT,
+  TAR_SOCAT,
+  RSYNC,
+  SCP,
+  SFTP,
+  CP,
+];
+
+/** The systems `--storage glusterfs` runs unless `--systems` names others. */
+export const GLUSTERFS_SYSTEMS: string[] = ["fts", "fts-two", "rsync", "tar|socat", "cp"];

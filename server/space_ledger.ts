@@ -23,6 +23,7 @@ import { join } from "node:path";
 import { STATE_DIR_NAME } from "../protocol/names.ts";
 import { jsonObjectOrNull } from "./_storage_common.ts";
 import { logEvent } from "./log.ts";
+import { openCreated } from "./open_created.ts";
 import { isServerId } from "./server_lease.ts";
 
 /** The ledger's file, in the root. */
@@ -117,7 +118,7 @@ export class SpaceLedger {
    */
   static open(stateDir: string, fallback: () => LedgerCounts = emptyCounts): SpaceLedger {
     const path = join(stateDir, "space");
-    const file = Deno.openSync(path, { read: true, write: true, create: true });
+    const file = openCreated(path, { read: true });
     return new SpaceLedger(file, fallback);
   }
 

@@ -51,6 +51,7 @@ import { rootWarnings } from "./root_warnings.ts";
 import { SharedLock } from "./shared_lock.ts";
 import { newServerId, SERVERS_DIR, SERVERS_TMP_DIR } from "./server_lease.ts";
 import { SpaceBudget, type SpaceLimits, type SpaceReservation } from "./space.ts";
+import { openCreated } from "./open_created.ts";
 
 /** Where broken resumable uploads wait to be resumed: inside root, never listed. */
 const PARTIAL_DIR = join(STATE_DIR_NAME, "partial");
@@ -216,7 +217,7 @@ export class Storage {
       storage.warnings.push(warning);
       logEvent({ peer: "-", op: "serve", result: "warning", detail: warning });
     }
-    const lock = await Deno.open(join(root, LOCK_FILE), { write: true, create: true });
+    const lock = openCreated(join(root, LOCK_FILE));
     if (!await lock.tryLock(false)) {
       lock.close();
       throw new Error(
@@ -681,10 +682,8 @@ export class Storage {
 
   /** The open {@link REPLACE_LOCK_FILE}, opened at the first step that takes it. */
   #replaceLock(): Deno.FsFile {
-    this.#replaceLockFile ??= Deno.openSync(join(this.root, REPLACE_LOCK_FILE), {
-      write: true,
-      create: true,
-    });
+    // Every server on the root may open it first at the same moment (see openCreated).
+    this.#replaceLockFile ??= openCreated(join(this.root, REPLACE_LOCK_FILE));
     return this.#replaceLockFile;
   }
 

@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { PROJECT_DIR } from "./_helpers.ts";
+import { glusterMissing } from "./_glusterfs.ts";
 
-Deno.test("the benchmark's quick mode runs every fts workload and verifies every file", async () => {
+/** Runs `deno task bench --quick --storage STORAGE`; its table, once it has exited 0. */
+async function quickBench(storage: string): Promise<string> {
   const output = await new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -10,14 +12,17 @@ Deno.test("the benchmark's quick mode runs every fts workload and verifies every
       join(PROJECT_DIR, "scripts", "bench.ts"),
       "--quick",
       "--storage",
-      "disk",
+      storage,
     ],
     stdout: "piped",
     stderr: "piped",
   }).output();
-  const stdout = new TextDecoder().decode(output.stdout);
-  const stderr = new TextDecoder().decode(output.stderr);
-  assert.equal(output.code, 0, stderr);
+  assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+  return new TextDecoder().decode(output.stdout);
+}
+
+Deno.test("the benchmark's quick mode runs every fts workload and verifies every file", async () => {
+  const stdout = await quickBench("disk");
   assert.match(stdout, /^fts bench \(quick\) \d{4}-\d\d-\d\d, \d+ cores/m);
   for (
     const row of [
@@ -52,11 +57,36 @@ Deno.test("the benchmark's quick mode runs every fts workload and verifies every
   assert.match(stdout, /^\(d\) disk: server peak RSS \d+ MiB/m);
   assert.match(stdout, /^\(f\) disk: server peak RSS \d+ MiB/m);
   // Peers that are not installed are named, not silently dropped; so is fts-sha256 until
-  // fts has --checksum.
+  // fts has --checksum. A row's system is a table cell, its `|` escaped (tar\|socat).
   for (const peer of ["fts-sha256", "socat", "tar|socat", "rsync", "scp", "sftp"]) {
     assert.ok(
-      stdout.includes(`| ${peer} |`) || stdout.includes(`unavailable: ${peer}: `),
+      stdout.includes(`| ${peer.replaceAll("|", "\\|")} |`) ||
+        stdout.includes(`unavailable: ${peer}: `),
       `${peer}:\n${stdout}`,
     );
   }
+});
+
+const glusterReason = glusterMissing();
+
+Deno.test({
+  name: "the benchmark's quick mode on GlusterFS runs (a), (b), (c) with one and two fts servers",
+  ignore: glusterReason !== null && Deno.env.get("CI") !== "true",
+  fn: async () => {
+    assert.equal(glusterReason, null, `GlusterFS is needed in CI: ${glusterReason}`);
+    const stdout = await quickBench("glusterfs");
+    const rows = stdout.split("\n").filter((l) => l.includes("| glusterfs |"));
+    for (const system of ["fts", "fts-two", "cp"]) {
+      for (const row of ["(a) 1 file, upload", "(a) 1 file, download", "small files, upload"]) {
+        const line = rows.find((l) => l.startsWith(`| ${system} |`) && l.includes(row));
+        assert.ok(line, `no ${system} row for ${row}:\n${stdout}`);
+        assert.match(line!, /\| yes \|$/);
+      }
+    }
+    assert.ok(rows.some((l) => l.startsWith("| fts-two |") && l.includes("clients, upload")));
+    // The disk's other workloads are not run there.
+    assert.ok(!rows.some((l) => /\((d|e|f|g|h)\) /.test(l)), stdout);
+    // Nothing of the volume is left: no mount of it, no namespace.
+    assert.ok(!(await Deno.readTextFile("/proc/mounts")).includes("fts-gluster-"));
+  },
 });
