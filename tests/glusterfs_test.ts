@@ -8,7 +8,9 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { SPACE_LEDGER_FILE } from "../server/space_ledger.ts";
 import { glusterMissing, startGlusterVolume } from "./_glusterfs.ts";
+import { PROJECT_DIR } from "./_helpers.ts";
 import {
   downloadThroughOther,
   killOneMidUpload,
@@ -30,6 +32,12 @@ import {
  * regression only now and then.
  */
 const CREATE_RACE_ROUNDS = 600;
+
+/** Steps each of the two ledger counters takes (tests/_ledger_counter.ts). */
+const LEDGER_STEPS_PER_MOUNT = 300;
+
+/** The ledger counter's script. */
+const LEDGER_COUNTER = join(PROJECT_DIR, "tests", "_ledger_counter.ts");
 
 const missing = glusterMissing();
 if (missing !== null && Deno.env.get("CI") !== "true") {
@@ -69,6 +77,27 @@ Deno.test({
     for (const [name, scenario] of scenarios) {
       await t.step(name, async () => await scenario(await freshRoot()));
     }
+    await t.step(
+      "the space ledger counts every step taken through both mounts at once",
+      async () => {
+        const root = await freshRoot();
+        const steps = LEDGER_STEPS_PER_MOUNT;
+        // Made by the first server to start, as on a root (two servers creating it through two
+        // mounts at the same instant may each lock a file of their own for a moment: README).
+        await Deno.mkdir(join(root.a, ".fts"));
+        await Deno.writeTextFile(join(root.a, SPACE_LEDGER_FILE), "");
+        const counters = [root.a, root.b].map((view) =>
+          new Deno.Command(Deno.execPath(), {
+            args: ["run", "--allow-all", LEDGER_COUNTER, join(view, ".fts"), String(steps)],
+          }).output()
+        );
+        for (const output of await Promise.all(counters)) {
+          assert.ok(output.success, new TextDecoder().decode(output.stderr));
+        }
+        const ledger = JSON.parse(await Deno.readTextFile(join(root.b, SPACE_LEDGER_FILE)));
+        assert.equal(ledger.used, 2 * steps);
+      },
+    );
     // GlusterFS answered 1 in 200 pairs of O_CREAT opens of one new name through both mounts at
     // once with EEXIST; every server on a root opens .fts/replace.lock so, at its first replace.
     await t.step("a file both mounts create at once opens through both, every time", async () => {
