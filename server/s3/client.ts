@@ -289,11 +289,19 @@ export class S3Client {
   /**
    * Copies `sourceKey` to `key` within the bucket, server-side, metadata
    * and all, or with `metadata` in place of the source's. Returns the new
-   * ETag. (S3 copies at most 5 GiB in one request.)
+   * ETag. With `ifMatch`, only while the source's ETag is that one
+   * (`x-amz-copy-source-if-match`), else PreconditionFailed. (S3 copies at
+   * most 5 GiB in one request.)
    */
-  async copyObject(sourceKey: string, key: string, metadata?: S3Metadata): Promise<string> {
+  async copyObject(
+    sourceKey: string,
+    key: string,
+    metadata?: S3Metadata,
+    options: { ifMatch?: string } = {},
+  ): Promise<string> {
     checkKey(sourceKey);
     const headers = metadataHeaders(metadata);
+    if (options.ifMatch !== undefined) headers["x-amz-copy-source-if-match"] = options.ifMatch;
     headers["x-amz-copy-source"] = `/${uriEncode(this.bucket, false)}/${
       uriEncode(sourceKey, true)
     }`;
