@@ -66,6 +66,11 @@ export interface ServerOptions {
    * leaves the root alone.
    */
   root?: string;
+  /**
+   * Serve this bucket (`s3://BUCKET[/PREFIX]`, `--store`) instead of a
+   * directory; the endpoint and credentials go in `env`.
+   */
+  store?: string;
 }
 
 /** Starts `fts serve` in a new temporary directory and waits for its "serving" line. */
@@ -86,8 +91,7 @@ export async function startServer(
       ...FTS_RUN_FLAGS,
       MAIN,
       "serve",
-      "--root",
-      root,
+      ...(options.store === undefined ? ["--root", root] : ["--store", options.store]),
       "--port-file",
       portFile,
       ...authArgs,

@@ -49,6 +49,12 @@ export const LARGE_CREATE_REFUSAL =
   `bucket's server does not honour If-None-Match on multipart uploads and copies): ` +
   `replace (-f) instead, which does not check`;
 
+/** What a bucket-backed server says at start of the refusals above. */
+export const LARGE_CREATE_NOTE =
+  `uploads and renames without -f of files over ${SINGLE_PUT_MAX_BYTES} bytes are ` +
+  `refused: an S3 bucket creates an object only if its name is free in a single PUT ` +
+  `(Ceph RGW ignores If-None-Match on multipart uploads and copies)`;
+
 /** The bucket a server serves, as the handlers see it. */
 export class S3Store implements Store {
   readonly root: string;
