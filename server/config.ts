@@ -328,7 +328,17 @@ export const SERVE_HELP = `Usage: fts serve [OPTIONS]
 Serve one directory to any number of fts clients.
 
 Where:
-${formatFlags(SERVE_FLAGS, ["root", "store", "s3-endpoint", "s3-region", "host", "port", "port-file"])}
+${
+  formatFlags(SERVE_FLAGS, [
+    "root",
+    "store",
+    "s3-endpoint",
+    "s3-region",
+    "host",
+    "port",
+    "port-file",
+  ])
+}
 
 Authentication (default: a random admin token, printed at start):
 ${formatFlags(SERVE_FLAGS, ["token", "tokens", "no-auth", "new-token"])}

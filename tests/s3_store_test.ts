@@ -16,8 +16,8 @@ import { cephMissing, startCeph } from "./_ceph.ts";
 import {
   FTS_RUN_FLAGS,
   PROJECT_DIR,
-  type RunningServer,
   runCommand,
+  type RunningServer,
   sha256Hex,
   spawnCommand,
   startServer,
@@ -137,18 +137,21 @@ Deno.test({
       await Deno.writeFile(join(local, "small.bin"), small);
       await Deno.writeFile(join(local, "empty"), new Uint8Array(0));
 
-      await t.step("put stores one object under the prefix, with its mtime and digest", async () => {
-        const put = await runCommand(a, ["-q", "put", "-p", "small.bin", "empty", "/"]);
-        assert.equal(put.code, 0, put.stderr);
-        const object = await s3.getObject(key("small.bin"));
-        assert.deepEqual(await readAll(object.body), small);
-        assert.equal(
-          Number(object.metadata["fts-mtime"]),
-          (await Deno.stat(join(local, "small.bin"))).mtime!.getTime(),
-        );
-        assert.match(object.metadata["fts-xxh3-128"] ?? "", /^[0-9a-f]{32}$/);
-        assert.equal((await s3.headObject(key("empty"))).contentLength, 0);
-      });
+      await t.step(
+        "put stores one object under the prefix, with its mtime and digest",
+        async () => {
+          const put = await runCommand(a, ["-q", "put", "-p", "small.bin", "empty", "/"]);
+          assert.equal(put.code, 0, put.stderr);
+          const object = await s3.getObject(key("small.bin"));
+          assert.deepEqual(await readAll(object.body), small);
+          assert.equal(
+            Number(object.metadata["fts-mtime"]),
+            (await Deno.stat(join(local, "small.bin"))).mtime!.getTime(),
+          );
+          assert.match(object.metadata["fts-xxh3-128"] ?? "", /^[0-9a-f]{32}$/);
+          assert.equal((await s3.headObject(key("empty"))).contentLength, 0);
+        },
+      );
 
       await t.step("put without -f of a name taken is EXISTS; get returns the bytes", async () => {
         const again = await runCommand(a, ["-q", "put", "small.bin", "/"]);
@@ -163,84 +166,98 @@ Deno.test({
       const large = randomBytes(MULTIPART_FILE_BYTES);
       await Deno.writeFile(join(local, "large.bin"), large);
 
-      await t.step("a large upload without -f is refused, saying why; with -f it is multipart", async () => {
-        const refused = await runCommand(a, ["-q", "put", "large.bin", "/"]);
-        assert.equal(refused.code, 1);
-        assert.match(refused.stderr, /cannot be created only if its name is free/);
-        assert.equal(await exists(s3, key("large.bin")), false);
-        const put = await runCommand(a, ["-q", "put", "-f", "large.bin", "/"]);
-        assert.equal(put.code, 0, put.stderr);
-        const head = await s3.headObject(key("large.bin"));
-        assert.equal(head.contentLength, large.length);
-        assert.match(head.etag, /-\d+"$/, "a multipart object's ETag ends in -PARTS");
-        const get = await runCommand(b, ["-q", "get", "large.bin", "large.copy"]);
-        assert.equal(get.code, 0, get.stderr);
-        assert.equal(sha256Hex(await Deno.readFile(join(b.dir, "large.copy"))), sha256Hex(large));
-      });
+      await t.step(
+        "a large upload without -f is refused, saying why; with -f it is multipart",
+        async () => {
+          const refused = await runCommand(a, ["-q", "put", "large.bin", "/"]);
+          assert.equal(refused.code, 1);
+          assert.match(refused.stderr, /cannot be created only if its name is free/);
+          assert.equal(await exists(s3, key("large.bin")), false);
+          const put = await runCommand(a, ["-q", "put", "-f", "large.bin", "/"]);
+          assert.equal(put.code, 0, put.stderr);
+          const head = await s3.headObject(key("large.bin"));
+          assert.equal(head.contentLength, large.length);
+          assert.match(head.etag, /-\d+"$/, "a multipart object's ETag ends in -PARTS");
+          const get = await runCommand(b, ["-q", "get", "large.bin", "large.copy"]);
+          assert.equal(get.code, 0, get.stderr);
+          assert.equal(sha256Hex(await Deno.readFile(join(b.dir, "large.copy"))), sha256Hex(large));
+        },
+      );
 
-      await t.step("stat gives type, size, mode and SHA-256; ls lists files and directories", async () => {
-        const stat = await runCommand(a, ["--json", "stat", "large.bin"]);
-        assert.equal(stat.code, 0, stat.stderr);
-        const entry = JSON.parse(stat.stdout);
-        assert.equal(entry.type, "file");
-        assert.equal(entry.size, large.length);
-        assert.equal(entry.sha256, sha256Hex(large));
-        const mkdir = await runCommand(a, ["mkdir", "-p", "docs/deep"]);
-        assert.equal(mkdir.code, 0, mkdir.stderr);
-        assert.equal(await exists(s3, key("docs/deep/")), true, "an empty directory's marker");
-        const ls = await runCommand(b, ["--json", "ls"]);
-        assert.equal(ls.code, 0, ls.stderr);
-        const listed = JSON.parse(ls.stdout);
-        const entries = (Array.isArray(listed) ? listed : listed.entries) as {
-          name: string;
-          type: string;
-          size: number;
-        }[];
-        assert.deepEqual(
-          entries.map((e) => [e.name, e.type]),
-          [["docs", "dir"], ["empty", "file"], ["large.bin", "file"], ["small.bin", "file"]],
-        );
-        assert.equal(entries.find((e) => e.name === "small.bin")!.size, small.length);
-        const twice = await runCommand(a, ["mkdir", "docs"]);
-        assert.equal(twice.code, 1);
-        assert.match(twice.stderr, /already exists/);
-      });
+      await t.step(
+        "stat gives type, size, mode and SHA-256; ls lists files and directories",
+        async () => {
+          const stat = await runCommand(a, ["--json", "stat", "large.bin"]);
+          assert.equal(stat.code, 0, stat.stderr);
+          const entry = JSON.parse(stat.stdout);
+          assert.equal(entry.type, "file");
+          assert.equal(entry.size, large.length);
+          assert.equal(entry.sha256, sha256Hex(large));
+          const mkdir = await runCommand(a, ["mkdir", "-p", "docs/deep"]);
+          assert.equal(mkdir.code, 0, mkdir.stderr);
+          assert.equal(await exists(s3, key("docs/deep/")), true, "an empty directory's marker");
+          const ls = await runCommand(b, ["--json", "ls"]);
+          assert.equal(ls.code, 0, ls.stderr);
+          const listed = JSON.parse(ls.stdout);
+          const entries = (Array.isArray(listed) ? listed : listed.entries) as {
+            name: string;
+            type: string;
+            size: number;
+          }[];
+          assert.deepEqual(
+            entries.map((e) => [e.name, e.type]),
+            [["docs", "dir"], ["empty", "file"], ["large.bin", "file"], ["small.bin", "file"]],
+          );
+          assert.equal(entries.find((e) => e.name === "small.bin")!.size, small.length);
+          const twice = await runCommand(a, ["mkdir", "docs"]);
+          assert.equal(twice.code, 1);
+          assert.match(twice.stderr, /already exists/);
+        },
+      );
 
-      await t.step("mv of a file is a copy and a delete; of a directory that is not empty, refused", async () => {
-        const mv = await runCommand(a, ["mv", "small.bin", "docs/small.bin"]);
-        assert.equal(mv.code, 0, mv.stderr);
-        assert.equal(await exists(s3, key("small.bin")), false);
-        assert.deepEqual(await readAll((await s3.getObject(key("docs/small.bin"))).body), small);
-        const onto = await runCommand(a, ["mv", "empty", "docs/small.bin"]);
-        assert.equal(onto.code, 1);
-        assert.match(onto.stderr, /already exists/);
-        const full = await runCommand(a, ["mv", "docs", "papers"]);
-        assert.equal(full.code, 1);
-        assert.match(full.stderr, /not empty/);
-        assert.equal(await exists(s3, key("docs/small.bin")), true);
-        const emptyDir = await runCommand(a, ["mv", "docs/deep", "shallow"]);
-        assert.equal(emptyDir.code, 0, emptyDir.stderr);
-        assert.equal(await exists(s3, key("shallow/")), true);
-        assert.equal(await exists(s3, key("docs/deep/")), false);
-      });
+      await t.step(
+        "mv of a file is a copy and a delete; of a directory that is not empty, refused",
+        async () => {
+          const mv = await runCommand(a, ["mv", "small.bin", "docs/small.bin"]);
+          assert.equal(mv.code, 0, mv.stderr);
+          assert.equal(await exists(s3, key("small.bin")), false);
+          assert.deepEqual(await readAll((await s3.getObject(key("docs/small.bin"))).body), small);
+          const onto = await runCommand(a, ["mv", "empty", "docs/small.bin"]);
+          assert.equal(onto.code, 1);
+          assert.match(onto.stderr, /already exists/);
+          const full = await runCommand(a, ["mv", "docs", "papers"]);
+          assert.equal(full.code, 1);
+          assert.match(full.stderr, /not empty/);
+          assert.equal(await exists(s3, key("docs/small.bin")), true);
+          const emptyDir = await runCommand(a, ["mv", "docs/deep", "shallow"]);
+          assert.equal(emptyDir.code, 0, emptyDir.stderr);
+          assert.equal(await exists(s3, key("shallow/")), true);
+          assert.equal(await exists(s3, key("docs/deep/")), false);
+        },
+      );
 
-      await t.step("chmod keeps the mode in metadata; rm removes files and empty directories", async () => {
-        const chmod = await runCommand(a, ["chmod", "600", "docs/small.bin"]);
-        assert.equal(chmod.code, 0, chmod.stderr);
-        const stat = JSON.parse((await runCommand(b, ["--json", "stat", "docs/small.bin"])).stdout);
-        assert.equal(stat.mode, 0o600);
-        assert.equal(stat.sha256, sha256Hex(small));
-        const notEmpty = await runCommand(a, ["rm", "docs"]);
-        assert.equal(notEmpty.code, 1);
-        assert.match(notEmpty.stderr, /not empty/);
-        const rm = await runCommand(a, ["rm", "docs/small.bin", "shallow"]);
-        assert.equal(rm.code, 0, rm.stderr);
-        assert.equal(await exists(s3, key("docs/small.bin")), false);
-        assert.equal(await exists(s3, key("shallow/")), false);
-        // A directory outlives its last file, as on a disk.
-        const ls = await runCommand(a, ["--json", "ls", "docs"]);
-        assert.equal(ls.code, 0, ls.stderr);
-      });
+      await t.step(
+        "chmod keeps the mode in metadata; rm removes files and empty directories",
+        async () => {
+          const chmod = await runCommand(a, ["chmod", "600", "docs/small.bin"]);
+          assert.equal(chmod.code, 0, chmod.stderr);
+          const stat = JSON.parse(
+            (await runCommand(b, ["--json", "stat", "docs/small.bin"])).stdout,
+          );
+          assert.equal(stat.mode, 0o600);
+          assert.equal(stat.sha256, sha256Hex(small));
+          const notEmpty = await runCommand(a, ["rm", "docs"]);
+          assert.equal(notEmpty.code, 1);
+          assert.match(notEmpty.stderr, /not empty/);
+          const rm = await runCommand(a, ["rm", "docs/small.bin", "shallow"]);
+          assert.equal(rm.code, 0, rm.stderr);
+          assert.equal(await exists(s3, key("docs/small.bin")), false);
+          assert.equal(await exists(s3, key("shallow/")), false);
+          // A directory outlives its last file, as on a disk.
+          const ls = await runCommand(a, ["--json", "ls", "docs"]);
+          assert.equal(ls.code, 0, ls.stderr);
+        },
+      );
 
       await t.step("df reports the quota and what the bucket's listing counted", async () => {
         const df = JSON.parse((await runCommand(a, ["--json", "df"])).stdout);
@@ -276,28 +293,31 @@ Deno.test({
         }
       });
 
-      await t.step("one name uploaded without -f through both gateways at once: one wins", async () => {
-        for (let round = 0; round < RACE_ROUNDS; round++) {
-          const name = `race-${round}.bin`;
-          const viaA = randomBytes(5000 + round);
-          const viaB = randomBytes(6000 + round);
-          await Deno.writeFile(join(a.dir, name), viaA);
-          await Deno.writeFile(join(b.dir, name), viaB);
-          const [ranA, ranB] = await Promise.all([
-            runCommand(a, ["-q", "put", name, "/"]),
-            runCommand(b, ["-q", "put", name, "/"]),
-          ]);
-          assert.equal(
-            [ranA.code, ranB.code].filter((code) => code === 0).length,
-            1,
-            `round ${round}: ${ranA.stderr} ${ranB.stderr}`,
-          );
-          const loser = ranA.code === 0 ? ranB : ranA;
-          assert.match(loser.stderr, /already exists/);
-          const stored = await readAll((await s3.getObject(key(name))).body);
-          assert.deepEqual(stored, ranA.code === 0 ? viaA : viaB);
-        }
-      });
+      await t.step(
+        "one name uploaded without -f through both gateways at once: one wins",
+        async () => {
+          for (let round = 0; round < RACE_ROUNDS; round++) {
+            const name = `race-${round}.bin`;
+            const viaA = randomBytes(5000 + round);
+            const viaB = randomBytes(6000 + round);
+            await Deno.writeFile(join(a.dir, name), viaA);
+            await Deno.writeFile(join(b.dir, name), viaB);
+            const [ranA, ranB] = await Promise.all([
+              runCommand(a, ["-q", "put", name, "/"]),
+              runCommand(b, ["-q", "put", name, "/"]),
+            ]);
+            assert.equal(
+              [ranA.code, ranB.code].filter((code) => code === 0).length,
+              1,
+              `round ${round}: ${ranA.stderr} ${ranB.stderr}`,
+            );
+            const loser = ranA.code === 0 ? ranB : ranA;
+            assert.match(loser.stderr, /already exists/);
+            const stored = await readAll((await s3.getObject(key(name))).body);
+            assert.deepEqual(stored, ranA.code === 0 ? viaA : viaB);
+          }
+        },
+      );
 
       await t.step("a gateway killed mid-upload leaves nothing under the name", async () => {
         const name = "killed.bin";
@@ -322,26 +342,29 @@ Deno.test({
         }
       });
 
-      await t.step("wrong credentials and a missing bucket end the start, saying which", async () => {
-        const wrong = await refusedStart(["--store", store], {
-          ...env,
-          AWS_SECRET_ACCESS_KEY: "wrong-secret-wrong-secret-wrong-secret00",
-        });
-        assert.notEqual(wrong.code, 0);
-        assert.match(wrong.stderr, /refused the credentials \(SignatureDoesNotMatch\)/);
-        const unknown = await refusedStart(["--store", store], {
-          ...env,
-          AWS_ACCESS_KEY_ID: "NOSUCHKEY00000000000",
-        });
-        assert.notEqual(unknown.code, 0);
-        assert.match(unknown.stderr, /refused the credentials \(InvalidAccessKeyId\)/);
-        const absent = await refusedStart(["--store", "s3://no-such-bucket"], env);
-        assert.notEqual(absent.code, 0);
-        assert.match(absent.stderr, /no-such-bucket .* does not exist/);
-        const both = await refusedStart(["--store", store, "--root", "x"], env);
-        assert.equal(both.code, 2);
-        assert.match(both.stderr, /--root or --store, not both/);
-      });
+      await t.step(
+        "wrong credentials and a missing bucket end the start, saying which",
+        async () => {
+          const wrong = await refusedStart(["--store", store], {
+            ...env,
+            AWS_SECRET_ACCESS_KEY: "wrong-secret-wrong-secret-wrong-secret00",
+          });
+          assert.notEqual(wrong.code, 0);
+          assert.match(wrong.stderr, /refused the credentials \(SignatureDoesNotMatch\)/);
+          const unknown = await refusedStart(["--store", store], {
+            ...env,
+            AWS_ACCESS_KEY_ID: "NOSUCHKEY00000000000",
+          });
+          assert.notEqual(unknown.code, 0);
+          assert.match(unknown.stderr, /refused the credentials \(InvalidAccessKeyId\)/);
+          const absent = await refusedStart(["--store", "s3://no-such-bucket"], env);
+          assert.notEqual(absent.code, 0);
+          assert.match(absent.stderr, /no-such-bucket .* does not exist/);
+          const both = await refusedStart(["--store", store, "--root", "x"], env);
+          assert.equal(both.code, 2);
+          assert.match(both.stderr, /--root or --store, not both/);
+        },
+      );
     } finally {
       for (const server of servers) await server.stop();
     }

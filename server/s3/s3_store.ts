@@ -187,7 +187,7 @@ export class S3Store implements Store {
    * when its checksum is `checksum`), else read and hashed now; nothing
    * learnt is written back (that would be a copy of the object).
    */
-  directoryDigests(dir: string[], checksum: ChecksumName): Promise<DirectoryDigests> {
+  directoryDigests(_dir: string[], checksum: ChecksumName): Promise<DirectoryDigests> {
     const digestOf = (segments: string[]) =>
       mapped(async (): Promise<FoundDigest | null> => {
         const info = await this.#headFile(segments);
@@ -335,7 +335,8 @@ export class S3Store implements Store {
     if (from.join("/") === to.join("/")) return;
     const source = this.#keys.file(from);
     const target = this.#keys.file(to);
-    const changed = () => new FtsError("NOT_FOUND", `${quote(from)} was moved or removed meanwhile`);
+    const changed = () =>
+      new FtsError("NOT_FOUND", `${quote(from)} was moved or removed meanwhile`);
     if (overwrite) {
       if (file.contentLength > MAX_COPY_BYTES) {
         throw new FtsError(
@@ -445,7 +446,10 @@ export class S3Store implements Store {
         });
       } catch (err) {
         if (isPreconditionFailed(err)) {
-          throw new FtsError("CHANGED", `${quote(segments)} changed meanwhile: it was left as it is`);
+          throw new FtsError(
+            "CHANGED",
+            `${quote(segments)} changed meanwhile: it was left as it is`,
+          );
         }
         throw err;
       }
