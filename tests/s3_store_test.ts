@@ -293,6 +293,56 @@ Deno.test({
         }
       });
 
+      await t.step("RGW refuses a PutObject or a copy whose If-Match is not the ETag", async () => {
+        // What an upload only if unchanged (sync's updates) rests on.
+        const etag = await s3.putObject(key("versioned"), randomBytes(10));
+        const stale = await s3.putObject(key("versioned"), randomBytes(11), { ifMatch: etag })
+          .then(() => "replaced", (err) => err instanceof S3Error ? err.code : String(err));
+        assert.equal(stale, "replaced");
+        const refused = await s3.putObject(key("versioned"), randomBytes(12), { ifMatch: etag })
+          .then(() => "replaced", (err) => err instanceof S3Error ? err.code : String(err));
+        assert.equal(refused, "PreconditionFailed");
+        assert.equal((await s3.headObject(key("versioned"))).contentLength, 11);
+        // And a copy only of the version seen (a rename's, a chmod's).
+        const copied = await s3.copyObject(key("versioned"), key("copy"), undefined, {
+          ifMatch: etag,
+        }).then(() => "copied", (err) => err instanceof S3Error ? err.code : String(err));
+        assert.equal(copied, "PreconditionFailed");
+        assert.equal(await exists(s3, key("copy")), false);
+        await s3.deleteObject(key("versioned"));
+      });
+
+      await t.step(
+        "sync sends a tree, then only what changed; sync -c uses the kept digests",
+        async () => {
+          const cache = await Deno.makeTempDir({ prefix: "fts-cache-" });
+          try {
+            const sync = async (server: RunningServer, ...args: string[]) => {
+              const run = await runCommand(server, ["--json", "sync", ...args], {
+                env: { XDG_CACHE_HOME: cache },
+              });
+              assert.equal(run.code, 0, run.stderr);
+              return JSON.parse(run.stdout);
+            };
+            const site = join(a.dir, "site");
+            await Deno.mkdir(join(site, "sub"), { recursive: true });
+            await Deno.writeTextFile(join(site, "a.txt"), "alpha");
+            await Deno.writeTextFile(join(site, "sub", "b.txt"), "bravo");
+            const first = await sync(a, "site", "mirror");
+            assert.equal(first.plan.create.length, 2);
+            await Deno.writeTextFile(join(site, "a.txt"), "alpha, longer");
+            const second = await sync(b, site, "mirror");
+            assert.deepEqual(second.plan.update.map((f: { path: string }) => f.path), ["a.txt"]);
+            const stored = await readAll((await s3.getObject(key("mirror/a.txt"))).body);
+            assert.equal(new TextDecoder().decode(stored), "alpha, longer");
+            const byDigest = await sync(a, "-c", "site", "mirror");
+            assert.equal(byDigest.plan.unchanged, 2);
+          } finally {
+            await Deno.remove(cache, { recursive: true });
+          }
+        },
+      );
+
       await t.step(
         "one name uploaded without -f through both gateways at once: one wins",
         async () => {

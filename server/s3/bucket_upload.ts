@@ -2,7 +2,8 @@
  * An upload into a bucket, on its way. Nothing is visible under its name
  * before it is published: a small file is held in memory and published by
  * one PutObject, `If-None-Match: *` without overwrite (S3's only-if-absent
- * create, atomic); a larger one goes up part by part as a multipart upload,
+ * create, atomic), `If-Match` on the version seen for a replace only if
+ * unchanged; a larger one goes up part by part as a multipart upload,
  * one part in memory at a time, and is published by CompleteMultipartUpload.
  * The data's digest is checked against the sender's before either happens
  * (transfer_handlers.ts), and kept with a single-PUT object.
@@ -51,6 +52,11 @@ export interface BucketUploadPlan {
   claim: BucketClaim;
   /** Bytes of the object it replaces (0 for none), credited when it is published. */
   replacingBytes: number;
+  /**
+   * Replace only the object of this ETag (an upload `ifUnchanged`: the
+   * version the client saw), else CHANGED; a single PUT only.
+   */
+  ifMatch?: string;
 }
 
 /** The part size for a file of `size` bytes: {@link PART_BYTES}, or more to fit in 10,000 parts. */
@@ -141,6 +147,9 @@ export class BucketUpload implements StoreUpload {
    */
   async place(): Promise<null> {
     const { client, key, overwrite, mtime, mode, claim, replacingBytes, segments } = this.#plan;
+    if (this.#multipart && this.#plan.ifMatch !== undefined) {
+      throw new RangeError("a multipart upload cannot replace only if unchanged");
+    }
     try {
       if (this.#multipart) {
         await client.completeMultipartUpload(key, this.#uploadId!, this.#parts);
@@ -148,10 +157,18 @@ export class BucketUpload implements StoreUpload {
       } else {
         await client.putObject(key, this.#buffer, {
           ifNoneMatch: !overwrite,
+          ifMatch: this.#plan.ifMatch,
           metadata: objectMetadata(mtime, mode, this.#digest),
         });
       }
     } catch (err) {
+      if (isPreconditionFailed(err) && this.#plan.ifMatch !== undefined) {
+        throw new FtsError(
+          "CHANGED",
+          `${quote(segments)} changed since it was listed: it was left as it is`,
+          { cause: err },
+        );
+      }
       if (isPreconditionFailed(err)) {
         throw new FtsError("EXISTS", `${quote(segments)} already exists`, { cause: err });
       }

@@ -8,7 +8,7 @@
  * then delete (not atomic: README); chmod → the metadata copied onto the
  * object itself. What S3 cannot do in one step is refused with a clear
  * code rather than half done: a rename of a directory that is not empty, a
- * large upload or rename without overwrite, a replace only if unchanged.
+ * large upload or rename without overwrite, a large replace only if unchanged.
  *
  * A directory stays when its last file goes: removing an entry first
  * writes its parent's marker, as a local directory outlives its files.
@@ -19,7 +19,7 @@
 import { createStreamingHash, sendFileFrom } from "../../io/verified_transfer.ts";
 import type { ChecksumName } from "../../protocol/checksum.ts";
 import { FtsError } from "../../protocol/errors.ts";
-import type { Entry } from "../../protocol/messages.ts";
+import type { Entry, FileVersion } from "../../protocol/messages.ts";
 import { quote } from "../_storage_common.ts";
 import type { DroppedPartials, ListedPartial } from "../partials.ts";
 import type { UploadOptions } from "../pending_upload.ts";
@@ -48,6 +48,12 @@ export const LARGE_CREATE_REFUSAL =
   `${SINGLE_PUT_MAX_BYTES} bytes cannot be created only if its name is free (the ` +
   `bucket's server does not honour If-None-Match on multipart uploads and copies): ` +
   `replace (-f) instead, which does not check`;
+
+/** Why an upload only if unchanged above {@link SINGLE_PUT_MAX_BYTES} is refused. */
+export const LARGE_IF_UNCHANGED_REFUSAL =
+  `this server keeps its files in an S3 bucket, where a file of more than ` +
+  `${SINGLE_PUT_MAX_BYTES} bytes cannot replace another only if that is unchanged (only a ` +
+  `single PUT checks the version it replaces): replace (-f) instead, which does not check`;
 
 /** What a bucket-backed server says at start of the refusals above. */
 export const LARGE_CREATE_NOTE =
@@ -221,12 +227,9 @@ export class S3Store implements Store {
 
   beginUpload(segments: string[], options: UploadOptions): Promise<StoreUpload> {
     return mapped(async () => {
-      if (options.ifUnchanged !== undefined) {
-        throw new FtsError(
-          "UNSUPPORTED",
-          "this server keeps its files in an S3 bucket, which cannot replace a file only " +
-            "if it is unchanged in one step",
-        );
+      const { ifUnchanged } = options;
+      if (ifUnchanged !== undefined && options.size > SINGLE_PUT_MAX_BYTES) {
+        throw new FtsError("UNSUPPORTED", LARGE_IF_UNCHANGED_REFUSAL);
       }
       if (!options.overwrite && options.size > SINGLE_PUT_MAX_BYTES) {
         throw new FtsError("UNSUPPORTED", LARGE_CREATE_REFUSAL);
@@ -242,6 +245,7 @@ export class S3Store implements Store {
       if (existing && !options.overwrite) {
         throw new FtsError("EXISTS", `${quote(segments)} already exists`);
       }
+      if (ifUnchanged !== undefined) assertUnchanged(segments, existing, ifUnchanged);
       const replacingBytes = existing?.contentLength ?? 0;
       const claim = this.space.claim(
         options.size,
@@ -258,6 +262,8 @@ export class S3Store implements Store {
         mode: options.mode,
         claim,
         replacingBytes,
+        // The version looked at is the one replaced, or none: S3 checks its ETag as it writes.
+        ifMatch: ifUnchanged === undefined ? undefined : existing!.etag,
       });
     });
   }
@@ -475,6 +481,31 @@ export class S3Store implements Store {
       ),
     );
   }
+}
+
+/**
+ * Throws CHANGED unless `found` (null when missing) is a file of
+ * `expected`'s size and mtime: someone else replaced or removed it since the
+ * client saw it. The publish then checks that it is still that object.
+ */
+function assertUnchanged(
+  segments: string[],
+  found: S3ObjectInfo | null,
+  expected: FileVersion,
+): void {
+  if (
+    found !== null && found.contentLength === expected.size && objectMtime(found) === expected.mtime
+  ) {
+    return;
+  }
+  const now = found === null
+    ? "it was removed"
+    : `it has ${found.contentLength} bytes, modified ${new Date(objectMtime(found)).toISOString()}`;
+  throw new FtsError(
+    "CHANGED",
+    `${quote(segments)} changed since it was listed (${expected.size} bytes, modified ` +
+      `${new Date(expected.mtime).toISOString()}; now ${now}): it was left as it is`,
+  );
 }
 
 /** Runs `step`, its S3 refusals as fts's codes (bucket_errors.ts). */
