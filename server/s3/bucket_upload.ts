@@ -3,8 +3,8 @@
  * before it is published: a small file is held in memory and published by
  * one PutObject, `If-None-Match: *` without overwrite (S3's only-if-absent
  * create, atomic), `If-Match` on the version seen for a replace only if
- * unchanged; a larger one goes up part by part as a multipart upload,
- * one part in memory at a time, and is published by CompleteMultipartUpload.
+ * unchanged; a larger one goes up part by part as a multipart upload, a
+ * few parts in memory at a time, and is published by CompleteMultipartUpload.
  * The data's digest is checked against the sender's before either happens
  * (transfer_handlers.ts), and kept with a single-PUT object.
  *
@@ -32,9 +32,17 @@ export const SINGLE_PUT_MAX_BYTES = 16 * 1024 * 1024;
 
 /**
  * Bytes of each part of a multipart upload, held in memory while it goes
- * up: above S3's 5 MiB least part, and one part per upload at a time.
+ * up: above S3's 5 MiB least part; with {@link PARTS_IN_FLIGHT}, an upload
+ * holds at most 3 parts (24 MiB).
  */
-export const PART_BYTES = 16 * 1024 * 1024;
+export const PART_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Parts of one upload sent at once while the next fills: a request's round
+ * trip and the server's write are hidden behind the next part's bytes,
+ * and memory stays a few parts per upload.
+ */
+export const PARTS_IN_FLIGHT = 2;
 
 /** Part sizes are rounded up to this, for a file too large for 10,000 parts of {@link PART_BYTES}. */
 const PART_SIZE_STEP_BYTES = 1024 * 1024;
@@ -70,10 +78,16 @@ export class BucketUpload implements StoreUpload {
   readonly #plan: BucketUploadPlan;
   readonly #multipart: boolean;
   /** The whole file (single PUT) or the part being filled (multipart). */
-  readonly #buffer: Uint8Array;
+  #buffer: Uint8Array;
   #filled = 0;
   #uploadId: string | null = null;
   readonly #parts: S3Part[] = [];
+  /** Parts started so far: the next one's number is one more. */
+  #partsStarted = 0;
+  /** The parts being sent (at most {@link PARTS_IN_FLIGHT}). */
+  readonly #inFlight = new Set<Promise<void>>();
+  /** The first part that failed, if one did: nothing is published then. */
+  #partFailure: unknown = null;
   #digest: Digest | undefined;
   #ended = false;
   readonly offset = 0;
@@ -109,25 +123,43 @@ export class BucketUpload implements StoreUpload {
     }
   }
 
-  /** Sends the part filled so far (starting the multipart upload with the first). */
+  /**
+   * Starts sending the part filled so far (the first starts the multipart
+   * upload), into a fresh buffer for the next; waits while
+   * {@link PARTS_IN_FLIGHT} are on their way. Throws the first part's failure.
+   */
   async #sendPart(): Promise<void> {
+    this.#assertNoPartFailed();
     const { client, key, mtime, mode } = this.#plan;
     try {
       this.#uploadId ??= await client.createMultipartUpload(key, {
         metadata: objectMetadata(mtime, mode),
       });
-      const partNumber = this.#parts.length + 1;
-      const etag = await client.uploadPart(
-        key,
-        this.#uploadId,
-        partNumber,
-        this.#buffer.subarray(0, this.#filled),
-      );
-      this.#parts.push({ partNumber, etag });
-      this.#filled = 0;
     } catch (err) {
       throw bucketFailure(err);
     }
+    const uploadId = this.#uploadId;
+    const part = this.#buffer.subarray(0, this.#filled);
+    const partNumber = ++this.#partsStarted;
+    this.#buffer = new Uint8Array(this.#buffer.length);
+    this.#filled = 0;
+    const sending: Promise<void> = client.uploadPart(key, uploadId, partNumber, part).then(
+      (etag) => void this.#parts.push({ partNumber, etag }),
+      (err) => void (this.#partFailure ??= bucketFailure(err)),
+    ).finally(() => this.#inFlight.delete(sending));
+    this.#inFlight.add(sending);
+    while (this.#inFlight.size >= PARTS_IN_FLIGHT) await Promise.race(this.#inFlight);
+    this.#assertNoPartFailed();
+  }
+
+  #assertNoPartFailed(): void {
+    if (this.#partFailure !== null) throw this.#partFailure;
+  }
+
+  /** Waits for every part on its way; throws the first part's failure. */
+  async #partsSent(): Promise<void> {
+    await Promise.all(this.#inFlight);
+    this.#assertNoPartFailed();
   }
 
   async publish(): Promise<void> {
@@ -137,7 +169,9 @@ export class BucketUpload implements StoreUpload {
 
   /** The last part goes up (a multipart upload); a single PUT waits for {@link place}. */
   async settle(): Promise<void> {
-    if (this.#multipart && this.#filled > 0) await this.#sendPart();
+    if (!this.#multipart) return;
+    if (this.#filled > 0) await this.#sendPart();
+    await this.#partsSent();
   }
 
   /**
@@ -152,7 +186,12 @@ export class BucketUpload implements StoreUpload {
     }
     try {
       if (this.#multipart) {
-        await client.completeMultipartUpload(key, this.#uploadId!, this.#parts);
+        await this.#partsSent();
+        if (this.#parts.length !== this.#partsStarted) {
+          throw new RangeError("a multipart upload is published with every part it sent");
+        }
+        const parts = this.#parts.toSorted((a, b) => a.partNumber - b.partNumber);
+        await client.completeMultipartUpload(key, this.#uploadId!, parts);
         this.#uploadId = null;
       } else {
         await client.putObject(key, this.#buffer, {
@@ -186,6 +225,8 @@ export class BucketUpload implements StoreUpload {
     this.#ended = true;
     const uploadId = this.#uploadId;
     this.#uploadId = null;
+    // A part still on its way would keep its bytes past the abort.
+    await Promise.all(this.#inFlight);
     if (uploadId !== null) {
       // Best effort: one left behind is invisible, and a lifecycle rule removes it (README).
       await this.#plan.client.abortMultipartUpload(this.#plan.key, uploadId).catch(() => {});
