@@ -178,7 +178,7 @@ Deno.test({
           const head = await s3.headObject(key("large.bin"));
           assert.equal(head.contentLength, large.length);
           // A multipart object's ETag ends in -PARTS: here several, sent two at a time.
-        assert.ok(head.etag.endsWith(`-${Math.ceil(large.length / PART_BYTES)}"`), head.etag);
+          assert.ok(head.etag.endsWith(`-${Math.ceil(large.length / PART_BYTES)}"`), head.etag);
           const get = await runCommand(b, ["-q", "get", "large.bin", "large.copy"]);
           assert.equal(get.code, 0, get.stderr);
           assert.equal(sha256Hex(await Deno.readFile(join(b.dir, "large.copy"))), sha256Hex(large));
