@@ -304,6 +304,20 @@ export class RawClient {
   }
 }
 
+/** Random bytes (crypto.getRandomValues fills at most 64 KiB a call). */
+export function randomBytes(size: number): Uint8Array<ArrayBuffer> {
+  const bytes = new Uint8Array(size);
+  for (let at = 0; at < size; at += 65_536) {
+    crypto.getRandomValues(bytes.subarray(at, Math.min(size, at + 65_536)));
+  }
+  return bytes;
+}
+
+/** Everything a stream yields, concatenated. */
+export async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
 /** One buffer holding `parts` one after another. */
 export function concat(parts: Uint8Array[]): Uint8Array {
   const whole = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));

@@ -16,6 +16,8 @@ import { cephMissing, startCeph } from "./_ceph.ts";
 import {
   FTS_RUN_FLAGS,
   PROJECT_DIR,
+  randomBytes,
+  readAll,
   runCommand,
   type RunningServer,
   sha256Hex,
@@ -45,21 +47,6 @@ const MULTIPART_FILE_BYTES = SINGLE_PUT_MAX_BYTES + 5 * 1024 * 1024 + 123;
 const missing = cephMissing();
 if (missing !== null && Deno.env.get("CI") !== "true") {
   console.log(`s3_store_test: skipped: ${missing}`);
-}
-
-/** Random bytes with NULs among them (crypto.getRandomValues fills at most 64 KiB a call). */
-function randomBytes(size: number): Uint8Array<ArrayBuffer> {
-  const bytes = new Uint8Array(size);
-  for (let at = 0; at < size; at += 65_536) {
-    crypto.getRandomValues(bytes.subarray(at, Math.min(size, at + 65_536)));
-  }
-  if (size > 2) bytes.fill(0, 0, 2);
-  return bytes;
-}
-
-/** Everything a stream yields. */
-async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
-  return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
 /** Whether `key` is in the bucket. */

@@ -3,6 +3,18 @@ import { join } from "node:path";
 import { assertSandboxed, startSandboxedWorker } from "../server/sandbox.ts";
 import { RawClient, startServer } from "./_helpers.ts";
 
+/** Posts `message` to a sandbox probe (tests/fixtures/) and resolves with its report. */
+function probeReport(worker: Worker, message: unknown): Promise<Record<string, string>> {
+  return new Promise((resolve, reject) => {
+    worker.onmessage = (event) => resolve(event.data);
+    worker.onerror = (event) => {
+      event.preventDefault();
+      reject(new Error(event.message));
+    };
+    worker.postMessage(message);
+  });
+}
+
 Deno.test("the server's sandbox refuses files outside root with NotCapable", async () => {
   const dir = await Deno.realPath(await Deno.makeTempDir());
   const root = join(dir, "root");
@@ -16,14 +28,7 @@ Deno.test("the server's sandbox refuses files outside root with NotCapable", asy
     "127.0.0.1",
   );
   try {
-    const report = await new Promise<Record<string, string>>((resolve, reject) => {
-      worker.onmessage = (event) => resolve(event.data);
-      worker.onerror = (event) => {
-        event.preventDefault();
-        reject(new Error(event.message));
-      };
-      worker.postMessage({ root, outside });
-    });
+    const report = await probeReport(worker, { root, outside });
     assert.deepEqual(report, {
       readOutside: "NotCapable",
       writeOutside: "NotCapable",
@@ -65,13 +70,11 @@ Deno.test("a bucket-backed server's sandbox allows no file and no host but the e
     url(endpoint),
   );
   try {
-    const report = await new Promise<Record<string, string>>((resolve, reject) => {
-      worker.onmessage = (event) => resolve(event.data);
-      worker.onerror = (event) => {
-        event.preventDefault();
-        reject(new Error(event.message));
-      };
-      worker.postMessage({ file, endpoint: url(endpoint), otherPort: url(other), listen });
+    const report = await probeReport(worker, {
+      file,
+      endpoint: url(endpoint),
+      otherPort: url(other),
+      listen,
     });
     assert.deepEqual(report, {
       readFile: "NotCapable",
