@@ -23,6 +23,7 @@ import {
   sha256Hex,
   spawnCommand,
   startServer,
+  xxh3File,
 } from "./_helpers.ts";
 import { S3Client } from "../server/s3/client.ts";
 import { S3Error } from "../server/s3/error.ts";
@@ -160,12 +161,18 @@ Deno.test({
           assert.equal(refused.code, 1);
           assert.match(refused.stderr, /cannot be created only if its name is free/);
           assert.equal(await exists(s3, key("large.bin")), false);
-          const put = await runCommand(a, ["-q", "put", "-f", "large.bin", "/"]);
+          const put = await runCommand(a, ["-q", "put", "-f", "-p", "large.bin", "/"]);
           assert.equal(put.code, 0, put.stderr);
           const head = await s3.headObject(key("large.bin"));
           assert.equal(head.contentLength, large.length);
-          // A multipart object's ETag ends in -PARTS: here several, sent two at a time.
+          // A multipart object's ETag ends in -PARTS (here several, sent two at a time), kept
+          // through the copy onto itself that added the verified digest.
           assert.ok(head.etag.endsWith(`-${Math.ceil(large.length / PART_BYTES)}"`), head.etag);
+          assert.equal(head.metadata["fts-xxh3-128"], await xxh3File(join(local, "large.bin")));
+          assert.equal(
+            Number(head.metadata["fts-mtime"]),
+            (await Deno.stat(join(local, "large.bin"))).mtime!.getTime(),
+          );
           const get = await runCommand(b, ["-q", "get", "large.bin", "large.copy"]);
           assert.equal(get.code, 0, get.stderr);
           assert.equal(sha256Hex(await Deno.readFile(join(b.dir, "large.copy"))), sha256Hex(large));

@@ -6,11 +6,14 @@
  * unchanged; a larger one goes up part by part as a multipart upload, a
  * few parts in memory at a time, and is published by CompleteMultipartUpload.
  * The data's digest is checked against the sender's before either happens
- * (transfer_handlers.ts), and kept with a single-PUT object.
+ * (transfer_handlers.ts), and kept with the object (a multipart one gets it
+ * by a copy onto itself once published).
  *
  * @module
  */
 
+import { Buffer } from "node:buffer";
+import { createHash } from "node:crypto";
 import { commitGroup } from "../../io/commit_group.ts";
 import type { Digest } from "../../protocol/checksum.ts";
 import { FtsError } from "../../protocol/errors.ts";
@@ -44,6 +47,9 @@ export const PART_BYTES = 8 * 1024 * 1024;
  */
 export const PARTS_IN_FLIGHT = 2;
 
+/** The largest object CopyObject copies in one request (S3's limit). */
+export const MAX_COPY_BYTES = 5 * 1024 * 1024 * 1024;
+
 /** Part sizes are rounded up to this, for a file too large for 10,000 parts of {@link PART_BYTES}. */
 const PART_SIZE_STEP_BYTES = 1024 * 1024;
 
@@ -71,6 +77,16 @@ export interface BucketUploadPlan {
 export function partBytesFor(size: number): number {
   const least = Math.ceil(size / MAX_S3_PART_NUMBER / PART_SIZE_STEP_BYTES) * PART_SIZE_STEP_BYTES;
   return Math.max(PART_BYTES, least);
+}
+
+/**
+ * The ETag S3 gives the object a multipart upload of `parts` (in order)
+ * makes: the MD5 of their MD5s (each part's ETag), then `-` and their count.
+ */
+export function multipartEtag(parts: S3Part[]): string {
+  const md5 = createHash("md5");
+  for (const part of parts) md5.update(Buffer.from(part.etag.replaceAll('"', ""), "hex"));
+  return `${md5.digest("hex")}-${parts.length}`;
 }
 
 /** An upload being received into a bucket; see the module's description. */
@@ -191,8 +207,10 @@ export class BucketUpload implements StoreUpload {
           throw new RangeError("a multipart upload is published with every part it sent");
         }
         const parts = this.#parts.toSorted((a, b) => a.partNumber - b.partNumber);
-        await client.completeMultipartUpload(key, this.#uploadId!, parts);
+        const etag = await client.completeMultipartUpload(key, this.#uploadId!, parts);
         this.#uploadId = null;
+        // Ceph RGW 16.2 answers an empty ETag here (seen): S3's is made from the parts' own.
+        await this.#keepDigest(etag.replaceAll('"', "") || multipartEtag(parts));
       } else {
         await client.putObject(key, this.#buffer, {
           ifNoneMatch: !overwrite,
@@ -216,6 +234,20 @@ export class BucketUpload implements StoreUpload {
     this.#ended = true;
     claim.commit(overwrite ? replacingBytes : 0);
     return null;
+  }
+
+  /**
+   * Adds the verified digest to a multipart object's metadata, which could
+   * not hold it when the upload began: a copy onto itself, only while it is
+   * the object just published (`etag`). Best effort: without it, `sync -c`
+   * and `stat` read the object instead; a newer object in its place keeps
+   * its own.
+   */
+  async #keepDigest(etag: string): Promise<void> {
+    const { client, key, mtime, mode, size } = this.#plan;
+    if (this.#digest === undefined || size > MAX_COPY_BYTES || etag === "") return;
+    await client.copyObject(key, key, objectMetadata(mtime, mode, this.#digest), { ifMatch: etag })
+      .catch(() => {});
   }
 
   /** Throws it away: its multipart upload is aborted, its claim released. */

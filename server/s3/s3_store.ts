@@ -27,7 +27,7 @@ import type { DirectoryDigests, FoundDigest, Store, StoredFile, StoreUpload } fr
 import { bucketFailure, isNoSuchKey, isPreconditionFailed } from "./bucket_errors.ts";
 import { BucketKeys } from "./bucket_keys.ts";
 import type { BucketSpace } from "./bucket_space.ts";
-import { BucketUpload, SINGLE_PUT_MAX_BYTES } from "./bucket_upload.ts";
+import { BucketUpload, MAX_COPY_BYTES, SINGLE_PUT_MAX_BYTES } from "./bucket_upload.ts";
 import type { S3Client, S3ObjectInfo } from "./client.ts";
 import { ObjectSource } from "./object_source.ts";
 import { keptDigest, objectMode, objectMtime, withMode } from "./object_metadata.ts";
@@ -38,9 +38,6 @@ import { keptDigest, objectMode, objectMtime, withMode } from "./object_metadata
  * the bucket's server for one client.
  */
 export const LIST_HEAD_CONCURRENCY = 16;
-
-/** The largest object CopyObject copies in one request (S3's limit); a larger rename is refused. */
-export const MAX_COPY_BYTES = 5 * 1024 * 1024 * 1024;
 
 /** Why an upload or rename without overwrite above {@link SINGLE_PUT_MAX_BYTES} is refused. */
 export const LARGE_CREATE_REFUSAL =
