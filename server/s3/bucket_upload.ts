@@ -183,19 +183,32 @@ export class BucketUpload implements StoreUpload {
     if (!outcome!.ok) throw outcome!.error;
   }
 
-  /** The last part goes up (a multipart upload); a single PUT waits for {@link place}. */
+  /**
+   * The first step of a publish, run for every upload of the connection's
+   * commit group at once (io/commit_group.ts): a small file is published
+   * here, by its PutObject, so that a group of small files goes up in
+   * parallel (at most `MAX_GROUP_FILES` at once); a multipart upload's last
+   * part goes up.
+   */
   async settle(): Promise<void> {
-    if (!this.#multipart) return;
+    if (!this.#multipart) return await this.#publish();
     if (this.#filled > 0) await this.#sendPart();
     await this.#partsSent();
+  }
+
+  /** The second step, one upload at a time: a multipart upload is published. Nothing to fsync: null. */
+  async place(): Promise<null> {
+    if (this.#multipart) await this.#publish();
+    return null;
   }
 
   /**
    * Publishes it: the whole object appears at once. Without overwrite, a
    * name taken meanwhile (by any server on the bucket) is refused with
-   * EXISTS, by S3 itself. Nothing to fsync: null.
+   * EXISTS, and a replace only if unchanged of another version with
+   * CHANGED, by S3 itself.
    */
-  async place(): Promise<null> {
+  async #publish(): Promise<void> {
     const { client, key, overwrite, mtime, mode, claim, replacingBytes, segments } = this.#plan;
     if (this.#multipart && this.#plan.ifMatch !== undefined) {
       throw new RangeError("a multipart upload cannot replace only if unchanged");
@@ -233,7 +246,6 @@ export class BucketUpload implements StoreUpload {
     }
     this.#ended = true;
     claim.commit(overwrite ? replacingBytes : 0);
-    return null;
   }
 
   /**
