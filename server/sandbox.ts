@@ -121,7 +121,7 @@ export async function assertSandboxed(
   }
   // A bucket-backed worker may read and write no file at all: the root is a bucket's name.
   const outside = bucketEndpoint !== null
-    ? [...FORBIDDEN_PATHS, Deno.cwd()]
+    ? FORBIDDEN_PATHS
     : [...FORBIDDEN_PATHS, dirname(root), `${root}-sibling`]
       .filter((path) => path !== root && !path.startsWith(root.endsWith("/") ? root : `${root}/`));
   for (const name of ["read", "write"] as const) {

@@ -224,6 +224,9 @@ Deno.test({
           assert.equal(full.code, 1);
           assert.match(full.stderr, /not empty/);
           assert.equal(await exists(s3, key("docs/small.bin")), true);
+          const intoItself = await runCommand(a, ["mv", "docs/deep", "docs/deep/deeper"]);
+          assert.equal(intoItself.code, 1);
+          assert.match(intoItself.stderr, /it cannot move there/);
           const emptyDir = await runCommand(a, ["mv", "docs/deep", "shallow"]);
           assert.equal(emptyDir.code, 0, emptyDir.stderr);
           assert.equal(await exists(s3, key("shallow/")), true);

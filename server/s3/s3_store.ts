@@ -272,6 +272,12 @@ export class S3Store implements Store {
       if (!await this.#isDirectory(from)) {
         throw new FtsError("NOT_FOUND", `no such file or directory: ${quote(from)}`);
       }
+      if (to.length > from.length && from.every((segment, i) => segment === to[i])) {
+        throw new FtsError(
+          "BAD_NAME",
+          `${quote(to)} is inside ${quote(from)}: it cannot move there`,
+        );
+      }
       if (await this.#hasEntries(from)) {
         throw new FtsError(
           "UNSUPPORTED",
