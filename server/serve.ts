@@ -32,7 +32,10 @@ export async function serve(args: string[]): Promise<number> {
   }
   const { config } = setup;
   if (config.store !== null) {
-    await openBucket(config.store, config.limits.quotaBytes);
+    const { abortedUploads } = await openBucket(config.store, config.limits.quotaBytes);
+    if (abortedUploads > 0) {
+      console.error(`fts: aborted ${abortedUploads} multipart upload(s) abandoned long ago`);
+    }
     // Said at start, once, rather than discovered by each refused upload.
     console.error(`fts: note: ${LARGE_CREATE_NOTE}`);
   } else {

@@ -1,13 +1,15 @@
 /**
  * A bucket-backed server's start, on the main thread, before any worker:
  * the credentials are read, the bucket is asked for (HeadBucket), and with
- * a quota what the served prefix holds is counted from its listing. A
+ * a quota what the served prefix holds is counted from its listing; uploads
+ * abandoned long ago are aborted. A
  * missing bucket, wrong credentials or an unreachable server end the start
  * here, with a line saying which, rather than failing every request later.
  *
  * @module
  */
 
+import { ABANDONED_UPLOAD_AGE_MS, abortAbandonedUploads } from "./abandoned_uploads.ts";
 import { BucketSpace } from "./bucket_space.ts";
 import { S3Client } from "./client.ts";
 import { loadS3Credentials } from "./credentials.ts";
@@ -37,21 +39,35 @@ export function bucketClient(store: BucketStoreConfig): S3Client {
   });
 }
 
+/** What a bucket's start found. */
+export interface OpenedBucket {
+  /** Multipart uploads left unfinished long ago (abandoned_uploads.ts), aborted now. */
+  abortedUploads: number;
+}
+
 /**
  * Fills in `store`'s credentials (from `env`) and its quota's counts, once
- * the bucket answered; throws {@link BucketStartError} (or the credentials'
- * own error) when it cannot be served.
+ * the bucket answered, and aborts the uploads gateways abandoned under its
+ * prefix; throws {@link BucketStartError} (or the credentials' own error)
+ * when it cannot be served.
  */
 export async function openBucket(
   store: BucketStoreConfig,
   quotaBytes: number | null,
   env: Record<string, string | undefined> = Deno.env.toObject(),
-): Promise<void> {
+): Promise<OpenedBucket> {
   store.credentials = await loadS3Credentials(env);
   const client = bucketClient(store);
   try {
     await client.headBucket();
+    const abortedUploads = await abortAbandonedUploads(
+      client,
+      store.prefix,
+      Date.now() - ABANDONED_UPLOAD_AGE_MS,
+    );
+    // Counted after the abort: an abandoned upload's parts are not objects, and never counted.
     store.counts = BucketSpace.allocate(quotaBytes === null ? 0 : await usedBytes(client, store));
+    return { abortedUploads };
   } catch (err) {
     if (!(err instanceof S3Error)) throw err;
     throw new BucketStartError(startRefusal(store, err), err.code, { cause: err });
