@@ -325,7 +325,7 @@ export const SERVE_FLAGS = {
 /** The help of `fts serve`, its flags grouped as people look for them. */
 export const SERVE_HELP = `Usage: fts serve [OPTIONS]
 
-Serve one directory to any number of fts clients.
+Serve one directory, or an S3 bucket (--store), to any number of fts clients.
 
 Where:
 ${
