@@ -47,6 +47,13 @@ export const PART_BYTES = 8 * 1024 * 1024;
  */
 export const PARTS_IN_FLIGHT = 2;
 
+/**
+ * What an upload's buffer starts at, doubling as bytes arrive: a declared
+ * size takes no memory before its bytes come (1024 connections each
+ * declaring 16 MiB and sending nothing hold 64 MiB, not 16 GiB).
+ */
+const FIRST_BUFFER_BYTES = 64 * 1024;
+
 /** The largest object CopyObject copies in one request (S3's limit). */
 export const MAX_COPY_BYTES = 5 * 1024 * 1024 * 1024;
 
@@ -93,9 +100,11 @@ export function multipartEtag(parts: S3Part[]): string {
 export class BucketUpload implements StoreUpload {
   readonly #plan: BucketUploadPlan;
   readonly #multipart: boolean;
-  /** The whole file (single PUT) or the part being filled (multipart). */
+  /** The whole file (single PUT) or the part being filled (multipart), as far as it arrived. */
   #buffer: Uint8Array;
   #filled = 0;
+  /** What {@link #buffer} grows to: the file's size (single PUT) or the part size. */
+  readonly #capacity: number;
   #uploadId: string | null = null;
   readonly #parts: S3Part[] = [];
   /** Parts started so far: the next one's number is one more. */
@@ -113,7 +122,8 @@ export class BucketUpload implements StoreUpload {
   constructor(plan: BucketUploadPlan) {
     this.#plan = plan;
     this.#multipart = plan.size > SINGLE_PUT_MAX_BYTES;
-    this.#buffer = new Uint8Array(this.#multipart ? partBytesFor(plan.size) : plan.size);
+    this.#capacity = this.#multipart ? partBytesFor(plan.size) : plan.size;
+    this.#buffer = new Uint8Array(Math.min(this.#capacity, FIRST_BUFFER_BYTES));
     this.write = (chunk) => this.#write(chunk);
   }
 
@@ -130,13 +140,23 @@ export class BucketUpload implements StoreUpload {
   async #write(chunk: Uint8Array): Promise<void> {
     let at = 0;
     while (at < chunk.length) {
+      if (this.#filled === this.#buffer.length) this.#grow();
       const count = Math.min(chunk.length - at, this.#buffer.length - this.#filled);
-      if (count === 0) throw new RangeError("more data than the upload's declared size");
       this.#buffer.set(chunk.subarray(at, at + count), this.#filled);
       this.#filled += count;
       at += count;
-      if (this.#multipart && this.#filled === this.#buffer.length) await this.#sendPart();
+      if (this.#multipart && this.#filled === this.#capacity) await this.#sendPart();
     }
+  }
+
+  /** Doubles the buffer, up to {@link #capacity}: memory follows the bytes that arrived. */
+  #grow(): void {
+    if (this.#buffer.length === this.#capacity) {
+      throw new RangeError("more data than the upload's declared size");
+    }
+    const grown = new Uint8Array(Math.min(this.#capacity, 2 * this.#buffer.length));
+    grown.set(this.#buffer.subarray(0, this.#filled));
+    this.#buffer = grown;
   }
 
   /**
@@ -157,7 +177,8 @@ export class BucketUpload implements StoreUpload {
     const uploadId = this.#uploadId;
     const part = this.#buffer.subarray(0, this.#filled);
     const partNumber = ++this.#partsStarted;
-    this.#buffer = new Uint8Array(this.#buffer.length);
+    // The peer has sent a whole part: the next is taken at its full size.
+    this.#buffer = new Uint8Array(this.#capacity);
     this.#filled = 0;
     const sending: Promise<void> = client.uploadPart(key, uploadId, partNumber, part).then(
       (etag) => void this.#parts.push({ partNumber, etag }),
@@ -225,7 +246,7 @@ export class BucketUpload implements StoreUpload {
         // Ceph RGW 16.2 answers an empty ETag here (seen): S3's is made from the parts' own.
         await this.#keepDigest(etag.replaceAll('"', "") || multipartEtag(parts));
       } else {
-        await client.putObject(key, this.#buffer, {
+        await client.putObject(key, this.#buffer.subarray(0, this.#filled), {
           ifNoneMatch: !overwrite,
           ifMatch: this.#plan.ifMatch,
           metadata: objectMetadata(mtime, mode, this.#digest),
