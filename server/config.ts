@@ -12,6 +12,7 @@ import { UsageError } from "../cli/usage_error.ts";
 import { type ChecksumName, CHECKSUMS } from "../protocol/checksum.ts";
 import { MAX_CONTROL_BYTES, MAX_FILE_BYTES, MIN_CONTROL_BYTES } from "../protocol/limits.ts";
 import { type AccessToken, checkToken, generateToken, parseTokensFile } from "./tokens.ts";
+import { type BucketStoreConfig, parseStoreFlags } from "./s3/store_config.ts";
 
 /** Served directory when `--root` is not given. */
 export const DEFAULT_ROOT = "uploads";
@@ -84,8 +85,10 @@ export interface ServerLimits {
 
 /** Everything the server worker needs; structured-cloneable. */
 export interface ServerConfig {
-  /** The served directory, an absolute path. */
+  /** The served directory, an absolute path; `s3://BUCKET[/PREFIX]` when {@link store} is set. */
   root: string;
+  /** The S3 bucket served instead of a directory (`--store`), or null. */
+  store: BucketStoreConfig | null;
   /** The address to listen on, IPv6 without brackets. */
   hostname: string;
   /** The port to listen on; 0 lets the system choose. */
@@ -134,8 +137,25 @@ export const SERVE_FLAGS = {
     kind: "string",
     value: "DIR",
     help: "directory to serve, created if missing",
-    default: DEFAULT_ROOT,
     defaultText: `./${DEFAULT_ROOT}`,
+  },
+  store: {
+    kind: "string",
+    value: "s3://BUCKET[/PREFIX]",
+    help: "serve an existing S3 bucket (or a prefix of it) instead of a\n" +
+      "directory; credentials from AWS_ACCESS_KEY_ID and\n" +
+      "AWS_SECRET_ACCESS_KEY or the shared credentials file",
+  },
+  "s3-endpoint": {
+    kind: "string",
+    value: "URL",
+    help: "the S3 server, http(s)://HOST[:PORT] (also: AWS_ENDPOINT_URL)",
+  },
+  "s3-region": {
+    kind: "string",
+    value: "REGION",
+    help: "the region requests are signed for (also: AWS_REGION)",
+    defaultText: "us-east-1",
   },
   host: {
     kind: "string",
@@ -305,10 +325,20 @@ export const SERVE_FLAGS = {
 /** The help of `fts serve`, its flags grouped as people look for them. */
 export const SERVE_HELP = `Usage: fts serve [OPTIONS]
 
-Serve one directory to any number of fts clients.
+Serve one directory, or an S3 bucket (--store), to any number of fts clients.
 
 Where:
-${formatFlags(SERVE_FLAGS, ["root", "host", "port", "port-file"])}
+${
+  formatFlags(SERVE_FLAGS, [
+    "root",
+    "store",
+    "s3-endpoint",
+    "s3-region",
+    "host",
+    "port",
+    "port-file",
+  ])
+}
 
 Authentication (default: a random admin token, printed at start):
 ${formatFlags(SERVE_FLAGS, ["token", "tokens", "no-auth", "new-token"])}
@@ -406,6 +436,13 @@ export async function parseServeArgs(
     ? "generate" as const
     : null;
 
+  if (values.root !== undefined && values.store !== undefined) {
+    throw new UsageError("give --root or --store, not both");
+  }
+  const store = parseStoreFlags(
+    { store: values.store, endpoint: values["s3-endpoint"], region: values["s3-region"] },
+    env,
+  );
   const hostname = (values.host ?? (noAuth ? DEFAULT_HOST_WITHOUT_AUTH : everyInterface()))
     .replace(/^\[(.*)\]$/, "$1");
   const limits: ServerLimits = {
@@ -422,7 +459,8 @@ export async function parseServeArgs(
   };
   return {
     config: {
-      root: resolve(values.root),
+      root: store === null ? resolve(values.root ?? DEFAULT_ROOT) : store.name,
+      store,
       hostname,
       port: values.port ?? 0,
       tokens,

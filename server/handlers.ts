@@ -18,14 +18,11 @@ import type {
   Role,
   ServerMessage,
 } from "../protocol/messages.ts";
-import { parseDirectoryName, parseName, STATE_DIR_NAME } from "../protocol/names.ts";
+import { parseDirectoryName, parseName } from "../protocol/names.ts";
 import { FtsError } from "../protocol/errors.ts";
-import { join } from "node:path";
-import { KnownDigests } from "../io/known_digests.ts";
-import { createHash } from "node:crypto";
-import { createStreamingHash, hashHeldPrefix } from "../io/verified_transfer.ts";
+import { createStreamingHash, hashHeldPrefix, sendFileFrom } from "../io/verified_transfer.ts";
 import type { DataPhaseContext } from "./data_phase.ts";
-import type { Storage } from "./storage.ts";
+import type { Store } from "./store.ts";
 import { handleDownload, handleUpload } from "./transfer_handlers.ts";
 import type { ByteSink } from "../protocol/frames.ts";
 import type { CommitMember } from "../io/commit_group.ts";
@@ -35,7 +32,7 @@ export interface HandlerContext extends DataPhaseContext {
   /** Where raw file data is written: the connection, with the idle timeout applied. */
   readonly conn: ByteSink;
   /** The served root. */
-  readonly storage: Storage;
+  readonly storage: Store;
   /** The largest file the server accepts, as its hello announced. */
   readonly maxFileBytes: number;
   /** Sends a control message, within the peer's limit. */
@@ -210,11 +207,11 @@ async function handleDigests(
 ): Promise<HandlerOutcome<"digests">> {
   const dir = parseDirectoryName(request.name);
   const { storage, checksum } = context;
-  if (dir.length > 0 && storage.stat(dir).type !== "dir") {
+  if (dir.length > 0 && (await storage.stat(dir)).type !== "dir") {
     throw new FtsError("WRONG_TYPE", `${JSON.stringify(dir.join("/"))} is not a directory`);
   }
   const entries = await storage.list(dir);
-  const known = await KnownDigests.load(digestRecordPath(storage.root, dir, checksum), checksum);
+  const known = await storage.directoryDigests(dir, checksum);
   const budget = frameBudget(context);
   let batch: FileDigest[] = [];
   let batchBytes = 0;
@@ -227,7 +224,7 @@ async function handleDigests(
   const files = new Set<string>();
   for (const entry of entries) {
     if (entry.type !== "file") continue;
-    const found = await digestOf(storage, [...dir, entry.name], known, checksum);
+    const found = await known.digestOf([...dir, entry.name]);
     if (found === null) continue;
     const { hex, size, mtime, hashedNow } = found;
     files.add(entry.name);
@@ -242,51 +239,6 @@ async function handleDigests(
   known.keepOnly(files);
   await known.save();
   return { fields: { count: files.size } };
-}
-
-/**
- * The digest of the file `segments` names: the kept one while a stat shows
- * the file unchanged (it is not opened then), else read and hashed now.
- * Null for a file gone or replaced by something else since it was listed.
- */
-async function digestOf(
-  storage: Storage,
-  segments: string[],
-  known: KnownDigests,
-  checksum: ChecksumName,
-): Promise<{ hex: string; size: number; mtime: number; hashedNow: boolean } | null> {
-  let opened;
-  try {
-    const info = storage.fileInfo(segments);
-    if (!info.isFile) return null;
-    const kept = known.get(segments.at(-1)!, info);
-    if (kept !== null) {
-      return { hex: kept, size: info.size, mtime: info.mtime?.getTime() ?? 0, hashedNow: false };
-    }
-    opened = await storage.openForDownload(segments);
-  } catch (err) {
-    // Gone or replaced since the listing: not one of the directory's files now.
-    if (err instanceof FtsError || err instanceof Deno.errors.NotFound) return null;
-    throw err;
-  }
-  try {
-    const hash = await createStreamingHash(checksum);
-    await hashHeldPrefix(opened.file, opened.size, hash);
-    const hex = hash.hex();
-    known.set(segments.at(-1)!, opened.info, hex);
-    return { hex, size: opened.size, mtime: opened.mtime, hashedNow: true };
-  } finally {
-    opened.file.close();
-  }
-}
-
-/** The directory of the server's digest records, in the state directory. */
-export const DIGEST_RECORDS_DIR = "digests";
-
-/** Where the server keeps what it knows of the digests of directory `dir`'s files. */
-function digestRecordPath(root: string, dir: string[], checksum: ChecksumName): string {
-  const key = createHash("sha256").update(dir.join("/")).digest("hex");
-  return join(root, STATE_DIR_NAME, DIGEST_RECORDS_DIR, `${key}-${checksum}`);
 }
 
 /** The bytes of items one listing frame may carry: well under the peer's control limit. */
@@ -330,7 +282,8 @@ async function handleStat(
   const { file, size, mtime, mode } = await context.storage.openForDownload(segments);
   try {
     const hash = await createStreamingHash("sha256");
-    await hashHeldPrefix(file, size, hash);
+    if (file instanceof Deno.FsFile) await hashHeldPrefix(file, size, hash);
+    else await sendFileFrom(file, size, size, () => Promise.resolve(), hash);
     return { fields: { entry: { ...entry, size, mtime, mode, sha256: hash.hex() } } };
   } finally {
     file.close();
@@ -361,12 +314,12 @@ async function handleRename(
   return { fields: {} };
 }
 
-function handleChmod(
+async function handleChmod(
   request: RequestFor<"chmod">,
   context: HandlerContext,
 ): Promise<HandlerOutcome<"chmod">> {
-  context.storage.chmod(parseName(request.name), request.mode);
-  return Promise.resolve({ fields: {} });
+  await context.storage.chmod(parseName(request.name), request.mode);
+  return { fields: {} };
 }
 
 async function handleDf(
@@ -376,10 +329,10 @@ async function handleDf(
   return { fields: await context.storage.space.report() };
 }
 
-function handlePartial(
+async function handlePartial(
   request: RequestFor<"partial">,
   context: HandlerContext,
 ): Promise<HandlerOutcome<"partial">> {
-  const held = context.storage.heldBytes(parseName(request.name), request.size);
-  return Promise.resolve({ fields: { held } });
+  const held = await context.storage.heldBytes(parseName(request.name), request.size);
+  return { fields: { held } };
 }

@@ -18,12 +18,30 @@ function netGrant(hostname: string, port: number): string {
   return `${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`;
 }
 
-/** The permissions of the server worker, every key spelled out. */
+/**
+ * The permissions of the server worker, every key spelled out. With
+ * `bucketEndpoint` (a bucket-backed server, `http(s)://HOST[:PORT]`) the
+ * worker reads and writes no file, and may connect to that host and port
+ * besides listening; `root` is then the bucket's name and grants nothing.
+ */
 export function sandboxPermissions(
   root: string,
   hostname: string,
   port = 0,
+  bucketEndpoint: string | null = null,
 ): Deno.PermissionOptionsObject {
+  if (bucketEndpoint !== null) {
+    return {
+      read: false,
+      write: false,
+      net: [netGrant(hostname, port), endpointGrant(bucketEndpoint)],
+      env: false,
+      run: false,
+      ffi: false,
+      sys: false,
+      import: false,
+    };
+  }
   return {
     read: [root],
     write: [root],
@@ -36,16 +54,28 @@ export function sandboxPermissions(
   };
 }
 
-/** Starts `moduleUrl` as a Worker confined to `root` and the listen address and port. */
+/** The net grant for an S3 endpoint URL: its host and port (the scheme's default if none). */
+export function endpointGrant(endpoint: string): string {
+  const url = new URL(endpoint);
+  const port = url.port !== "" ? Number(url.port) : url.protocol === "https:" ? 443 : 80;
+  return netGrant(url.hostname.replace(/^\[(.*)\]$/, "$1"), port);
+}
+
+/**
+ * Starts `moduleUrl` as a Worker confined to `root` and the listen address
+ * and port (or, with `bucketEndpoint`, to no file, the listen address and
+ * the bucket's endpoint).
+ */
 export function startSandboxedWorker(
   moduleUrl: URL,
   root: string,
   hostname: string,
   port = 0,
+  bucketEndpoint: string | null = null,
 ): Worker {
   return new Worker(moduleUrl, {
     type: "module",
-    deno: { permissions: sandboxPermissions(root, hostname, port) },
+    deno: { permissions: sandboxPermissions(root, hostname, port, bucketEndpoint) },
   });
 }
 
@@ -72,6 +102,7 @@ const FOREIGN_HOST = "192.0.2.1";
 export async function assertSandboxed(
   root: string,
   listen?: { hostname: string; port: number },
+  bucketEndpoint: string | null = null,
 ): Promise<void> {
   const wider: string[] = [];
   for (const name of ["read", "write", "net", "env", "run", "ffi", "sys"] as const) {
@@ -88,10 +119,16 @@ export async function assertSandboxed(
       wider.push(`sys ${kind}`);
     }
   }
-  const outside = [...FORBIDDEN_PATHS, dirname(root), `${root}-sibling`]
-    .filter((path) => path !== root && !path.startsWith(root.endsWith("/") ? root : `${root}/`));
+  // A bucket-backed worker may read and write no file at all: the root is a bucket's name.
+  const outside = bucketEndpoint !== null
+    ? FORBIDDEN_PATHS
+    : [...FORBIDDEN_PATHS, dirname(root), `${root}-sibling`]
+      .filter((path) => path !== root && !path.startsWith(root.endsWith("/") ? root : `${root}/`));
   for (const name of ["read", "write"] as const) {
-    if ((await Deno.permissions.query({ name, path: root })).state !== "granted") {
+    if (
+      bucketEndpoint === null &&
+      (await Deno.permissions.query({ name, path: root })).state !== "granted"
+    ) {
       wider.push(`${name} of the root is missing`);
     }
     for (const path of outside) {
@@ -119,6 +156,20 @@ export async function assertSandboxed(
         "granted"
     ) {
       wider.push(`net of the listen address is missing`);
+    }
+  }
+  if (bucketEndpoint !== null) {
+    const granted = endpointGrant(bucketEndpoint);
+    if ((await Deno.permissions.query({ name: "net", host: granted })).state !== "granted") {
+      wider.push("net of the bucket's endpoint is missing");
+    }
+    const host = new URL(bucketEndpoint).hostname;
+    const endpointPort = Number(granted.slice(granted.lastIndexOf(":") + 1));
+    const otherPort = endpointPort === 65535 ? 1 : endpointPort + 1;
+    for (const other of [host, `${granted.slice(0, granted.lastIndexOf(":"))}:${otherPort}`]) {
+      if ((await Deno.permissions.query({ name: "net", host: other })).state === "granted") {
+        wider.push(`net ${other}`);
+      }
     }
   }
   if (wider.length > 0) {

@@ -20,6 +20,8 @@ import { canListen, keepLastPort, readLastPort } from "./last_port.ts";
 import { ServerLease } from "./server_lease.ts";
 import { loadTls } from "./tls_identity.ts";
 import { effectiveWorkers, WorkerPool } from "./worker_pool.ts";
+import { openBucket } from "./s3/open_bucket.ts";
+import { LARGE_CREATE_NOTE } from "./s3/s3_store.ts";
 
 /** Runs `fts serve` with its arguments; resolves with the exit code. */
 export async function serve(args: string[]): Promise<number> {
@@ -29,8 +31,17 @@ export async function serve(args: string[]): Promise<number> {
     return 0;
   }
   const { config } = setup;
-  await Deno.mkdir(config.root, { recursive: true });
-  config.root = await Deno.realPath(config.root);
+  if (config.store !== null) {
+    const { abortedUploads } = await openBucket(config.store, config.limits.quotaBytes);
+    if (abortedUploads > 0) {
+      console.error(`fts: aborted ${abortedUploads} multipart upload(s) abandoned long ago`);
+    }
+    // Said at start, once, rather than discovered by each refused upload.
+    console.error(`fts: note: ${LARGE_CREATE_NOTE}`);
+  } else {
+    await Deno.mkdir(config.root, { recursive: true });
+    config.root = await Deno.realPath(config.root);
+  }
   if (setup.showToken && setup.stateDir !== null) await useKeptToken(setup, setup.stateDir);
   if (!setup.portGiven && setup.stateDir !== null) await useLastPort(setup, setup.stateDir);
   const tls = await loadTls(setup.tlsSource, setup.stateDir);
@@ -38,6 +49,7 @@ export async function serve(args: string[]): Promise<number> {
   if (tls) console.log(`fts: TLS certificate SHA-256 fingerprint ${tls.fingerprint}`);
   const warning = exposureWarning(config);
   if (warning) console.error(`fts: warning: ${warning}`);
+  if (config.store !== null) return await runWorkers(setup, tls?.fingerprint ?? null, null);
   // Checked here: the worker may not look above the root.
   for (const open of openAncestorWarnings(config.root)) console.error(`fts: warning: ${open}`);
   const lease = await ServerLease.take(config.root);
@@ -81,12 +93,13 @@ export function exposureWarning(config: ServerConfig): string | null {
 
 /**
  * Runs the workers under `lease`, this server's lease on the root, which they
- * name in the root's shared state and which is refreshed until they stop.
+ * name in the root's shared state and which is refreshed until they stop
+ * (none for a bucket: its servers share no state but the bucket).
  */
 function runWorkers(
   setup: ServeSetup,
   fingerprint: string | null,
-  lease: ServerLease,
+  lease: ServerLease | null,
 ): Promise<number> {
   const { config, portFile } = setup;
   return new Promise((done) => {
@@ -102,8 +115,10 @@ function runWorkers(
     });
     // The main thread's lines are whole among the workers' too.
     setLogLock(pool.shared.logLock);
-    pool.shared.root.server = { id: lease.id, expired: lease.expired };
-    lease.keepRefreshed((message) => writeStderrLine(`fts: warning: ${message}`));
+    if (lease !== null) {
+      pool.shared.root.server = { id: lease.id, expired: lease.expired };
+      lease.keepRefreshed((message) => writeStderrLine(`fts: warning: ${message}`));
+    }
 
     // One Ctrl-C, however many copies of it arrive (deno task passes one on), stops cleanly;
     // a second press stops waiting for transfers.
@@ -119,7 +134,7 @@ function runWorkers(
       // can come after the first, and with no listener SIGINT would kill fts (exit 130).
       if (port !== 0) await removePortFiles(portFile, port).catch(() => {});
       pool.terminate();
-      await lease.end();
+      await lease?.end();
       done(code);
     };
     /** Stops every worker, each letting its transfers finish, then exits 0. */

@@ -47,15 +47,15 @@ import { formatPeer, peerHostname } from "./peer_address.ts";
 import { idleTimed, isConnectionError, type PeerConn } from "./peer_conn.ts";
 import { RateFloor } from "./rate_floor.ts";
 import type { AuthBackoff } from "./shared_backoff.ts";
-import type { Storage } from "./storage.ts";
+import type { Store } from "./store.ts";
 import type { Identity, TokenVerifier } from "./tokens.ts";
 
 /** The connection a session runs on (peer_conn.ts), as the listeners hand it over. */
 
 /** What a session needs from the server it belongs to. */
 export interface SessionOptions {
-  /** The served root. */
-  storage: Storage;
+  /** The served root or bucket. */
+  storage: Store;
   /** The server's limits and timeouts. */
   limits: ServerLimits;
   /** Checks the hello's token; null when authentication is off. */

@@ -52,6 +52,9 @@ import { SharedLock } from "./shared_lock.ts";
 import { newServerId, SERVERS_DIR, SERVERS_TMP_DIR } from "./server_lease.ts";
 import { SpaceBudget, type SpaceLimits, type SpaceReservation } from "./space.ts";
 import { openCreated } from "./open_created.ts";
+import type { ChecksumName } from "../protocol/checksum.ts";
+import { localDirectoryDigests } from "./local_digests.ts";
+import type { DirectoryDigests, Store } from "./store.ts";
 
 /** Where broken resumable uploads wait to be resumed: inside root, never listed. */
 const PARTIAL_DIR = join(STATE_DIR_NAME, "partial");
@@ -131,7 +134,7 @@ export interface ServerPlace {
 }
 
 /** Access to one served root. */
-export class Storage {
+export class Storage implements Store {
   /** The root, as a resolved absolute path. */
   readonly root: string;
   readonly #served: ServedRoot;
@@ -395,6 +398,11 @@ export class Storage {
       file.close();
       throw err;
     }
+  }
+
+  /** The digests of directory `dir`'s files, kept in the state directory (local_digests.ts). */
+  directoryDigests(dir: string[], checksum: ChecksumName): Promise<DirectoryDigests> {
+    return localDirectoryDigests(this, dir, checksum);
   }
 
   /**

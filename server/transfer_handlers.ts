@@ -15,7 +15,8 @@ import { receiveData, sendFileFrom } from "../io/verified_transfer.ts";
 import { createTransferHash } from "../io/hash_threads.ts";
 import { atMinRate, DataStreamBrokenError, drainCarriedData, readTrailer } from "./data_phase.ts";
 import type { HandlerContext, HandlerOutcome, RequestFor } from "./handlers.ts";
-import type { PendingUpload } from "./pending_upload.ts";
+import type { StoreUpload } from "./store.ts";
+import type { ByteSource } from "../protocol/frames.ts";
 
 /**
  * name → temporary file (a resumed upload's held bytes hashed first) →
@@ -33,6 +34,7 @@ export async function handleUpload(
   try {
     if (writeFailure !== null) throw writeFailure;
     assertSameDigest(digest, trailer, pending.offset);
+    pending.received?.(digest);
   } catch (err) {
     await pending.discard();
     throw err;
@@ -48,7 +50,7 @@ export async function handleUpload(
 async function beginUpload(
   request: RequestFor<"upload">,
   context: HandlerContext,
-): Promise<PendingUpload> {
+): Promise<StoreUpload> {
   try {
     // (An eager upload over the limit never gets here: the dispatcher ends the session for it.)
     if (request.size > context.maxFileBytes) {
@@ -71,7 +73,7 @@ async function beginUpload(
  * arrived (all of it, too) for a resume, if resumable.
  */
 async function receiveUpload(
-  pending: PendingUpload,
+  pending: StoreUpload,
   request: RequestFor<"upload">,
   context: HandlerContext,
 ): Promise<{ digest: Digest; trailer: Trailer; writeFailure: unknown }> {
@@ -140,7 +142,7 @@ export async function handleDownload(
  * `offset` is the server's time, not the peer's.
  */
 async function sendData(
-  file: Deno.FsFile,
+  file: ByteSource | Deno.FsFile,
   size: number,
   offset: number,
   context: HandlerContext,

@@ -19,6 +19,10 @@ import { shareHeldUploads } from "./session.ts";
 import { BackoffClient, type BackoffReply, type BackoffRequest } from "./shared_backoff.ts";
 import type { SharedServerState } from "./shared_state.ts";
 import { Storage } from "./storage.ts";
+import type { Store } from "./store.ts";
+import { BucketSpace } from "./s3/bucket_space.ts";
+import { bucketClient } from "./s3/open_bucket.ts";
+import { S3Store } from "./s3/s3_store.ts";
 import { TlsListener } from "./tls_listener.ts";
 import { TokenVerifier } from "./tokens.ts";
 import { DATA_BUFFERS } from "../io/pump.ts";
@@ -72,15 +76,17 @@ async function stop(): Promise<void> {
 
 async function start(config: ServerConfig, place: WorkerPlace): Promise<void> {
   try {
-    await assertSandboxed(config.root, { hostname: config.hostname, port: config.port });
+    await assertSandboxed(
+      config.root,
+      { hostname: config.hostname, port: config.port },
+      config.store?.endpoint ?? null,
+    );
     setLogFormat(config.logFormat);
     setLogWorker(place.id);
     setLogLock(place.shared.logLock);
     DATA_BUFFERS.shareAllocations(place.shared.bufferPairs);
     shareHeldUploads(place.shared.heldUploads);
-    const storage = place.opensRoot
-      ? await Storage.open(config.root, config.limits, place.shared.root)
-      : await Storage.attach(config.root, config.limits, place.shared.root);
+    const storage = await openStore(config, place);
     const listener = listen(config, place);
     graceMs = config.graceMs;
     server = new FtsServer(listener, {
@@ -108,6 +114,18 @@ async function start(config: ServerConfig, place: WorkerPlace): Promise<void> {
   } catch (err) {
     post({ type: "failed", message: err instanceof Error ? err.message : String(err) });
   }
+}
+
+/** The store the config names: its bucket, or the root (opened by the first worker, attached to by the others). */
+async function openStore(config: ServerConfig, place: WorkerPlace): Promise<Store> {
+  const { store } = config;
+  if (store !== null) {
+    const space = new BucketSpace(store.counts!, config.limits.quotaBytes);
+    return new S3Store(bucketClient(store), store.prefix, space);
+  }
+  return place.opensRoot
+    ? await Storage.open(config.root, config.limits, place.shared.root)
+    : await Storage.attach(config.root, config.limits, place.shared.root);
 }
 
 /**

@@ -115,6 +115,7 @@ export class WorkerPool {
       config.root,
       config.hostname,
       port,
+      config.store?.endpoint ?? null,
     );
     let listened: (address: ListenAddress) => void = () => {};
     let failed: (err: Error) => void = () => {};

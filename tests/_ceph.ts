@@ -129,7 +129,9 @@ function cephConf(dir: string, fsid: string, monPort: number, rgwPort: number): 
     "[osd]",
     `osd_data = ${dir}/osd`,
     "[client.rgw]",
-    `rgw_frontends = beast endpoint=127.0.0.1:${rgwPort}`,
+    // tcp_nodelay: without it an answer written as headers then body waits on the client's
+    // delayed ACK (measured here: a GET of 4 KiB 44 ms, a listing 25 ms; with it 2-3 ms).
+    `rgw_frontends = beast endpoint=127.0.0.1:${rgwPort} tcp_nodelay=1`,
     `rgw_data = ${dir}/rgw`,
     "",
   ].join("\n");

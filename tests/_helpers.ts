@@ -66,6 +66,11 @@ export interface ServerOptions {
    * leaves the root alone.
    */
   root?: string;
+  /**
+   * Serve this bucket (`s3://BUCKET[/PREFIX]`, `--store`) instead of a
+   * directory; the endpoint and credentials go in `env`.
+   */
+  store?: string;
 }
 
 /** Starts `fts serve` in a new temporary directory and waits for its "serving" line. */
@@ -86,8 +91,7 @@ export async function startServer(
       ...FTS_RUN_FLAGS,
       MAIN,
       "serve",
-      "--root",
-      root,
+      ...(options.store === undefined ? ["--root", root] : ["--store", options.store]),
       "--port-file",
       portFile,
       ...authArgs,
@@ -298,6 +302,20 @@ export class RawClient {
       // Already closed.
     }
   }
+}
+
+/** Random bytes (crypto.getRandomValues fills at most 64 KiB a call). */
+export function randomBytes(size: number): Uint8Array<ArrayBuffer> {
+  const bytes = new Uint8Array(size);
+  for (let at = 0; at < size; at += 65_536) {
+    crypto.getRandomValues(bytes.subarray(at, Math.min(size, at + 65_536)));
+  }
+  return bytes;
+}
+
+/** Everything a stream yields, concatenated. */
+export async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
 /** One buffer holding `parts` one after another. */

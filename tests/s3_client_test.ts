@@ -11,7 +11,7 @@
 import assert from "node:assert/strict";
 import { rejectionOf } from "./_rejection.ts";
 import { cephMissing, startCeph } from "./_ceph.ts";
-import { concat } from "./_helpers.ts";
+import { concat, randomBytes, readAll } from "./_helpers.ts";
 import { MAX_S3_KEY_BYTES, S3Client } from "../server/s3/client.ts";
 import { S3Error } from "../server/s3/error.ts";
 
@@ -49,20 +49,6 @@ const AWKWARD_KEYS = [
 const missing = cephMissing();
 if (missing !== null && Deno.env.get("CI") !== "true") {
   console.log(`s3_client_test: skipped: ${missing}`);
-}
-
-/** Random bytes (crypto.getRandomValues fills at most 64 KiB a call). */
-function randomBytes(size: number): Uint8Array<ArrayBuffer> {
-  const bytes = new Uint8Array(size);
-  for (let at = 0; at < size; at += 65_536) {
-    crypto.getRandomValues(bytes.subarray(at, Math.min(size, at + 65_536)));
-  }
-  return bytes;
-}
-
-/** Everything a stream yields, concatenated. */
-async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
-  return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
 Deno.test({

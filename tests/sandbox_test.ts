@@ -3,6 +3,18 @@ import { join } from "node:path";
 import { assertSandboxed, startSandboxedWorker } from "../server/sandbox.ts";
 import { RawClient, startServer } from "./_helpers.ts";
 
+/** Posts `message` to a sandbox probe (tests/fixtures/) and resolves with its report. */
+function probeReport(worker: Worker, message: unknown): Promise<Record<string, string>> {
+  return new Promise((resolve, reject) => {
+    worker.onmessage = (event) => resolve(event.data);
+    worker.onerror = (event) => {
+      event.preventDefault();
+      reject(new Error(event.message));
+    };
+    worker.postMessage(message);
+  });
+}
+
 Deno.test("the server's sandbox refuses files outside root with NotCapable", async () => {
   const dir = await Deno.realPath(await Deno.makeTempDir());
   const root = join(dir, "root");
@@ -16,14 +28,7 @@ Deno.test("the server's sandbox refuses files outside root with NotCapable", asy
     "127.0.0.1",
   );
   try {
-    const report = await new Promise<Record<string, string>>((resolve, reject) => {
-      worker.onmessage = (event) => resolve(event.data);
-      worker.onerror = (event) => {
-        event.preventDefault();
-        reject(new Error(event.message));
-      };
-      worker.postMessage({ root, outside });
-    });
+    const report = await probeReport(worker, { root, outside });
     assert.deepEqual(report, {
       readOutside: "NotCapable",
       writeOutside: "NotCapable",
@@ -42,9 +47,59 @@ Deno.test("the server's sandbox refuses files outside root with NotCapable", asy
   }
 });
 
+Deno.test("a bucket-backed server's sandbox allows no file and no host but the endpoint", async () => {
+  const dir = await Deno.realPath(await Deno.makeTempDir());
+  const file = join(dir, "secret.txt");
+  await Deno.writeTextFile(file, "secret");
+  // Two real HTTP listeners on loopback: the endpoint the worker may reach, and one it may not.
+  const endpoint = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => new Response("ok"),
+  );
+  const other = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => new Response("no"),
+  );
+  const url = (server: Deno.HttpServer<Deno.NetAddr>) => `http://127.0.0.1:${server.addr.port}`;
+  const listen = { hostname: "127.0.0.1", port: 0 };
+  const worker = startSandboxedWorker(
+    new URL("./fixtures/bucket_sandbox_probe.ts", import.meta.url),
+    "s3://bucket",
+    listen.hostname,
+    listen.port,
+    url(endpoint),
+  );
+  try {
+    const report = await probeReport(worker, {
+      file,
+      endpoint: url(endpoint),
+      otherPort: url(other),
+      listen,
+    });
+    assert.deepEqual(report, {
+      readFile: "NotCapable",
+      writeFile: "NotCapable",
+      readEnv: "NotCapable",
+      endpoint: "allowed",
+      otherPort: "NotCapable",
+      selfCheck: "allowed",
+    });
+    await assert.rejects(Deno.stat(`${file}.new`), Deno.errors.NotFound);
+  } finally {
+    worker.terminate();
+    await endpoint.shutdown();
+    await other.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("assertSandboxed() refuses to serve with unscoped permissions", async () => {
   // This test process runs with --allow-all: exactly what the server must refuse.
   await assert.rejects(assertSandboxed(Deno.cwd()), /sandbox permissions are wrong/);
+  await assert.rejects(
+    assertSandboxed("s3://bucket", { hostname: "127.0.0.1", port: 0 }, "http://127.0.0.1:7480"),
+    /sandbox permissions are wrong/,
+  );
 });
 
 Deno.test("a link inside root that leads outside is refused, and its target never sent", async () => {
