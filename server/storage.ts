@@ -228,6 +228,8 @@ export class Storage implements Store {
       );
     }
     storage.#lock = lock;
+    // Made now, not at the first step that takes it: what the root holds then stays as it was.
+    storage.#replaceLock();
     await Deno.mkdir(storage.#partials.dir, { recursive: true });
     const recovered = await storage.#takeOverLeftovers(root, shared.server);
     if (recovered.count > 0) {
