@@ -337,6 +337,8 @@ export class Storage implements Store {
     this.#lock = null;
     this.#space?.close();
     this.#space = null;
+    this.#replaceLockFile?.close();
+    this.#replaceLockFile = null;
   }
 
   /** Lists a directory (or describes one file), hiding the server's state directory. */
